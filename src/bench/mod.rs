@@ -1,0 +1,1 @@
+//! The load generator of `mqtk bench`: scenario, stats, report and rendering.

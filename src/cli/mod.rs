@@ -1,0 +1,1 @@
+//! The command line: `Cli` and the shared `ConnectArgs`; one module per subcommand.

@@ -1,0 +1,9 @@
+//! mqtk: an MQTT 3.1.1 and 5.0 toolkit. The library behind the `mqtk` binary: the
+//! sans-IO protocol, the client core shared by pub/sub/bench, the broker, the bench.
+
+pub mod bench;
+pub mod broker;
+pub mod cli;
+pub mod client;
+pub mod output;
+pub mod protocol;

@@ -1,0 +1,3 @@
+//! `mqtk`: parse, dispatch, and the one place that prints an error and picks the exit code.
+
+fn main() {}
