@@ -12,6 +12,7 @@
 //! Must not do I/O, read a clock, or encode bytes. CONNECT/CONNACK are the caller's:
 //! a session starts once the connection is accepted.
 
+mod incoming;
 mod keep_alive;
 mod state;
 #[cfg(test)]
@@ -435,80 +436,6 @@ impl Session {
         self.aliases.clear();
     }
 
-    fn on_publish(&mut self, mut publish: Publish) -> Result<(), ProtocolError> {
-        self.resolve_topic_alias(&mut publish)?;
-        let packet_id = publish.packet_id;
-        match publish.qos {
-            QoS::AtMostOnce => self.events.push_back(Event::Message(publish)),
-            QoS::AtLeastOnce => {
-                self.check_receive_maximum()?;
-                self.events.push_back(Event::Message(publish));
-                self.transmit
-                    .push_back(Packet::PubAck(PubResponse::new(packet_id)));
-                self.unsent_pubacks += 1;
-            }
-            QoS::ExactlyOnce => {
-                // Already delivered, PUBREL pending: the peer resends because our PUBREC
-                // was lost. Acknowledge again, deliver nothing (MQTT 5.0 §4.3.3).
-                if !self.incoming_qos2.contains(&packet_id) {
-                    self.check_receive_maximum()?;
-                    self.incoming_qos2.insert(packet_id);
-                    // Delivered before it is recorded: a crash in between repeats the
-                    // message rather than losing it.
-                    self.events.push_back(Event::Message(publish));
-                    self.store(|| StoreChange::IncomingReceived { packet_id });
-                }
-                self.transmit
-                    .push_back(Packet::PubRec(PubResponse::new(packet_id)));
-            }
-        }
-        Ok(())
-    }
-
-    fn resolve_topic_alias(&mut self, publish: &mut Publish) -> Result<(), ProtocolError> {
-        let Some(alias) = publish.properties.topic_alias.take() else {
-            if publish.topic.is_empty() {
-                return Err(ProtocolError::TopicNameInvalid(
-                    "empty topic name without a topic alias",
-                ));
-            }
-            return Ok(());
-        };
-        if self.config.version != ProtocolVersion::V5
-            || alias == 0
-            || alias > self.config.topic_alias_maximum
-        {
-            return Err(ProtocolError::TopicAliasInvalid(
-                "topic alias is 0 or above the maximum",
-            ));
-        }
-        if publish.topic.is_empty() {
-            match self.aliases.get(&alias) {
-                Some(topic) => publish.topic = topic.clone(),
-                None => {
-                    return Err(ProtocolError::Protocol(
-                        "topic alias used before it was set",
-                    ))
-                }
-            }
-        } else {
-            self.aliases.insert(alias, publish.topic.clone());
-        }
-        Ok(())
-    }
-
-    /// MQTT 5.0 §4.9: the peer may have at most our receive maximum QoS 1/2 PUBLISH
-    /// packets unacknowledged (a QoS 2 one until we send PUBCOMP).
-    fn check_receive_maximum(&self) -> Result<(), ProtocolError> {
-        let unacknowledged = self.incoming_qos2.len() + self.unsent_pubacks;
-        if self.config.version == ProtocolVersion::V5
-            && unacknowledged >= usize::from(self.config.receive_maximum)
-        {
-            return Err(ProtocolError::ReceiveMaximumExceeded);
-        }
-        Ok(())
-    }
-
     fn on_puback(&mut self, ack: PubResponse) {
         match self.inflight.get(&ack.packet_id) {
             Some(out) if out.stage == Awaiting::Ack => {
@@ -554,18 +481,6 @@ impl Session {
         }
     }
 
-    fn on_pubrel(&mut self, rel: PubResponse) {
-        let id = rel.packet_id;
-        if self.incoming_qos2.remove(&id) {
-            self.store(|| StoreChange::IncomingReleased { packet_id: id });
-            self.transmit
-                .push_back(Packet::PubComp(PubResponse::new(id)));
-        } else {
-            let comp = self.response(id, ReasonCode::PacketIdentifierNotFound);
-            self.transmit.push_back(Packet::PubComp(comp));
-        }
-    }
-
     fn on_pubcomp(&mut self, comp: PubResponse) {
         match self.inflight.get(&comp.packet_id) {
             Some(out) if out.stage == Awaiting::Comp => {
@@ -581,7 +496,7 @@ impl Session {
     }
 
     /// A response carrying `code` on MQTT 5; on 3.1.1 there are no reason codes.
-    fn response(&self, packet_id: u16, code: ReasonCode) -> PubResponse {
+    pub(super) fn response(&self, packet_id: u16, code: ReasonCode) -> PubResponse {
         let mut response = PubResponse::new(packet_id);
         if self.config.version == ProtocolVersion::V5 {
             response.reason_code = code;
@@ -668,7 +583,7 @@ impl Session {
         }
     }
 
-    fn store(&mut self, change: impl FnOnce() -> StoreChange) {
+    pub(super) fn store(&mut self, change: impl FnOnce() -> StoreChange) {
         if self.config.persist {
             self.events.push_back(Event::Store(change()));
         }
