@@ -141,9 +141,11 @@ impl Acl {
                             "write" => Access::Write,
                             "readwrite" => Access::ReadWrite,
                             "deny" => Access::Deny,
-                            other => return Err(bad(format!(
+                            other => {
+                                return Err(bad(format!(
                                 "invalid access type {other:?}: use read, write, readwrite or deny"
-                            ))),
+                            )))
+                            }
                         };
                         (access, after)
                     };
