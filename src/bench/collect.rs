@@ -104,6 +104,7 @@ pub struct Collector {
     pub acked: u64,
     /// Every delivery reported (duplicates included), for progress.
     pub received_total: u64,
+    received_unique: u64,
     measured: u64,
     measured_bytes: u64,
     last_measured_at_ns: Option<u64>,
@@ -130,6 +131,7 @@ impl Collector {
             sent: 0,
             acked: 0,
             received_total: 0,
+            received_unique: 0,
             measured: 0,
             measured_bytes: 0,
             last_measured_at_ns: None,
@@ -178,6 +180,7 @@ impl Collector {
                     if tracker.observe(s.sequence) == Arrival::Duplicate {
                         continue;
                     }
+                    self.received_unique += 1;
                     if s.sent_at_ns < self.measure_from_ns {
                         self.warmup_excluded += 1;
                         continue;
@@ -214,7 +217,24 @@ impl Collector {
     }
 
     fn count_error(&mut self, kind: &str) {
-        *self.errors.entry(kind.to_string()).or_insert(0) += 1;
+        self.count_errors(kind, 1);
+    }
+
+    /// Adds `n` errors of `kind` (nothing when `n` is 0).
+    pub fn count_errors(&mut self, kind: &str, n: u64) {
+        if n > 0 {
+            *self.errors.entry(kind.to_string()).or_insert(0) += n;
+        }
+    }
+
+    /// Distinct deliveries so far (warm-up included), for progress and the drain.
+    pub fn received_unique(&self) -> u64 {
+        self.received_unique
+    }
+
+    /// Messages sent so far by each publisher.
+    pub fn sent_by_publisher(&self) -> &[u64] {
+        &self.sent_by_publisher
     }
 
     /// The latency histogram since the last call (for progress and `--hdr-log`), reset.
