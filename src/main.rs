@@ -16,7 +16,6 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Completions(args) => docs::run_completions(args),
-        Command::Man(args) => docs::run_man(args),
     };
     let code = match result {
         Ok(()) => 0,

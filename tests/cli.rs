@@ -257,3 +257,124 @@ fn will_flags_need_a_will_topic() {
         "--will-topic",
     );
 }
+
+#[test]
+fn man_pages_in_man_dir_are_up_to_date() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let pages = mqtk::cli::docs::man_pages();
+    let names: Vec<&str> = pages.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in [
+        "mqtk.1",
+        "mqtk-pub.1",
+        "mqtk-sub.1",
+        "mqtk-bench.1",
+        "mqtk-serve.1",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "no man page {expected} is generated: {names:?}"
+        );
+    }
+    for (name, text) in &pages {
+        let on_disk = std::fs::read(dir.join(name)).unwrap_or_default();
+        assert!(
+            on_disk == *text,
+            "man/{name} is out of date with the clap definitions: run scripts/gen-man and commit man/"
+        );
+    }
+    let mut stale = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("man/ exists") {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".1") && !names.contains(&name.as_str()) {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "man/ has pages for no command {stale:?}: run scripts/gen-man"
+    );
+}
+
+#[test]
+fn man_pages_describe_each_subcommand_and_its_flags() {
+    let pages = mqtk::cli::docs::man_pages();
+    let page = |name: &str| -> String {
+        let (_, text) = pages.iter().find(|(n, _)| n == name).expect("page exists");
+        String::from_utf8(text.clone()).expect("roff is UTF-8")
+    };
+    assert!(page("mqtk.1").contains("mqtk\\-pub(1)"));
+    // roff writes `-` as `\-`.
+    assert!(page("mqtk-pub.1").contains("\\-\\-stdin\\-line"));
+    assert!(page("mqtk-pub.1").contains(".SH EXAMPLES"));
+    assert!(page("mqtk-sub.1").contains("\\-\\-retained\\-only"));
+    assert!(page("mqtk-bench.1").contains("\\-\\-connect\\-rate"));
+    assert!(page("mqtk-serve.1").contains("\\-\\-password\\-file"));
+}
+
+#[test]
+fn completions_exist_for_every_shell_and_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = run(&["completions", shell]);
+        assert!(
+            out.status.success(),
+            "completions {shell}: {}",
+            stderr(&out)
+        );
+        let script = stdout(&out);
+        for word in [
+            "pub",
+            "sub",
+            "bench",
+            "serve",
+            "qos",
+            "protocol-version",
+            "retained-only",
+        ] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+}
+
+#[test]
+fn completions_for_an_unknown_shell_is_a_usage_error() {
+    usage_error(&["completions", "tcsh"], "tcsh");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_status_0() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::process::Stdio;
+    // A pipe whose read end is already closed: the first write gets EPIPE, as when
+    // `| head -1` has exited.
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors on success, which we then own.
+    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(rc, 0, "pipe(2) failed");
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    let out = mqtk()
+        .args(["completions", "bash"])
+        .stdout(Stdio::from(write_end))
+        .output()
+        .expect("cannot run mqtk");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    eqnice!("", stderr(&out));
+}
+
+#[test]
+fn property_flag_needs_cmd_name_and_value() {
+    usage_error(
+        &[
+            "pub",
+            "-t",
+            "a",
+            "-m",
+            "x",
+            "-D",
+            "connect",
+            "receive-maximum",
+        ],
+        "3 values required",
+    );
+}

@@ -73,9 +73,6 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Print a shell completion script to stdout
     Completions(docs::CompletionsArgs),
-    /// Write the man pages into a directory (used by scripts/gen-man)
-    #[command(name = "__man", hide = true)]
-    Man(docs::ManArgs),
 }
 
 /// Connection flags shared by pub, sub and bench (mosquitto's names).
