@@ -374,7 +374,7 @@ impl Driver {
             let publish = Publish {
                 dup: false,
                 qos: config.qos,
-                retain: false,
+                retain: config.retain,
                 topic: self.topic.clone(),
                 packet_id: 0,
                 properties: self.ctx.publish_properties.clone(),

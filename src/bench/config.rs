@@ -43,6 +43,8 @@ pub struct BenchConfig {
     pub version: ProtocolVersion,
     /// Publish and subscription QoS.
     pub qos: QoS,
+    /// Publish with the RETAIN flag.
+    pub retain: bool,
     /// Payload size in bytes, header included (at least `HEADER_LEN`).
     pub size: usize,
     /// Publishing clients.
@@ -94,6 +96,7 @@ impl BenchConfig {
             target,
             version: ProtocolVersion::V5,
             qos: QoS::AtMostOnce,
+            retain: false,
             size: 64,
             publishers: 10,
             subscribers: 1,
