@@ -44,7 +44,10 @@ pub enum Msg {
     Ready,
     /// A publisher has sent everything and every QoS 1/2 flow is finished, or it lost
     /// its connection: sent once per publisher.
-    Done,
+    Done {
+        /// When it produced its last message, ns since the epoch.
+        last_sent_ns: Option<u64>,
+    },
 }
 
 /// Which client this is.
@@ -122,7 +125,7 @@ pub async fn run(
             let _ = tx.send(Msg::Update(Update::ConnectFailed { kind: failure.kind() }));
             let _ = tx.send(Msg::Ready);
             if matches!(role, Role::Publisher(_)) {
-                let _ = tx.send(Msg::Done);
+                let _ = tx.send(Msg::Done { last_sent_ns: None });
             }
             return;
         }
@@ -153,6 +156,7 @@ pub async fn run(
         round_trips: Vec::new(),
         publishing_done: false,
         done_sent: false,
+        last_sent_ns: None,
         samples: Vec::new(),
         payload_len: 0,
         subscribe_deadline: None,
@@ -198,6 +202,7 @@ struct Driver {
     round_trips: Vec<u64>,
     publishing_done: bool,
     done_sent: bool,
+    last_sent_ns: Option<u64>,
     // Subscriber state.
     samples: Vec<Sample>,
     payload_len: usize,
@@ -238,7 +243,7 @@ impl Driver {
     fn send_done(&mut self) {
         if matches!(self.role, Role::Publisher(_)) && !self.done_sent {
             self.done_sent = true;
-            let _ = self.tx.send(Msg::Done);
+            let _ = self.tx.send(Msg::Done { last_sent_ns: self.last_sent_ns });
         }
     }
 
@@ -265,7 +270,8 @@ impl Driver {
             if self.publishing_done && self.session.is_idle() {
                 self.send_done();
             }
-            if now >= self.next_flush || self.samples.len() >= MAX_BATCH {
+            let unreported = self.has_unreported();
+            if unreported && (now >= self.next_flush || self.samples.len() >= MAX_BATCH) {
                 self.flush_figures();
                 self.next_flush = now + FLUSH_EVERY;
             }
@@ -275,8 +281,11 @@ impl Driver {
                     return End::Dropped;
                 }
             }
-            let mut deadline = self.next_flush;
-            for d in [self.session.poll_timeout(), self.subscribe_deadline, self.next_due(phase)].into_iter().flatten() {
+            // Idle clients sleep until something happens: with 10,000 of them a
+            // periodic wake-up each would cost a core.
+            let flush = self.has_unreported().then_some(self.next_flush);
+            let mut deadline = now + Duration::from_secs(3600);
+            for d in [flush, self.session.poll_timeout(), self.subscribe_deadline, self.next_due(phase)].into_iter().flatten() {
                 deadline = deadline.min(d);
             }
             if deadline <= now && self.conn.wbuf.is_empty() {
@@ -317,15 +326,18 @@ impl Driver {
         }
     }
 
-    /// When the next message is due with `--rate`; `None` when not rate-limited, not
-    /// publishing, or the window is full (an ack will wake us).
+    /// When the next message is due (with `--rate`, or the common start); `None` when
+    /// not publishing, or the window is full (an ack will wake us).
     fn next_due(&self, phase: Phase) -> Option<Instant> {
-        let (Phase::Publishing { start_ns }, Role::Publisher(index), Some(_)) = (phase, self.role, self.ctx.config.rate)
-        else {
+        let (Phase::Publishing { start_ns }, Role::Publisher(index)) = (phase, self.role) else {
             return None;
         };
         if self.publishing_done || self.window_full() {
             return None;
+        }
+        if self.ctx.config.rate.is_none() {
+            // As fast as possible, once the common start has come.
+            return Some(self.ctx.epoch + Duration::from_nanos(start_ns));
         }
         let due_ns = self.intended_ns(index, start_ns, self.next_sequence);
         Some(self.ctx.epoch + Duration::from_nanos(due_ns))
@@ -351,6 +363,9 @@ impl Driver {
         }
         let config = &self.ctx.config;
         let now_ns = self.ctx.now_ns(now);
+        if now_ns < start_ns {
+            return;
+        }
         for _ in 0..PUBLISH_BURST {
             if self.conn.wbuf.len() >= WRITE_HIGH_WATER || self.window_full() {
                 break;
@@ -386,6 +401,7 @@ impl Driver {
             }
             self.next_sequence += 1;
             self.unreported_sent += 1;
+            self.last_sent_ns = Some(now_ns);
         }
     }
 
@@ -465,6 +481,10 @@ impl Driver {
 
     fn count_error(&self, kind: &'static str) {
         let _ = self.tx.send(Msg::Update(Update::Error { kind }));
+    }
+
+    fn has_unreported(&self) -> bool {
+        self.unreported_sent > 0 || !self.round_trips.is_empty() || !self.samples.is_empty()
     }
 
     /// Hands counters and samples gathered since the last call to the collector.

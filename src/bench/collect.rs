@@ -112,7 +112,6 @@ pub struct Collector {
     connected: u32,
     failed: u32,
     dropped: u32,
-    first_connect_ns: Option<u64>,
     last_connect_ns: Option<u64>,
     errors: BTreeMap<String, u64>,
 }
@@ -139,7 +138,6 @@ impl Collector {
             connected: 0,
             failed: 0,
             dropped: 0,
-            first_connect_ns: None,
             last_connect_ns: None,
             errors: BTreeMap::new(),
         }
@@ -162,7 +160,6 @@ impl Collector {
             Update::Connected { connect_us, at_ns } => {
                 self.connected += 1;
                 stats::record(&mut self.connect, connect_us);
-                self.first_connect_ns.get_or_insert(at_ns);
                 self.last_connect_ns = Some(self.last_connect_ns.map_or(at_ns, |t| t.max(at_ns)));
             }
             Update::ConnectFailed { kind } => {
@@ -288,13 +285,14 @@ impl Collector {
         stats::summarize(&self.connect)
     }
 
-    /// Successful connections per second between the first and the last.
+    /// Successful connections per second, from the start of the run (when the first
+    /// connection is attempted) to the last CONNACK.
     pub fn connects_per_sec(&self) -> Option<f64> {
-        let (first, last) = (self.first_connect_ns?, self.last_connect_ns?);
-        if self.connected < 2 || last <= first {
+        let last = self.last_connect_ns?;
+        if last == 0 {
             return None;
         }
-        Some((self.connected - 1) as f64 / ((last - first) as f64 / 1e9))
+        Some(self.connected as f64 / (last as f64 / 1e9))
     }
 
     /// End-to-end latency percentiles (warm-up excluded).
@@ -449,7 +447,7 @@ mod tests {
         c.absorb(Update::Dropped);
         let f = c.client_figures(5);
         assert_eq!((f.connected, f.failed, f.dropped), (3, 1, 1));
-        assert_eq!(c.connects_per_sec(), Some(1.0));
+        assert_eq!(c.connects_per_sec(), Some(1.5));
         assert_eq!(c.connect_stats().unwrap().max, 900);
         assert_eq!(c.errors().get("connect_timed_out"), Some(&1));
         assert_eq!(c.errors().get("dropped"), Some(&1));

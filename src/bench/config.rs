@@ -115,7 +115,7 @@ impl BenchConfig {
             username: None,
             password: None,
             connect_timeout: Duration::from_secs(10),
-            drain_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(2),
             hdr_log: None,
         }
     }

@@ -17,7 +17,7 @@
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
 //! - `sys`: CPU time (getrusage, /proc) and the open-file limit.
 
-// pub mod client;
+pub mod client;
 pub mod collect;
 pub mod conn;
 pub mod config;
@@ -27,7 +27,7 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod report;
-// pub mod scenario;
+pub mod scenario;
 pub mod stats;
 pub mod sys;
 

@@ -88,12 +88,16 @@ pub async fn run(
     let mut ticker = tokio::time::interval(TICK);
     let mut interval_start = Duration::ZERO;
     let mut finish_deadline: Option<Instant> = None;
+    let mut last_sent: Option<u64> = None;
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(Msg::Update(update)) => collector.absorb(update),
                 Some(Msg::Ready) => ready += 1,
-                Some(Msg::Done) => done += 1,
+                Some(Msg::Done { last_sent_ns }) => {
+                    done += 1;
+                    last_sent = last_sent.max(last_sent_ns);
+                }
                 None => break, // every client has ended
             },
             _ = ticker.tick() => {
@@ -200,7 +204,11 @@ pub async fn run(
     collector.count_errors("unexpected_delivery", deliveries.unexpected);
     let (measured, measured_bytes, measured_secs) = collector.measured();
     let per_sec = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-    let publish_secs = publish_window.map_or(0.0, |(a, b)| b.saturating_duration_since(a).as_secs_f64());
+    // Publishing ends with the last message produced (or when the run gave up waiting).
+    let publish_secs = publish_window.map_or(0.0, |(start, gave_up)| {
+        let end = last_sent.map_or(gave_up, |ns| epoch + Duration::from_nanos(ns));
+        end.saturating_duration_since(start).as_secs_f64()
+    });
     let messages = collector.sent + deliveries.received;
     Ok(BenchReport {
         mqtk_version: env!("CARGO_PKG_VERSION").to_string(),
