@@ -21,6 +21,7 @@ pub mod client;
 pub mod collect;
 pub mod conn;
 pub mod config;
+
 pub mod hdrlog;
 pub mod header;
 pub mod plan;

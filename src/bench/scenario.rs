@@ -275,6 +275,7 @@ fn parameters(config: &BenchConfig) -> Parameters {
         size_bytes: config.size,
         publishers: config.publishers,
         subscribers: config.subscribers,
+        connect_only_clients: config.connect_only_clients,
         messages_per_publisher: match config.bound {
             RunBound::Messages(n) => Some(n),
             RunBound::Duration(_) => None,

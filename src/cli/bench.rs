@@ -157,10 +157,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let config = bench_config(&args)?;
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
-    let embedded = config.target == Target::Embedded;
+    let in_process = config.target == Target::Embedded;
 
     // Each connection is a file descriptor here, and one more in an embedded broker.
-    let needed = u64::from(config.total_clients()) * if embedded { 2 } else { 1 } + 256;
+    let needed = u64::from(config.total_clients()) * if in_process { 2 } else { 1 } + 256;
     if let Some((before, after)) = sys::raise_open_file_limit(needed) {
         if after > before {
             output::note(format!("raised the open-file limit from {before} to {after} for {} clients", config.total_clients()));
@@ -202,8 +202,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ProgressMode::Lines { interval: Duration::from_secs(1) }
     };
     let progress = new_progress(mode, Box::new(|line: &str| output::log_line(line)));
-    let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress))?;
+    let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress));
     drop(runtime);
+    let report = report?;
 
     let table = render::table(&report);
     match args.json.as_deref() {
@@ -319,4 +320,56 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.hdr_log = args.hdr_log.clone();
     config.check().map_err(anyhow::Error::msg)?;
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> anyhow::Result<BenchConfig> {
+        let cli = Cli::try_parse_from(["mqtk", "bench"].iter().chain(args)).expect("flags parse");
+        let Command::Bench(bench) = cli.command else { unreachable!("bench was parsed") };
+        bench_config(&bench)
+    }
+
+    #[test]
+    fn no_host_means_the_embedded_broker_and_a_port_alone_means_localhost() {
+        assert_eq!(config(&[]).unwrap().target, Target::Embedded);
+        assert_eq!(
+            config(&["-p", "1999"]).unwrap().target,
+            Target::Remote { host: "localhost".into(), port: 1999 }
+        );
+        let c = config(&["-L", "mqtt://u:pw@example.com:1884"]).unwrap();
+        assert_eq!(c.target, Target::Remote { host: "example.com".into(), port: 1884 });
+        assert_eq!(c.username.as_deref(), Some("u"));
+        assert_eq!(c.password.as_deref(), Some(&b"pw"[..]));
+    }
+
+    #[test]
+    fn presets_set_the_shape_and_explicit_flags_win() {
+        let c = config(&["--scenario", "pairs"]).unwrap();
+        assert_eq!((c.publishers, c.subscribers), (10, 10));
+        assert_eq!(c.sub_topic, c.topic);
+        assert_eq!(c.scenario_name(), "pairs");
+        let c = config(&["--scenario", "fan-out", "--subscribers", "3"]).unwrap();
+        assert_eq!((c.publishers, c.subscribers), (1, 3));
+        let c = config(&["--scenario", "shared"]).unwrap();
+        assert_eq!(c.shared_group.as_deref(), Some("mqtk-bench"));
+        let c = config(&["--scenario", "connect"]).unwrap();
+        assert_eq!((c.publishers, c.subscribers, c.connect_only_clients), (0, 0, 100));
+        let c = config(&["--topic", "a/%i/b"]).unwrap();
+        assert_eq!(c.sub_topic, "a/+/b");
+    }
+
+    #[test]
+    fn bad_combinations_are_refused_naming_the_flag() {
+        let err = config(&["--size", "4"]).unwrap_err().to_string();
+        assert!(err.contains("--size 4"), "{err}");
+        let err = config(&["--shared", "g", "-V", "311"]).unwrap_err().to_string();
+        assert!(err.contains("--shared"), "{err}");
+        let err = config(&["-L", "mqtts://example.com"]).unwrap_err().to_string();
+        assert!(err.contains("mqtt://"), "{err}");
+    }
 }
