@@ -339,7 +339,11 @@ impl Driver {
             // As fast as possible, once the common start has come.
             return Some(self.ctx.epoch + Duration::from_nanos(start_ns));
         }
-        let due_ns = self.intended_ns(index, start_ns, self.next_sequence);
+        let mut due_ns = self.intended_ns(index, start_ns, self.next_sequence);
+        if let RunBound::Duration(d) = self.ctx.config.bound {
+            // Wake at the end of the run too, to finish even at a slow rate.
+            due_ns = due_ns.min(start_ns + d.as_nanos() as u64);
+        }
         Some(self.ctx.epoch + Duration::from_nanos(due_ns))
     }
 
@@ -376,7 +380,7 @@ impl Driver {
             };
             let over = match config.bound {
                 RunBound::Messages(n) => self.next_sequence >= n,
-                RunBound::Duration(d) => sent_at_ns >= start_ns + d.as_nanos() as u64,
+                RunBound::Duration(d) => sent_at_ns.min(now_ns) >= start_ns + d.as_nanos() as u64,
             };
             if over {
                 self.publishing_done = true;

@@ -129,7 +129,10 @@ pub async fn run(
                 if moved != (last_move.1, last_move.2, last_move.3) {
                     last_move = (now, moved.0, moved.1, moved.2);
                 }
-                let quiet = now.duration_since(last_move.0) >= config.drain_timeout;
+                // Nothing moving for this long means the broker stopped answering; at
+                // a slow --rate, gaps between messages are normal and last longer.
+                let patience = config.drain_timeout.max(Duration::from_secs_f64(2.0 / config.rate.unwrap_or(1.0)));
+                let quiet = now.duration_since(last_move.0) >= patience;
                 stage = match stage {
                     Stage::Connecting if ready >= total => {
                         if config.publishers == 0 {

@@ -213,9 +213,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             output::stdout_bytes(render::json(&report).as_bytes())?;
         }
         Some(path) => {
+            output::stdout_bytes(table.as_bytes())?;
             std::fs::write(path, render::json(&report))
                 .with_context(|| format!("cannot write --json {}", path.display()))?;
-            output::stdout_bytes(table.as_bytes())?;
         }
         None => output::stdout_bytes(table.as_bytes())?,
     }
