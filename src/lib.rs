@@ -6,4 +6,5 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod output;
+pub mod net;
 pub mod protocol;
