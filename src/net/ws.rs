@@ -33,6 +33,8 @@ pub async fn accept<S>(stream: S, max_frame_bytes: usize) -> io::Result<WsStream
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // The error type is tungstenite's HTTP response; its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, mut response: Response| {
         let offered = request
             .headers()
