@@ -170,16 +170,17 @@ impl PasswordHash {
     }
 
     /// Whether `password` matches, comparing digests in constant time.
-    pub fn verify(&self, password: &str) -> bool {
+    pub fn verify(&self, password: impl AsRef<[u8]>) -> bool {
+        let password = password.as_ref();
         let (computed, stored) = match self {
             PasswordHash::Pbkdf2Sha512 {
                 iterations,
                 salt,
                 hash,
-            } => (pbkdf2_sha512(password.as_bytes(), salt, *iterations), hash),
+            } => (pbkdf2_sha512(password, salt, *iterations), hash),
             PasswordHash::Sha512 { salt, hash } => {
                 let mut digest = Sha512::new();
-                digest.update(password.as_bytes());
+                digest.update(password);
                 digest.update(salt);
                 (digest.finalize().to_vec(), hash)
             }
@@ -323,7 +324,8 @@ impl PasswordFile {
 
     /// Check a user's password. An unknown user costs the same hashing as a known one
     /// (issue 6: no timing that reveals whether a user exists).
-    pub fn verify(&self, user: &str, password: &str) -> bool {
+    pub fn verify(&self, user: &str, password: impl AsRef<[u8]>) -> bool {
+        let password = password.as_ref();
         match self.entries.iter().find(|(u, _)| u == user) {
             Some((_, hash)) => hash.verify(password),
             None => {
