@@ -16,6 +16,9 @@
 //! Must not know the broker's in-memory types: it stores protocol `Publish` packets (encoded
 //! with the codec as MQTT 5 PUBLISH) and plain records.
 
+// redb::Error is large; it only travels on the write path, whose cost is a disk commit.
+#![allow(clippy::result_large_err)]
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
