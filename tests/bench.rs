@@ -25,7 +25,10 @@ impl Outcome {
     /// The `--json -` report on stdout.
     fn report(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not a JSON report ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 }
@@ -36,11 +39,18 @@ fn bench(broker: &Mosquitto, args: &[&str]) -> Outcome {
     let mut running = spawn_lines(&mut cmd);
     let status = running.expect_exit(RUN_TIMEOUT);
     let stdout = running.rest_of_lines(Duration::from_secs(5)).join("\n");
-    Outcome { status, stdout, stderr: running.stderr() }
+    Outcome {
+        status,
+        stdout,
+        stderr: running.stderr(),
+    }
 }
 
 fn u64_at(report: &Value, pointer: &str) -> u64 {
-    report.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("no {pointer} in {report:#}"))
+    report
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no {pointer} in {report:#}"))
 }
 
 #[test]
@@ -50,12 +60,26 @@ fn qos1_run_with_200_clients_loses_nothing_and_receives_every_message() {
     // max_queued_messages (1000), so mosquitto has no reason to drop anything.
     let out = bench(
         &broker,
-        &["--publishers", "100", "--subscribers", "100", "--topic", "t/%i", "--sub-topic", "t/%i"]
-            .into_iter()
-            .chain(["-q", "1", "--messages", "50", "--json", "-"])
-            .collect::<Vec<_>>(),
+        &[
+            "--publishers",
+            "100",
+            "--subscribers",
+            "100",
+            "--topic",
+            "t/%i",
+            "--sub-topic",
+            "t/%i",
+        ]
+        .into_iter()
+        .chain(["-q", "1", "--messages", "50", "--json", "-"])
+        .collect::<Vec<_>>(),
     );
-    assert!(out.status.success(), "status {:?}\nstderr:\n{}", out.status, out.stderr);
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
     let r = out.report();
     assert_eq!(u64_at(&r, "/clients/connected"), 200, "{r:#}");
     assert_eq!(u64_at(&r, "/sent"), 5_000);
@@ -74,9 +98,25 @@ fn fan_out_counts_each_message_once_per_subscriber() {
     let broker = Mosquitto::start();
     let out = bench(
         &broker,
-        &["--scenario", "fan-out", "--subscribers", "20", "-q", "2", "--messages", "30", "--json", "-"],
+        &[
+            "--scenario",
+            "fan-out",
+            "--subscribers",
+            "20",
+            "-q",
+            "2",
+            "--messages",
+            "30",
+            "--json",
+            "-",
+        ],
     );
-    assert!(out.status.success(), "status {:?}\nstderr:\n{}", out.status, out.stderr);
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
     let r = out.report();
     assert_eq!(u64_at(&r, "/sent"), 30);
     assert_eq!(u64_at(&r, "/expected"), 600, "30 messages × 20 subscribers");
@@ -91,9 +131,27 @@ fn a_shared_subscription_group_gets_each_message_once() {
     let broker = Mosquitto::start();
     let out = bench(
         &broker,
-        &["--publishers", "2", "--subscribers", "4", "--shared", "g", "-q", "1", "--messages", "100", "--json", "-"],
+        &[
+            "--publishers",
+            "2",
+            "--subscribers",
+            "4",
+            "--shared",
+            "g",
+            "-q",
+            "1",
+            "--messages",
+            "100",
+            "--json",
+            "-",
+        ],
     );
-    assert!(out.status.success(), "status {:?}\nstderr:\n{}", out.status, out.stderr);
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
     let r = out.report();
     assert_eq!(u64_at(&r, "/expected"), 200, "one group: each message once");
     assert_eq!(u64_at(&r, "/received"), 200);
@@ -105,8 +163,27 @@ fn a_shared_subscription_group_gets_each_message_once() {
 #[test]
 fn json_report_has_every_field() {
     let broker = Mosquitto::start();
-    let out = bench(&broker, &["--publishers", "3", "--subscribers", "2", "-q", "1", "--messages", "20", "--json", "-"]);
-    assert!(out.status.success(), "status {:?}\nstderr:\n{}", out.status, out.stderr);
+    let out = bench(
+        &broker,
+        &[
+            "--publishers",
+            "3",
+            "--subscribers",
+            "2",
+            "-q",
+            "1",
+            "--messages",
+            "20",
+            "--json",
+            "-",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
     let r = out.report();
     for field in [
         "mqtk_version",
@@ -138,12 +215,25 @@ fn json_report_has_every_field() {
     }
     for stats in ["latency_us", "connect_time_us", "pub_round_trip_us"] {
         for p in ["count", "min", "p50", "p90", "p99", "p999", "max", "mean"] {
-            assert!(r[stats].get(p).is_some_and(|v| v.is_number()), "no {stats}.{p} in {r:#}");
+            assert!(
+                r[stats].get(p).is_some_and(|v| v.is_number()),
+                "no {stats}.{p} in {r:#}"
+            );
         }
     }
-    for p in ["scenario", "protocol_version", "qos", "size_bytes", "publishers", "subscribers", "messages_per_publisher"]
-    {
-        assert!(r["parameters"].get(p).is_some(), "no parameters.{p} in {r:#}");
+    for p in [
+        "scenario",
+        "protocol_version",
+        "qos",
+        "size_bytes",
+        "publishers",
+        "subscribers",
+        "messages_per_publisher",
+    ] {
+        assert!(
+            r["parameters"].get(p).is_some(),
+            "no parameters.{p} in {r:#}"
+        );
     }
     for p in ["user_secs", "system_secs", "per_message_us"] {
         assert!(r["cpu"].get(p).is_some(), "no cpu.{p} in {r:#}");
@@ -161,20 +251,47 @@ fn a_broker_that_drops_messages_shows_up_as_loss_and_a_failed_exit() {
     // mosquitto drops QoS 1 messages beyond max_queued_messages for a client: ten
     // publishers bursting into one subscriber overflow a queue of 5.
     let broker = Mosquitto::start_with("max_queued_messages 5\nmax_inflight_messages 1\n");
-    let out = bench(&broker, &["--publishers", "10", "--subscribers", "1", "-q", "1", "--messages", "200", "--json", "-"]);
+    let out = bench(
+        &broker,
+        &[
+            "--publishers",
+            "10",
+            "--subscribers",
+            "1",
+            "-q",
+            "1",
+            "--messages",
+            "200",
+            "--json",
+            "-",
+        ],
+    );
     let r = out.report();
     let lost = u64_at(&r, "/lost");
     assert!(lost > 0, "expected loss, got {r:#}");
     assert_eq!(u64_at(&r, "/received") + lost, u64_at(&r, "/expected"));
     assert_eq!(out.status.code(), Some(1), "stderr:\n{}", out.stderr);
-    assert!(out.stderr.contains(&format!("mqtk: {lost} QoS 1 messages lost")), "stderr:\n{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("mqtk: {lost} QoS 1 messages lost")),
+        "stderr:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn a_2000_client_run_connects_them_all() {
     let broker = Mosquitto::start();
-    let out = bench(&broker, &["--scenario", "connect", "--clients", "2000", "--json", "-"]);
-    assert!(out.status.success(), "status {:?}\nstderr:\n{}", out.status, out.stderr);
+    let out = bench(
+        &broker,
+        &["--scenario", "connect", "--clients", "2000", "--json", "-"],
+    );
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
     let r = out.report();
     assert_eq!(u64_at(&r, "/clients/requested"), 2000);
     assert_eq!(u64_at(&r, "/clients/connected"), 2000, "{r:#}");
@@ -189,11 +306,31 @@ fn hdr_log_is_written_in_the_interval_log_format() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("latency.hlog");
     let log_arg = log.to_str().unwrap();
-    let out = bench(&broker, &["--publishers", "2", "--messages", "200", "--rate", "400", "--hdr-log", log_arg]);
-    assert!(out.status.success(), "status {:?}\nstderr:\n{}", out.status, out.stderr);
+    let out = bench(
+        &broker,
+        &[
+            "--publishers",
+            "2",
+            "--messages",
+            "200",
+            "--rate",
+            "400",
+            "--hdr-log",
+            log_arg,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("#[StartTime: "), "{text}");
-    let intervals: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+    let intervals: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
     assert!(!intervals.is_empty(), "no interval lines in:\n{text}");
     for line in intervals {
         // start,length,max,base64 histogram
@@ -216,7 +353,19 @@ fn a_size_below_the_header_is_refused_with_the_flag_named() {
 fn an_unreachable_broker_fails_every_client_and_says_so() {
     let port = common::free_port().to_string();
     let mut cmd = common::mqtk();
-    cmd.args(["bench", "-h", "127.0.0.1", "-p", &port, "--publishers", "3", "--subscribers", "0", "--json", "-"]);
+    cmd.args([
+        "bench",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--publishers",
+        "3",
+        "--subscribers",
+        "0",
+        "--json",
+        "-",
+    ]);
     let mut running = spawn_lines(&mut cmd);
     let status = running.expect_exit(RUN_TIMEOUT);
     let stdout = running.rest_of_lines(Duration::from_secs(5)).join("\n");
@@ -224,5 +373,11 @@ fn an_unreachable_broker_fails_every_client_and_says_so() {
     assert_eq!(u64_at(&r, "/clients/failed"), 3);
     assert_eq!(u64_at(&r, "/errors/connect_refused"), 3);
     assert_eq!(status.code(), Some(1));
-    assert!(running.stderr().contains("3 of 3 clients failed to connect"), "{}", running.stderr());
+    assert!(
+        running
+            .stderr()
+            .contains("3 of 3 clients failed to connect"),
+        "{}",
+        running.stderr()
+    );
 }

@@ -122,7 +122,9 @@ pub async fn run(
     let (conn, connack) = match opened {
         Ok(ok) => ok,
         Err(failure) => {
-            let _ = tx.send(Msg::Update(Update::ConnectFailed { kind: failure.kind() }));
+            let _ = tx.send(Msg::Update(Update::ConnectFailed {
+                kind: failure.kind(),
+            }));
             let _ = tx.send(Msg::Ready);
             if matches!(role, Role::Publisher(_)) {
                 let _ = tx.send(Msg::Done { last_sent_ns: None });
@@ -132,9 +134,15 @@ pub async fn run(
     };
     let now = Instant::now();
     let connect_us = now.duration_since(started).as_micros() as u64;
-    let _ = tx.send(Msg::Update(Update::Connected { connect_us, at_ns: ctx.now_ns(now) }));
+    let _ = tx.send(Msg::Update(Update::Connected {
+        connect_us,
+        at_ns: ctx.now_ns(now),
+    }));
     let mut session_config = SessionConfig::new(config.version, SessionRole::Client);
-    session_config.send_maximum = config.inflight.min(connack.receive_maximum.unwrap_or(u16::MAX)).max(1);
+    session_config.send_maximum = config
+        .inflight
+        .min(connack.receive_maximum.unwrap_or(u16::MAX))
+        .max(1);
     session_config.keep_alive = match connack.server_keep_alive.unwrap_or(config.keep_alive_secs) {
         0 => None,
         secs => Some(Duration::from_secs(secs.into())),
@@ -165,7 +173,9 @@ pub async fn run(
     match role {
         Role::Subscriber(i) => {
             let plan = &ctx.plan.subscribers[i as usize];
-            let Some(packet_id) = driver.session.allocate_packet_id() else { return };
+            let Some(packet_id) = driver.session.allocate_packet_id() else {
+                return;
+            };
             driver.session.send(Packet::Subscribe(Subscribe {
                 packet_id,
                 subscriptions: vec![Subscription::new(plan.filter.clone(), config.qos)],
@@ -243,7 +253,9 @@ impl Driver {
     fn send_done(&mut self) {
         if matches!(self.role, Role::Publisher(_)) && !self.done_sent {
             self.done_sent = true;
-            let _ = self.tx.send(Msg::Done { last_sent_ns: self.last_sent_ns });
+            let _ = self.tx.send(Msg::Done {
+                last_sent_ns: self.last_sent_ns,
+            });
         }
     }
 
@@ -285,7 +297,15 @@ impl Driver {
             // periodic wake-up each would cost a core.
             let flush = self.has_unreported().then_some(self.next_flush);
             let mut deadline = now + Duration::from_secs(3600);
-            for d in [flush, self.session.poll_timeout(), self.subscribe_deadline, self.next_due(phase)].into_iter().flatten() {
+            for d in [
+                flush,
+                self.session.poll_timeout(),
+                self.subscribe_deadline,
+                self.next_due(phase),
+            ]
+            .into_iter()
+            .flatten()
+            {
                 deadline = deadline.min(d);
             }
             if deadline <= now && self.conn.wbuf.is_empty() {
@@ -294,7 +314,9 @@ impl Driver {
                 tokio::task::yield_now().await;
                 continue;
             }
-            let Conn { stream, rbuf, wbuf, .. } = &mut self.conn;
+            let Conn {
+                stream, rbuf, wbuf, ..
+            } = &mut self.conn;
             let (mut rd, mut wr) = stream.split();
             let want_write = !wbuf.is_empty();
             if rbuf.capacity() - rbuf.len() < 1024 {
@@ -357,7 +379,8 @@ impl Driver {
     }
 
     fn window_full(&self) -> bool {
-        self.ctx.config.qos != QoS::AtMostOnce && self.session.inflight_len() + self.session.queued_len() >= self.window
+        self.ctx.config.qos != QoS::AtMostOnce
+            && self.session.inflight_len() + self.session.queued_len() >= self.window
     }
 
     /// Gives the session as many messages as are due and fit.
@@ -389,7 +412,11 @@ impl Driver {
             if sent_at_ns > now_ns {
                 break; // not due yet
             }
-            let header = Header { publisher: index, sequence: self.next_sequence, sent_at_ns };
+            let header = Header {
+                publisher: index,
+                sequence: self.next_sequence,
+                sent_at_ns,
+            };
             let publish = Publish {
                 dup: false,
                 qos: config.qos,
@@ -434,9 +461,12 @@ impl Driver {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Message(publish) => self.on_message(&publish, now),
-                Event::Delivered { seq, reason_code, .. } => {
+                Event::Delivered {
+                    seq, reason_code, ..
+                } => {
                     if let Some(at) = self.pending.remove(&seq) {
-                        self.round_trips.push(now.duration_since(at).as_micros() as u64);
+                        self.round_trips
+                            .push(now.duration_since(at).as_micros() as u64);
                     }
                     if !reason_code.is_success() {
                         self.count_error("publish_rejected");
@@ -496,7 +526,9 @@ impl Driver {
         if let Role::Publisher(publisher) = self.role {
             if self.unreported_sent > 0 {
                 let count = std::mem::take(&mut self.unreported_sent);
-                let _ = self.tx.send(Msg::Update(Update::Published { publisher, count }));
+                let _ = self
+                    .tx
+                    .send(Msg::Update(Update::Published { publisher, count }));
             }
             if !self.round_trips.is_empty() {
                 let round_trips_us = std::mem::take(&mut self.round_trips);
@@ -507,7 +539,11 @@ impl Driver {
             let receiver = self.ctx.plan.subscribers[i as usize].receiver;
             let samples = std::mem::take(&mut self.samples);
             let payload_len = self.payload_len;
-            let _ = self.tx.send(Msg::Update(Update::Samples { receiver, samples, payload_len }));
+            let _ = self.tx.send(Msg::Update(Update::Samples {
+                receiver,
+                samples,
+                payload_len,
+            }));
         }
     }
 }

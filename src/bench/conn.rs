@@ -88,7 +88,12 @@ impl Conn {
             Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) => ConnectFailure::NoLocalPort,
             _ => ConnectFailure::Other(e.to_string()),
         };
-        let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(io)?;
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(io)?;
         if let Some(ip) = bind {
             socket.bind(SocketAddr::new(ip, 0)).map_err(io)?;
         }
@@ -96,14 +101,29 @@ impl Conn {
         // Latency is what is measured: do not let Nagle hold small packets back.
         stream.set_nodelay(true).map_err(io)?;
         let version = connect.protocol_version;
-        let mut conn = Conn { stream, rbuf: BytesMut::with_capacity(READ_CHUNK), wbuf: BytesMut::new(), version };
-        conn.queue(&Packet::Connect(connect)).map_err(|e| ConnectFailure::Other(e.to_string()))?;
+        let mut conn = Conn {
+            stream,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: BytesMut::new(),
+            version,
+        };
+        conn.queue(&Packet::Connect(connect))
+            .map_err(|e| ConnectFailure::Other(e.to_string()))?;
         conn.flush().await.map_err(io)?;
         match conn.read_packet().await {
-            Ok(Some(Packet::ConnAck(ack))) if ack.reason_code.is_success() => Ok((conn, ack.properties)),
-            Ok(Some(Packet::ConnAck(ack))) => Err(ConnectFailure::ConnAckRefused(format!("{:?}", ack.reason_code))),
-            Ok(Some(other)) => Err(ConnectFailure::Other(format!("expected CONNACK, got {other:?}"))),
-            Ok(None) => Err(ConnectFailure::Other("connection closed before CONNACK".into())),
+            Ok(Some(Packet::ConnAck(ack))) if ack.reason_code.is_success() => {
+                Ok((conn, ack.properties))
+            }
+            Ok(Some(Packet::ConnAck(ack))) => Err(ConnectFailure::ConnAckRefused(format!(
+                "{:?}",
+                ack.reason_code
+            ))),
+            Ok(Some(other)) => Err(ConnectFailure::Other(format!(
+                "expected CONNACK, got {other:?}"
+            ))),
+            Ok(None) => Err(ConnectFailure::Other(
+                "connection closed before CONNACK".into(),
+            )),
             Err(e) => Err(ConnectFailure::Other(e.to_string())),
         }
     }

@@ -31,23 +31,29 @@ impl HdrLog {
     pub fn create(path: &Path, base_time: SystemTime) -> std::io::Result<HdrLog> {
         let file = File::create(path)?;
         let (tx, rx) = mpsc::channel::<Interval>();
-        let thread = std::thread::Builder::new().name("mqtk-hdr-log".into()).spawn(move || {
-            let mut out = BufWriter::new(file);
-            let mut serializer = V2DeflateSerializer::new();
-            {
-                let mut log = IntervalLogWriterBuilder::new()
-                    .add_comment("mqtk bench end-to-end latency, values in microseconds")
-                    .with_start_time(base_time)
-                    .with_base_time(base_time)
-                    .begin_log_with(&mut out, &mut serializer)?;
-                for (start, length, histogram) in rx {
-                    log.write_histogram(&histogram, start, length, None)
-                        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let thread = std::thread::Builder::new()
+            .name("mqtk-hdr-log".into())
+            .spawn(move || {
+                let mut out = BufWriter::new(file);
+                let mut serializer = V2DeflateSerializer::new();
+                {
+                    let mut log = IntervalLogWriterBuilder::new()
+                        .add_comment("mqtk bench end-to-end latency, values in microseconds")
+                        .with_start_time(base_time)
+                        .with_base_time(base_time)
+                        .begin_log_with(&mut out, &mut serializer)?;
+                    for (start, length, histogram) in rx {
+                        log.write_histogram(&histogram, start, length, None)
+                            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+                    }
                 }
-            }
-            out.flush()
-        })?;
-        Ok(HdrLog { tx: Some(tx), thread: Some(thread), path: path.to_path_buf() })
+                out.flush()
+            })?;
+        Ok(HdrLog {
+            tx: Some(tx),
+            thread: Some(thread),
+            path: path.to_path_buf(),
+        })
     }
 
     /// Queues one interval.
@@ -62,7 +68,10 @@ impl HdrLog {
         drop(self.tx.take());
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err(std::io::Error::other(format!("writing {} failed", self.path.display()))),
+            Some(Err(_)) => Err(std::io::Error::other(format!(
+                "writing {} failed",
+                self.path.display()
+            ))),
             None => Ok(()),
         }
     }
@@ -103,6 +112,8 @@ mod tests {
 
     fn base64_decode(text: &str) -> Vec<u8> {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap()
     }
 }

@@ -19,8 +19,8 @@
 
 pub mod client;
 pub mod collect;
-pub mod conn;
 pub mod config;
+pub mod conn;
 
 pub mod hdrlog;
 pub mod header;

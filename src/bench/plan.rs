@@ -39,7 +39,8 @@ impl Plan {
         let mut publisher_topics = Vec::with_capacity(config.publishers as usize);
         for i in 0..config.publishers {
             let name = expand(&config.topic, i);
-            topic::validate_topic_name(&name).map_err(|e| format!("--topic {:?} gives {name:?}: {e}", config.topic))?;
+            topic::validate_topic_name(&name)
+                .map_err(|e| format!("--topic {:?} gives {name:?}: {e}", config.topic))?;
             publisher_topics.push(name);
         }
         // Receivers by the filter they match with: plain subscribers each have their
@@ -73,7 +74,11 @@ impl Plan {
         let mut exact: HashMap<&str, Vec<u32>> = HashMap::new();
         let mut wildcard: HashMap<&str, Vec<u32>> = HashMap::new();
         for (id, filter) in receiver_filters.iter().enumerate() {
-            let map = if filter.contains(['+', '#']) { &mut wildcard } else { &mut exact };
+            let map = if filter.contains(['+', '#']) {
+                &mut wildcard
+            } else {
+                &mut exact
+            };
             map.entry(filter.as_str()).or_default().push(id as u32);
         }
         let receivers_of = publisher_topics
@@ -89,12 +94,20 @@ impl Plan {
                 ids
             })
             .collect();
-        Ok(Plan { publisher_topics, subscribers, receivers_of, receivers: receiver_filters.len() as u32 })
+        Ok(Plan {
+            publisher_topics,
+            subscribers,
+            receivers_of,
+            receivers: receiver_filters.len() as u32,
+        })
     }
 
     /// Deliveries expected when publisher `p` has sent `sent` messages.
     pub fn expected(&self, sent_by_publisher: impl Iterator<Item = u64>) -> u64 {
-        sent_by_publisher.zip(&self.receivers_of).map(|(sent, receivers)| sent * receivers.len() as u64).sum()
+        sent_by_publisher
+            .zip(&self.receivers_of)
+            .map(|(sent, receivers)| sent * receivers.len() as u64)
+            .sum()
     }
 }
 
@@ -103,7 +116,12 @@ mod tests {
     use super::*;
     use crate::bench::config::{default_sub_topic, Target};
 
-    fn config(publishers: u32, subscribers: u32, topic: &str, sub_topic: Option<&str>) -> BenchConfig {
+    fn config(
+        publishers: u32,
+        subscribers: u32,
+        topic: &str,
+        sub_topic: Option<&str>,
+    ) -> BenchConfig {
         let mut c = BenchConfig::new(Target::Embedded);
         c.publishers = publishers;
         c.subscribers = subscribers;
@@ -116,7 +134,13 @@ mod tests {
     fn fan_in_sends_every_publisher_to_every_wildcard_subscriber() {
         let plan = Plan::build(&config(5, 2, "b/%i", None)).unwrap();
         assert_eq!(plan.publisher_topics[3], "b/3");
-        assert_eq!(plan.subscribers[1], SubscriberPlan { filter: "b/+".into(), receiver: 1 });
+        assert_eq!(
+            plan.subscribers[1],
+            SubscriberPlan {
+                filter: "b/+".into(),
+                receiver: 1
+            }
+        );
         assert!(plan.receivers_of.iter().all(|r| r == &[0, 1]));
         assert_eq!(plan.expected([10u64; 5].into_iter()), 100);
     }
@@ -142,7 +166,10 @@ mod tests {
         c.shared_group = Some("g".into());
         let plan = Plan::build(&c).unwrap();
         assert_eq!(plan.receivers, 1);
-        assert!(plan.subscribers.iter().all(|s| s.filter == "$share/g/b/+" && s.receiver == 0));
+        assert!(plan
+            .subscribers
+            .iter()
+            .all(|s| s.filter == "$share/g/b/+" && s.receiver == 0));
         assert_eq!(plan.expected([10u64; 3].into_iter()), 30);
     }
 

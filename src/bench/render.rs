@@ -32,7 +32,12 @@ pub fn table(report: &BenchReport) -> String {
         .map(|r| format!(" at {} msgs/s each", count(r.round() as u64)))
         .unwrap_or_default();
     let scenario = if p.publishers + p.subscribers == 0 {
-        format!("{}: {} clients connect, hold, disconnect, MQTT {}", p.scenario, count(p.connect_only_clients.into()), p.protocol_version)
+        format!(
+            "{}: {} clients connect, hold, disconnect, MQTT {}",
+            p.scenario,
+            count(p.connect_only_clients.into()),
+            p.protocol_version
+        )
     } else {
         format!(
             "{}: {} pub → {} sub, MQTT {}, QoS {}, {} B, {bound}{rate}",

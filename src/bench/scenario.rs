@@ -64,12 +64,19 @@ pub async fn run(
     let broker_cpu_before = broker.thread_prefix.and_then(sys::threads_cpu);
     let hdr_log = match &config.hdr_log {
         Some(path) => Some(
-            HdrLog::create(path, started_wall).with_context(|| format!("cannot create --hdr-log {}", path.display()))?,
+            HdrLog::create(path, started_wall)
+                .with_context(|| format!("cannot create --hdr-log {}", path.display()))?,
         ),
         None => None,
     };
 
-    let ctx = Arc::new(Ctx { config: config.clone(), plan, addr: broker.addr, epoch, publish_properties });
+    let ctx = Arc::new(Ctx {
+        config: config.clone(),
+        plan,
+        addr: broker.addr,
+        epoch,
+        publish_properties,
+    });
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
     let roles: Vec<Role> = (0..config.subscribers)
@@ -203,7 +210,11 @@ pub async fn run(
         log.finish().context("cannot write --hdr-log")?;
     }
     let plan = &ctx.plan;
-    let deliveries = collector.deliveries(|p| plan.receivers_of.get(p as usize).map_or(&[], |r| r.as_slice()));
+    let deliveries = collector.deliveries(|p| {
+        plan.receivers_of
+            .get(p as usize)
+            .map_or(&[], |r| r.as_slice())
+    });
     collector.count_errors("unexpected_delivery", deliveries.unexpected);
     let (measured, measured_bytes, measured_secs) = collector.measured();
     let per_sec = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
@@ -217,7 +228,9 @@ pub async fn run(
         mqtk_version: env!("CARGO_PKG_VERSION").to_string(),
         broker: broker.info,
         parameters: parameters(&config),
-        started_unix_ms: started_wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        started_unix_ms: started_wall
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         elapsed_secs: elapsed.as_secs_f64(),
         measured_secs,
         clients: collector.client_figures(total as u32),
@@ -240,7 +253,8 @@ pub async fn run(
         cpu: CpuUsage {
             user_secs: cpu.user.as_secs_f64(),
             system_secs: cpu.system.as_secs_f64(),
-            per_message_us: (messages > 0).then(|| cpu.total().as_secs_f64() * 1e6 / messages as f64),
+            per_message_us: (messages > 0)
+                .then(|| cpu.total().as_secs_f64() * 1e6 / messages as f64),
             embedded_broker_secs: broker_cpu.map(|b| b.total().as_secs_f64()),
         },
     })
@@ -258,11 +272,21 @@ async fn spawn_clients(
     let mut handles = Vec::with_capacity(roles.len());
     for (i, role) in roles.into_iter().enumerate() {
         if let Some(rate) = ctx.config.connect_rate {
-            tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into()).await;
+            tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into())
+                .await;
         }
-        let Ok(permit) = handshakes.clone().acquire_owned().await else { break };
+        let Ok(permit) = handshakes.clone().acquire_owned().await else {
+            break;
+        };
         let bind = (!binds.is_empty()).then(|| binds[i % binds.len()]);
-        handles.push(tokio::spawn(client::run(role, bind, ctx.clone(), tx.clone(), phase.clone(), permit)));
+        handles.push(tokio::spawn(client::run(
+            role,
+            bind,
+            ctx.clone(),
+            tx.clone(),
+            phase.clone(),
+            permit,
+        )));
     }
     handles
 }
@@ -294,6 +318,10 @@ fn parameters(config: &BenchConfig) -> Parameters {
         sub_topic: config.sub_topic.clone(),
         shared_group: config.shared_group.clone(),
         connect_rate_per_sec: config.connect_rate,
-        bind_addresses: config.bind_addresses.iter().map(|a| a.to_string()).collect(),
+        bind_addresses: config
+            .bind_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
     }
 }

@@ -163,7 +163,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let needed = u64::from(config.total_clients()) * if in_process { 2 } else { 1 } + 256;
     if let Some((before, after)) = sys::raise_open_file_limit(needed) {
         if after > before {
-            output::note(format!("raised the open-file limit from {before} to {after} for {} clients", config.total_clients()));
+            output::note(format!(
+                "raised the open-file limit from {before} to {after} for {} clients",
+                config.total_clients()
+            ));
         }
         if after < needed {
             output::warning(format!(
@@ -199,7 +202,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mode = if std::io::stderr().is_terminal() {
         ProgressMode::Bar
     } else {
-        ProgressMode::Lines { interval: Duration::from_secs(1) }
+        ProgressMode::Lines {
+            interval: Duration::from_secs(1),
+        }
     };
     let progress = new_progress(mode, Box::new(|line: &str| output::log_line(line)));
     let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress));
@@ -226,11 +231,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     if report.clients.failed > 0 {
-        problems.push(format!("{} of {} clients failed to connect", report.clients.failed, report.clients.requested));
+        problems.push(format!(
+            "{} of {} clients failed to connect",
+            report.clients.failed, report.clients.requested
+        ));
     }
     let lost = report.lost_with_guarantee();
     if lost > 0 {
-        problems.push(format!("{lost} QoS {} messages lost", report.parameters.qos));
+        problems.push(format!(
+            "{lost} QoS {} messages lost",
+            report.parameters.qos
+        ));
     }
     if problems.is_empty() {
         Ok(())
@@ -257,17 +268,39 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 /// flags over it.
 fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     let c = &args.connect;
-    if c.cafile.is_some() || c.cert.is_some() || c.url.as_ref().is_some_and(|u| u.scheme != UrlScheme::Mqtt) {
-        anyhow::bail!("bench speaks plain MQTT over TCP only: use an mqtt:// URL and no --cafile/--cert");
+    if c.cafile.is_some()
+        || c.cert.is_some()
+        || c.url.as_ref().is_some_and(|u| u.scheme != UrlScheme::Mqtt)
+    {
+        anyhow::bail!(
+            "bench speaks plain MQTT over TCP only: use an mqtt:// URL and no --cafile/--cert"
+        );
     }
     let (target, url_user, url_password) = match (&c.url, &c.host, c.port) {
         (Some(url), _, _) => (
-            Target::Remote { host: url.host.clone(), port: url.port_or_default() },
+            Target::Remote {
+                host: url.host.clone(),
+                port: url.port_or_default(),
+            },
             url.username.clone(),
             url.password.clone(),
         ),
-        (None, Some(host), port) => (Target::Remote { host: host.clone(), port: port.unwrap_or(1883) }, None, None),
-        (None, None, Some(port)) => (Target::Remote { host: "localhost".into(), port }, None, None),
+        (None, Some(host), port) => (
+            Target::Remote {
+                host: host.clone(),
+                port: port.unwrap_or(1883),
+            },
+            None,
+            None,
+        ),
+        (None, None, Some(port)) => (
+            Target::Remote {
+                host: "localhost".into(),
+                port,
+            },
+            None,
+            None,
+        ),
         (None, None, None) => (Target::Embedded, None, None),
     };
     let mut config = BenchConfig::new(target);
@@ -330,7 +363,9 @@ mod tests {
 
     fn config(args: &[&str]) -> anyhow::Result<BenchConfig> {
         let cli = Cli::try_parse_from(["mqtk", "bench"].iter().chain(args)).expect("flags parse");
-        let Command::Bench(bench) = cli.command else { unreachable!("bench was parsed") };
+        let Command::Bench(bench) = cli.command else {
+            unreachable!("bench was parsed")
+        };
         bench_config(&bench)
     }
 
@@ -339,10 +374,19 @@ mod tests {
         assert_eq!(config(&[]).unwrap().target, Target::Embedded);
         assert_eq!(
             config(&["-p", "1999"]).unwrap().target,
-            Target::Remote { host: "localhost".into(), port: 1999 }
+            Target::Remote {
+                host: "localhost".into(),
+                port: 1999
+            }
         );
         let c = config(&["-L", "mqtt://u:pw@example.com:1884"]).unwrap();
-        assert_eq!(c.target, Target::Remote { host: "example.com".into(), port: 1884 });
+        assert_eq!(
+            c.target,
+            Target::Remote {
+                host: "example.com".into(),
+                port: 1884
+            }
+        );
         assert_eq!(c.username.as_deref(), Some("u"));
         assert_eq!(c.password.as_deref(), Some(&b"pw"[..]));
     }
@@ -358,7 +402,10 @@ mod tests {
         let c = config(&["--scenario", "shared"]).unwrap();
         assert_eq!(c.shared_group.as_deref(), Some("mqtk-bench"));
         let c = config(&["--scenario", "connect"]).unwrap();
-        assert_eq!((c.publishers, c.subscribers, c.connect_only_clients), (0, 0, 100));
+        assert_eq!(
+            (c.publishers, c.subscribers, c.connect_only_clients),
+            (0, 0, 100)
+        );
         let c = config(&["--topic", "a/%i/b"]).unwrap();
         assert_eq!(c.sub_topic, "a/+/b");
     }
@@ -367,9 +414,13 @@ mod tests {
     fn bad_combinations_are_refused_naming_the_flag() {
         let err = config(&["--size", "4"]).unwrap_err().to_string();
         assert!(err.contains("--size 4"), "{err}");
-        let err = config(&["--shared", "g", "-V", "311"]).unwrap_err().to_string();
+        let err = config(&["--shared", "g", "-V", "311"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--shared"), "{err}");
-        let err = config(&["-L", "mqtts://example.com"]).unwrap_err().to_string();
+        let err = config(&["-L", "mqtts://example.com"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mqtt://"), "{err}");
     }
 }
