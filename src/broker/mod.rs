@@ -3,3 +3,4 @@
 pub mod acl;
 pub mod config;
 pub mod password;
+pub mod store;
