@@ -387,15 +387,37 @@ fn warmup_deliveries_are_counted_but_left_out_of_the_latency_figures() {
     let broker = Mosquitto::start();
     let out = bench(
         &broker,
-        &["--publishers", "2", "-q", "1", "--duration", "2", "--warmup", "1", "--rate", "50", "--json", "-"],
+        &[
+            "--publishers",
+            "2",
+            "-q",
+            "1",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+            "--rate",
+            "50",
+            "--json",
+            "-",
+        ],
     );
-    assert!(out.status.success(), "status {:?}\nstderr:\n{}", out.status, out.stderr);
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
     let r = out.report();
     let received = u64_at(&r, "/received");
     let excluded = u64_at(&r, "/warmup_excluded");
     assert!(excluded > 0, "{r:#}");
     assert!(received > excluded, "{r:#}");
-    assert_eq!(u64_at(&r, "/latency_us/count") + excluded, received, "{r:#}");
+    assert_eq!(
+        u64_at(&r, "/latency_us/count") + excluded,
+        received,
+        "{r:#}"
+    );
     assert_eq!(u64_at(&r, "/lost"), 0);
     assert_eq!(r["parameters"]["duration_secs"], 2.0);
     assert_eq!(r["parameters"]["warmup_secs"], 1.0);

@@ -256,6 +256,9 @@ pub async fn run(
             per_message_us: (messages > 0)
                 .then(|| cpu.total().as_secs_f64() * 1e6 / messages as f64),
             embedded_broker_secs: broker_cpu.map(|b| b.total().as_secs_f64()),
+            utilization_percent: cpu.total().as_secs_f64() * 100.0
+                / elapsed.as_secs_f64().max(1e-9),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         },
     })
 }
