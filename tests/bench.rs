@@ -423,3 +423,34 @@ fn warmup_deliveries_are_counted_but_left_out_of_the_latency_figures() {
     assert_eq!(r["parameters"]["warmup_secs"], 1.0);
     assert!(r["parameters"]["messages_per_publisher"].is_null());
 }
+
+#[test]
+fn mqtt_311_runs_count_the_same_way() {
+    let broker = Mosquitto::start();
+    let out = bench(
+        &broker,
+        &[
+            "-V",
+            "311",
+            "--publishers",
+            "2",
+            "-q",
+            "2",
+            "--messages",
+            "50",
+            "--json",
+            "-",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
+    let r = out.report();
+    assert_eq!(r["parameters"]["protocol_version"], "3.1.1");
+    assert_eq!(u64_at(&r, "/received"), 100);
+    assert_eq!(u64_at(&r, "/lost"), 0);
+    assert_eq!(u64_at(&r, "/pub_round_trip_us/count"), 100);
+}

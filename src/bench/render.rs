@@ -247,7 +247,7 @@ pub(crate) mod tests {
                 duration_secs: None,
                 rate_msgs_per_sec_per_publisher: None,
                 warmup_secs: 0.0,
-                inflight: 16,
+                inflight: None,
                 topic: "mqtk/bench/%i".into(),
                 sub_topic: "mqtk/bench/+".into(),
                 shared_group: None,

@@ -100,8 +100,8 @@ pub struct Parameters {
     pub rate_msgs_per_sec_per_publisher: Option<f64>,
     /// Warm-up excluded from the figures.
     pub warmup_secs: f64,
-    /// QoS 1/2 messages in flight per publisher at most.
-    pub inflight: u16,
+    /// QoS 1/2 messages in flight per publisher at most (`--inflight`); `None`: as the broker allows.
+    pub inflight: Option<u16>,
     /// Publisher topic template (`%i` = publisher index).
     pub topic: String,
     /// Subscriber topic filter template (`%i` = subscriber index).

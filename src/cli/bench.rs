@@ -158,6 +158,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
     let in_process = config.target == Target::Embedded;
+    let version_fixed = config.version_fixed;
 
     // Each connection is a file descriptor here, and one more in an embedded broker.
     let needed = u64::from(config.total_clients()) * if in_process { 2 } else { 1 } + 256;
@@ -210,6 +211,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress));
     drop(runtime);
     let report = report?;
+    if !version_fixed && report.parameters.protocol_version == "3.1.1" {
+        output::note("the broker refused MQTT 5: measured with MQTT 3.1.1");
+    }
 
     let table = render::table(&report);
     match args.json.as_deref() {
@@ -315,6 +319,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.subscribers = args.subscribers.unwrap_or(subscribers);
     config.connect_only_clients = args.clients.unwrap_or(clients);
     config.version = c.protocol_version.unwrap_or(ProtocolVersion::V5);
+    config.version_fixed = c.protocol_version.is_some();
     config.qos = args.qos;
     config.retain = args.retain;
     config.size = args.size;
@@ -325,12 +330,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     };
     config.rate = args.rate;
     config.warmup = args.warmup.unwrap_or_default();
-    config.inflight = args.inflight.unwrap_or(match config.version {
-        // MQTT 5 brokers announce their Receive Maximum in CONNACK; 3.1.1 ones do not,
-        // so use mosquitto's default window (max_inflight_messages 20).
-        ProtocolVersion::V5 => u16::MAX,
-        ProtocolVersion::V311 => 20,
-    });
+    config.inflight = args.inflight;
     config.topic = args.topic.clone();
     config.sub_topic = match (&args.sub_topic, args.scenario) {
         (Some(t), _) => t.clone(),
