@@ -168,7 +168,11 @@ pub struct PubResponse {
 impl PubResponse {
     /// A successful response with no properties.
     pub fn new(packet_id: u16) -> PubResponse {
-        PubResponse { packet_id, reason_code: ReasonCode::Success, properties: Properties::default() }
+        PubResponse {
+            packet_id,
+            reason_code: ReasonCode::Success,
+            properties: Properties::default(),
+        }
     }
 }
 
@@ -268,12 +272,18 @@ pub struct Disconnect {
 impl Disconnect {
     /// A normal disconnection with no properties.
     pub fn normal() -> Disconnect {
-        Disconnect { reason_code: ReasonCode::Success, properties: Properties::default() }
+        Disconnect {
+            reason_code: ReasonCode::Success,
+            properties: Properties::default(),
+        }
     }
 
     /// A disconnection with a reason code and no properties.
     pub fn with_reason(reason_code: ReasonCode) -> Disconnect {
-        Disconnect { reason_code, properties: Properties::default() }
+        Disconnect {
+            reason_code,
+            properties: Properties::default(),
+        }
     }
 }
 

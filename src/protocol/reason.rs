@@ -187,6 +187,9 @@ mod tests {
 
     #[test]
     fn display_names_the_code_and_its_value() {
-        assert_eq!(ReasonCode::NotAuthorized.to_string(), "not authorized (0x87)");
+        assert_eq!(
+            ReasonCode::NotAuthorized.to_string(),
+            "not authorized (0x87)"
+        );
     }
 }
