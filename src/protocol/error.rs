@@ -37,6 +37,26 @@ pub enum ProtocolError {
     /// More QoS 1/2 PUBLISH packets in flight than the receive maximum.
     #[error("receive maximum exceeded")]
     ReceiveMaximumExceeded,
+    /// A property identifier this version does not define (MQTT 5.0 §2.2.2.2).
+    #[error("malformed packet: unknown property identifier 0x{0:02X}")]
+    UnknownProperty(u32),
+    /// A property in a packet whose column of the table in MQTT 5.0 §2.2.2.2 lacks it.
+    #[error("malformed packet: property {property} is not allowed in {packet}")]
+    PropertyNotAllowed {
+        /// The property's name.
+        property: &'static str,
+        /// The packet (or "the will properties").
+        packet: &'static str,
+    },
+    /// A single-valued property given twice (MQTT 5.0 §2.2.2.2).
+    #[error("protocol error: property {0} appears more than once")]
+    DuplicateProperty(&'static str),
+    /// A property value out of its range: 0 where 0 is not allowed, a flag not 0 or 1.
+    #[error("protocol error: invalid value of property {property}")]
+    PropertyValueInvalid {
+        /// The property's name.
+        property: &'static str,
+    },
 }
 
 impl ProtocolError {
@@ -51,6 +71,10 @@ impl ProtocolError {
             ProtocolError::TopicAliasInvalid(_) => ReasonCode::TopicAliasInvalid,
             ProtocolError::UnsupportedProtocolVersion(_) => ReasonCode::UnsupportedProtocolVersion,
             ProtocolError::ReceiveMaximumExceeded => ReasonCode::ReceiveMaximumExceeded,
+            ProtocolError::UnknownProperty(_) => ReasonCode::MalformedPacket,
+            ProtocolError::PropertyNotAllowed { .. } => ReasonCode::MalformedPacket,
+            ProtocolError::DuplicateProperty(_) => ReasonCode::ProtocolError,
+            ProtocolError::PropertyValueInvalid { .. } => ReasonCode::ProtocolError,
         }
     }
 }

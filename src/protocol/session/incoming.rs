@@ -1,0 +1,99 @@
+//! Incoming PUBLISH and PUBREL: delivery, acknowledgements, QoS 2 deduplication
+//! (MQTT 5.0 §4.3.3), the receive maximum (§4.9) and topic aliases (§3.3.2.3.4).
+//! Part of `Session`; must not touch the outgoing flows.
+
+use super::{Event, Session, StoreChange};
+use crate::protocol::error::ProtocolError;
+use crate::protocol::packet::{Packet, ProtocolVersion, PubResponse, Publish, QoS};
+use crate::protocol::reason::ReasonCode;
+
+impl Session {
+    pub(super) fn on_publish(&mut self, mut publish: Publish) -> Result<(), ProtocolError> {
+        self.resolve_topic_alias(&mut publish)?;
+        let packet_id = publish.packet_id;
+        match publish.qos {
+            QoS::AtMostOnce => self.events.push_back(Event::Message(publish)),
+            QoS::AtLeastOnce => {
+                self.check_receive_maximum()?;
+                self.events.push_back(Event::Message(publish));
+                self.transmit
+                    .push_back(Packet::PubAck(PubResponse::new(packet_id)));
+                self.unsent_pubacks += 1;
+            }
+            QoS::ExactlyOnce => {
+                // Already delivered, PUBREL pending: the peer resends because our PUBREC
+                // was lost. Acknowledge again, deliver nothing (MQTT 5.0 §4.3.3).
+                if !self.incoming_qos2.contains(&packet_id) {
+                    self.check_receive_maximum()?;
+                    self.incoming_qos2.insert(packet_id);
+                    // Delivered before it is recorded: a crash in between repeats the
+                    // message rather than losing it.
+                    self.events.push_back(Event::Message(publish));
+                    self.store(|| StoreChange::IncomingReceived { packet_id });
+                }
+                self.transmit
+                    .push_back(Packet::PubRec(PubResponse::new(packet_id)));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn resolve_topic_alias(
+        &mut self,
+        publish: &mut Publish,
+    ) -> Result<(), ProtocolError> {
+        let Some(alias) = publish.properties.topic_alias.take() else {
+            if publish.topic.is_empty() {
+                return Err(ProtocolError::TopicNameInvalid(
+                    "empty topic name without a topic alias",
+                ));
+            }
+            return Ok(());
+        };
+        if self.config.version != ProtocolVersion::V5
+            || alias == 0
+            || alias > self.config.topic_alias_maximum
+        {
+            return Err(ProtocolError::TopicAliasInvalid(
+                "topic alias is 0 or above the maximum",
+            ));
+        }
+        if publish.topic.is_empty() {
+            match self.aliases.get(&alias) {
+                Some(topic) => publish.topic = topic.clone(),
+                None => {
+                    return Err(ProtocolError::Protocol(
+                        "topic alias used before it was set",
+                    ))
+                }
+            }
+        } else {
+            self.aliases.insert(alias, publish.topic.clone());
+        }
+        Ok(())
+    }
+
+    /// MQTT 5.0 §4.9: the peer may have at most our receive maximum QoS 1/2 PUBLISH
+    /// packets unacknowledged (a QoS 2 one until we send PUBCOMP).
+    pub(super) fn check_receive_maximum(&self) -> Result<(), ProtocolError> {
+        let unacknowledged = self.incoming_qos2.len() + self.unsent_pubacks;
+        if self.config.version == ProtocolVersion::V5
+            && unacknowledged >= usize::from(self.config.receive_maximum)
+        {
+            return Err(ProtocolError::ReceiveMaximumExceeded);
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_pubrel(&mut self, rel: PubResponse) {
+        let id = rel.packet_id;
+        if self.incoming_qos2.remove(&id) {
+            self.store(|| StoreChange::IncomingReleased { packet_id: id });
+            self.transmit
+                .push_back(Packet::PubComp(PubResponse::new(id)));
+        } else {
+            let comp = self.response(id, ReasonCode::PacketIdentifierNotFound);
+            self.transmit.push_back(Packet::PubComp(comp));
+        }
+    }
+}
