@@ -20,12 +20,27 @@
 //! - `sessions`: client id → connected task or kept session, expiry.
 //! - `will`: wills and the MQTT 5 will delay.
 //! - `sys`: counters and `$SYS/broker/...` topics.
+//! - `hooks`: the access-control and persistence seams.
+//! - `state`: `BrokerConfig`, the state shared by connection tasks, session ends.
+//! - `accept`: CONNECT → CONNACK, takeover, resume; `connection`: the per-connection
+//!   task and its I/O; `handler`: what each packet does.
+//! - `server`: `start`, the listener, housekeeping, graceful shutdown.
 
+mod accept;
+mod connection;
+mod handler;
+pub mod hooks;
 pub mod mailbox;
 pub mod message;
 pub mod retained;
 pub mod router;
+pub mod server;
 pub mod sessions;
+pub mod state;
 pub mod subscriptions;
 pub mod sys;
 pub mod will;
+
+pub use connection::Transport;
+pub use server::{start, BrokerHandle, RunningBroker};
+pub use state::BrokerConfig;

@@ -61,7 +61,6 @@ impl Router {
     /// highest QoS of its matching subscriptions and all their identifiers, MQTT 5.0
     /// §3.3.4; one member per shared group) and stores it when it is retained.
     pub fn publish(&self, msg: Arc<Message>, now: Instant) -> Routed {
-        self.stats.publish_received.fetch_add(1, Ordering::Relaxed);
         if msg.retain {
             self.retained_mut().set(msg.clone());
         }
