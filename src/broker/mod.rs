@@ -27,11 +27,14 @@
 //! - `server`: `start`, the listener, housekeeping, graceful shutdown.
 
 mod accept;
+pub mod acl;
+pub mod config;
 mod connection;
 mod handler;
 pub mod hooks;
 pub mod mailbox;
 pub mod message;
+pub mod password;
 pub mod retained;
 pub mod router;
 pub mod server;
