@@ -301,7 +301,7 @@ impl Conn {
         let id = &self.identity.client_id;
         match end {
             End::Disconnect { .. } => self.shared.log(1, format_args!("Client {id} disconnected.")),
-            End::Network(why) => self.shared.log(1, format_args!("Client {id} closed its connection: {why}.")),
+            End::Network(why) => self.shared.log(1, format_args!("Client {id} ({}) closed its connection: {why}.", self.peer)),
             End::Error(code, why) => self.shared.log(1, format_args!("Client {id} disconnected: {why} ({code}).")),
             End::KeepAlive => self.shared.log(1, format_args!("Client {id} has exceeded timeout, disconnecting.")),
             End::TakenOver(_) => self.shared.log(1, format_args!("Client {id} already connected, closing old connection.")),

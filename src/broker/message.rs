@@ -111,9 +111,11 @@ mod tests {
     use super::*;
 
     fn message(expiry: Option<u32>, now: Instant) -> Message {
-        let mut properties = Properties::default();
-        properties.message_expiry_interval = expiry;
-        properties.topic_alias = Some(3);
+        let properties = Properties {
+            message_expiry_interval: expiry,
+            topic_alias: Some(3),
+            ..Default::default()
+        };
         Message::from_publish(
             Publish {
                 dup: false,

@@ -162,8 +162,10 @@ mod tests {
     use crate::protocol::{Properties, QoS};
 
     fn msg(topic: &str, payload: &'static str, expiry: Option<u32>, now: Instant) -> Arc<Message> {
-        let mut properties = Properties::default();
-        properties.message_expiry_interval = expiry;
+        let properties = Properties {
+            message_expiry_interval: expiry,
+            ..Default::default()
+        };
         Arc::new(Message {
             topic: topic.into(),
             payload: Bytes::from_static(payload.as_bytes()),

@@ -100,9 +100,11 @@ mod tests {
     use crate::protocol::QoS;
 
     fn will(delay: Option<u32>) -> Will {
-        let mut properties = Properties::default();
-        properties.will_delay_interval = delay;
-        properties.content_type = Some("text/plain".into());
+        let properties = Properties {
+            will_delay_interval: delay,
+            content_type: Some("text/plain".into()),
+            ..Default::default()
+        };
         Will {
             topic: "w".into(),
             payload: Bytes::from_static(b"gone"),
