@@ -3,6 +3,8 @@
 //! - arbitrary bytes, and valid packets with bytes flipped, inserted or cut, decode to a
 //!   packet, "need more" or an error, never a panic, and "need more" consumes nothing;
 //! - a stream of valid packets cut in arbitrary chunks decodes to the same packets;
+//! - packets with any properties and reason codes (allowed there or not, in range or
+//!   not) are refused by the encoder or decode to themselves or an error;
 //! - `matches` agrees with a simple reference matcher, and on the spec's examples.
 //!
 //! `scripts/fuzz` runs the same properties with a very large PROPTEST_CASES.
@@ -94,21 +96,37 @@ fn filter_of(group: impl Strategy<Value = Option<&'static str>>) -> impl Strateg
     })
 }
 
-fn flag() -> impl Strategy<Value = Option<u8>> {
-    of(0..=1u8)
-}
-
 /// Any set of properties, then only those allowed in `context` kept: every generated
 /// packet is one a correct peer could send.
 fn properties(context: PropertyContext) -> impl Strategy<Value = Properties> {
+    any_properties(false).prop_map(move |mut p| {
+        keep_allowed(&mut p, context);
+        p
+    })
+}
+
+/// Every property set at random. `loose`: any value, 0 and out-of-range flags included
+/// (for the error paths); otherwise only values a correct peer sends.
+fn any_properties(loose: bool) -> BoxedStrategy<Properties> {
+    let (lo, flag_max, id_max): (u8, u8, u32) = if loose {
+        (0, u8::MAX, u32::MAX)
+    } else {
+        (1, 1, 268_435_455)
+    };
+    let flag = move || of(0..=flag_max);
+    let response_topic = if loose {
+        string().boxed()
+    } else {
+        topic_name().boxed()
+    };
     let publish_like = (
         flag(),
         of(any::<u32>()),
         of(string()),
-        of(topic_name()),
+        of(response_topic),
         of(binary()),
     );
-    let ids = vec(1..=268_435_455u32, 0..3);
+    let ids = vec(u32::from(lo)..=id_max, 0..3);
     let session = (
         of(any::<u32>()),
         of(string()),
@@ -125,21 +143,21 @@ fn properties(context: PropertyContext) -> impl Strategy<Value = Properties> {
         of(string()),
     );
     let limits = (
-        of(1..=u16::MAX),
+        of(u16::from(lo)..=u16::MAX),
         of(any::<u16>()),
-        of(1..=u16::MAX),
+        of(u16::from(lo)..=u16::MAX),
         flag(),
         flag(),
     );
     let rest = (
         vec((string(), string()), 0..3),
-        of(1..=u32::MAX),
+        of(u32::from(lo)..=u32::MAX),
         flag(),
         flag(),
         flag(),
     );
-    (publish_like, ids, session, requests, limits, rest).prop_map(move |(a, ids, s, r, l, z)| {
-        let mut p = Properties {
+    (publish_like, ids, session, requests, limits, rest)
+        .prop_map(|(a, ids, s, r, l, z)| Properties {
             payload_format_indicator: a.0,
             message_expiry_interval: a.1,
             content_type: a.2,
@@ -167,10 +185,8 @@ fn properties(context: PropertyContext) -> impl Strategy<Value = Properties> {
             wildcard_subscription_available: z.2,
             subscription_identifier_available: z.3,
             shared_subscription_available: z.4,
-        };
-        keep_allowed(&mut p, context);
-        p
-    })
+        })
+        .boxed()
 }
 
 /// Clears every property not allowed in `context` (MQTT 5.0 §2.2.2.2).
@@ -503,7 +519,12 @@ fn other(version: ProtocolVersion) -> BoxedStrategy<Packet> {
                 reason(version, AUTH_V5),
                 props(version, PropertyContext::Auth),
             )
-                .prop_map(|(reason_code, properties)| {
+                .prop_map(|(reason_code, mut properties)| {
+                    // MQTT 5.0 §3.15.2.2.2: only the abbreviated AUTH has no method.
+                    let abbreviated = reason_code == ReasonCode::Success && properties.is_empty();
+                    if !abbreviated && properties.authentication_method.is_none() {
+                        properties.authentication_method = Some("SCRAM-SHA-1".into());
+                    }
                     Packet::Auth(Auth {
                         reason_code,
                         properties,
@@ -685,6 +706,57 @@ proptest! {
         prop_assert!(validate_topic_filter(&filter).is_ok(), "{}", filter);
         let dollar_blocked = topic.starts_with('$') && filter.starts_with(['+', '#']);
         prop_assert_eq!(matches(&filter, &topic), !dollar_blocked, "{} vs {}", filter, topic);
+    }
+}
+
+/// Puts `props` and `code` into whatever place `packet` has for them.
+fn tamper(packet: &mut Packet, props: Properties, code: ReasonCode) {
+    match packet {
+        Packet::Connect(p) => match &mut p.will {
+            Some(will) if code as u8 % 2 == 0 => will.properties = props,
+            _ => p.properties = props,
+        },
+        Packet::ConnAck(p) => (p.properties, p.reason_code) = (props, code),
+        Packet::Publish(p) => p.properties = props,
+        Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => {
+            (p.properties, p.reason_code) = (props, code)
+        }
+        Packet::Subscribe(p) => p.properties = props,
+        Packet::SubAck(p) => (p.properties, p.reason_codes[0]) = (props, code),
+        Packet::Unsubscribe(p) => p.properties = props,
+        Packet::UnsubAck(p) => {
+            p.properties = props;
+            if let Some(first) = p.reason_codes.first_mut() {
+                *first = code;
+            }
+        }
+        Packet::PingReq | Packet::PingResp => {}
+        Packet::Disconnect(p) => (p.properties, p.reason_code) = (props, code),
+        Packet::Auth(p) => (p.properties, p.reason_code) = (props, code),
+    }
+}
+
+proptest! {
+    #[test]
+    fn packets_with_any_properties_and_reason_codes_encode_or_refuse_and_never_panic(
+        (version, packets) in versioned_packets(2),
+        props in any_properties(true),
+        code in prop_oneof![Just(ReasonCode::Success), any::<u8>().prop_map(|b| ReasonCode::from_u8(b).unwrap_or(ReasonCode::Success))],
+    ) {
+        // Properties and reason codes in places they may not go, values out of range:
+        // encoding either refuses or writes bytes that decode to the same packet or to
+        // an error; on 5.0, where everything is on the wire, never to another packet.
+        let mut packet = packets[0].clone();
+        tamper(&mut packet, props, code);
+        let mut buf = BytesMut::new();
+        if packet.encode(version, &mut buf).is_ok() {
+            let decoded = Packet::decode(&mut buf, version, u32::MAX);
+            if let (V5, Ok(Some(decoded))) = (version, decoded) {
+                prop_assert_eq!(decoded, packet);
+            }
+        } else {
+            prop_assert!(buf.is_empty(), "a refused encode wrote {} bytes", buf.len());
+        }
     }
 }
 

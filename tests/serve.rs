@@ -20,7 +20,16 @@ fn subscriber(port: u16, args: &[&str]) -> Running {
     // mosquitto_sub block-buffers its -d lines into a pipe: line-buffer them.
     let _ = mosquitto_sub(port); // panics with install advice when missing
     let mut cmd = std::process::Command::new("stdbuf");
-    cmd.args(["-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port.to_string(), "-d"]).args(args);
+    cmd.args([
+        "-oL",
+        "mosquitto_sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-d",
+    ])
+    .args(args);
     let mut sub = spawn_lines(&mut cmd);
     sub.expect_line(|l| l.contains("received SUBACK"), T);
     sub
@@ -28,13 +37,23 @@ fn subscriber(port: u16, args: &[&str]) -> Running {
 
 /// The next line that is not one of mosquitto_sub's `-d` debug lines.
 fn message(sub: &mut Running) -> String {
-    sub.expect_line(|l| !l.starts_with("Client ") && !l.starts_with("Subscribed"), T)
+    sub.expect_line(
+        |l| !l.starts_with("Client ") && !l.starts_with("Subscribed"),
+        T,
+    )
 }
 
 /// Runs mosquitto_pub to completion and asserts it succeeded.
 fn publish(port: u16, args: &[&str]) {
-    let out = mosquitto_pub(port).args(args).output().expect("mosquitto_pub runs");
-    assert!(out.status.success(), "mosquitto_pub {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = mosquitto_pub(port)
+        .args(args)
+        .output()
+        .expect("mosquitto_pub runs");
+    assert!(
+        out.status.success(),
+        "mosquitto_pub {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -45,7 +64,12 @@ fn serve_prints_the_listening_line_first_and_exits_0_on_sigterm_and_sigint() {
         assert_ne!(serve.port(), 0);
         serve.running().signal(signal);
         let status = serve.running().expect_exit(T);
-        assert_eq!(status.code(), Some(0), "stderr: {}", serve.running().stderr());
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "stderr: {}",
+            serve.running().stderr()
+        );
     }
 }
 
@@ -59,14 +83,20 @@ fn serve_on_a_port_in_use_exits_1_with_a_clear_message() {
         .expect("mqtk runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("mqtk: cannot listen on 127.0.0.1:"), "stderr: {stderr}");
+    assert!(
+        stderr.starts_with("mqtk: cannot listen on 127.0.0.1:"),
+        "stderr: {stderr}"
+    );
     assert!(stderr.contains("in use"), "stderr: {stderr}");
     assert!(out.stdout.is_empty());
 }
 
 #[test]
 fn serve_rejects_a_bind_address_that_is_not_an_ip() {
-    let out = mqtk().args(["serve", "-p", "0", "--bind", "nowhere"]).output().expect("mqtk runs");
+    let out = mqtk()
+        .args(["serve", "-p", "0", "--bind", "nowhere"])
+        .output()
+        .expect("mqtk runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bind"));
 }
@@ -80,7 +110,19 @@ fn messages_flow_at_every_qos_between_both_protocol_versions() {
         for pub_v in VERSIONS {
             for qos in ["0", "1", "2"] {
                 let payload = format!("from-{pub_v}-q{qos}");
-                publish(port, &["-V", pub_v, "-q", qos, "-t", &format!("q/{qos}"), "-m", &payload]);
+                publish(
+                    port,
+                    &[
+                        "-V",
+                        pub_v,
+                        "-q",
+                        qos,
+                        "-t",
+                        &format!("q/{qos}"),
+                        "-m",
+                        &payload,
+                    ],
+                );
                 assert_eq!(message(&mut sub), format!("q/{qos} {payload}"));
             }
         }
@@ -107,12 +149,18 @@ fn retained_messages_are_set_replaced_and_deleted() {
     for v in VERSIONS {
         let topic = format!("r/{v}");
         publish(port, &["-V", v, "-t", &topic, "-m", "first", "-r"]);
-        publish(port, &["-V", v, "-t", &topic, "-m", "second", "-r", "-q", "1"]);
+        publish(
+            port,
+            &["-V", v, "-t", &topic, "-m", "second", "-r", "-q", "1"],
+        );
         let out = mosquitto_sub(port)
             .args(["-V", v, "-t", "r/#", "-C", "1", "-W", "5", "-F", "%r %t %p"])
             .output()
             .expect("mosquitto_sub runs");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("1 {topic} second\n"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("1 {topic} second\n")
+        );
         publish(port, &["-V", v, "-t", &topic, "-n", "-r"]);
         let out = mosquitto_sub(port)
             .args(["-V", v, "-t", &topic, "-C", "1", "-W", "1"])
@@ -147,8 +195,14 @@ fn dollar_topics_are_not_matched_by_leading_wildcards_and_sys_topics_exist() {
     let mut all = subscriber(port, &["-t", "#", "-v"]);
     let mut sys = subscriber(port, &["-t", "$SYS/broker/+", "-v"]);
     let version = sys.expect_line(|l| l.starts_with("$SYS/broker/version "), T);
-    assert!(version.starts_with("$SYS/broker/version mqtk version "), "{version}");
-    sys.expect_line(|l| l.starts_with("$SYS/broker/uptime ") && l.ends_with(" seconds"), T);
+    assert!(
+        version.starts_with("$SYS/broker/version mqtk version "),
+        "{version}"
+    );
+    sys.expect_line(
+        |l| l.starts_with("$SYS/broker/uptime ") && l.ends_with(" seconds"),
+        T,
+    );
     // The value is refreshed every second: wait for one that counts this test's clients.
     let mut connected = subscriber(port, &["-t", "$SYS/broker/clients/connected"]);
     connected.expect_line(|l| l.parse::<u32>().is_ok_and(|n| n >= 2), T);
@@ -162,14 +216,23 @@ fn wildcards_and_overlapping_subscriptions_deliver_one_copy() {
     let serve = Serve::start(&[]);
     let port = serve.port();
     for v in VERSIONS {
-        let mut sub = subscriber(port, &["-V", v, "-t", "a/+/c", "-t", "a/#", "-t", "a/b/c", "-q", "1", "-v"]);
+        let mut sub = subscriber(
+            port,
+            &[
+                "-V", v, "-t", "a/+/c", "-t", "a/#", "-t", "a/b/c", "-q", "1", "-v",
+            ],
+        );
         publish(port, &["-V", v, "-t", "a/b/c", "-m", "1"]);
         publish(port, &["-V", v, "-t", "a", "-m", "2"]);
         publish(port, &["-V", v, "-t", "b/b/c", "-m", "3"]);
         publish(port, &["-V", v, "-t", "a/x", "-m", "4"]);
         assert_eq!(message(&mut sub), "a/b/c 1");
         assert_eq!(message(&mut sub), "a 2");
-        assert_eq!(message(&mut sub), "a/x 4", "one copy of a/b/c, and b/b/c not matched");
+        assert_eq!(
+            message(&mut sub),
+            "a/x 4",
+            "one copy of a/b/c, and b/b/c not matched"
+        );
     }
 }
 
@@ -177,14 +240,28 @@ fn wildcards_and_overlapping_subscriptions_deliver_one_copy() {
 fn verbose_logs_connects_subscribes_and_disconnects_on_stderr() {
     let mut serve = Serve::start(&["-v"]);
     let port = serve.port();
-    drop(subscriber(port, &["-i", "logged-client", "-t", "log/topic"]));
+    drop(subscriber(
+        port,
+        &["-i", "logged-client", "-t", "log/topic"],
+    ));
     publish(port, &["-i", "logged-pub", "-t", "log/topic", "-m", "x"]);
     let running = serve.running();
-    common::wait_until(T, || running.stderr().contains("Client logged-pub disconnected."));
+    common::wait_until(T, || {
+        running.stderr().contains("Client logged-pub disconnected.")
+    });
     let stderr = running.stderr();
-    assert!(stderr.contains("New client connected from 127.0.0.1:"), "{stderr}");
+    assert!(
+        stderr.contains("New client connected from 127.0.0.1:"),
+        "{stderr}"
+    );
     assert!(stderr.contains(" as logged-client (p"), "{stderr}");
     assert!(stderr.contains("logged-client 0 log/topic"), "{stderr}");
-    assert!(stderr.contains("Client logged-pub disconnected."), "{stderr}");
-    assert!(!stderr.contains("Received PUBLISH"), "publishes are logged with -vv only");
+    assert!(
+        stderr.contains("Client logged-pub disconnected."),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Received PUBLISH"),
+        "publishes are logged with -vv only"
+    );
 }

@@ -43,6 +43,8 @@ pub struct BenchConfig {
     pub version: ProtocolVersion,
     /// Publish and subscription QoS.
     pub qos: QoS,
+    /// Publish with the RETAIN flag.
+    pub retain: bool,
     /// Payload size in bytes, header included (at least `HEADER_LEN`).
     pub size: usize,
     /// Publishing clients.
@@ -94,6 +96,7 @@ impl BenchConfig {
             target,
             version: ProtocolVersion::V5,
             qos: QoS::AtMostOnce,
+            retain: false,
             size: 64,
             publishers: 10,
             subscribers: 1,
@@ -112,7 +115,7 @@ impl BenchConfig {
             username: None,
             password: None,
             connect_timeout: Duration::from_secs(10),
-            drain_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(2),
             hdr_log: None,
         }
     }

@@ -31,13 +31,20 @@ pub fn table(report: &BenchReport) -> String {
         .rate_msgs_per_sec_per_publisher
         .map(|r| format!(" at {} msgs/s each", count(r.round() as u64)))
         .unwrap_or_default();
-    row(
-        "scenario",
+    let scenario = if p.publishers + p.subscribers == 0 {
+        format!(
+            "{}: {} clients connect, hold, disconnect, MQTT {}",
+            p.scenario,
+            count(p.connect_only_clients.into()),
+            p.protocol_version
+        )
+    } else {
         format!(
             "{}: {} pub → {} sub, MQTT {}, QoS {}, {} B, {bound}{rate}",
             p.scenario, p.publishers, p.subscribers, p.protocol_version, p.qos, p.size_bytes
-        ),
-    );
+        )
+    };
+    row("scenario", scenario);
     let c = &report.clients;
     let mut clients = format!(
         "{} connected, {} failed",
@@ -221,6 +228,7 @@ pub(crate) mod tests {
                 size_bytes: 64,
                 publishers: 10,
                 subscribers: 1,
+                connect_only_clients: 0,
                 messages_per_publisher: Some(1000),
                 duration_secs: None,
                 rate_msgs_per_sec_per_publisher: None,

@@ -90,6 +90,8 @@ pub struct Parameters {
     pub publishers: u32,
     /// Subscribing clients.
     pub subscribers: u32,
+    /// Connection-only clients.
+    pub connect_only_clients: u32,
     /// Messages per publisher, when the run is bounded by count.
     pub messages_per_publisher: Option<u64>,
     /// Publishing time, when the run is bounded by time.

@@ -18,13 +18,20 @@ use super::sessions::Previous;
 use super::state::{Control, KeptSession, Shared};
 use super::will::PendingWill;
 use crate::protocol::session::{Role, Session, SessionConfig};
-use crate::protocol::{topic, ConnAck, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
+use crate::protocol::{
+    topic, ConnAck, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode,
+};
 
 /// How long a new connection waits for the old one to hand its session over.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves one network connection from its first byte to its end.
-pub async fn serve_connection(stream: Box<dyn Transport>, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+pub async fn serve_connection(
+    stream: Box<dyn Transport>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
     let mut io = Io::new(stream);
     let connect = tokio::select! {
         c = tokio::time::timeout(shared.config.connect_timeout, read_connect(&mut io, &shared)) => c,
@@ -38,7 +45,10 @@ pub async fn serve_connection(stream: Box<dyn Transport>, peer: SocketAddr, shar
             return;
         }
         Err(_) => {
-            shared.log(1, format_args!("Client {peer} sent no CONNECT in time; closing."));
+            shared.log(
+                1,
+                format_args!("Client {peer} sent no CONNECT in time; closing."),
+            );
             return;
         }
     };
@@ -54,7 +64,11 @@ async fn wait_shutdown(mut shutdown: watch::Receiver<bool>) {
 /// Reads until the first packet; it must be a CONNECT (MQTT 5.0 §3.1).
 async fn read_connect(io: &mut Io, shared: &Shared) -> Result<Connect, String> {
     loop {
-        match Packet::decode(&mut io.rbuf, ProtocolVersion::V5, shared.config.max_packet_size) {
+        match Packet::decode(
+            &mut io.rbuf,
+            ProtocolVersion::V5,
+            shared.config.max_packet_size,
+        ) {
             Ok(Some(Packet::Connect(connect))) => return Ok(connect),
             Ok(Some(_)) => return Err("the first packet is not CONNECT".into()),
             Ok(None) => {}
@@ -75,26 +89,56 @@ async fn read_connect(io: &mut Io, shared: &Shared) -> Result<Connect, String> {
 }
 
 /// Refuses a CONNECT with `code` (CONNACK, then close).
-async fn refuse(mut io: Io, version: ProtocolVersion, code: ReasonCode, shared: &Shared, peer: SocketAddr) {
+async fn refuse(
+    mut io: Io,
+    version: ProtocolVersion,
+    code: ReasonCode,
+    shared: &Shared,
+    peer: SocketAddr,
+) {
     shared.log(1, format_args!("Refused connection from {peer}: {code}."));
-    let ack = ConnAck { session_present: false, reason_code: code, properties: Default::default() };
+    let ack = ConnAck {
+        session_present: false,
+        reason_code: code,
+        properties: Default::default(),
+    };
     if Packet::ConnAck(ack).encode(version, &mut io.wbuf).is_ok() {
         io.write_final().await;
     }
 }
 
-async fn accept(io: Io, connect: Connect, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) -> Option<Conn> {
+async fn accept(
+    io: Io,
+    connect: Connect,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Option<Conn> {
     let version = connect.protocol_version;
     let v5 = version == ProtocolVersion::V5;
     let now = Instant::now();
     if v5 && connect.properties.authentication_method.is_some() {
         // MQTT 5.0 §4.12: no enhanced authentication method is supported.
-        refuse(io, version, ReasonCode::BadAuthenticationMethod, &shared, peer).await;
+        refuse(
+            io,
+            version,
+            ReasonCode::BadAuthenticationMethod,
+            &shared,
+            peer,
+        )
+        .await;
         return None;
     }
     if connect.client_id.is_empty() && !v5 && !connect.clean_start {
         // MQTT 3.1.1 §3.1.3.1 [MQTT-3.1.3-8].
-        refuse(io, version, ReasonCode::ClientIdentifierNotValid, &shared, peer).await;
+        refuse(
+            io,
+            version,
+            ReasonCode::ClientIdentifierNotValid,
+            &shared,
+            peer,
+        )
+        .await;
         return None;
     }
     if let Some(will) = &connect.will {
@@ -115,7 +159,11 @@ async fn accept(io: Io, connect: Connect, peer: SocketAddr, shared: Arc<Shared>,
     }
     let conn_id = shared.next_id();
     let assigned = connect.client_id.is_empty();
-    let client_id: Arc<str> = if assigned { format!("mqtk-{conn_id:016x}").into() } else { connect.client_id.as_str().into() };
+    let client_id: Arc<str> = if assigned {
+        format!("mqtk-{conn_id:016x}").into()
+    } else {
+        connect.client_id.as_str().into()
+    };
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let previous = take_over(&shared, &client_id, conn_id, control_tx, now).await;
     let (kept, resumed) = resume_or_start(&shared, &connect, &client_id, previous, now);
@@ -130,7 +178,10 @@ async fn accept(io: Io, connect: Connect, peer: SocketAddr, shared: Arc<Shared>,
         server_keep_alive = v5.then_some(max_keepalive);
     }
     let props = &connect.properties;
-    let send_maximum = props.receive_maximum.unwrap_or(u16::MAX).min(shared.config.max_inflight);
+    let send_maximum = props
+        .receive_maximum
+        .unwrap_or(u16::MAX)
+        .min(shared.config.max_inflight);
     let session_config = SessionConfig {
         send_maximum,
         receive_maximum: shared.config.max_inflight,
@@ -147,7 +198,11 @@ async fn accept(io: Io, connect: Connect, peer: SocketAddr, shared: Arc<Shared>,
     }
     kept.mailbox.set_online(true);
 
-    let mut ack = ConnAck { session_present: resumed, reason_code: ReasonCode::Success, properties: Default::default() };
+    let mut ack = ConnAck {
+        session_present: resumed,
+        reason_code: ReasonCode::Success,
+        properties: Default::default(),
+    };
     if v5 {
         let p = &mut ack.properties;
         p.receive_maximum = Some(shared.config.max_inflight);
@@ -182,23 +237,37 @@ async fn accept(io: Io, connect: Connect, peer: SocketAddr, shared: Arc<Shared>,
             version.level(),
             u8::from(connect.clean_start),
             keep_alive,
-            connect.username.as_deref().map(|u| format!(", u'{u}'")).unwrap_or_default()
+            connect
+                .username
+                .as_deref()
+                .map(|u| format!(", u'{u}'"))
+                .unwrap_or_default()
         ),
     );
     let session_id = kept.mailbox.session_id;
-    let will = connect.will.as_ref().map(|w| PendingWill::from_will(w, session_id, now));
+    let will = connect
+        .will
+        .as_ref()
+        .map(|w| PendingWill::from_will(w, session_id, now));
     let mut conn = Conn {
         io,
         shared: shared.clone(),
         conn_id,
         peer,
-        identity: ClientIdentity { client_id, username: connect.username.clone() },
+        identity: ClientIdentity {
+            client_id,
+            username: connect.username.clone(),
+        },
         version,
         kept,
         will,
         session_expiry,
         client_max_packet: props.maximum_packet_size.unwrap_or(u32::MAX),
-        client_alias_max: if v5 { props.topic_alias_maximum.unwrap_or(0) } else { 0 },
+        client_alias_max: if v5 {
+            props.topic_alias_maximum.unwrap_or(0)
+        } else {
+            0
+        },
         out_aliases: HashMap::new(),
         send_maximum,
         control: control_rx,
@@ -218,7 +287,9 @@ async fn take_over(
     control: mpsc::UnboundedSender<Control>,
     now: Instant,
 ) -> Option<KeptSession> {
-    let (previous, expired) = shared.sessions().connect(client_id.clone(), conn_id, control, now);
+    let (previous, expired) = shared
+        .sessions()
+        .connect(client_id.clone(), conn_id, control, now);
     if let Some(expired) = expired {
         shared.end_session(client_id, expired, now);
     }
@@ -230,7 +301,11 @@ async fn take_over(
             if old.send(Control::TakeOver(tx)).is_err() {
                 return None;
             }
-            tokio::time::timeout(TAKEOVER_TIMEOUT, rx).await.ok().and_then(Result::ok).flatten()
+            tokio::time::timeout(TAKEOVER_TIMEOUT, rx)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten()
         }
     }
 }
@@ -261,8 +336,12 @@ fn resume_or_start(
                 shared.end_session(client_id, old, now);
             }
             let session_id = shared.next_id();
-            let (mailbox, rx) = Mailbox::new(session_id, client_id.clone(), shared.config.max_queued);
-            let session = Session::new(SessionConfig::new(connect.protocol_version, Role::Server), now);
+            let (mailbox, rx) =
+                Mailbox::new(session_id, client_id.clone(), shared.config.max_queued);
+            let session = Session::new(
+                SessionConfig::new(connect.protocol_version, Role::Server),
+                now,
+            );
             let kept = KeptSession {
                 mailbox,
                 rx,

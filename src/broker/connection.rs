@@ -34,7 +34,11 @@ pub(super) struct Io {
 
 impl Io {
     pub fn new(stream: Box<dyn Transport>) -> Io {
-        Io { stream, rbuf: BytesMut::with_capacity(4096), wbuf: BytesMut::with_capacity(4096) }
+        Io {
+            stream,
+            rbuf: BytesMut::with_capacity(4096),
+            wbuf: BytesMut::with_capacity(4096),
+        }
     }
 
     /// Writes what is buffered (best effort, bounded in time), used on the way out.
@@ -160,15 +164,23 @@ impl Conn {
     /// True when a new outgoing message would be sent at once: nothing waits in the
     /// session's queue and the client's receive window has room (MQTT 5.0 §4.9).
     fn can_pull(&self) -> bool {
-        self.kept.session.queued_len() == 0 && self.kept.session.inflight_len() < usize::from(self.send_maximum)
+        self.kept.session.queued_len() == 0
+            && self.kept.session.inflight_len() < usize::from(self.send_maximum)
     }
 
     fn decode_all(&mut self, now: Instant) -> Result<(), End> {
         loop {
-            match Packet::decode(&mut self.io.rbuf, self.version, self.shared.config.max_packet_size) {
+            match Packet::decode(
+                &mut self.io.rbuf,
+                self.version,
+                self.shared.config.max_packet_size,
+            ) {
                 Ok(Some(packet)) => {
                     if let Packet::Connect(_) = packet {
-                        return Err(End::Error(ReasonCode::ProtocolError, "second CONNECT".into()));
+                        return Err(End::Error(
+                            ReasonCode::ProtocolError,
+                            "second CONNECT".into(),
+                        ));
                     }
                     self.kept.session.handle_packet(packet, now)?;
                     // Handle what this packet caused before decoding the next one, so
@@ -186,13 +198,23 @@ impl Conn {
         let packet = match packet {
             Packet::Publish(mut publish) => {
                 self.apply_topic_alias(&mut publish);
-                self.shared.router.stats.publish_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.shared
+                    .router
+                    .stats
+                    .publish_sent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Packet::Publish(publish)
             }
             other => other,
         };
         if let Err(err) = packet.encode(self.version, &mut self.io.wbuf) {
-            self.shared.log(1, format_args!("cannot encode a packet for {}: {err}", self.identity.client_id));
+            self.shared.log(
+                1,
+                format_args!(
+                    "cannot encode a packet for {}: {err}",
+                    self.identity.client_id
+                ),
+            );
         }
     }
 
@@ -228,7 +250,11 @@ impl Conn {
             _ = self.shutdown.changed() => Err(End::Shutdown),
         };
         self.io.wbuf.clear();
-        self.shared.router.stats.bytes_sent.fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .router
+            .stats
+            .bytes_sent
+            .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
         result
     }
 
@@ -241,7 +267,8 @@ impl Conn {
         self.kept.session.disconnected();
         self.kept.mailbox.set_online(false);
         let keep = self.session_expiry > 0;
-        let expires_at = (self.session_expiry != u32::MAX).then(|| now + Duration::from_secs(self.session_expiry.into()));
+        let expires_at = (self.session_expiry != u32::MAX)
+            .then(|| now + Duration::from_secs(self.session_expiry.into()));
         let mut taker = match end {
             End::TakenOver(reply) => Some(reply),
             _ => None,
@@ -300,12 +327,28 @@ impl Conn {
     fn log_end(&self, end: &End) {
         let id = &self.identity.client_id;
         match end {
-            End::Disconnect { .. } => self.shared.log(1, format_args!("Client {id} disconnected.")),
-            End::Network(why) => self.shared.log(1, format_args!("Client {id} ({}) closed its connection: {why}.", self.peer)),
-            End::Error(code, why) => self.shared.log(1, format_args!("Client {id} disconnected: {why} ({code}).")),
-            End::KeepAlive => self.shared.log(1, format_args!("Client {id} has exceeded timeout, disconnecting.")),
-            End::TakenOver(_) => self.shared.log(1, format_args!("Client {id} already connected, closing old connection.")),
-            End::Shutdown => self.shared.log(2, format_args!("Client {id} disconnected: server shutting down.")),
+            End::Disconnect { .. } => self
+                .shared
+                .log(1, format_args!("Client {id} disconnected.")),
+            End::Network(why) => self.shared.log(
+                1,
+                format_args!("Client {id} ({}) closed its connection: {why}.", self.peer),
+            ),
+            End::Error(code, why) => self
+                .shared
+                .log(1, format_args!("Client {id} disconnected: {why} ({code}).")),
+            End::KeepAlive => self.shared.log(
+                1,
+                format_args!("Client {id} has exceeded timeout, disconnecting."),
+            ),
+            End::TakenOver(_) => self.shared.log(
+                1,
+                format_args!("Client {id} already connected, closing old connection."),
+            ),
+            End::Shutdown => self.shared.log(
+                2,
+                format_args!("Client {id} disconnected: server shutting down."),
+            ),
         }
     }
 
@@ -327,7 +370,11 @@ impl Conn {
         if delay.is_zero() {
             self.shared.publish(will.message, now);
         } else {
-            self.shared.wills().schedule(self.identity.client_id.clone(), now + delay, will.message);
+            self.shared.wills().schedule(
+                self.identity.client_id.clone(),
+                now + delay,
+                will.message,
+            );
         }
     }
 }

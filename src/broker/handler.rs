@@ -11,7 +11,8 @@ use super::state::split_filter;
 use super::subscriptions::SubOptions;
 use crate::protocol::session::Event;
 use crate::protocol::{
-    topic, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    topic, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
+    UnsubAck, Unsubscribe,
 };
 
 impl Conn {
@@ -46,8 +47,14 @@ impl Conn {
             Packet::Disconnect(disconnect) => self.on_disconnect(disconnect),
             // MQTT 5.0 §4.12: we offer no authentication method, so any AUTH is for a
             // method we do not know.
-            Packet::Auth(_) => Err(End::Error(ReasonCode::BadAuthenticationMethod, "no authentication method is supported".into())),
-            other => Err(End::Error(ReasonCode::ProtocolError, format!("a client must not send {}", packet_name(&other)))),
+            Packet::Auth(_) => Err(End::Error(
+                ReasonCode::BadAuthenticationMethod,
+                "no authentication method is supported".into(),
+            )),
+            other => Err(End::Error(
+                ReasonCode::ProtocolError,
+                format!("a client must not send {}", packet_name(&other)),
+            )),
         }
     }
 
@@ -58,11 +65,22 @@ impl Conn {
         let id = &self.identity.client_id;
         if publish.topic.starts_with("$SYS") {
             // MQTT 5.0 §4.7.2: clients should not be able to publish into $SYS.
-            self.shared.log(1, format_args!("Client {id} published to {}: ignored", &*publish.topic));
+            self.shared.log(
+                1,
+                format_args!("Client {id} published to {}: ignored", &*publish.topic),
+            );
             return Ok(());
         }
-        if !self.shared.config.auth.can_publish(&self.identity, &publish.topic) {
-            self.shared.log(1, format_args!("Denied PUBLISH from {id} to {}", &*publish.topic));
+        if !self
+            .shared
+            .config
+            .auth
+            .can_publish(&self.identity, &publish.topic)
+        {
+            self.shared.log(
+                1,
+                format_args!("Denied PUBLISH from {id} to {}", &*publish.topic),
+            );
             return Ok(());
         }
         self.shared.log(
@@ -85,27 +103,46 @@ impl Conn {
     fn on_dropped(&mut self, publish: &Publish) {
         if publish.qos != QoS::AtMostOnce {
             let dropped = self.kept.mailbox.count_drop();
-            self.shared.router.stats.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.shared
+                .router
+                .stats
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.shared.log(
                 1,
-                format_args!("Outgoing messages are being dropped for client {} ({dropped} so far).", self.identity.client_id),
+                format_args!(
+                    "Outgoing messages are being dropped for client {} ({dropped} so far).",
+                    self.identity.client_id
+                ),
             );
         }
     }
 
     fn on_subscribe(&mut self, subscribe: Subscribe, now: Instant) -> Result<(), End> {
-        let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
+        let subscription_id = subscribe
+            .properties
+            .subscription_identifiers
+            .first()
+            .copied();
         let mut reason_codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut retained = Vec::new();
         for sub in &subscribe.subscriptions {
             let (share, filter) = split_filter(&sub.filter);
             if share.is_some() && sub.no_local {
                 // MQTT 5.0 §3.8.3.1 [MQTT-3.8.3-4].
-                return Err(End::Error(ReasonCode::ProtocolError, "no local on a shared subscription".into()));
+                return Err(End::Error(
+                    ReasonCode::ProtocolError,
+                    "no local on a shared subscription".into(),
+                ));
             }
             let code = if topic::validate_topic_filter(&sub.filter).is_err() {
                 ReasonCode::TopicFilterInvalid
-            } else if !self.shared.config.auth.can_subscribe(&self.identity, &sub.filter) {
+            } else if !self
+                .shared
+                .config
+                .auth
+                .can_subscribe(&self.identity, &sub.filter)
+            {
                 ReasonCode::NotAuthorized
             } else {
                 let options = SubOptions {
@@ -114,7 +151,10 @@ impl Conn {
                     retain_as_published: sub.retain_as_published,
                     subscription_id,
                 };
-                let existed = self.shared.router.subscribe(filter, share, &self.kept.mailbox, options);
+                let existed =
+                    self.shared
+                        .router
+                        .subscribe(filter, share, &self.kept.mailbox, options);
                 self.kept.subscriptions.insert(sub.filter.clone(), options);
                 // Shared subscriptions get no retained messages (MQTT 5.0 §4.8.2).
                 let send_retained = share.is_none()
@@ -124,14 +164,30 @@ impl Conn {
                         RetainHandling::DoNotSend => false,
                     };
                 if send_retained {
-                    retained.extend(self.shared.router.retained_for(filter, now).into_iter().map(|msg| (msg, options)));
+                    retained.extend(
+                        self.shared
+                            .router
+                            .retained_for(filter, now)
+                            .into_iter()
+                            .map(|msg| (msg, options)),
+                    );
                 }
                 granted(sub.qos)
             };
-            self.shared.log(1, format_args!("{} {} {} ({code})", self.identity.client_id, sub.qos as u8, sub.filter));
+            self.shared.log(
+                1,
+                format_args!(
+                    "{} {} {} ({code})",
+                    self.identity.client_id, sub.qos as u8, sub.filter
+                ),
+            );
             reason_codes.push(code);
         }
-        let mut ack = SubAck { packet_id: subscribe.packet_id, reason_codes, properties: Default::default() };
+        let mut ack = SubAck {
+            packet_id: subscribe.packet_id,
+            reason_codes,
+            properties: Default::default(),
+        };
         if self.version == ProtocolVersion::V311 {
             // MQTT 3.1.1 §3.9.3: 0x80 is the only failure code.
             for code in &mut ack.reason_codes {
@@ -163,7 +219,10 @@ impl Conn {
                 let (share, filter) = split_filter(f);
                 let existed = self.kept.subscriptions.remove(f).is_some();
                 let removed = self.shared.router.unsubscribe(filter, share, session_id);
-                self.shared.log(1, format_args!("{} unsubscribed from {f}", self.identity.client_id));
+                self.shared.log(
+                    1,
+                    format_args!("{} unsubscribed from {f}", self.identity.client_id),
+                );
                 if existed || removed {
                     ReasonCode::Success
                 } else {
@@ -171,7 +230,11 @@ impl Conn {
                 }
             })
             .collect();
-        let ack = UnsubAck { packet_id: unsubscribe.packet_id, reason_codes, properties: Default::default() };
+        let ack = UnsubAck {
+            packet_id: unsubscribe.packet_id,
+            reason_codes,
+            properties: Default::default(),
+        };
         self.kept.session.send(Packet::UnsubAck(ack));
     }
 
@@ -186,7 +249,9 @@ impl Conn {
             }
             self.session_expiry = expiry;
         }
-        Err(End::Disconnect { will: disconnect.reason_code == ReasonCode::DisconnectWithWill })
+        Err(End::Disconnect {
+            will: disconnect.reason_code == ReasonCode::DisconnectWithWill,
+        })
     }
 
     /// Hands one message to the session for sending, unless it expired or is larger

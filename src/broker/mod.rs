@@ -40,6 +40,7 @@ pub mod router;
 pub mod server;
 pub mod sessions;
 pub mod state;
+pub mod store;
 pub mod subscriptions;
 pub mod sys;
 pub mod will;

@@ -41,7 +41,11 @@ impl BrokerHandle {
         let shared = self.shared.clone();
         let shutdown = self.shutdown.clone();
         let done = self.done.clone();
-        shared.router.stats.connections_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .router
+            .stats
+            .connections_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(async move {
             serve_connection(stream, peer, shared, shutdown).await;
             drop(done);
@@ -76,17 +80,29 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let listener = TcpListener::bind(bind).await.with_context(|| {
         format!("cannot listen on {bind} (see --bind and --port; -p 0 picks a free port)")
     })?;
-    let local_addr = listener.local_addr().context("cannot read the listener's address")?;
+    let local_addr = listener
+        .local_addr()
+        .context("cannot read the listener's address")?;
     let shared = Arc::new(Shared::new(config));
     for msg in shared.config.persistence.load_retained() {
         shared.router.publish(Arc::new(msg), Instant::now());
     }
     let (stop, shutdown) = watch::channel(false);
     let (done, done_rx) = mpsc::channel(1);
-    let handle = BrokerHandle { shared: shared.clone(), shutdown, done };
+    let handle = BrokerHandle {
+        shared: shared.clone(),
+        shutdown,
+        done,
+    };
     let accept = tokio::spawn(accept_loop(listener, handle.clone()));
     let housekeeping = tokio::spawn(housekeeping(shared, handle.shutdown.clone()));
-    Ok(RunningBroker { local_addr, handle, stop, done_rx, tasks: vec![accept, housekeeping] })
+    Ok(RunningBroker {
+        local_addr,
+        handle,
+        stop,
+        done_rx,
+        tasks: vec![accept, housekeeping],
+    })
 }
 
 impl RunningBroker {

@@ -131,7 +131,9 @@ impl Shared {
     }
 
     /// The session store (never held across `.await`).
-    pub fn sessions(&self) -> MutexGuard<'_, SessionStore<KeptSession, mpsc::UnboundedSender<Control>>> {
+    pub fn sessions(
+        &self,
+    ) -> MutexGuard<'_, SessionStore<KeptSession, mpsc::UnboundedSender<Control>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -143,7 +145,10 @@ impl Shared {
     /// Routes a message (and tells persistence about retained changes).
     pub fn publish(&self, msg: Message, now: Instant) {
         let msg = Arc::new(msg);
-        self.router.stats.publish_received.fetch_add(1, Ordering::Relaxed);
+        self.router
+            .stats
+            .publish_received
+            .fetch_add(1, Ordering::Relaxed);
         if msg.retain {
             let stored = (!msg.payload.is_empty()).then_some(&msg);
             self.config.persistence.retained_changed(&msg.topic, stored);
@@ -207,5 +212,8 @@ pub fn split_filter(filter: &str) -> (Option<&str>, &str) {
 
 /// Seconds since the epoch, mosquitto's log prefix.
 pub fn timestamp() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -154,10 +154,20 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         ("--ws-port", args.ws_port.is_some()),
     ];
     if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
-        return Err(Exit::new(2, format!("{flag} is not supported by this build of `mqtk serve` yet")).into());
+        return Err(Exit::new(
+            2,
+            format!("{flag} is not supported by this build of `mqtk serve` yet"),
+        )
+        .into());
     }
     let ip: IpAddr = args.bind.parse().map_err(|_| {
-        Exit::new(2, format!("invalid --bind address '{}': give an IP address such as 127.0.0.1 or 0.0.0.0", args.bind))
+        Exit::new(
+            2,
+            format!(
+                "invalid --bind address '{}': give an IP address such as 127.0.0.1 or 0.0.0.0",
+                args.bind
+            ),
+        )
     })?;
     let defaults = BrokerConfig::default();
     Ok(BrokerConfig {
@@ -166,7 +176,10 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         max_connections: args.max_connections.map(|n| n as usize),
         max_packet_size: args.max_packet_size.unwrap_or(defaults.max_packet_size),
         max_inflight: args.max_inflight.unwrap_or(defaults.max_inflight),
-        max_queued: args.max_queued.map(|n| n as usize).unwrap_or(defaults.max_queued),
+        max_queued: args
+            .max_queued
+            .map(|n| n as usize)
+            .unwrap_or(defaults.max_queued),
         max_keepalive: args.max_keepalive.unwrap_or(defaults.max_keepalive),
         ..defaults
     })
