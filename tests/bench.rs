@@ -454,3 +454,37 @@ fn mqtt_311_runs_count_the_same_way() {
     assert_eq!(u64_at(&r, "/lost"), 0);
     assert_eq!(u64_at(&r, "/pub_round_trip_us/count"), 100);
 }
+
+#[test]
+fn with_no_host_the_embedded_broker_is_measured_and_named() {
+    let mut cmd = common::mqtk();
+    cmd.args([
+        "bench",
+        "--publishers",
+        "2",
+        "--subscribers",
+        "2",
+        "-q",
+        "1",
+        "--messages",
+        "100",
+        "--json",
+        "-",
+    ]);
+    let mut running = spawn_lines(&mut cmd);
+    let status = running.expect_exit(RUN_TIMEOUT);
+    let stdout = running.rest_of_lines(Duration::from_secs(5)).join("\n");
+    let stderr = running.stderr();
+    assert!(status.success(), "status {status:?}\nstderr:\n{stderr}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["broker"]["embedded"], true);
+    assert!(stderr.contains("mqtk: benchmarking mqtk serve"), "{stderr}");
+    assert_eq!(
+        u64_at(&r, "/expected"),
+        400,
+        "2 publishers × 100 × 2 subscribers"
+    );
+    assert_eq!(u64_at(&r, "/received"), 400);
+    assert_eq!(u64_at(&r, "/lost"), 0);
+    assert!(r["cpu"]["embedded_broker_secs"].is_number(), "{r:#}");
+}

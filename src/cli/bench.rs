@@ -13,6 +13,7 @@ use clap::{Args, ValueEnum};
 use super::properties::MessagePropertyArgs;
 use super::{values, ConnectArgs, Exit, UrlScheme};
 use crate::bench::config::default_sub_topic;
+use crate::bench::embedded::{self, Embedded};
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
 use crate::bench::{render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
@@ -181,6 +182,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .thread_name("mqtk-bench")
         .build()
         .context("cannot start the async runtime")?;
+    let mut embedded = None;
     let broker = match &config.target {
         Target::Remote { host, port } => {
             let addr = runtime.block_on(resolve(host, *port))?;
@@ -194,9 +196,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 thread_prefix: None,
             }
         }
-        Target::Embedded => anyhow::bail!(
-            "the embedded broker is not available in this build yet: give -h HOST (and -p PORT) to benchmark a running broker"
-        ),
+        Target::Embedded => {
+            let started = Embedded::start()?;
+            let addr = started.local_addr();
+            embedded = Some(started);
+            scenario::Broker {
+                addr,
+                info: BrokerInfo {
+                    address: addr.to_string(),
+                    embedded: true,
+                    description: format!(
+                        "mqtk serve {} (embedded, in this process) on {addr}",
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                },
+                thread_prefix: Some(embedded::THREAD_PREFIX),
+            }
+        }
     };
     output::note(format!("benchmarking {}", broker.info.description));
 
@@ -210,6 +226,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let progress = new_progress(mode, Box::new(|line: &str| output::log_line(line)));
     let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress));
     drop(runtime);
+    if let Some(broker) = embedded {
+        broker.stop();
+    }
     let report = report?;
     if !version_fixed && report.parameters.protocol_version == "3.1.1" {
         output::note("the broker refused MQTT 5: measured with MQTT 3.1.1");
