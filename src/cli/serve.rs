@@ -1,9 +1,14 @@
 //! `mqtk serve`: its flags (`ServeArgs`) and `run`, which turns them (and `-c FILE`) into
 //! a checked broker config and runs `crate::broker`. Must not print directly.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
+
+use crate::broker::{self, BrokerConfig};
+use crate::output;
 
 use super::{values, Exit};
 
@@ -127,7 +132,72 @@ pub struct ServeArgs {
     pub ws_port: Option<u16>,
 }
 
-/// Runs `mqtk serve`.
-pub fn run(_args: ServeArgs) -> anyhow::Result<()> {
-    Err(Exit::not_implemented("serve").into())
+/// Runs `mqtk serve` until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = broker_config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+/// Turns the flags into a checked broker configuration.
+fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let unsupported = [
+        ("-c/--config", args.config.is_some()),
+        ("--data-dir", args.data_dir.is_some()),
+        ("--password-file", args.password_file.is_some()),
+        ("--acl-file", args.acl_file.is_some()),
+        ("--allow-anonymous", args.allow_anonymous == Some(false)),
+        ("--tls-port", args.tls_port.is_some()),
+        ("--ws-port", args.ws_port.is_some()),
+    ];
+    if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(Exit::new(
+            2,
+            format!("{flag} is not supported by this build of `mqtk serve` yet"),
+        )
+        .into());
+    }
+    let ip: IpAddr = args.bind.parse().map_err(|_| {
+        Exit::new(
+            2,
+            format!(
+                "invalid --bind address '{}': give an IP address such as 127.0.0.1 or 0.0.0.0",
+                args.bind
+            ),
+        )
+    })?;
+    let defaults = BrokerConfig::default();
+    Ok(BrokerConfig {
+        bind: SocketAddr::new(ip, args.port),
+        verbosity: args.verbose,
+        max_connections: args.max_connections.map(|n| n as usize),
+        max_packet_size: args.max_packet_size.unwrap_or(defaults.max_packet_size),
+        max_inflight: args.max_inflight.unwrap_or(defaults.max_inflight),
+        max_queued: args
+            .max_queued
+            .map(|n| n as usize)
+            .unwrap_or(defaults.max_queued),
+        max_keepalive: args.max_keepalive.unwrap_or(defaults.max_keepalive),
+        ..defaults
+    })
+}
+
+async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+    // Handlers first: a script may send SIGTERM as soon as it reads the port.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the SIGINT handler")?;
+    let broker = broker::start(config).await?;
+    output::stdout_line(format!("listening on mqtt://{}", broker.local_addr()))
+        .context("cannot write to stdout")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    broker.shutdown().await;
+    Ok(())
 }
