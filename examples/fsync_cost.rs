@@ -24,8 +24,14 @@ fn main() {
     for (name, policy) in [
         ("always", FsyncPolicy::Always),
         ("every-10-ms", FsyncPolicy::Every(Duration::from_millis(10))),
-        ("every-100-ms", FsyncPolicy::Every(Duration::from_millis(100))),
-        ("every-1000-ms", FsyncPolicy::Every(Duration::from_millis(1000))),
+        (
+            "every-100-ms",
+            FsyncPolicy::Every(Duration::from_millis(100)),
+        ),
+        (
+            "every-1000-ms",
+            FsyncPolicy::Every(Duration::from_millis(1000)),
+        ),
     ] {
         let dir = tmp.path().join(name);
         let store = Store::open(&dir, policy).expect("cannot open the store");
