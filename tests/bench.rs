@@ -381,3 +381,110 @@ fn an_unreachable_broker_fails_every_client_and_says_so() {
         running.stderr()
     );
 }
+
+#[test]
+fn warmup_deliveries_are_counted_but_left_out_of_the_latency_figures() {
+    let broker = Mosquitto::start();
+    let out = bench(
+        &broker,
+        &[
+            "--publishers",
+            "2",
+            "-q",
+            "1",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+            "--rate",
+            "50",
+            "--json",
+            "-",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
+    let r = out.report();
+    let received = u64_at(&r, "/received");
+    let excluded = u64_at(&r, "/warmup_excluded");
+    assert!(excluded > 0, "{r:#}");
+    assert!(received > excluded, "{r:#}");
+    assert_eq!(
+        u64_at(&r, "/latency_us/count") + excluded,
+        received,
+        "{r:#}"
+    );
+    assert_eq!(u64_at(&r, "/lost"), 0);
+    assert_eq!(r["parameters"]["duration_secs"], 2.0);
+    assert_eq!(r["parameters"]["warmup_secs"], 1.0);
+    assert!(r["parameters"]["messages_per_publisher"].is_null());
+}
+
+#[test]
+fn mqtt_311_runs_count_the_same_way() {
+    let broker = Mosquitto::start();
+    let out = bench(
+        &broker,
+        &[
+            "-V",
+            "311",
+            "--publishers",
+            "2",
+            "-q",
+            "2",
+            "--messages",
+            "50",
+            "--json",
+            "-",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr:\n{}",
+        out.status,
+        out.stderr
+    );
+    let r = out.report();
+    assert_eq!(r["parameters"]["protocol_version"], "3.1.1");
+    assert_eq!(u64_at(&r, "/received"), 100);
+    assert_eq!(u64_at(&r, "/lost"), 0);
+    assert_eq!(u64_at(&r, "/pub_round_trip_us/count"), 100);
+}
+
+#[test]
+fn with_no_host_the_embedded_broker_is_measured_and_named() {
+    let mut cmd = common::mqtk();
+    cmd.args([
+        "bench",
+        "--publishers",
+        "2",
+        "--subscribers",
+        "2",
+        "-q",
+        "1",
+        "--messages",
+        "100",
+        "--json",
+        "-",
+    ]);
+    let mut running = spawn_lines(&mut cmd);
+    let status = running.expect_exit(RUN_TIMEOUT);
+    let stdout = running.rest_of_lines(Duration::from_secs(5)).join("\n");
+    let stderr = running.stderr();
+    assert!(status.success(), "status {status:?}\nstderr:\n{stderr}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["broker"]["embedded"], true);
+    assert!(stderr.contains("mqtk: benchmarking mqtk serve"), "{stderr}");
+    assert_eq!(
+        u64_at(&r, "/expected"),
+        400,
+        "2 publishers × 100 × 2 subscribers"
+    );
+    assert_eq!(u64_at(&r, "/received"), 400);
+    assert_eq!(u64_at(&r, "/lost"), 0);
+    assert!(r["cpu"]["embedded_broker_secs"].is_number(), "{r:#}");
+}

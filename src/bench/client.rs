@@ -14,7 +14,9 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::{sleep_until, Sleep};
 
 use crate::protocol::session::{Event, Role as SessionRole, Session, SessionConfig};
-use crate::protocol::{Connect, Packet, Properties, Publish, QoS, Subscribe, Subscription};
+use crate::protocol::{
+    Connect, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe, Subscription,
+};
 
 use super::collect::{Sample, Update};
 use super::config::{BenchConfig, RunBound};
@@ -146,9 +148,15 @@ pub async fn run(
         at_ns: ctx.now_ns(now),
     }));
     let mut session_config = SessionConfig::new(config.version, SessionRole::Client);
+    // The broker's Receive Maximum caps our window (MQTT 5.0 §3.2.2.3.3; 65,535 when
+    // absent). A 3.1.1 broker announces none: mosquitto's default window of 20 then.
+    let broker_window = connack.receive_maximum.unwrap_or(match config.version {
+        ProtocolVersion::V5 => u16::MAX,
+        ProtocolVersion::V311 => 20,
+    });
     session_config.send_maximum = config
         .inflight
-        .min(connack.receive_maximum.unwrap_or(u16::MAX))
+        .map_or(broker_window, |n| n.min(broker_window))
         .max(1);
     session_config.keep_alive = match connack.server_keep_alive.unwrap_or(config.keep_alive_secs) {
         0 => None,

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::protocol::{Connect, Packet, Properties, ProtocolError, ProtocolVersion};
+use crate::protocol::{Connect, Packet, Properties, ProtocolError, ProtocolVersion, ReasonCode};
 
 /// Largest packet accepted from the broker.
 pub const MAX_PACKET_SIZE: u32 = 268_435_460;
@@ -33,6 +33,10 @@ pub enum ConnectFailure {
     NoLocalPort,
     /// The CONNACK carried a failure reason code.
     ConnAckRefused(String),
+    /// An MQTT 5 CONNECT was refused as an unknown version: CONNACK 0x84, a 3.1.1
+    /// CONNACK (which does not decode as 5), or the connection closed in answer, as
+    /// 3.1.1-only brokers do (MQTT 3.1.1 §3.1.2.2).
+    VersionRefused,
     /// Any other I/O or protocol problem.
     Other(String),
 }
@@ -45,6 +49,7 @@ impl ConnectFailure {
             ConnectFailure::TimedOut => "connect_timed_out",
             ConnectFailure::NoLocalPort => "connect_no_local_port",
             ConnectFailure::ConnAckRefused(_) => "connack_refused",
+            ConnectFailure::VersionRefused => "connect_version_refused",
             ConnectFailure::Other(_) => "connect_error",
         }
     }
@@ -110,9 +115,19 @@ impl Conn {
         conn.queue(&Packet::Connect(connect))
             .map_err(|e| ConnectFailure::Other(e.to_string()))?;
         conn.flush().await.map_err(io)?;
+        let v5 = version == ProtocolVersion::V5;
         match conn.read_packet().await {
             Ok(Some(Packet::ConnAck(ack))) if ack.reason_code.is_success() => {
                 Ok((conn, ack.properties))
+            }
+            Ok(Some(Packet::ConnAck(ack)))
+                if v5 && ack.reason_code == ReasonCode::UnsupportedProtocolVersion =>
+            {
+                Err(ConnectFailure::VersionRefused)
+            }
+            Ok(None) if v5 => Err(ConnectFailure::VersionRefused),
+            Err(e) if v5 && e.kind() == std::io::ErrorKind::InvalidData => {
+                Err(ConnectFailure::VersionRefused)
             }
             Ok(Some(Packet::ConnAck(ack))) => Err(ConnectFailure::ConnAckRefused(format!(
                 "{:?}",

@@ -27,8 +27,13 @@ impl Embedded {
             .thread_name(THREAD_PREFIX)
             .build()
             .context("cannot start the embedded broker's runtime")?;
-        let config = BrokerConfig { bind: SocketAddr::from(([127, 0, 0, 1], 0)), ..BrokerConfig::default() };
-        let broker = runtime.block_on(broker::start(config)).context("cannot start the embedded broker")?;
+        let config = BrokerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..BrokerConfig::default()
+        };
+        let broker = runtime
+            .block_on(broker::start(config))
+            .context("cannot start the embedded broker")?;
         Ok(Embedded { runtime, broker })
     }
 
@@ -40,7 +45,9 @@ impl Embedded {
     /// Stops it (bounded) and its runtime.
     pub fn stop(self) {
         let Embedded { runtime, broker } = self;
-        let _ = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), broker.shutdown()).await });
+        let _ = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), broker.shutdown()).await
+        });
         runtime.shutdown_timeout(Duration::from_secs(1));
     }
 }

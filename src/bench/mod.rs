@@ -10,6 +10,7 @@
 //! - `conn`: one lean connection (TCP, buffers, CONNECT/CONNACK).
 //! - `client`: one simulated client task driving `protocol::session::Session`.
 //! - `scenario`: the run: spawning, phases, drain, the report.
+//! - `embedded`: `mqtk serve`'s broker in-process when no broker is given.
 //! - `hdrlog`: `--hdr-log` in the HdrHistogram interval log format.
 //! - `collect`: merges client updates into the run's figures; one owner, no locks.
 //! - `report`: the serde `BenchReport`.
@@ -21,6 +22,7 @@ pub mod client;
 pub mod collect;
 pub mod config;
 pub mod conn;
+pub mod embedded;
 
 pub mod hdrlog;
 pub mod header;

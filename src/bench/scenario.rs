@@ -14,11 +14,12 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::protocol::{Properties, ProtocolVersion};
+use crate::protocol::{Connect, Disconnect, Packet, Properties, ProtocolVersion};
 
 use super::client::{self, Ctx, Msg, Phase, Role};
 use super::collect::{Collector, Update};
 use super::config::{BenchConfig, RunBound};
+use super::conn::{Conn, ConnectFailure};
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::{Progress, Snapshot};
@@ -58,6 +59,16 @@ pub async fn run(
 ) -> anyhow::Result<BenchReport> {
     config.check().map_err(anyhow::Error::msg)?;
     let plan = Plan::build(&config).map_err(anyhow::Error::msg)?;
+    let mut config = config;
+    if !config.version_fixed
+        && config.version == ProtocolVersion::V5
+        && refuses_v5(&config, broker.addr).await
+    {
+        if config.shared_group.is_some() {
+            anyhow::bail!("the broker refused MQTT 5, which --shared needs");
+        }
+        config.version = ProtocolVersion::V311;
+    }
     let epoch = Instant::now();
     let started_wall = SystemTime::now();
     let cpu_before = sys::process_cpu();
@@ -256,8 +267,39 @@ pub async fn run(
             per_message_us: (messages > 0)
                 .then(|| cpu.total().as_secs_f64() * 1e6 / messages as f64),
             embedded_broker_secs: broker_cpu.map(|b| b.total().as_secs_f64()),
+            utilization_percent: cpu.total().as_secs_f64() * 100.0
+                / elapsed.as_secs_f64().max(1e-9),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         },
     })
+}
+
+/// Whether the broker refuses MQTT 5, asked with one probe connection (as `pub` and
+/// `sub` fall back to 3.1.1 when it does). Any other outcome keeps MQTT 5: the clients
+/// will report what went wrong.
+async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
+    let probe = Connect {
+        protocol_version: ProtocolVersion::V5,
+        client_id: format!("{}probe", config.id_prefix),
+        clean_start: true,
+        keep_alive_secs: config.keep_alive_secs,
+        username: config.username.clone(),
+        password: config.password.clone().map(Into::into),
+        will: None,
+        properties: Properties::default(),
+    };
+    match Conn::open(addr, None, probe, config.connect_timeout).await {
+        Ok((mut conn, _)) => {
+            if conn
+                .queue(&Packet::Disconnect(Disconnect::normal()))
+                .is_ok()
+            {
+                let _ = conn.flush().await;
+            }
+            false
+        }
+        Err(failure) => failure == ConnectFailure::VersionRefused,
+    }
 }
 
 async fn spawn_clients(

@@ -13,6 +13,7 @@ use clap::{Args, ValueEnum};
 use super::properties::MessagePropertyArgs;
 use super::{values, ConnectArgs, Exit, UrlScheme};
 use crate::bench::config::default_sub_topic;
+use crate::bench::embedded::{self, Embedded};
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
 use crate::bench::{render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
@@ -158,6 +159,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
     let in_process = config.target == Target::Embedded;
+    let version_fixed = config.version_fixed;
 
     // Each connection is a file descriptor here, and one more in an embedded broker.
     let needed = u64::from(config.total_clients()) * if in_process { 2 } else { 1 } + 256;
@@ -180,6 +182,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .thread_name("mqtk-bench")
         .build()
         .context("cannot start the async runtime")?;
+    let mut embedded = None;
     let broker = match &config.target {
         Target::Remote { host, port } => {
             let addr = runtime.block_on(resolve(host, *port))?;
@@ -193,9 +196,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 thread_prefix: None,
             }
         }
-        Target::Embedded => anyhow::bail!(
-            "the embedded broker is not available in this build yet: give -h HOST (and -p PORT) to benchmark a running broker"
-        ),
+        Target::Embedded => {
+            let started = Embedded::start()?;
+            let addr = started.local_addr();
+            embedded = Some(started);
+            scenario::Broker {
+                addr,
+                info: BrokerInfo {
+                    address: addr.to_string(),
+                    embedded: true,
+                    description: format!(
+                        "mqtk serve {} (embedded, in this process) on {addr}",
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                },
+                thread_prefix: Some(embedded::THREAD_PREFIX),
+            }
+        }
     };
     output::note(format!("benchmarking {}", broker.info.description));
 
@@ -209,7 +226,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let progress = new_progress(mode, Box::new(|line: &str| output::log_line(line)));
     let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress));
     drop(runtime);
+    if let Some(broker) = embedded {
+        broker.stop();
+    }
     let report = report?;
+    if !version_fixed && report.parameters.protocol_version == "3.1.1" {
+        output::note("the broker refused MQTT 5: measured with MQTT 3.1.1");
+    }
 
     let table = render::table(&report);
     match args.json.as_deref() {
@@ -315,6 +338,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.subscribers = args.subscribers.unwrap_or(subscribers);
     config.connect_only_clients = args.clients.unwrap_or(clients);
     config.version = c.protocol_version.unwrap_or(ProtocolVersion::V5);
+    config.version_fixed = c.protocol_version.is_some();
     config.qos = args.qos;
     config.retain = args.retain;
     config.size = args.size;
@@ -325,12 +349,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     };
     config.rate = args.rate;
     config.warmup = args.warmup.unwrap_or_default();
-    config.inflight = args.inflight.unwrap_or(match config.version {
-        // MQTT 5 brokers announce their Receive Maximum in CONNACK; 3.1.1 ones do not,
-        // so use mosquitto's default window (max_inflight_messages 20).
-        ProtocolVersion::V5 => u16::MAX,
-        ProtocolVersion::V311 => 20,
-    });
+    config.inflight = args.inflight;
     config.topic = args.topic.clone();
     config.sub_topic = match (&args.sub_topic, args.scenario) {
         (Some(t), _) => t.clone(),
