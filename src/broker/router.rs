@@ -286,6 +286,7 @@ mod tests {
         assert_eq!(
             router.publish(m.clone(), Instant::now()),
             Routed {
+                dropped_for: vec![],
                 delivered: 1,
                 dropped: 0
             }
