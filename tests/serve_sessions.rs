@@ -103,7 +103,7 @@ fn the_will_of_a_sigkilled_mosquitto_sub_is_published_with_its_qos_and_retain_fl
     for v in VERSIONS {
         let topic = format!("will/{v}");
         let mut watcher = subscriber(port, &["-V", v, "-q", "2", "-t", &topic, "-F", "%q %r %p"]);
-        let mut dying = subscriber(
+        let dying = subscriber(
             port,
             &[
                 "-V",
