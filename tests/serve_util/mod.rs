@@ -245,3 +245,100 @@ pub fn publish_packet(topic: &str, qos: u8, packet_id: u16, payload: &[u8], v5: 
     body.extend_from_slice(payload);
     frame(0x30 | (qos << 1), &body)
 }
+
+/// One MQTT 5 property value as tests compare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prop {
+    /// Byte, two-byte, four-byte or variable byte integer.
+    Num(u64),
+    /// UTF-8 string or binary data (lossy).
+    Str(String),
+    /// User property.
+    Pair(String, String),
+}
+
+/// Parses a property block (without its length) into (identifier, value) pairs.
+pub fn parse_props(mut bytes: &[u8]) -> Vec<(u8, Prop)> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> &'a [u8] {
+        let (head, tail) = b.split_at(n);
+        *b = tail;
+        head
+    }
+    fn string(b: &mut &[u8]) -> String {
+        let len = usize::from(u16::from_be_bytes([b[0], b[1]]));
+        take(b, 2);
+        String::from_utf8_lossy(take(b, len)).into_owned()
+    }
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let id = take(&mut bytes, 1)[0];
+        let value = match id {
+            0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => {
+                Prop::Num(take(&mut bytes, 1)[0].into())
+            }
+            0x13 | 0x21 | 0x22 | 0x23 => {
+                let b = take(&mut bytes, 2);
+                Prop::Num(u16::from_be_bytes([b[0], b[1]]).into())
+            }
+            0x02 | 0x11 | 0x18 | 0x27 => {
+                let b = take(&mut bytes, 4);
+                Prop::Num(u32::from_be_bytes([b[0], b[1], b[2], b[3]]).into())
+            }
+            0x0B => {
+                let (mut v, mut shift) = (0u64, 0);
+                loop {
+                    let b = take(&mut bytes, 1)[0];
+                    v |= u64::from(b & 0x7F) << shift;
+                    shift += 7;
+                    if b & 0x80 == 0 {
+                        break;
+                    }
+                }
+                Prop::Num(v)
+            }
+            0x26 => {
+                let k = string(&mut bytes);
+                Prop::Pair(k, string(&mut bytes))
+            }
+            _ => Prop::Str(string(&mut bytes)),
+        };
+        out.push((id, value));
+    }
+    out
+}
+
+/// The properties of a CONNACK packet (as `read_packet` returns it; one-byte lengths).
+pub fn connack_props(connack: &[u8]) -> Vec<(u8, Prop)> {
+    let len = usize::from(connack[4]);
+    parse_props(&connack[5..5 + len])
+}
+
+/// A received MQTT 5 PUBLISH split up: (first byte, topic, packet id, properties, payload).
+pub fn parse_publish_v5(packet: &[u8]) -> (u8, String, u16, Vec<(u8, Prop)>, Vec<u8>) {
+    let mut i = 1;
+    while packet[i] & 0x80 != 0 {
+        i += 1;
+    }
+    i += 1;
+    let tlen = usize::from(u16::from_be_bytes([packet[i], packet[i + 1]]));
+    let topic = String::from_utf8_lossy(&packet[i + 2..i + 2 + tlen]).into_owned();
+    i += 2 + tlen;
+    let mut packet_id = 0;
+    if (packet[0] >> 1) & 0x03 > 0 {
+        packet_id = u16::from_be_bytes([packet[i], packet[i + 1]]);
+        i += 2;
+    }
+    let plen = usize::from(packet[i]);
+    assert!(
+        plen < 128,
+        "test helper handles one-byte property lengths only"
+    );
+    let props = parse_props(&packet[i + 1..i + 1 + plen]);
+    (
+        packet[0],
+        topic,
+        packet_id,
+        props,
+        packet[i + 1 + plen..].to_vec(),
+    )
+}
