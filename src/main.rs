@@ -1,3 +1,43 @@
-//! `mqtk`: parse, dispatch, and the one place that prints an error and picks the exit code.
+//! `mqtk`: parse, dispatch, and the one place that prints an error and picks the exit
+//! code. Must not hold subcommand logic (that is `cli::*::run`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
-fn main() {}
+use clap::Parser;
+
+use mqtk::cli::{bench, docs, publish, serve, subscribe, Cli, Command, Exit};
+use mqtk::output;
+
+fn main() {
+    // clap prints usage errors itself and exits with status 2.
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pub(args) => publish::run(args),
+        Command::Sub(args) => subscribe::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Completions(args) => docs::run_completions(args),
+    };
+    let code = match result {
+        Ok(()) => 0,
+        Err(err) => report(&err),
+    };
+    std::process::exit(code);
+}
+
+/// Prints `err` once and returns the exit status: the `Exit` in its chain decides the
+/// status (printing nothing for a silent one); a broken pipe on stdout is a normal end
+/// (status 0, no message, like ripgrep); anything else is status 1.
+fn report(err: &anyhow::Error) -> i32 {
+    if let Some(exit) = err.chain().find_map(|cause| cause.downcast_ref::<Exit>()) {
+        let is_outermost = err.downcast_ref::<Exit>().is_some() && err.chain().count() == 1;
+        if exit.message.is_some() || !is_outermost {
+            output::error(err);
+        }
+        return exit.code;
+    }
+    if output::is_broken_pipe(err) {
+        return 0;
+    }
+    output::error(err);
+    1
+}

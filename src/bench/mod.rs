@@ -1,1 +1,25 @@
-//! The load generator of `mqtk bench`: scenario, stats, report and rendering.
+//! The load generator of `mqtk bench`: many light clients in one process, honest
+//! throughput and latency figures, one `BenchReport`.
+//! Must not parse flags (cli/bench.rs builds a `BenchConfig`) or write to stdout/stderr
+//! (it returns text and takes a writer for progress).
+//!
+//! - `config`: `BenchConfig`, the checked run configuration; `%i` templates.
+//! - `header`: the payload header (publisher, sequence, send time) padded to `--size`.
+//! - `stats`: HDR histograms (µs) and per-publisher sequence tracking.
+//! - `collect`: merges client updates into the run's figures; one owner, no locks.
+//! - `report`: the serde `BenchReport`.
+//! - `render`: the human table and the JSON over `&BenchReport`.
+//! - `progress`: progress bar on a terminal, plain lines otherwise.
+//! - `sys`: CPU time (getrusage, /proc) and the open-file limit.
+
+pub mod collect;
+pub mod config;
+pub mod header;
+pub mod progress;
+pub mod render;
+pub mod report;
+pub mod stats;
+pub mod sys;
+
+pub use config::{BenchConfig, RunBound, Target};
+pub use report::BenchReport;

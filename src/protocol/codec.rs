@@ -163,6 +163,13 @@ pub fn parse_varint(bytes: &[u8]) -> Result<Option<(u32, usize)>> {
     for (i, &byte) in bytes.iter().enumerate().take(4) {
         value |= u32::from(byte & 0x7F) << (7 * i);
         if byte & 0x80 == 0 {
+            if byte == 0 && i > 0 {
+                // [MQTT-1.5.5-1]: "The encoded value MUST use the minimum number of bytes
+                // necessary to represent the value"; a trailing 0x00 byte adds nothing.
+                return Err(ProtocolError::Malformed(
+                    "variable byte integer is not minimally encoded",
+                ));
+            }
             return Ok(Some((value, i + 1)));
         }
     }
@@ -296,6 +303,11 @@ mod tests {
         assert!(parse_varint(&[0xFF, 0xFF, 0xFF, 0xFF]).is_err());
         assert_eq!(parse_varint(&[0x80, 0x80]).unwrap(), None);
         assert_eq!(parse_varint(&[]).unwrap(), None);
+        assert!(
+            parse_varint(&[0x80, 0x00]).is_err(),
+            "0 in two bytes is not minimal"
+        );
+        assert!(parse_varint(&[0xFF, 0x80, 0x00]).is_err());
     }
 
     #[test]

@@ -339,8 +339,9 @@ impl Packet {
             });
         }
         if buf.len() < size {
-            // The size is within the limit, so reserving it is safe and saves regrowth.
-            buf.reserve(size - buf.len());
+            // Reserve for the rest of the frame, but not more than 64 KiB ahead of the
+            // bytes actually received: a peer must not make us allocate by claiming.
+            buf.reserve((size - buf.len()).min(64 * 1024));
             return Ok(None);
         }
         let mut body = buf.split_to(size).freeze();

@@ -77,6 +77,11 @@ impl Publish {
     }
 
     pub(super) fn encode<S: Sink>(&self, version: ProtocolVersion, s: &mut S) -> Result<()> {
+        if self.dup && self.qos == QoS::AtMostOnce {
+            return Err(ProtocolError::Protocol(
+                "a QoS 0 PUBLISH cannot have DUP set",
+            ));
+        }
         codec::put_str(s, &self.topic)?;
         if self.qos != QoS::AtMostOnce {
             super::put_packet_id(s, self.packet_id)?;

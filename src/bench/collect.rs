@@ -1,0 +1,437 @@
+//! The collector: merges what client tasks report (in batches, on their own ticks) into
+//! the run's histograms, sequence trackers and counters, and computes the report figures
+//! once at the end. One owner, fed by a channel: no lock is taken per message.
+//! Must not read a clock or do I/O: times come in as nanoseconds since the run's epoch.
+//!
+//! Clients send samples rather than keep histograms of their own: one HDR histogram of
+//! the range we need is ~170 KB, which times 10,000 subscribers would be 1.7 GB.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hdrhistogram::Histogram;
+
+use super::report::{ClientFigures, LatencyStats};
+use super::stats::{self, Arrival, SequenceTracker};
+
+/// One bench message received by a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// Publisher index from the header.
+    pub publisher: u32,
+    /// Sequence number from the header.
+    pub sequence: u64,
+    /// (Intended) send time from the header, ns since the epoch.
+    pub sent_at_ns: u64,
+    /// Receive time, ns since the epoch.
+    pub received_at_ns: u64,
+}
+
+/// What a client task reports to the collector.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// CONNACK success after `connect_us` (TCP connect included).
+    Connected {
+        /// Connect time.
+        connect_us: u64,
+        /// When it happened, ns since the epoch.
+        at_ns: u64,
+    },
+    /// The client could not connect; `kind` names why (`connect_refused`, …).
+    ConnectFailed {
+        /// Error kind.
+        kind: &'static str,
+    },
+    /// A batch of received messages for `receiver` (a subscriber or shared group).
+    Samples {
+        /// Receiver id from the plan.
+        receiver: u32,
+        /// Messages in arrival order.
+        samples: Vec<Sample>,
+        /// Payload bytes of each (all the same size in a run).
+        payload_len: usize,
+    },
+    /// `count` more messages published by `publisher`.
+    Published {
+        /// Publisher index.
+        publisher: u32,
+        /// Messages since the last update.
+        count: u64,
+    },
+    /// QoS 1/2 completions with their PUBLISH→PUBACK/PUBCOMP round trips.
+    Acked {
+        /// Round trips in µs.
+        round_trips_us: Vec<u64>,
+    },
+    /// Something went wrong that is not a connect failure.
+    Error {
+        /// Error kind (`dropped`, `protocol`, `foreign_payload`, `publish_rejected`, …).
+        kind: &'static str,
+    },
+    /// A connected client lost its connection before the end.
+    Dropped,
+}
+
+/// Delivery accounting at the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deliveries {
+    /// Expected deliveries.
+    pub expected: u64,
+    /// Distinct deliveries received from expected publisher/receiver pairs.
+    pub received: u64,
+    /// Expected but missing.
+    pub lost: u64,
+    /// Received again.
+    pub duplicates: u64,
+    /// Received out of order.
+    pub reordered: u64,
+    /// Received by a receiver whose filter should not match the publisher's topic.
+    pub unexpected: u64,
+}
+
+/// The merged state of a run.
+pub struct Collector {
+    latency: Histogram<u64>,
+    interval: Histogram<u64>,
+    round_trip: Histogram<u64>,
+    connect: Histogram<u64>,
+    trackers: HashMap<(u32, u32), SequenceTracker>,
+    sent_by_publisher: Vec<u64>,
+    /// Messages with `sent_at_ns` before this are warm-up: not in latency or throughput.
+    measure_from_ns: u64,
+    /// Counters.
+    pub sent: u64,
+    /// QoS 1/2 completions.
+    pub acked: u64,
+    /// Every delivery reported (duplicates included), for progress.
+    pub received_total: u64,
+    measured: u64,
+    measured_bytes: u64,
+    last_measured_at_ns: Option<u64>,
+    warmup_excluded: u64,
+    connected: u32,
+    failed: u32,
+    dropped: u32,
+    first_connect_ns: Option<u64>,
+    last_connect_ns: Option<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+impl Collector {
+    /// A collector for a run with `publishers` publishing clients.
+    pub fn new(publishers: u32) -> Collector {
+        Collector {
+            latency: stats::new_histogram(),
+            interval: stats::new_histogram(),
+            round_trip: stats::new_histogram(),
+            connect: stats::new_histogram(),
+            trackers: HashMap::new(),
+            sent_by_publisher: vec![0; publishers as usize],
+            measure_from_ns: 0,
+            sent: 0,
+            acked: 0,
+            received_total: 0,
+            measured: 0,
+            measured_bytes: 0,
+            last_measured_at_ns: None,
+            warmup_excluded: 0,
+            connected: 0,
+            failed: 0,
+            dropped: 0,
+            first_connect_ns: None,
+            last_connect_ns: None,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// Publishing starts at `start_ns`; messages sent before `start_ns + warmup` are
+    /// left out of latency and throughput.
+    pub fn set_measure_from(&mut self, ns: u64) {
+        self.measure_from_ns = ns;
+    }
+
+    /// Clients connected so far (minus none: drops are counted apart).
+    pub fn connected(&self) -> u32 {
+        self.connected
+    }
+
+    /// Merges one client update.
+    pub fn absorb(&mut self, update: Update) {
+        match update {
+            Update::Connected { connect_us, at_ns } => {
+                self.connected += 1;
+                stats::record(&mut self.connect, connect_us);
+                self.first_connect_ns.get_or_insert(at_ns);
+                self.last_connect_ns = Some(self.last_connect_ns.map_or(at_ns, |t| t.max(at_ns)));
+            }
+            Update::ConnectFailed { kind } => {
+                self.failed += 1;
+                self.count_error(kind);
+            }
+            Update::Samples {
+                receiver,
+                samples,
+                payload_len,
+            } => {
+                for s in samples {
+                    self.received_total += 1;
+                    let tracker = self.trackers.entry((receiver, s.publisher)).or_default();
+                    if tracker.observe(s.sequence) == Arrival::Duplicate {
+                        continue;
+                    }
+                    if s.sent_at_ns < self.measure_from_ns {
+                        self.warmup_excluded += 1;
+                        continue;
+                    }
+                    let latency_us = s.received_at_ns.saturating_sub(s.sent_at_ns) / 1_000;
+                    stats::record(&mut self.latency, latency_us);
+                    stats::record(&mut self.interval, latency_us);
+                    self.measured += 1;
+                    self.measured_bytes += payload_len as u64;
+                    self.last_measured_at_ns = Some(
+                        self.last_measured_at_ns
+                            .map_or(s.received_at_ns, |t| t.max(s.received_at_ns)),
+                    );
+                }
+            }
+            Update::Published { publisher, count } => {
+                self.sent += count;
+                if let Some(sent) = self.sent_by_publisher.get_mut(publisher as usize) {
+                    *sent += count;
+                }
+            }
+            Update::Acked { round_trips_us } => {
+                self.acked += round_trips_us.len() as u64;
+                for rt in round_trips_us {
+                    stats::record(&mut self.round_trip, rt);
+                }
+            }
+            Update::Error { kind } => self.count_error(kind),
+            Update::Dropped => {
+                self.dropped += 1;
+                self.count_error("dropped");
+            }
+        }
+    }
+
+    fn count_error(&mut self, kind: &str) {
+        *self.errors.entry(kind.to_string()).or_insert(0) += 1;
+    }
+
+    /// The latency histogram since the last call (for progress and `--hdr-log`), reset.
+    pub fn take_interval(&mut self) -> Histogram<u64> {
+        let fresh = stats::new_histogram();
+        std::mem::replace(&mut self.interval, fresh)
+    }
+
+    /// The whole-run latency histogram (warm-up excluded).
+    pub fn latency_histogram(&self) -> &Histogram<u64> {
+        &self.latency
+    }
+
+    /// Delivery accounting; `receivers_of(p)` lists the receivers expected to get
+    /// every message of publisher `p`.
+    pub fn deliveries<'a>(&self, receivers_of: impl Fn(u32) -> &'a [u32]) -> Deliveries {
+        let mut d = Deliveries::default();
+        for (p, &sent) in self.sent_by_publisher.iter().enumerate() {
+            for &r in receivers_of(p as u32) {
+                d.expected += sent;
+                match self.trackers.get(&(r, p as u32)) {
+                    Some(t) => {
+                        d.received += t.unique.min(sent);
+                        d.lost += t.lost(sent);
+                    }
+                    None => d.lost += sent,
+                }
+            }
+        }
+        for t in self.trackers.values() {
+            d.duplicates += t.duplicates;
+            d.reordered += t.reordered;
+        }
+        let total_unique: u64 = self.trackers.values().map(|t| t.unique).sum();
+        d.unexpected = total_unique.saturating_sub(d.received);
+        d
+    }
+
+    /// Connection counts for `requested` clients.
+    pub fn client_figures(&self, requested: u32) -> ClientFigures {
+        ClientFigures {
+            requested,
+            connected: self.connected,
+            failed: self.failed,
+            dropped: self.dropped,
+        }
+    }
+
+    /// Connect time percentiles.
+    pub fn connect_stats(&self) -> Option<LatencyStats> {
+        stats::summarize(&self.connect)
+    }
+
+    /// Successful connections per second between the first and the last.
+    pub fn connects_per_sec(&self) -> Option<f64> {
+        let (first, last) = (self.first_connect_ns?, self.last_connect_ns?);
+        if self.connected < 2 || last <= first {
+            return None;
+        }
+        Some((self.connected - 1) as f64 / ((last - first) as f64 / 1e9))
+    }
+
+    /// End-to-end latency percentiles (warm-up excluded).
+    pub fn latency_stats(&self) -> Option<LatencyStats> {
+        stats::summarize(&self.latency)
+    }
+
+    /// PUBACK/PUBCOMP round-trip percentiles.
+    pub fn round_trip_stats(&self) -> Option<LatencyStats> {
+        stats::summarize(&self.round_trip)
+    }
+
+    /// Deliveries of warm-up messages.
+    pub fn warmup_excluded(&self) -> u64 {
+        self.warmup_excluded
+    }
+
+    /// Measured deliveries, their payload bytes, and the window they span in seconds.
+    pub fn measured(&self) -> (u64, u64, f64) {
+        let secs = self.last_measured_at_ns.map_or(0.0, |last| {
+            last.saturating_sub(self.measure_from_ns) as f64 / 1e9
+        });
+        (self.measured, self.measured_bytes, secs)
+    }
+
+    /// Errors by kind.
+    pub fn errors(&self) -> &BTreeMap<String, u64> {
+        &self.errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(publisher: u32, sequence: u64, sent_at_ns: u64, latency_us: u64) -> Sample {
+        Sample {
+            publisher,
+            sequence,
+            sent_at_ns,
+            received_at_ns: sent_at_ns + latency_us * 1000,
+        }
+    }
+
+    #[test]
+    fn fan_out_expects_each_message_once_per_subscriber() {
+        let mut c = Collector::new(1);
+        c.absorb(Update::Published {
+            publisher: 0,
+            count: 3,
+        });
+        for receiver in 0..4 {
+            let samples = (0..3).map(|s| sample(0, s, 1_000_000 * s, 100)).collect();
+            c.absorb(Update::Samples {
+                receiver,
+                samples,
+                payload_len: 64,
+            });
+        }
+        let receivers = [0u32, 1, 2, 3];
+        let d = c.deliveries(|_| &receivers);
+        assert_eq!(
+            d,
+            Deliveries {
+                expected: 12,
+                received: 12,
+                ..Deliveries::default()
+            }
+        );
+        assert_eq!(c.latency_stats().unwrap().count, 12);
+        // A fifth subscriber that got nothing: its three are lost.
+        let five = [0u32, 1, 2, 3, 4];
+        assert_eq!(c.deliveries(|_| &five).lost, 3);
+    }
+
+    #[test]
+    fn loss_duplicates_and_unexpected_deliveries_are_told_apart() {
+        let mut c = Collector::new(2);
+        c.absorb(Update::Published {
+            publisher: 0,
+            count: 5,
+        });
+        c.absorb(Update::Published {
+            publisher: 1,
+            count: 2,
+        });
+        let samples = [0, 1, 1, 3, 2]
+            .iter()
+            .map(|&s| sample(0, s, 0, 10))
+            .collect();
+        c.absorb(Update::Samples {
+            receiver: 0,
+            samples,
+            payload_len: 64,
+        });
+        // Receiver 0 subscribed to publisher 0 only, yet publisher 1's message arrived.
+        c.absorb(Update::Samples {
+            receiver: 0,
+            samples: vec![sample(1, 0, 0, 10)],
+            payload_len: 64,
+        });
+        let d = c.deliveries(|p| if p == 0 { &[0] } else { &[] });
+        assert_eq!(d.expected, 5);
+        assert_eq!(d.received, 4);
+        assert_eq!(d.lost, 1);
+        assert_eq!(d.duplicates, 1);
+        assert_eq!(d.reordered, 1);
+        assert_eq!(d.unexpected, 1);
+        assert_eq!(c.received_total, 6);
+    }
+
+    #[test]
+    fn warmup_messages_count_for_loss_but_not_for_latency() {
+        let mut c = Collector::new(1);
+        c.set_measure_from(5_000_000);
+        c.absorb(Update::Published {
+            publisher: 0,
+            count: 4,
+        });
+        let samples = (0..4).map(|s| sample(0, s, s * 2_000_000, 1_000)).collect();
+        c.absorb(Update::Samples {
+            receiver: 0,
+            samples,
+            payload_len: 100,
+        });
+        assert_eq!(c.warmup_excluded(), 3);
+        assert_eq!(c.latency_stats().unwrap().count, 1);
+        let (n, bytes, secs) = c.measured();
+        assert_eq!((n, bytes), (1, 100));
+        assert!((secs - 0.002).abs() < 1e-9, "{secs}");
+        assert_eq!(c.deliveries(|_| &[0]).lost, 0);
+    }
+
+    #[test]
+    fn connect_figures_and_errors_by_kind() {
+        let mut c = Collector::new(0);
+        c.absorb(Update::Connected {
+            connect_us: 500,
+            at_ns: 0,
+        });
+        c.absorb(Update::Connected {
+            connect_us: 700,
+            at_ns: 1_000_000_000,
+        });
+        c.absorb(Update::Connected {
+            connect_us: 900,
+            at_ns: 2_000_000_000,
+        });
+        c.absorb(Update::ConnectFailed {
+            kind: "connect_timed_out",
+        });
+        c.absorb(Update::Dropped);
+        let f = c.client_figures(5);
+        assert_eq!((f.connected, f.failed, f.dropped), (3, 1, 1));
+        assert_eq!(c.connects_per_sec(), Some(1.0));
+        assert_eq!(c.connect_stats().unwrap().max, 900);
+        assert_eq!(c.errors().get("connect_timed_out"), Some(&1));
+        assert_eq!(c.errors().get("dropped"), Some(&1));
+    }
+}

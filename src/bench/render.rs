@@ -1,0 +1,322 @@
+//! Renderers over `&BenchReport`: the human table printed at the end of a run and the
+//! JSON report of `--json`. Also the small number formatters progress lines share.
+//! Must not compute statistics (the report has them) or write anywhere: they return text.
+
+use std::fmt::Write as _;
+
+use super::report::{BenchReport, LatencyStats};
+
+/// The report as pretty JSON (the `--json` format), newline-terminated.
+pub fn json(report: &BenchReport) -> String {
+    let mut text = serde_json::to_string_pretty(report)
+        .expect("BenchReport has only string keys and finite-or-null numbers");
+    text.push('\n');
+    text
+}
+
+/// The report as the human table printed at the end of a run.
+pub fn table(report: &BenchReport) -> String {
+    let p = &report.parameters;
+    let mut out = String::new();
+    let mut row = |label: &str, value: String| {
+        let _ = writeln!(out, "{label:<12}{value}");
+    };
+    row("broker", report.broker.description.clone());
+    let bound = match (p.messages_per_publisher, p.duration_secs) {
+        (_, Some(secs)) => format!("for {}", secs_text(secs)),
+        (Some(n), None) => format!("{} msgs each", count(n)),
+        (None, None) => String::new(),
+    };
+    let rate = p
+        .rate_msgs_per_sec_per_publisher
+        .map(|r| format!(" at {} msgs/s each", count(r.round() as u64)))
+        .unwrap_or_default();
+    row(
+        "scenario",
+        format!(
+            "{}: {} pub → {} sub, MQTT {}, QoS {}, {} B, {bound}{rate}",
+            p.scenario, p.publishers, p.subscribers, p.protocol_version, p.qos, p.size_bytes
+        ),
+    );
+    let c = &report.clients;
+    let mut clients = format!(
+        "{} connected, {} failed",
+        count(c.connected as u64),
+        c.failed
+    );
+    if c.dropped > 0 {
+        let _ = write!(clients, ", {} dropped", c.dropped);
+    }
+    if let Some(rate) = report.connects_per_sec {
+        let _ = write!(clients, " ({} connects/s)", count(rate.round() as u64));
+    }
+    row("clients", clients);
+    if let Some(ct) = &report.connect_time_us {
+        row("connect", percentiles(ct));
+    }
+    if p.publishers > 0 {
+        row(
+            "messages",
+            format!(
+                "sent {}  received {} of {}  lost {}  duplicates {}  reordered {}",
+                count(report.sent),
+                count(report.received),
+                count(report.expected),
+                count(report.lost),
+                count(report.duplicates),
+                count(report.reordered)
+            ),
+        );
+        row(
+            "throughput",
+            format!(
+                "{} msgs/s received ({}/s) over {}, {} msgs/s sent",
+                count(report.throughput_msgs_per_sec.round() as u64),
+                bytes(report.throughput_bytes_per_sec),
+                secs_text(report.measured_secs),
+                count(report.sent_msgs_per_sec.round() as u64)
+            ),
+        );
+        row(
+            "latency",
+            report
+                .latency_us
+                .as_ref()
+                .map_or_else(|| "no message received".into(), percentiles),
+        );
+        if let Some(rt) = &report.pub_round_trip_us {
+            let label = if p.qos == 2 { "pubcomp" } else { "puback" };
+            row(label, percentiles(rt));
+        }
+        if report.warmup_excluded > 0 {
+            row(
+                "warm-up",
+                format!("{} deliveries excluded", count(report.warmup_excluded)),
+            );
+        }
+    }
+    let cpu = &report.cpu;
+    let mut cpu_text = format!(
+        "{} user, {} system",
+        secs_text(cpu.user_secs),
+        secs_text(cpu.system_secs)
+    );
+    if let Some(per) = cpu.per_message_us {
+        let _ = write!(cpu_text, ", {per:.2} µs per message");
+    }
+    if let Some(broker) = cpu.embedded_broker_secs {
+        let _ = write!(cpu_text, " (embedded broker: {} more)", secs_text(broker));
+    }
+    row("bench cpu", cpu_text);
+    if !report.errors.is_empty() {
+        let errors: Vec<String> = report
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{k} {}", count(*v)))
+            .collect();
+        row("errors", errors.join(", "));
+    }
+    out
+}
+
+fn percentiles(s: &LatencyStats) -> String {
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {}",
+        micros(s.p50),
+        micros(s.p90),
+        micros(s.p99),
+        micros(s.p999),
+        micros(s.max),
+        micros(s.mean.round() as u64)
+    )
+}
+
+/// A duration given in microseconds, in the unit that keeps it short: `412 µs`, `1.23 ms`, `2.5 s`.
+pub fn micros(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us} µs")
+    } else if us < 1_000_000 {
+        format!("{} ms", three_digits(us as f64 / 1e3))
+    } else {
+        format!("{} s", three_digits(us as f64 / 1e6))
+    }
+}
+
+fn secs_text(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{} ms", three_digits(secs * 1e3))
+    } else {
+        format!("{} s", three_digits(secs))
+    }
+}
+
+/// Three significant digits, no trailing zeros past the point.
+fn three_digits(v: f64) -> String {
+    let text = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// An integer with thousands separators: `12,345,678`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn bytes(per_sec: f64) -> String {
+    if per_sec >= 1e9 {
+        format!("{} GB", three_digits(per_sec / 1e9))
+    } else if per_sec >= 1e6 {
+        format!("{} MB", three_digits(per_sec / 1e6))
+    } else if per_sec >= 1e3 {
+        format!("{} kB", three_digits(per_sec / 1e3))
+    } else {
+        format!("{} B", per_sec.round())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::bench::report::*;
+
+    pub(crate) fn sample_report() -> BenchReport {
+        let lat = LatencyStats {
+            count: 10,
+            min: 90,
+            p50: 412,
+            p90: 900,
+            p99: 1_234,
+            p999: 2_000_000,
+            max: 2_500_000,
+            mean: 700.4,
+        };
+        BenchReport {
+            mqtk_version: "0.1.0".into(),
+            broker: BrokerInfo {
+                address: "127.0.0.1:1883".into(),
+                embedded: false,
+                description: "mqtt://127.0.0.1:1883".into(),
+            },
+            parameters: Parameters {
+                scenario: "fan-in".into(),
+                protocol_version: "5".into(),
+                qos: 1,
+                size_bytes: 64,
+                publishers: 10,
+                subscribers: 1,
+                messages_per_publisher: Some(1000),
+                duration_secs: None,
+                rate_msgs_per_sec_per_publisher: None,
+                warmup_secs: 0.0,
+                inflight: 16,
+                topic: "mqtk/bench/%i".into(),
+                sub_topic: "mqtk/bench/+".into(),
+                shared_group: None,
+                connect_rate_per_sec: None,
+                bind_addresses: vec![],
+            },
+            started_unix_ms: 1,
+            elapsed_secs: 1.5,
+            measured_secs: 0.25,
+            clients: ClientFigures {
+                requested: 11,
+                connected: 11,
+                failed: 0,
+                dropped: 0,
+            },
+            connect_time_us: Some(lat),
+            connects_per_sec: Some(5000.0),
+            sent: 10_000,
+            acked: 10_000,
+            expected: 10_000,
+            received: 9_999,
+            lost: 1,
+            duplicates: 0,
+            reordered: 0,
+            warmup_excluded: 0,
+            throughput_msgs_per_sec: 39_996.0,
+            throughput_bytes_per_sec: 2_559_744.0,
+            sent_msgs_per_sec: 40_000.0,
+            latency_us: Some(lat),
+            pub_round_trip_us: None,
+            errors: [("dropped".to_string(), 2)].into_iter().collect(),
+            cpu: CpuUsage {
+                user_secs: 0.3,
+                system_secs: 0.1,
+                per_message_us: Some(20.0),
+                embedded_broker_secs: None,
+            },
+        }
+    }
+
+    #[test]
+    fn json_round_trips_through_serde() {
+        let report = sample_report();
+        let text = json(&report);
+        let back: BenchReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, report);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for field in [
+            "sent",
+            "received",
+            "lost",
+            "duplicates",
+            "throughput_msgs_per_sec",
+            "connect_time_us",
+        ] {
+            assert!(v.get(field).is_some(), "missing {field} in {text}");
+        }
+        for field in ["p50", "p90", "p99", "p999", "max", "mean"] {
+            assert!(
+                v["latency_us"].get(field).is_some(),
+                "missing latency_us.{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn table_shows_the_key_figures_with_units() {
+        let text = table(&sample_report());
+        for needle in [
+            "mqtt://127.0.0.1:1883",
+            "fan-in: 10 pub → 1 sub, MQTT 5, QoS 1, 64 B, 1,000 msgs each",
+            "11 connected, 0 failed",
+            "received 9,999 of 10,000  lost 1",
+            "39,996 msgs/s received (2.56 MB/s) over 250 ms",
+            "p50 412 µs  p90 900 µs  p99 1.23 ms  p99.9 2 s  max 2.5 s",
+            "errors      dropped 2",
+        ] {
+            assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_formatted_for_people() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(12_345_678), "12,345,678");
+        assert_eq!(micros(999), "999 µs");
+        assert_eq!(micros(1_500), "1.5 ms");
+        assert_eq!(micros(61_000_000), "61 s");
+        assert_eq!(three_digits(1.0), "1");
+        assert_eq!(three_digits(123.4), "123");
+    }
+}

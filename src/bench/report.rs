@@ -1,0 +1,171 @@
+//! `BenchReport`: the one result model of a bench run (like hyperfine's BenchmarkResult).
+//! Every figure is computed once, here or in the collector; the human table and the JSON
+//! are renderers over `&BenchReport`. Units are in the field names; `Option` where a
+//! value can be missing (no message received, no QoS 1/2 acknowledgement, …).
+//! Must not measure anything or write anywhere.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The result of one `mqtk bench` run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// The mqtk version that produced the report.
+    pub mqtk_version: String,
+    /// Which broker was measured.
+    pub broker: BrokerInfo,
+    /// The run's parameters, so two reports can be compared.
+    pub parameters: Parameters,
+    /// Wall-clock start of the run, milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// Whole run, from the first connect to the last disconnect.
+    pub elapsed_secs: f64,
+    /// The window the throughput is computed over: from the end of the warm-up (or the
+    /// first publish) to the last measured message received.
+    pub measured_secs: f64,
+    /// Connection figures.
+    pub clients: ClientFigures,
+    /// TCP connect + CONNECT/CONNACK time of every successful client.
+    pub connect_time_us: Option<LatencyStats>,
+    /// Successful connections per second over the connect phase.
+    pub connects_per_sec: Option<f64>,
+    /// Messages published (all of them, warm-up included).
+    pub sent: u64,
+    /// QoS 1/2 messages the broker acknowledged (PUBACK / PUBCOMP).
+    pub acked: u64,
+    /// Deliveries expected: each message once per matching subscriber (a shared
+    /// subscription group counts once).
+    pub expected: u64,
+    /// Distinct deliveries received (warm-up included).
+    pub received: u64,
+    /// Expected deliveries that never arrived.
+    pub lost: u64,
+    /// Deliveries received more than once.
+    pub duplicates: u64,
+    /// Deliveries that arrived after a later message of the same publisher.
+    pub reordered: u64,
+    /// Deliveries of messages sent during the warm-up: counted above, but left out of
+    /// the latency and throughput figures.
+    pub warmup_excluded: u64,
+    /// Measured deliveries per second (received, not sent).
+    pub throughput_msgs_per_sec: f64,
+    /// Payload bytes delivered per second in the measured window.
+    pub throughput_bytes_per_sec: f64,
+    /// Messages published per second while publishers were running.
+    pub sent_msgs_per_sec: f64,
+    /// End-to-end latency, publish (or intended publish with `--rate`) to delivery.
+    pub latency_us: Option<LatencyStats>,
+    /// QoS 1: PUBLISH to PUBACK; QoS 2: PUBLISH to PUBCOMP.
+    pub pub_round_trip_us: Option<LatencyStats>,
+    /// Errors by kind (`connect_refused`, `connect_timed_out`, `dropped`, …).
+    pub errors: BTreeMap<String, u64>,
+    /// CPU used by the bench itself.
+    pub cpu: CpuUsage,
+}
+
+/// The broker under test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerInfo {
+    /// `host:port` as connected to.
+    pub address: String,
+    /// True when bench started `mqtk serve`'s broker in-process.
+    pub embedded: bool,
+    /// What it is, for people: "mqtk serve (embedded)", "mqtt://localhost:1883".
+    pub description: String,
+}
+
+/// What was asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameters {
+    /// `fan-in`, `fan-out`, `pairs`, `shared`, `connect-only`, or `custom`.
+    pub scenario: String,
+    /// `5` or `3.1.1`.
+    pub protocol_version: String,
+    /// Publish and subscription QoS.
+    pub qos: u8,
+    /// Payload size, bench header included.
+    pub size_bytes: usize,
+    /// Publishing clients.
+    pub publishers: u32,
+    /// Subscribing clients.
+    pub subscribers: u32,
+    /// Messages per publisher, when the run is bounded by count.
+    pub messages_per_publisher: Option<u64>,
+    /// Publishing time, when the run is bounded by time.
+    pub duration_secs: Option<f64>,
+    /// Fixed publish rate per publisher; `None` is as fast as possible.
+    pub rate_msgs_per_sec_per_publisher: Option<f64>,
+    /// Warm-up excluded from the figures.
+    pub warmup_secs: f64,
+    /// QoS 1/2 messages in flight per publisher at most.
+    pub inflight: u16,
+    /// Publisher topic template (`%i` = publisher index).
+    pub topic: String,
+    /// Subscriber topic filter template (`%i` = subscriber index).
+    pub sub_topic: String,
+    /// Shared subscription group (MQTT 5), if any.
+    pub shared_group: Option<String>,
+    /// New connections per second at most; `None` is unlimited.
+    pub connect_rate_per_sec: Option<f64>,
+    /// Local source addresses connections were spread over.
+    pub bind_addresses: Vec<String>,
+}
+
+/// Connection counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientFigures {
+    /// Clients the run asked for.
+    pub requested: u32,
+    /// Clients that got a successful CONNACK.
+    pub connected: u32,
+    /// Clients that did not (refused, timed out, I/O error).
+    pub failed: u32,
+    /// Connected clients whose connection dropped before the end of the run.
+    pub dropped: u32,
+}
+
+/// Percentiles of a histogram, in the unit its field name says.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest.
+    pub min: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+    /// Mean, to a tenth.
+    pub mean: f64,
+}
+
+/// CPU time of the bench process (getrusage), without an embedded broker's threads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuUsage {
+    /// User time.
+    pub user_secs: f64,
+    /// System time.
+    pub system_secs: f64,
+    /// Bench CPU time per message sent or received; `None` when none was.
+    pub per_message_us: Option<f64>,
+    /// CPU time of the embedded broker's threads, when the broker ran in-process.
+    pub embedded_broker_secs: Option<f64>,
+}
+
+impl BenchReport {
+    /// Deliveries that count toward the exit status: lost QoS 1/2 messages.
+    pub fn lost_with_guarantee(&self) -> u64 {
+        if self.parameters.qos > 0 {
+            self.lost
+        } else {
+            0
+        }
+    }
+}

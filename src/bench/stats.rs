@@ -1,0 +1,231 @@
+//! The bench's statistics primitives: HDR latency histograms in microseconds (1 µs to
+//! ten minutes, three significant digits) and per-publisher sequence tracking that
+//! counts unique, duplicate and reordered messages.
+//! Must not do I/O, read a clock or know about connections: callers hand in numbers.
+
+use std::collections::BTreeSet;
+
+use hdrhistogram::Histogram;
+
+use super::report::LatencyStats;
+
+/// The largest latency a histogram tells apart: ten minutes. Longer ones are recorded
+/// as ten minutes (they are long enough to make the point).
+pub const MAX_LATENCY_US: u64 = 600_000_000;
+
+/// Digits of precision kept at every magnitude: 1 µs at 1 ms, 1 ms at 1 s.
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A latency histogram in microseconds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGNIFICANT_DIGITS)
+        .expect("bounds 1..MAX_LATENCY_US with 3 digits are valid for hdrhistogram")
+}
+
+/// Records one value, clamping it into the histogram's range.
+pub fn record(histogram: &mut Histogram<u64>, value_us: u64) {
+    histogram.saturating_record(value_us.min(MAX_LATENCY_US));
+}
+
+/// Merges `from` into `into`; both come from `new_histogram`, so this cannot fail.
+pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    // Same bounds and precision on both sides, and `into` is not auto-resizing but its
+    // range covers every value `record` lets in; `add` only fails past the range.
+    if into.add(from).is_err() {
+        for v in from.iter_recorded() {
+            into.saturating_record_n(
+                v.value_iterated_to().min(MAX_LATENCY_US),
+                v.count_at_value(),
+            );
+        }
+    }
+}
+
+/// Percentiles, mean and max of a histogram; `None` when it is empty.
+pub fn summarize(histogram: &Histogram<u64>) -> Option<LatencyStats> {
+    if histogram.is_empty() {
+        return None;
+    }
+    Some(LatencyStats {
+        count: histogram.len(),
+        min: histogram.min(),
+        p50: histogram.value_at_quantile(0.50),
+        p90: histogram.value_at_quantile(0.90),
+        p99: histogram.value_at_quantile(0.99),
+        p999: histogram.value_at_quantile(0.999),
+        max: histogram.max(),
+        mean: (histogram.mean() * 10.0).round() / 10.0,
+    })
+}
+
+/// How a sequence number compared with what came before from the same publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// First time seen, in order.
+    InOrder,
+    /// First time seen, but after a higher sequence number.
+    Reordered,
+    /// Seen before: the broker delivered it twice.
+    Duplicate,
+}
+
+/// Out-of-order sequence numbers remembered above the lowest gap before that gap is
+/// given up as lost; bounds memory when a QoS 0 broker drops messages.
+const REORDER_WINDOW: usize = 65_536;
+
+/// What one receiver (a subscriber, or a shared-subscription group) has seen from one
+/// publisher. In-order arrival costs a compare and an increment; only messages that
+/// arrive ahead of a gap are kept in a set.
+#[derive(Debug, Clone, Default)]
+pub struct SequenceTracker {
+    /// Every sequence below this has been decided (received, or given up as lost).
+    next: u64,
+    /// Received sequences above `next`.
+    ahead: BTreeSet<u64>,
+    /// Highest sequence received.
+    max_seen: Option<u64>,
+    /// Distinct sequences received.
+    pub unique: u64,
+    /// Sequences received again.
+    pub duplicates: u64,
+    /// Sequences received after a higher one.
+    pub reordered: u64,
+}
+
+impl SequenceTracker {
+    /// Accounts for one arrival of `sequence`.
+    pub fn observe(&mut self, sequence: u64) -> Arrival {
+        if sequence < self.next || self.ahead.contains(&sequence) {
+            // Below `next` after the window slid past a gap this may be a very late
+            // first arrival; it cannot be told from a duplicate any more, and counting
+            // it as one errs on the side of reporting a broker problem.
+            self.duplicates += 1;
+            return Arrival::Duplicate;
+        }
+        self.unique += 1;
+        let arrival = match self.max_seen {
+            Some(max) if sequence < max => {
+                self.reordered += 1;
+                Arrival::Reordered
+            }
+            _ => Arrival::InOrder,
+        };
+        self.max_seen = Some(self.max_seen.map_or(sequence, |m| m.max(sequence)));
+        if sequence == self.next {
+            self.next += 1;
+            self.advance();
+        } else {
+            self.ahead.insert(sequence);
+            if self.ahead.len() > REORDER_WINDOW {
+                // Give up on the oldest gap: those messages count as lost.
+                if let Some(first) = self.ahead.pop_first() {
+                    self.next = first + 1;
+                    self.advance();
+                }
+            }
+        }
+        arrival
+    }
+
+    fn advance(&mut self) {
+        while self.ahead.first() == Some(&self.next) {
+            self.ahead.pop_first();
+            self.next += 1;
+        }
+    }
+
+    /// Messages missing out of `sent` (sequences `0..sent`).
+    pub fn lost(&self, sent: u64) -> u64 {
+        sent.saturating_sub(self.unique)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_counts_in_order_messages_as_unique() {
+        let mut t = SequenceTracker::default();
+        for s in 0..1000 {
+            assert_eq!(t.observe(s), Arrival::InOrder);
+        }
+        assert_eq!(
+            (t.unique, t.duplicates, t.reordered, t.lost(1000)),
+            (1000, 0, 0, 0)
+        );
+        assert!(t.ahead.is_empty());
+    }
+
+    #[test]
+    fn tracker_counts_gaps_as_lost_and_repeats_as_duplicates() {
+        let mut t = SequenceTracker::default();
+        for s in [0, 1, 3, 4, 4, 1, 7] {
+            t.observe(s);
+        }
+        assert_eq!(t.unique, 5);
+        assert_eq!(t.duplicates, 2);
+        assert_eq!(t.reordered, 0);
+        // 0..8 sent: 2, 5, 6 missing.
+        assert_eq!(t.lost(8), 3);
+    }
+
+    #[test]
+    fn tracker_counts_late_arrivals_as_reordered_not_lost() {
+        let mut t = SequenceTracker::default();
+        for s in [0, 2, 3, 1, 5, 4] {
+            t.observe(s);
+        }
+        assert_eq!(
+            (t.unique, t.duplicates, t.reordered, t.lost(6)),
+            (6, 0, 2, 0)
+        );
+        assert!(
+            t.ahead.is_empty(),
+            "the gap closed, nothing left to remember"
+        );
+        assert_eq!(t.observe(2), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn tracker_memory_stays_bounded_when_a_gap_never_closes() {
+        let mut t = SequenceTracker::default();
+        let n = REORDER_WINDOW as u64 + 10;
+        for s in 1..=n {
+            t.observe(s);
+        }
+        assert!(t.ahead.len() <= REORDER_WINDOW);
+        assert_eq!(t.unique, n);
+        assert_eq!(t.lost(n + 1), 1, "sequence 0 never came");
+    }
+
+    #[test]
+    fn histogram_summary_has_percentiles_in_order() {
+        let mut h = new_histogram();
+        for v in 1..=10_000u64 {
+            record(&mut h, v);
+        }
+        let s = summarize(&h).unwrap();
+        assert_eq!(s.count, 10_000);
+        assert!(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999);
+        assert!(s.p999 <= s.max);
+        assert!((4_990..=5_010).contains(&s.p50), "p50 = {}", s.p50);
+        assert!((9_890..=9_910).contains(&s.p99), "p99 = {}", s.p99);
+        assert!((s.mean - 5_000.5).abs() < 5.0, "mean = {}", s.mean);
+        assert!(summarize(&new_histogram()).is_none());
+    }
+
+    #[test]
+    fn histogram_clamps_huge_values_and_merges() {
+        let mut a = new_histogram();
+        let mut b = new_histogram();
+        record(&mut a, u64::MAX);
+        record(&mut b, 0);
+        record(&mut b, 250);
+        merge(&mut a, &b);
+        assert_eq!(a.len(), 3);
+        let s = summarize(&a).unwrap();
+        assert!(s.max >= MAX_LATENCY_US && s.max <= MAX_LATENCY_US + MAX_LATENCY_US / 1000);
+        assert_eq!(s.min, 0);
+    }
+}

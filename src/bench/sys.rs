@@ -1,0 +1,164 @@
+//! What the bench asks of the operating system: its own CPU time (getrusage), the CPU
+//! time of named threads or another process (/proc, Linux), and raising the open-file
+//! limit so thousands of connections fit.
+//! Must not print: callers report what was done.
+
+use std::time::Duration;
+
+/// User and system CPU time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// User time.
+    pub user: Duration,
+    /// System time.
+    pub system: Duration,
+}
+
+impl CpuTimes {
+    /// User plus system.
+    pub fn total(&self) -> Duration {
+        self.user + self.system
+    }
+
+    /// The time spent since `earlier`.
+    pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// CPU time of this whole process so far.
+pub fn process_cpu() -> CpuTimes {
+    // SAFETY: getrusage writes into the struct we pass and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    if rc != 0 {
+        return CpuTimes::default();
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    CpuTimes {
+        user: tv(usage.ru_utime),
+        system: tv(usage.ru_stime),
+    }
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
+
+/// `(comm, utime + stime)` from the text of a /proc `stat` file.
+fn parse_stat(text: &str) -> Option<(&str, CpuTimes)> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?;
+    let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    // After "(comm)": state is field 3 of proc(5); utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let tick =
+        |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000 / clock_ticks_per_sec()));
+    Some((
+        comm,
+        CpuTimes {
+            user: tick(utime),
+            system: tick(stime),
+        },
+    ))
+}
+
+/// CPU time of another process from /proc/PID/stat; `None` when it is gone or not Linux.
+pub fn pid_cpu(pid: u32) -> Option<CpuTimes> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text).map(|(_, cpu)| cpu)
+}
+
+/// CPU time of this process's threads whose name starts with `prefix` (the embedded
+/// broker's runtime threads), from /proc/self/task; `None` when /proc is not there.
+pub fn threads_cpu(prefix: &str) -> Option<CpuTimes> {
+    let mut total = CpuTimes::default();
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((comm, cpu)) = parse_stat(&text) {
+            if comm.starts_with(prefix) {
+                total.user += cpu.user;
+                total.system += cpu.system;
+            }
+        }
+    }
+    Some(total)
+}
+
+/// The soft open-file limit before and after trying to raise it to at least `wanted`
+/// (never above the hard limit). `None` when the limit cannot be read.
+pub fn raise_open_file_limit(wanted: u64) -> Option<(u64, u64)> {
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let before = limit.rlim_cur as u64;
+    if before >= wanted {
+        return Some((before, before));
+    }
+    let target = (wanted as libc::rlim_t).min(limit.rlim_max);
+    let raised = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: limit.rlim_max,
+    };
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return Some((before, before));
+    }
+    Some((before, target as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_parse_even_with_spaces_and_parens_in_the_name() {
+        let line = "1234 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 300 200 0 0 20 0 1 0";
+        let (comm, cpu) = parse_stat(line).unwrap();
+        assert_eq!(comm, "my (odd) name");
+        let hz = clock_ticks_per_sec();
+        assert_eq!(cpu.user, Duration::from_nanos(300 * (1_000_000_000 / hz)));
+        assert_eq!(cpu.system, Duration::from_nanos(200 * (1_000_000_000 / hz)));
+        assert!(parse_stat("garbage").is_none());
+        assert!(parse_stat("1 (x) S 1").is_none());
+    }
+
+    #[test]
+    fn own_cpu_time_grows_with_work() {
+        let before = process_cpu();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let spent = process_cpu().since(&before);
+        assert!(spent.total() > Duration::ZERO);
+        assert!(pid_cpu(std::process::id()).is_some());
+        assert!(threads_cpu("no-such-thread-prefix")
+            .unwrap()
+            .total()
+            .is_zero());
+    }
+
+    #[test]
+    fn open_file_limit_is_raised_up_to_the_hard_limit_at_most() {
+        let (before, after) = raise_open_file_limit(256).unwrap();
+        assert!(after >= before);
+    }
+}
