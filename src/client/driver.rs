@@ -69,7 +69,13 @@ impl Driver {
             &established.connack,
             store.is_some(),
         );
-        let session = Session::restore(session_config, state, Instant::now());
+        let now = Instant::now();
+        let mut session = Session::restore(session_config.clone(), state, now);
+        if established.connack.session_present {
+            session.resume(session_config, now);
+        } else {
+            session.restart(session_config, now);
+        }
         let mut driver = Driver {
             client_id: established.client_id.clone(),
             config,

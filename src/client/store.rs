@@ -12,7 +12,7 @@
 //! compacted: the live state is written to a new file, fsynced and renamed over the old
 //! one (atomic on POSIX), then the directory is fsynced.
 //!
-//! A lock file held with `File::try_lock` keeps a second live process with the same id
+//! A lock file held with `flock(2)` keeps a second live process with the same id
 //! and directory out. Must not know the QoS rules: it only records and replays.
 
 use std::fs::{self, File, OpenOptions};
@@ -74,9 +74,9 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .map_err(|e| io_err(&lock_path, "open the lock file", e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
+        match try_lock(&lock) {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(ClientError::Store {
                     path: dir.to_path_buf(),
                     reason: format!(
@@ -86,7 +86,7 @@ impl Store {
                     ),
                 })
             }
-            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, "lock", e)),
+            Err(e) => return Err(io_err(&lock_path, "lock", e)),
         }
         let path = dir.join(format!("{name}.session"));
         let state = match fs::read(&path) {
@@ -155,6 +155,25 @@ impl Store {
             path: self.path.clone(),
             reason: format!("cannot {what}: {}", super::error::io_reason(&e)),
         }
+    }
+}
+
+/// Takes an exclusive advisory lock on `file` without waiting: `Ok(false)` when another
+/// open file description holds it. The lock goes away with the descriptor, so a
+/// process killed with SIGKILL leaves none behind. (`flock(2)`, which is what
+/// `File::try_lock` does on Unix; that API needs Rust 1.89, above our MSRV.)
+fn try_lock(file: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock only reads the descriptor number, which `file` keeps open.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
     }
 }
 
