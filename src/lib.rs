@@ -7,5 +7,6 @@ pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod client;
+pub mod net;
 pub mod output;
 pub mod protocol;

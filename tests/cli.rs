@@ -339,3 +339,42 @@ fn completions_exist_for_every_shell_and_name_the_subcommands() {
 fn completions_for_an_unknown_shell_is_a_usage_error() {
     usage_error(&["completions", "tcsh"], "tcsh");
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_status_0() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::process::Stdio;
+    // A pipe whose read end is already closed: the first write gets EPIPE, as when
+    // `| head -1` has exited.
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors on success, which we then own.
+    let rc = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(rc, 0, "pipe(2) failed");
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    let out = mqtk()
+        .args(["completions", "bash"])
+        .stdout(Stdio::from(write_end))
+        .output()
+        .expect("cannot run mqtk");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    eqnice!("", stderr(&out));
+}
+
+#[test]
+fn property_flag_needs_cmd_name_and_value() {
+    usage_error(
+        &[
+            "pub",
+            "-t",
+            "a",
+            "-m",
+            "x",
+            "-D",
+            "connect",
+            "receive-maximum",
+        ],
+        "3 values required",
+    );
+}

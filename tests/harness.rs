@@ -58,6 +58,24 @@ fn mosquitto_restart_keeps_the_port_and_forgets_retained_messages() {
 }
 
 #[test]
+fn expect_stderr_waits_for_a_line_on_stderr_of_a_running_child() {
+    // The child writes to stderr, then blocks on its stdin (piped, still open).
+    let mut child =
+        spawn_lines(std::process::Command::new("sh").args(["-c", "echo ready >&2; exec cat"]));
+    child.expect_stderr(|err| err.contains("ready"), WAIT);
+    assert!(child.wait_exit(Duration::from_millis(10)).is_none());
+    drop(child.stdin()); // end of input: cat exits
+    assert!(child.expect_exit(WAIT).success());
+}
+
+#[test]
+fn host_args_name_the_broker() {
+    let broker = Mosquitto::start();
+    let port = broker.port().to_string();
+    assert_eq!(broker.host_args(), ["-h", "127.0.0.1", "-p", port.as_str()]);
+}
+
+#[test]
 fn a_stopped_mosquitto_refuses_connections_until_started_again() {
     let mut broker = Mosquitto::start();
     broker.stop();

@@ -137,6 +137,8 @@ const CASES: &[(&str, ProtocolVersion, &[u8], ReasonCode)] = &[
     ("DISCONNECT trailing bytes", V5, &[0xE0, 0x03, 0, 0, 0], Malformed),
     ("AUTH reason code AUTH may not carry", V5, &[0xF0, 0x01, 0x80], Malformed),
     ("AUTH data without method", V5, &[0xF0, 0x05, 0x18, 3, 0x16, 0, 0], ProtocolErr),
+    ("AUTH reason code without method", V5, &[0xF0, 0x01, 0x18], ProtocolErr),
+    ("CONNECT MQIsdp with level 4", V311, &[0x10, 0x0E, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 4, 2, 0, 60, 0, 0], ProtocolErr),
     ("AUTH duplicate method", V5, &[0xF0, 0x08, 0x18, 6, 0x15, 0, 0, 0x15, 0, 0], ProtocolErr),
 ];
 

@@ -104,6 +104,7 @@ pub struct Collector {
     pub acked: u64,
     /// Every delivery reported (duplicates included), for progress.
     pub received_total: u64,
+    received_unique: u64,
     measured: u64,
     measured_bytes: u64,
     last_measured_at_ns: Option<u64>,
@@ -111,7 +112,6 @@ pub struct Collector {
     connected: u32,
     failed: u32,
     dropped: u32,
-    first_connect_ns: Option<u64>,
     last_connect_ns: Option<u64>,
     errors: BTreeMap<String, u64>,
 }
@@ -130,6 +130,7 @@ impl Collector {
             sent: 0,
             acked: 0,
             received_total: 0,
+            received_unique: 0,
             measured: 0,
             measured_bytes: 0,
             last_measured_at_ns: None,
@@ -137,7 +138,6 @@ impl Collector {
             connected: 0,
             failed: 0,
             dropped: 0,
-            first_connect_ns: None,
             last_connect_ns: None,
             errors: BTreeMap::new(),
         }
@@ -160,7 +160,6 @@ impl Collector {
             Update::Connected { connect_us, at_ns } => {
                 self.connected += 1;
                 stats::record(&mut self.connect, connect_us);
-                self.first_connect_ns.get_or_insert(at_ns);
                 self.last_connect_ns = Some(self.last_connect_ns.map_or(at_ns, |t| t.max(at_ns)));
             }
             Update::ConnectFailed { kind } => {
@@ -178,6 +177,7 @@ impl Collector {
                     if tracker.observe(s.sequence) == Arrival::Duplicate {
                         continue;
                     }
+                    self.received_unique += 1;
                     if s.sent_at_ns < self.measure_from_ns {
                         self.warmup_excluded += 1;
                         continue;
@@ -214,7 +214,24 @@ impl Collector {
     }
 
     fn count_error(&mut self, kind: &str) {
-        *self.errors.entry(kind.to_string()).or_insert(0) += 1;
+        self.count_errors(kind, 1);
+    }
+
+    /// Adds `n` errors of `kind` (nothing when `n` is 0).
+    pub fn count_errors(&mut self, kind: &str, n: u64) {
+        if n > 0 {
+            *self.errors.entry(kind.to_string()).or_insert(0) += n;
+        }
+    }
+
+    /// Distinct deliveries so far (warm-up included), for progress and the drain.
+    pub fn received_unique(&self) -> u64 {
+        self.received_unique
+    }
+
+    /// Messages sent so far by each publisher.
+    pub fn sent_by_publisher(&self) -> &[u64] {
+        &self.sent_by_publisher
     }
 
     /// The latency histogram since the last call (for progress and `--hdr-log`), reset.
@@ -268,13 +285,14 @@ impl Collector {
         stats::summarize(&self.connect)
     }
 
-    /// Successful connections per second between the first and the last.
+    /// Successful connections per second, from the start of the run (when the first
+    /// connection is attempted) to the last CONNACK.
     pub fn connects_per_sec(&self) -> Option<f64> {
-        let (first, last) = (self.first_connect_ns?, self.last_connect_ns?);
-        if self.connected < 2 || last <= first {
+        let last = self.last_connect_ns?;
+        if last == 0 {
             return None;
         }
-        Some((self.connected - 1) as f64 / ((last - first) as f64 / 1e9))
+        Some(self.connected as f64 / (last as f64 / 1e9))
     }
 
     /// End-to-end latency percentiles (warm-up excluded).
@@ -429,7 +447,7 @@ mod tests {
         c.absorb(Update::Dropped);
         let f = c.client_figures(5);
         assert_eq!((f.connected, f.failed, f.dropped), (3, 1, 1));
-        assert_eq!(c.connects_per_sec(), Some(1.0));
+        assert_eq!(c.connects_per_sec(), Some(1.5));
         assert_eq!(c.connect_stats().unwrap().max, 900);
         assert_eq!(c.errors().get("connect_timed_out"), Some(&1));
         assert_eq!(c.errors().get("dropped"), Some(&1));

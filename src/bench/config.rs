@@ -41,8 +41,12 @@ pub struct BenchConfig {
     pub target: Target,
     /// MQTT version every client speaks.
     pub version: ProtocolVersion,
+    /// True when `-V` chose the version: no fall back from 5 to 3.1.1.
+    pub version_fixed: bool,
     /// Publish and subscription QoS.
     pub qos: QoS,
+    /// Publish with the RETAIN flag.
+    pub retain: bool,
     /// Payload size in bytes, header included (at least `HEADER_LEN`).
     pub size: usize,
     /// Publishing clients.
@@ -57,8 +61,9 @@ pub struct BenchConfig {
     pub rate: Option<f64>,
     /// Warm-up at the start of publishing, excluded from latency and throughput.
     pub warmup: Duration,
-    /// QoS 1/2 messages in flight per publisher at most (capped by the broker's Receive Maximum).
-    pub inflight: u16,
+    /// QoS 1/2 messages in flight per publisher at most; `None`: the broker's Receive
+    /// Maximum (20 on MQTT 3.1.1, mosquitto's default). Always capped by the broker's.
+    pub inflight: Option<u16>,
     /// Publisher topic template; `%i` is the publisher index.
     pub topic: String,
     /// Subscriber filter template; `%i` is the subscriber index.
@@ -93,7 +98,9 @@ impl BenchConfig {
         BenchConfig {
             target,
             version: ProtocolVersion::V5,
+            version_fixed: false,
             qos: QoS::AtMostOnce,
+            retain: false,
             size: 64,
             publishers: 10,
             subscribers: 1,
@@ -101,7 +108,7 @@ impl BenchConfig {
             bound: RunBound::Messages(1000),
             rate: None,
             warmup: Duration::ZERO,
-            inflight: 16,
+            inflight: None,
             topic: "mqtk/bench/%i".into(),
             sub_topic: default_sub_topic("mqtk/bench/%i"),
             shared_group: None,
@@ -112,7 +119,7 @@ impl BenchConfig {
             username: None,
             password: None,
             connect_timeout: Duration::from_secs(10),
-            drain_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(2),
             hdr_log: None,
         }
     }
@@ -164,7 +171,7 @@ impl BenchConfig {
             }
             _ => {}
         }
-        if self.qos != QoS::AtMostOnce && self.inflight == 0 {
+        if self.inflight == Some(0) {
             return Err("--inflight 0: QoS 1/2 need at least one message in flight".into());
         }
         if self.publishers + self.subscribers + self.connect_only_clients == 0 {
@@ -279,7 +286,7 @@ mod tests {
         assert!(c.check().unwrap_err().contains("--topic"));
         let mut c = base.clone();
         c.qos = QoS::AtLeastOnce;
-        c.inflight = 0;
+        c.inflight = Some(0);
         assert!(c.check().unwrap_err().contains("--inflight"));
     }
 

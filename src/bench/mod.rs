@@ -6,18 +6,31 @@
 //! - `config`: `BenchConfig`, the checked run configuration; `%i` templates.
 //! - `header`: the payload header (publisher, sequence, send time) padded to `--size`.
 //! - `stats`: HDR histograms (µs) and per-publisher sequence tracking.
+//! - `plan`: who publishes where, and which receivers expect each publisher's messages.
+//! - `conn`: one lean connection (TCP, buffers, CONNECT/CONNACK).
+//! - `client`: one simulated client task driving `protocol::session::Session`.
+//! - `scenario`: the run: spawning, phases, drain, the report.
+//! - `embedded`: `mqtk serve`'s broker in-process when no broker is given.
+//! - `hdrlog`: `--hdr-log` in the HdrHistogram interval log format.
 //! - `collect`: merges client updates into the run's figures; one owner, no locks.
 //! - `report`: the serde `BenchReport`.
 //! - `render`: the human table and the JSON over `&BenchReport`.
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
 //! - `sys`: CPU time (getrusage, /proc) and the open-file limit.
 
+pub mod client;
 pub mod collect;
 pub mod config;
+pub mod conn;
+pub mod embedded;
+
+pub mod hdrlog;
 pub mod header;
+pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod scenario;
 pub mod stats;
 pub mod sys;
 

@@ -3,7 +3,6 @@
 //! `Snapshot` of merged counters on each collector tick.
 //! Must not measure: measuring code only updates counters, this only draws them.
 
-use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -51,8 +50,11 @@ pub enum ProgressMode {
     Hidden,
 }
 
-/// The progress factory: a bar, plain lines written to `out`, or nothing.
-pub fn new_progress(mode: ProgressMode, out: Box<dyn Write + Send>) -> Box<dyn Progress> {
+/// Where plain progress lines go (the caller's `output` function for stderr).
+pub type LineSink = Box<dyn FnMut(&str) + Send>;
+
+/// The progress factory: a bar, plain lines handed to `out`, or nothing.
+pub fn new_progress(mode: ProgressMode, out: LineSink) -> Box<dyn Progress> {
     match mode {
         ProgressMode::Bar => Box::new(Bar::new()),
         ProgressMode::Lines { interval } => Box::new(Lines {
@@ -110,7 +112,7 @@ impl Progress for Bar {
 }
 
 struct Lines {
-    out: Box<dyn Write + Send>,
+    out: LineSink,
     interval: Duration,
     last: Option<Snapshot>,
 }
@@ -124,20 +126,16 @@ impl Progress for Lines {
         if !due {
             return;
         }
-        // A closed stderr must not stop the measurement: progress is best effort.
-        let _ = writeln!(
-            self.out,
+        let text = format!(
             "bench: {:>6.1}s {}",
             s.elapsed.as_secs_f64(),
             line(s, self.last.as_ref())
         );
-        let _ = self.out.flush();
+        (self.out)(&text);
         self.last = Some(s.clone());
     }
 
-    fn finish(&mut self) {
-        let _ = self.out.flush();
-    }
+    fn finish(&mut self) {}
 }
 
 /// `clients 200/200  sent 10,000 (5,000/s)  received 9,800 (4,900/s)  p99 1.2 ms`
@@ -178,14 +176,11 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+    struct Shared(Arc<Mutex<Vec<String>>>);
+    impl Shared {
+        fn sink(&self) -> LineSink {
+            let lines = self.0.clone();
+            Box::new(move |line| lines.lock().unwrap().push(line.to_string()))
         }
     }
 
@@ -196,7 +191,7 @@ mod tests {
             ProgressMode::Lines {
                 interval: Duration::from_secs(1),
             },
-            Box::new(out.clone()),
+            out.sink(),
         );
         let snap = |ms: u64, sent: u64, received: u64| Snapshot {
             elapsed: Duration::from_millis(ms),
@@ -211,9 +206,8 @@ mod tests {
         p.update(&snap(1500, 20, 18)); // not due yet
         p.update(&snap(2000, 30, 28));
         p.finish();
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2, "{text}");
+        let lines = out.0.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2, "{lines:?}");
         assert_eq!(
             lines[0],
             "bench:    1.0s clients 3/4  sent 10 (10/s)  received 8 (8/s)  p99 1.5 ms"
@@ -227,7 +221,7 @@ mod tests {
     #[test]
     fn hidden_progress_writes_nothing() {
         let out = Shared::default();
-        let mut p = new_progress(ProgressMode::Hidden, Box::new(out.clone()));
+        let mut p = new_progress(ProgressMode::Hidden, out.sink());
         p.update(&Snapshot::default());
         p.finish();
         assert!(out.0.lock().unwrap().is_empty());

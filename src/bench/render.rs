@@ -31,13 +31,20 @@ pub fn table(report: &BenchReport) -> String {
         .rate_msgs_per_sec_per_publisher
         .map(|r| format!(" at {} msgs/s each", count(r.round() as u64)))
         .unwrap_or_default();
-    row(
-        "scenario",
+    let scenario = if p.publishers + p.subscribers == 0 {
+        format!(
+            "{}: {} clients connect, hold, disconnect, MQTT {}",
+            p.scenario,
+            count(p.connect_only_clients.into()),
+            p.protocol_version
+        )
+    } else {
         format!(
             "{}: {} pub → {} sub, MQTT {}, QoS {}, {} B, {bound}{rate}",
             p.scenario, p.publishers, p.subscribers, p.protocol_version, p.qos, p.size_bytes
-        ),
-    );
+        )
+    };
+    row("scenario", scenario);
     let c = &report.clients;
     let mut clients = format!(
         "{} connected, {} failed",
@@ -107,7 +114,21 @@ pub fn table(report: &BenchReport) -> String {
     if let Some(broker) = cpu.embedded_broker_secs {
         let _ = write!(cpu_text, " (embedded broker: {} more)", secs_text(broker));
     }
+    let _ = write!(
+        cpu_text,
+        "; {:.0}% of one core over the run",
+        cpu.utilization_percent
+    );
     row("bench cpu", cpu_text);
+    if cpu.saturated() {
+        row(
+            "warning",
+            format!(
+                "the bench kept its {} cores busy: it may have measured itself; use fewer clients or a second machine",
+                cpu.cores
+            ),
+        );
+    }
     if !report.errors.is_empty() {
         let errors: Vec<String> = report
             .errors
@@ -221,11 +242,12 @@ pub(crate) mod tests {
                 size_bytes: 64,
                 publishers: 10,
                 subscribers: 1,
+                connect_only_clients: 0,
                 messages_per_publisher: Some(1000),
                 duration_secs: None,
                 rate_msgs_per_sec_per_publisher: None,
                 warmup_secs: 0.0,
-                inflight: 16,
+                inflight: None,
                 topic: "mqtk/bench/%i".into(),
                 sub_topic: "mqtk/bench/+".into(),
                 shared_group: None,
@@ -262,6 +284,8 @@ pub(crate) mod tests {
                 system_secs: 0.1,
                 per_message_us: Some(20.0),
                 embedded_broker_secs: None,
+                utilization_percent: 26.7,
+                cores: 2,
             },
         }
     }
@@ -305,6 +329,19 @@ pub(crate) mod tests {
         ] {
             assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn table_warns_when_the_bench_itself_was_saturated() {
+        let mut report = sample_report();
+        assert!(!table(&report).contains("warning"));
+        report.cpu.utilization_percent = 195.0;
+        let text = table(&report);
+        assert!(text.contains("195% of one core"), "{text}");
+        assert!(
+            text.contains("warning     the bench kept its 2 cores busy"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub struct Parameters {
     pub publishers: u32,
     /// Subscribing clients.
     pub subscribers: u32,
+    /// Connection-only clients.
+    pub connect_only_clients: u32,
     /// Messages per publisher, when the run is bounded by count.
     pub messages_per_publisher: Option<u64>,
     /// Publishing time, when the run is bounded by time.
@@ -98,8 +100,8 @@ pub struct Parameters {
     pub rate_msgs_per_sec_per_publisher: Option<f64>,
     /// Warm-up excluded from the figures.
     pub warmup_secs: f64,
-    /// QoS 1/2 messages in flight per publisher at most.
-    pub inflight: u16,
+    /// QoS 1/2 messages in flight per publisher at most (`--inflight`); `None`: as the broker allows.
+    pub inflight: Option<u16>,
     /// Publisher topic template (`%i` = publisher index).
     pub topic: String,
     /// Subscriber topic filter template (`%i` = subscriber index).
@@ -157,6 +159,19 @@ pub struct CpuUsage {
     pub per_message_us: Option<f64>,
     /// CPU time of the embedded broker's threads, when the broker ran in-process.
     pub embedded_broker_secs: Option<f64>,
+    /// Bench CPU time over the run's wall time, in percent of one core.
+    pub utilization_percent: f64,
+    /// Cores the bench could use; near `100 × cores` the bench, not the broker, may be
+    /// the bottleneck.
+    pub cores: u32,
+}
+
+impl CpuUsage {
+    /// True when the bench used nearly every core it had: its figures may measure
+    /// itself rather than the broker.
+    pub fn saturated(&self) -> bool {
+        self.utilization_percent >= 90.0 * f64::from(self.cores.max(1))
+    }
 }
 
 impl BenchReport {

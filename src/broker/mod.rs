@@ -1,5 +1,53 @@
-//! The broker of `mqtk serve`: listener, connection tasks, sessions, subscriptions, retained messages, wills, keep alive, shutdown.
+//! The broker of `mqtk serve`: plain state (subscription trie, retained store, session
+//! store, delayed wills, `$SYS` counters) unit-tested without sockets, and a thin tokio
+//! layer (listener, one task per connection owning its session, shutdown).
+//!
+//! Routing design: the subscription trie sits behind a `std::sync::RwLock`. Every
+//! publish takes the read lock (publishers on all cores proceed in parallel), walks
+//! only the matching branches, and `try_send`s an `Arc<Message>` (one payload `Bytes`
+//! for all subscribers) into each matching session's bounded mailbox; SUBSCRIBE,
+//! UNSUBSCRIBE and session ends take the write lock. We chose this over a router task
+//! because a single router task serialises every publish through one core and adds a
+//! channel hop per message, while the read lock is uncontended except while a
+//! (rare, short) subscribe changes the tree. A full mailbox drops the message for that
+//! session only, so a slow subscriber never slows publishers or other subscribers.
+//!
+//! - `message`: the shared `Message` and a subscriber's `Delivery`.
+//! - `mailbox`: a session's bounded queue, also its offline queue.
+//! - `subscriptions`: the topic trie, shared subscription groups.
+//! - `retained`: retained messages by topic.
+//! - `router`: publish → mailboxes, retained store, shared-group requeue.
+//! - `sessions`: client id → connected task or kept session, expiry.
+//! - `will`: wills and the MQTT 5 will delay.
+//! - `sys`: counters and `$SYS/broker/...` topics.
+//! - `hooks`: the access-control and persistence seams.
+//! - `state`: `BrokerConfig`, the state shared by connection tasks, session ends.
+//! - `accept`: CONNECT → CONNACK, takeover, resume; `connection`: the per-connection
+//!   task and its I/O; `handler`: what each packet does.
+//! - `server`: `start`, the listener, housekeeping, graceful shutdown.
 
+mod accept;
 pub mod acl;
+pub mod auth;
 pub mod config;
+mod connection;
+pub mod durable;
+mod handler;
+pub mod hooks;
+pub mod listeners;
+pub mod mailbox;
+pub mod message;
 pub mod password;
+pub mod retained;
+pub mod router;
+pub mod server;
+pub mod sessions;
+pub mod state;
+pub mod store;
+pub mod subscriptions;
+pub mod sys;
+pub mod will;
+
+pub use connection::Transport;
+pub use server::{start, BrokerHandle, RunningBroker};
+pub use state::BrokerConfig;

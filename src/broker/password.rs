@@ -97,6 +97,19 @@ impl PasswordHash {
         Ok(Self::pbkdf2_with_salt(password, salt, DEFAULT_ITERATIONS))
     }
 
+    /// Hash `password` with mosquitto 1.6's `$6$` scheme (`mosquitto_passwd -H sha512`).
+    pub fn new_sha512(password: &str) -> Result<Self, PasswordError> {
+        let mut salt = vec![0u8; SALT_LEN];
+        getrandom::fill(&mut salt).map_err(|e| PasswordError::Random(e.to_string()))?;
+        let mut digest = Sha512::new();
+        digest.update(password.as_bytes());
+        digest.update(&salt);
+        Ok(PasswordHash::Sha512 {
+            salt,
+            hash: digest.finalize().to_vec(),
+        })
+    }
+
     /// PBKDF2-SHA512 with a given salt and iteration count.
     pub fn pbkdf2_with_salt(password: &str, salt: Vec<u8>, iterations: u32) -> Self {
         let hash = pbkdf2_sha512(password.as_bytes(), &salt, iterations);
@@ -157,16 +170,17 @@ impl PasswordHash {
     }
 
     /// Whether `password` matches, comparing digests in constant time.
-    pub fn verify(&self, password: &str) -> bool {
+    pub fn verify(&self, password: impl AsRef<[u8]>) -> bool {
+        let password = password.as_ref();
         let (computed, stored) = match self {
             PasswordHash::Pbkdf2Sha512 {
                 iterations,
                 salt,
                 hash,
-            } => (pbkdf2_sha512(password.as_bytes(), salt, *iterations), hash),
+            } => (pbkdf2_sha512(password, salt, *iterations), hash),
             PasswordHash::Sha512 { salt, hash } => {
                 let mut digest = Sha512::new();
-                digest.update(password.as_bytes());
+                digest.update(password);
                 digest.update(salt);
                 (digest.finalize().to_vec(), hash)
             }
@@ -266,32 +280,9 @@ impl PasswordFile {
         text
     }
 
-    /// Write the file atomically (temporary file, fsync, rename) with mode 0600 as
-    /// mosquitto_passwd does, so a crash never leaves half a file.
+    /// Write the file with [`write_atomically`].
     pub fn save(&self, path: &Path) -> Result<(), PasswordError> {
-        use std::io::Write as _;
-        let io_err = |source| PasswordError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(".{}.tmp", name.unwrap_or_else(|| "passwd".into())));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let mut out = options.open(&tmp).map_err(io_err)?;
-        out.write_all(self.to_text().as_bytes()).map_err(io_err)?;
-        out.sync_all().map_err(io_err)?;
-        drop(out);
-        std::fs::rename(&tmp, path).map_err(io_err)
+        write_atomically(path, &self.to_text())
     }
 
     /// Add or replace a user's password hash.
@@ -333,7 +324,8 @@ impl PasswordFile {
 
     /// Check a user's password. An unknown user costs the same hashing as a known one
     /// (issue 6: no timing that reveals whether a user exists).
-    pub fn verify(&self, user: &str, password: &str) -> bool {
+    pub fn verify(&self, user: &str, password: impl AsRef<[u8]>) -> bool {
+        let password = password.as_ref();
         match self.entries.iter().find(|(u, _)| u == user) {
             Some((_, hash)) => hash.verify(password),
             None => {
@@ -356,6 +348,60 @@ impl PasswordFile {
             }
         }
     }
+}
+
+/// Set (`Some`) or delete (`None`) one user's line in a password file's text, keeping
+/// every other line (comments included) as it was, like mosquitto_passwd. Returns the new
+/// text and whether the user was present.
+pub fn edit_text(text: &str, user: &str, hash: Option<&PasswordHash>) -> (String, bool) {
+    let mut out = String::with_capacity(text.len() + 128);
+    let mut found = false;
+    for line in text.lines() {
+        let is_user =
+            !line.starts_with('#') && line.split_once(':').is_some_and(|(u, _)| u == user);
+        if !is_user {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        // The first line of the user is replaced, later duplicates dropped.
+        if let (Some(hash), false) = (hash, found) {
+            out.push_str(&format!("{user}:{}\n", hash.encode()));
+        }
+        found = true;
+    }
+    if let (Some(hash), false) = (hash, found) {
+        out.push_str(&format!("{user}:{}\n", hash.encode()));
+    }
+    (out, found)
+}
+
+/// Write `text` to `path` atomically (temporary file in the same directory, fsync,
+/// rename) with mode 0600 as mosquitto_passwd does, so a crash never leaves half a file.
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), PasswordError> {
+    use std::io::Write as _;
+    let io_err = |source| PasswordError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{}.tmp", name.unwrap_or_else(|| "passwd".into())));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut out = options.open(&tmp).map_err(io_err)?;
+    out.write_all(text.as_bytes()).map_err(io_err)?;
+    out.sync_all().map_err(io_err)?;
+    drop(out);
+    std::fs::rename(&tmp, path).map_err(io_err)
 }
 
 /// mosquitto_passwd refuses names with ':' (the field separator) and empty names.
@@ -485,6 +531,26 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn editing_text_keeps_other_lines_and_replaces_or_deletes_the_user() {
+        let text = format!("# staff\n{ALICE_PBKDF2}\n{BOB_PBKDF2}\nalice:$6$old$dup\n");
+        let hash = PasswordHash::new_sha512("x").unwrap();
+        let (edited, found) = edit_text(&text, "alice", Some(&hash));
+        assert!(found);
+        let lines: Vec<&str> = edited.lines().collect();
+        assert_eq!(lines.len(), 3, "{edited}");
+        assert_eq!(lines[0], "# staff");
+        assert_eq!(lines[1], format!("alice:{}", hash.encode()));
+        assert_eq!(lines[2], BOB_PBKDF2);
+        let (deleted, found) = edit_text(&edited, "bob", None);
+        assert!(found);
+        assert_eq!(deleted.lines().count(), 2);
+        let (added, found) = edit_text(&deleted, "carol", Some(&hash));
+        assert!(!found);
+        assert!(added.ends_with(&format!("carol:{}\n", hash.encode())));
+        assert!(PasswordFile::parse(&added).unwrap().verify("carol", "x"));
     }
 
     #[test]

@@ -1,15 +1,24 @@
 //! `mqtk bench`: its flags (`BenchArgs`) and `run`, which turns them into a checked
-//! scenario for `crate::bench`. Must not print directly (use `output`) or measure.
+//! scenario for `crate::bench`, runs it and prints the report. Must not print directly
+//! (use `output`) or measure.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use super::properties::MessagePropertyArgs;
-use super::{values, ConnectArgs, Exit};
-use crate::protocol::QoS;
+use super::{values, ConnectArgs, Exit, UrlScheme};
+use crate::bench::config::default_sub_topic;
+use crate::bench::embedded::{self, Embedded};
+use crate::bench::progress::{new_progress, ProgressMode};
+use crate::bench::report::BrokerInfo;
+use crate::bench::{render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
+use crate::output;
+use crate::protocol::{ProtocolVersion, QoS};
 
 /// Long help of the subcommand (`--help`, man page).
 pub const LONG_ABOUT: &str = "\
@@ -54,13 +63,17 @@ pub struct BenchArgs {
     #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
     help: Option<bool>,
 
-    /// Number of publishing clients
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub publishers: u32,
+    /// Number of publishing clients [default: 1, or as --scenario sets]
+    #[arg(long, value_name = "N")]
+    pub publishers: Option<u32>,
 
-    /// Number of subscribing clients
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub subscribers: u32,
+    /// Number of subscribing clients [default: 1, or as --scenario sets]
+    #[arg(long, value_name = "N")]
+    pub subscribers: Option<u32>,
+
+    /// Connection-only clients (with --scenario connect) [default: 100 with it]
+    #[arg(long, value_name = "N")]
+    pub clients: Option<u32>,
 
     /// QoS of publishes and subscriptions: 0, 1 or 2
     #[arg(short = 'q', long, value_name = "QOS", value_parser = values::parse_qos, default_value = "0")]
@@ -137,7 +150,296 @@ pub struct BenchArgs {
     pub connect: ConnectArgs,
 }
 
-/// Runs `mqtk bench`.
-pub fn run(_args: BenchArgs) -> anyhow::Result<()> {
-    Err(Exit::not_implemented("bench").into())
+/// Runs `mqtk bench`: builds the checked configuration, raises the open-file limit,
+/// finds (or starts) the broker, runs the scenario with progress on stderr, prints the
+/// table and the JSON report, and fails when QoS 1/2 messages were lost or clients
+/// could not connect.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let config = bench_config(&args)?;
+    let mut publish_properties = args.connect.properties()?.publish;
+    args.message_properties.apply(&mut publish_properties);
+    let in_process = config.target == Target::Embedded;
+    let version_fixed = config.version_fixed;
+
+    // Each connection is a file descriptor here, and one more in an embedded broker.
+    let needed = u64::from(config.total_clients()) * if in_process { 2 } else { 1 } + 256;
+    if let Some((before, after)) = sys::raise_open_file_limit(needed) {
+        if after > before {
+            output::note(format!(
+                "raised the open-file limit from {before} to {after} for {} clients",
+                config.total_clients()
+            ));
+        }
+        if after < needed {
+            output::warning(format!(
+                "the open-file limit is {after}, below the {needed} this run needs: raise the hard limit (ulimit -Hn) or use fewer clients"
+            ));
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mqtk-bench")
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut embedded = None;
+    let broker = match &config.target {
+        Target::Remote { host, port } => {
+            let addr = runtime.block_on(resolve(host, *port))?;
+            scenario::Broker {
+                addr,
+                info: BrokerInfo {
+                    address: addr.to_string(),
+                    embedded: false,
+                    description: format!("mqtt://{host}:{port} ({addr})"),
+                },
+                thread_prefix: None,
+            }
+        }
+        Target::Embedded => {
+            let started = Embedded::start()?;
+            let addr = started.local_addr();
+            embedded = Some(started);
+            scenario::Broker {
+                addr,
+                info: BrokerInfo {
+                    address: addr.to_string(),
+                    embedded: true,
+                    description: format!(
+                        "mqtk serve {} (embedded, in this process) on {addr}",
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                },
+                thread_prefix: Some(embedded::THREAD_PREFIX),
+            }
+        }
+    };
+    output::note(format!("benchmarking {}", broker.info.description));
+
+    let mode = if std::io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Lines {
+            interval: Duration::from_secs(1),
+        }
+    };
+    let progress = new_progress(mode, Box::new(|line: &str| output::log_line(line)));
+    let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress));
+    drop(runtime);
+    if let Some(broker) = embedded {
+        broker.stop();
+    }
+    let report = report?;
+    if !version_fixed && report.parameters.protocol_version == "3.1.1" {
+        output::note("the broker refused MQTT 5: measured with MQTT 3.1.1");
+    }
+
+    let table = render::table(&report);
+    match args.json.as_deref() {
+        Some(path) if path == Path::new("-") => {
+            output::log_line(table.trim_end());
+            output::stdout_bytes(render::json(&report).as_bytes())?;
+        }
+        Some(path) => {
+            output::stdout_bytes(table.as_bytes())?;
+            std::fs::write(path, render::json(&report))
+                .with_context(|| format!("cannot write --json {}", path.display()))?;
+        }
+        None => output::stdout_bytes(table.as_bytes())?,
+    }
+    exit_status(&report)
+}
+
+/// Fails when the run lost QoS 1/2 messages or clients could not connect, with the counts.
+fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    if report.clients.failed > 0 {
+        problems.push(format!(
+            "{} of {} clients failed to connect",
+            report.clients.failed, report.clients.requested
+        ));
+    }
+    let lost = report.lost_with_guarantee();
+    if lost > 0 {
+        problems.push(format!(
+            "{lost} QoS {} messages lost",
+            report.parameters.qos
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit::new(1, problems.join(", ")).into())
+    }
+}
+
+/// The broker address: IPv4 first, as brokers started on "localhost" often listen there.
+async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve -h {host}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .with_context(|| format!("-h {host} resolves to no address"))
+}
+
+/// Turns the flags into a checked `BenchConfig`: the scenario preset first, explicit
+/// flags over it.
+fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
+    let c = &args.connect;
+    if c.cafile.is_some()
+        || c.cert.is_some()
+        || c.url.as_ref().is_some_and(|u| u.scheme != UrlScheme::Mqtt)
+    {
+        anyhow::bail!(
+            "bench speaks plain MQTT over TCP only: use an mqtt:// URL and no --cafile/--cert"
+        );
+    }
+    let (target, url_user, url_password) = match (&c.url, &c.host, c.port) {
+        (Some(url), _, _) => (
+            Target::Remote {
+                host: url.host.clone(),
+                port: url.port_or_default(),
+            },
+            url.username.clone(),
+            url.password.clone(),
+        ),
+        (None, Some(host), port) => (
+            Target::Remote {
+                host: host.clone(),
+                port: port.unwrap_or(1883),
+            },
+            None,
+            None,
+        ),
+        (None, None, Some(port)) => (
+            Target::Remote {
+                host: "localhost".into(),
+                port,
+            },
+            None,
+            None,
+        ),
+        (None, None, None) => (Target::Embedded, None, None),
+    };
+    let mut config = BenchConfig::new(target);
+    let (publishers, subscribers, clients) = match args.scenario {
+        None => (1, 1, 0),
+        Some(Scenario::FanIn) => (10, 1, 0),
+        Some(Scenario::FanOut) => (1, 10, 0),
+        Some(Scenario::Pairs) | Some(Scenario::Shared) => (10, 10, 0),
+        Some(Scenario::Connect) => (0, 0, 100),
+    };
+    config.publishers = args.publishers.unwrap_or(publishers);
+    config.subscribers = args.subscribers.unwrap_or(subscribers);
+    config.connect_only_clients = args.clients.unwrap_or(clients);
+    config.version = c.protocol_version.unwrap_or(ProtocolVersion::V5);
+    config.version_fixed = c.protocol_version.is_some();
+    config.qos = args.qos;
+    config.retain = args.retain;
+    config.size = args.size;
+    config.bound = match (args.messages, args.duration) {
+        (_, Some(d)) => RunBound::Duration(d),
+        (Some(n), None) => RunBound::Messages(n),
+        (None, None) => RunBound::Messages(1000),
+    };
+    config.rate = args.rate;
+    config.warmup = args.warmup.unwrap_or_default();
+    config.inflight = args.inflight;
+    config.topic = args.topic.clone();
+    config.sub_topic = match (&args.sub_topic, args.scenario) {
+        (Some(t), _) => t.clone(),
+        (None, Some(Scenario::Pairs)) => args.topic.clone(),
+        (None, _) => default_sub_topic(&args.topic),
+    };
+    config.shared_group = match (&args.shared, args.scenario) {
+        (Some(g), _) => Some(g.clone()),
+        (None, Some(Scenario::Shared)) => Some("mqtk-bench".into()),
+        (None, _) => None,
+    };
+    config.connect_rate = args.connect_rate;
+    config.bind_addresses = args.bind_addresses.clone();
+    if let Some(prefix) = &c.id_prefix {
+        config.id_prefix = format!("{prefix}{}-", std::process::id());
+    }
+    config.keep_alive_secs = c.keepalive_secs;
+    config.username = c.username.clone().or(url_user);
+    config.password = c.password.clone().or(url_password).map(String::into_bytes);
+    config.hdr_log = args.hdr_log.clone();
+    config.check().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> anyhow::Result<BenchConfig> {
+        let cli = Cli::try_parse_from(["mqtk", "bench"].iter().chain(args)).expect("flags parse");
+        let Command::Bench(bench) = cli.command else {
+            unreachable!("bench was parsed")
+        };
+        bench_config(&bench)
+    }
+
+    #[test]
+    fn no_host_means_the_embedded_broker_and_a_port_alone_means_localhost() {
+        assert_eq!(config(&[]).unwrap().target, Target::Embedded);
+        assert_eq!(
+            config(&["-p", "1999"]).unwrap().target,
+            Target::Remote {
+                host: "localhost".into(),
+                port: 1999
+            }
+        );
+        let c = config(&["-L", "mqtt://u:pw@example.com:1884"]).unwrap();
+        assert_eq!(
+            c.target,
+            Target::Remote {
+                host: "example.com".into(),
+                port: 1884
+            }
+        );
+        assert_eq!(c.username.as_deref(), Some("u"));
+        assert_eq!(c.password.as_deref(), Some(&b"pw"[..]));
+    }
+
+    #[test]
+    fn presets_set_the_shape_and_explicit_flags_win() {
+        let c = config(&["--scenario", "pairs"]).unwrap();
+        assert_eq!((c.publishers, c.subscribers), (10, 10));
+        assert_eq!(c.sub_topic, c.topic);
+        assert_eq!(c.scenario_name(), "pairs");
+        let c = config(&["--scenario", "fan-out", "--subscribers", "3"]).unwrap();
+        assert_eq!((c.publishers, c.subscribers), (1, 3));
+        let c = config(&["--scenario", "shared"]).unwrap();
+        assert_eq!(c.shared_group.as_deref(), Some("mqtk-bench"));
+        let c = config(&["--scenario", "connect"]).unwrap();
+        assert_eq!(
+            (c.publishers, c.subscribers, c.connect_only_clients),
+            (0, 0, 100)
+        );
+        let c = config(&["--topic", "a/%i/b"]).unwrap();
+        assert_eq!(c.sub_topic, "a/+/b");
+    }
+
+    #[test]
+    fn bad_combinations_are_refused_naming_the_flag() {
+        let err = config(&["--size", "4"]).unwrap_err().to_string();
+        assert!(err.contains("--size 4"), "{err}");
+        let err = config(&["--shared", "g", "-V", "311"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--shared"), "{err}");
+        let err = config(&["-L", "mqtts://example.com"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mqtt://"), "{err}");
+    }
 }

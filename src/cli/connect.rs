@@ -26,13 +26,10 @@ pub struct Connection {
 }
 
 /// Checks the connection flags of `mqtk SUBCOMMAND` (`pub`/`sub`) and builds the config.
-pub fn connection(args: &ConnectArgs, subcommand: &str) -> anyhow::Result<Connection> {
+pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
     let properties = args.properties()?;
     let url = args.url.as_ref();
     let scheme = url.map(|u| u.scheme);
-    if matches!(scheme, Some(UrlScheme::Ws | UrlScheme::Wss)) {
-        bail!("-L: WebSocket URLs (ws://, wss://) are not supported by `mqtk {subcommand}` yet; use mqtt:// or mqtts://");
-    }
     let tls = scheme.is_some_and(UrlScheme::is_tls)
         || args.cafile.is_some()
         || args.cert.is_some()
@@ -42,7 +39,7 @@ pub fn connection(args: &ConnectArgs, subcommand: &str) -> anyhow::Result<Connec
         .or_else(|| args.host.clone())
         .unwrap_or_else(|| "localhost".into());
     let port = match url {
-        Some(u) => u.port.unwrap_or(if tls { 8883 } else { 1883 }),
+        Some(u) => u.port_or_default(),
         None => args.port.unwrap_or(if tls { 8883 } else { 1883 }),
     };
     if port == 0 {
@@ -50,15 +47,20 @@ pub fn connection(args: &ConnectArgs, subcommand: &str) -> anyhow::Result<Connec
     }
     let client_id = client_id(args)?;
     let mut config = ConnectConfig::new(host, port, client_id);
-    config.transport = if tls {
-        Transport::Tls(TlsOptions {
-            cafile: args.cafile.clone(),
-            cert: args.cert.clone(),
-            key: args.key.clone(),
-            insecure: args.insecure,
-        })
-    } else {
-        Transport::Tcp
+    let tls_options = TlsOptions {
+        cafile: args.cafile.clone(),
+        cert: args.cert.clone(),
+        key: args.key.clone(),
+        insecure: args.insecure,
+    };
+    config.transport = match scheme {
+        Some(UrlScheme::Ws) => Transport::Ws { path: None },
+        Some(UrlScheme::Wss) => Transport::Wss {
+            tls: tls_options,
+            path: None,
+        },
+        _ if tls => Transport::Tls(tls_options),
+        _ => Transport::Tcp,
     };
     config.version = args.protocol_version;
     config.keep_alive = std::time::Duration::from_secs(u64::from(args.keepalive_secs));
@@ -160,7 +162,7 @@ mod tests {
         let mut argv = vec!["mqtk", "sub", "-t", "x"];
         argv.extend_from_slice(args);
         match crate::cli::Cli::try_parse_from(argv).unwrap().command {
-            crate::cli::Command::Sub(sub) => connection(&sub.connect, "sub"),
+            crate::cli::Command::Sub(sub) => connection(&sub.connect),
             _ => unreachable!("parsed a sub command line"),
         }
     }
@@ -190,8 +192,8 @@ mod tests {
         let tls = parse(&["-L", "mqtts://broker"]).unwrap().config;
         assert_eq!(tls.port, 8883);
         assert!(matches!(tls.transport, Transport::Tls(_)));
-        let err = parse(&["-L", "ws://broker"]).err().unwrap().to_string();
-        assert!(err.contains("WebSocket"), "{err}");
+        let ws = parse(&["-L", "ws://broker"]).unwrap().config;
+        assert_eq!((ws.port, ws.transport), (80, Transport::Ws { path: None }));
     }
 
     #[test]

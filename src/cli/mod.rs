@@ -7,9 +7,11 @@
 pub mod bench;
 pub mod connect;
 pub mod docs;
+pub mod passwd;
 pub mod properties;
 pub mod publish;
 pub mod serve;
+pub mod serve_setup;
 pub mod subscribe;
 pub mod values;
 
@@ -72,6 +74,9 @@ pub enum Command {
     /// Run an MQTT broker
     #[command(long_about = serve::LONG_ABOUT, after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Manage a mosquitto password file (like mosquitto_passwd)
+    #[command(long_about = passwd::LONG_ABOUT, after_help = passwd::AFTER_HELP)]
+    Passwd(passwd::PasswdArgs),
     /// Print a shell completion script to stdout
     Completions(docs::CompletionsArgs),
 }

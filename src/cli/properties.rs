@@ -113,14 +113,6 @@ fn set_property(
     value2: Option<&String>,
 ) -> anyhow::Result<()> {
     let name = name.to_ascii_lowercase();
-    if name == "user-property" {
-        let value2 = value2.ok_or_else(|| anyhow!("takes a KEY and a VALUE"))?;
-        p.user_properties.push((value.to_string(), value2.clone()));
-        return Ok(());
-    }
-    if let Some(extra) = value2 {
-        bail!("takes one value, got `{value}` and `{extra}`");
-    }
     if !is_known(&name) {
         bail!("unknown property (names as in mosquitto_pub, e.g. content-type)");
     }
@@ -133,6 +125,11 @@ fn set_property(
             .map_err(|_| anyhow!("`{value}` is not a number in range"))
     }
     match name.as_str() {
+        "user-property" => {
+            // from_raw gives user-property its second value.
+            let value2 = value2.ok_or_else(|| anyhow!("takes a KEY and a VALUE"))?;
+            p.user_properties.push((value.to_string(), value2.clone()));
+        }
         "payload-format-indicator" => {
             p.payload_format_indicator =
                 Some(values::parse_payload_format(value).map_err(|e| anyhow!(e))?)
@@ -162,7 +159,7 @@ fn set_property(
         "maximum-packet-size" => p.maximum_packet_size = Some(nonzero(num(value)?)?),
         "will-delay-interval" => p.will_delay_interval = Some(num(value)?),
         "reason-string" => p.reason_string = Some(value.to_string()),
-        _ => unreachable!("is_known lists exactly the names matched here"),
+        other => bail!("`{other}` cannot be set with -D"),
     }
     Ok(())
 }

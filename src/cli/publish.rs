@@ -101,7 +101,7 @@ pub struct PublishArgs {
 /// the broker's receive maximum) and waits for every acknowledgement.
 pub fn run(args: PublishArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(&args)?;
-    let connection = connect::connection(&args.connect, "pub")?;
+    let connection = connect::connection(&args.connect)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

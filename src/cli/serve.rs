@@ -1,11 +1,18 @@
 //! `mqtk serve`: its flags (`ServeArgs`) and `run`, which turns them (and `-c FILE`) into
 //! a checked broker config and runs `crate::broker`. Must not print directly.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 
+use crate::broker::{self, BrokerConfig};
+use crate::output;
+
+use super::serve_setup;
 use super::{values, Exit};
+use crate::broker::listeners::ListenerSpec;
 
 /// Long help of the subcommand (`--help`, man page).
 pub const LONG_ABOUT: &str = "\
@@ -50,6 +57,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// With --data-dir: when changes reach the disk, `always` (before each acknowledgement)
+    /// or `every-N-ms` (faster; a crash loses at most the last N ms) [default: always]
+    #[arg(long, value_name = "WHEN")]
+    pub fsync: Option<String>,
+
     /// Maximum number of client connections [default: unlimited]
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_connections: Option<u32>,
@@ -73,7 +85,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_keepalive: Option<u16>,
 
-    /// Allow clients without a user name: true or false [default: true]
+    /// Allow clients without a user name: true or false [default: true, false with --password-file]
     #[arg(long, value_name = "BOOL", help_heading = "Access", num_args = 0..=1,
           default_missing_value = "true")]
     pub allow_anonymous: Option<bool>,
@@ -127,7 +139,64 @@ pub struct ServeArgs {
     pub ws_port: Option<u16>,
 }
 
-/// Runs `mqtk serve`.
-pub fn run(_args: ServeArgs) -> anyhow::Result<()> {
-    Err(Exit::not_implemented("serve").into())
+/// Runs `mqtk serve` until SIGINT or SIGTERM.
+pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
+    let deployment = serve_setup::setup(&mut args)?;
+    for warning in &deployment.warnings {
+        output::warning(warning);
+    }
+    let mut config = broker_config(&args)?;
+    deployment.apply_to(&mut config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, deployment.listeners))
+}
+
+/// Turns the flags into a checked broker configuration.
+fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let ip: IpAddr = args.bind.parse().map_err(|_| {
+        Exit::new(
+            2,
+            format!(
+                "invalid --bind address '{}': give an IP address such as 127.0.0.1 or 0.0.0.0",
+                args.bind
+            ),
+        )
+    })?;
+    let defaults = BrokerConfig::default();
+    Ok(BrokerConfig {
+        bind: SocketAddr::new(ip, args.port),
+        verbosity: args.verbose,
+        max_connections: args.max_connections.map(|n| n as usize),
+        max_packet_size: args.max_packet_size.unwrap_or(defaults.max_packet_size),
+        max_inflight: args.max_inflight.unwrap_or(defaults.max_inflight),
+        max_queued: args
+            .max_queued
+            .map(|n| n as usize)
+            .unwrap_or(defaults.max_queued),
+        max_keepalive: args.max_keepalive.unwrap_or(defaults.max_keepalive),
+        ..defaults
+    })
+}
+
+async fn serve(config: BrokerConfig, listeners: Vec<ListenerSpec>) -> anyhow::Result<()> {
+    // Handlers first: a script may send SIGTERM as soon as it reads the port.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the SIGINT handler")?;
+    let broker = broker::start(config).await?;
+    output::stdout_line(format!("listening on mqtt://{}", broker.local_addr()))
+        .context("cannot write to stdout")?;
+    for url in serve_setup::start_listeners(listeners, broker.handle()).await? {
+        output::stdout_line(format!("listening on {url}")).context("cannot write to stdout")?;
+    }
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    broker.shutdown().await;
+    Ok(())
 }

@@ -123,7 +123,7 @@ pub struct SubscribeArgs {
 /// until -C, -W, --retained-only, a closed stdout, or a connection lost for good.
 pub fn run(args: SubscribeArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(&args)?;
-    let connection = connect::connection(&args.connect, "sub")?;
+    let connection = connect::connection(&args.connect)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -8,14 +8,26 @@ use std::time::Duration;
 
 use crate::protocol::{Packet, Properties, ProtocolVersion, Will};
 
-/// How bytes reach the broker. TCP is built in; TLS is provided by `client/tls.rs`
-/// (a seam: `transport::open` is the one place that picks).
+/// How bytes reach the broker (`transport::open` is the one place that picks; TLS and
+/// WebSocket come from `client/tls.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     /// Plain TCP.
     Tcp,
     /// TLS over TCP.
     Tls(TlsOptions),
+    /// MQTT over WebSocket (`ws://`), at `path` (`/mqtt` when `None`).
+    Ws {
+        /// The HTTP path of the upgrade.
+        path: Option<String>,
+    },
+    /// MQTT over WebSocket over TLS (`wss://`).
+    Wss {
+        /// TLS options.
+        tls: TlsOptions,
+        /// The HTTP path of the upgrade.
+        path: Option<String>,
+    },
 }
 
 /// TLS options (`--cafile`, `--cert`, `--key`, `--insecure`).

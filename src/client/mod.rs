@@ -10,6 +10,7 @@ pub mod connection;
 pub mod error;
 pub mod handshake;
 pub mod store;
+pub mod tls;
 pub mod transport;
 
 pub use config::{

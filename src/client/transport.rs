@@ -1,28 +1,56 @@
 //! Opening the byte stream to the broker: DNS, TCP (with a timeout, trying each
-//! address), and the seam where TLS plugs in. Must not know MQTT.
+//! address), then TLS and/or the WebSocket upgrade from `client::tls`. Must not know
+//! MQTT.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::config::{ConnectConfig, Transport};
+use super::config::{ConnectConfig, TlsOptions, Transport};
+use super::connection::MAX_PACKET_SIZE;
 use super::error::{io_reason, ClientError};
+use super::tls::{connect_tls, connect_ws, ClientTlsFiles};
 
-/// A connected byte stream: TCP, or TLS over it.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+pub use crate::net::Stream;
 
 /// Opens the stream `config` asks for.
 pub async fn open(config: &ConnectConfig) -> Result<Box<dyn Stream>, ClientError> {
     let tcp = connect_tcp(&config.host, config.port, config.connect_timeout).await?;
-    match &config.transport {
-        Transport::Tcp => Ok(Box::new(tcp)),
-        Transport::Tls(_) => Err(ClientError::Connect {
-            address: config.address(),
-            reason: "TLS is not available in this build yet (--cafile, --cert, mqtts://)".into(),
-        }),
+    let failed = |e: std::io::Error| ClientError::Connect {
+        address: config.address(),
+        reason: io_reason(&e),
+    };
+    let max_packet = config
+        .properties
+        .maximum_packet_size
+        .unwrap_or(MAX_PACKET_SIZE) as usize;
+    let (host, port) = (config.host.as_str(), config.port);
+    let stream: Box<dyn Stream> = match &config.transport {
+        Transport::Tcp => Box::new(tcp),
+        Transport::Tls(tls) => Box::new(connect_tls(tcp, host, &files(tls)).await.map_err(failed)?),
+        Transport::Ws { path } => Box::new(
+            connect_ws(tcp, false, host, port, path.as_deref(), max_packet)
+                .await
+                .map_err(failed)?,
+        ),
+        Transport::Wss { tls, path } => {
+            let tls = connect_tls(tcp, host, &files(tls)).await.map_err(failed)?;
+            Box::new(
+                connect_ws(tls, true, host, port, path.as_deref(), max_packet)
+                    .await
+                    .map_err(failed)?,
+            )
+        }
+    };
+    Ok(stream)
+}
+
+fn files(tls: &TlsOptions) -> ClientTlsFiles {
+    ClientTlsFiles {
+        cafile: tls.cafile.clone(),
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+        insecure: tls.insecure,
     }
 }
 

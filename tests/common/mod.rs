@@ -217,6 +217,17 @@ impl Mosquitto {
         self.port
     }
 
+    /// `["-h", "127.0.0.1", "-p", PORT]`: the connection flags of `mqtk pub/sub/bench`
+    /// (and mosquitto_pub/sub) for this broker.
+    pub fn host_args(&self) -> Vec<String> {
+        vec![
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            self.port.to_string(),
+        ]
+    }
+
     /// The temp dir holding mosquitto.conf and mosquitto.log.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -361,6 +372,19 @@ impl Running {
         }
     }
 
+    /// Waits up to `timeout` until stderr so far satisfies `pred` (e.g. a `-d` line
+    /// saying SUBACK arrived, so a subscriber is ready); panics with stdout and stderr
+    /// if it does not.
+    pub fn expect_stderr(&self, pred: impl Fn(&str) -> bool, timeout: Duration) {
+        if !wait_until(timeout, || pred(&self.stderr())) {
+            panic!(
+                "stderr did not match within {timeout:?}\nstderr:\n{}\nstdout lines seen:\n{}",
+                self.stderr(),
+                self.seen.join("\n")
+            );
+        }
+    }
+
     /// Every stdout line received so far.
     pub fn seen(&self) -> &[String] {
         &self.seen
@@ -467,6 +491,17 @@ impl Serve {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// `["-h", "ADDR", "-p", PORT]`: the connection flags of `mqtk pub/sub/bench` and
+    /// mosquitto_pub/sub for this broker.
+    pub fn host_args(&self) -> Vec<String> {
+        vec![
+            "-h".into(),
+            self.addr.ip().to_string(),
+            "-p".into(),
+            self.addr.port().to_string(),
+        ]
     }
 
     /// The address it listens on.

@@ -52,7 +52,7 @@ impl Connect {
         let version = match (&*name, level) {
             ("MQTT", 4) => ProtocolVersion::V311,
             ("MQTT", 5) => ProtocolVersion::V5,
-            ("MQTT" | "MQIsdp", other) => {
+            ("MQTT", other) | ("MQIsdp", other @ 3) => {
                 return Err(ProtocolError::UnsupportedProtocolVersion(other))
             }
             _ => {

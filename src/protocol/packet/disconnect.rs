@@ -110,17 +110,17 @@ impl Disconnect {
 
 impl Auth {
     pub(super) fn decode(mut b: Bytes) -> Result<Auth> {
+        let abbreviated = b.is_empty();
         let (reason_code, properties) = decode_reason_and_props(
             &mut b,
             AUTH_CODES,
             "AUTH reason code is not one AUTH may carry",
             PropertyContext::Auth,
         )?;
-        if properties.authentication_data.is_some() && properties.authentication_method.is_none() {
-            // MQTT 5.0 §3.15.2.2.3: data only comes with a method.
-            return Err(ProtocolError::Protocol(
-                "AUTH has authentication data without a method",
-            ));
+        if !abbreviated && properties.authentication_method.is_none() {
+            // MQTT 5.0 §3.15.2.2.2: "It is a Protocol Error to omit the Authentication
+            // Method"; only the abbreviated AUTH (remaining length 0, Success) has none.
+            return Err(ProtocolError::Protocol("AUTH has no authentication method"));
         }
         codec::expect_end(&b, "trailing bytes after the AUTH")?;
         Ok(Auth {

@@ -1,0 +1,590 @@
+//! One simulated client as a tokio task: connect, subscribe or publish through the shared
+//! `protocol::session::Session` (QoS 1/2 flows, keep alive), and report counters and
+//! samples to the collector in batches on its own tick — never a lock per message.
+//! Must not aggregate statistics (the collector does) or draw progress.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::time::{sleep_until, Sleep};
+
+use crate::protocol::session::{Event, Role as SessionRole, Session, SessionConfig};
+use crate::protocol::{
+    Connect, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe, Subscription,
+};
+
+use super::collect::{Sample, Update};
+use super::config::{BenchConfig, RunBound};
+use super::conn::Conn;
+use super::header::{Header, HEADER_LEN};
+use super::plan::Plan;
+
+/// What the run is doing; every client watches it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Clients are connecting and subscribing.
+    Connecting,
+    /// Publishers publish from `start_ns` (ns since the epoch).
+    Publishing {
+        /// Start of publishing.
+        start_ns: u64,
+    },
+    /// Everyone flushes its last figures, disconnects and ends.
+    Finishing,
+}
+
+/// What a client tells the run, besides figures.
+#[derive(Debug)]
+pub enum Msg {
+    /// Figures for the collector.
+    Update(Update),
+    /// The client is connected (and subscribed), or gave up trying: sent once.
+    Ready,
+    /// A publisher has sent everything and every QoS 1/2 flow is finished, or it lost
+    /// its connection: sent once per publisher.
+    Done {
+        /// When it produced its last message, ns since the epoch.
+        last_sent_ns: Option<u64>,
+    },
+}
+
+/// Which client this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Publisher with this index.
+    Publisher(u32),
+    /// Subscriber with this index.
+    Subscriber(u32),
+    /// Connection-only client with this index.
+    ConnectOnly(u32),
+}
+
+/// What every client shares, read-only.
+pub struct Ctx {
+    /// The run's configuration.
+    pub config: BenchConfig,
+    /// Topics and receivers.
+    pub plan: Plan,
+    /// The broker.
+    pub addr: SocketAddr,
+    /// Time zero of the run; timestamps are ns since it.
+    pub epoch: Instant,
+    /// MQTT 5 properties put on every PUBLISH.
+    pub publish_properties: Properties,
+}
+
+impl Ctx {
+    fn now_ns(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+}
+
+/// How often a client hands its figures to the collector (sooner with a full batch).
+/// Each hand-over is a wake-up: with 10,000 subscribers at a few messages a second,
+/// a shorter period costs more CPU than the deliveries themselves.
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// "Never" for the timer: a fixed instant, so an idle client's timer is not moved.
+const FAR: Duration = Duration::from_secs(7 * 86_400);
+/// Samples kept before an early hand-over.
+const MAX_BATCH: usize = 1024;
+/// Encoded bytes waiting to be written before a publisher stops producing.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Payloads are cut from blocks of this size.
+const PAYLOAD_BLOCK: usize = 64 * 1024;
+/// Messages a publisher produces before letting reads and writes run.
+const PUBLISH_BURST: usize = 256;
+
+/// Runs one client to the end of the run. `permit` bounds concurrent handshakes and is
+/// released once connected.
+pub async fn run(
+    role: Role,
+    bind: Option<IpAddr>,
+    ctx: Arc<Ctx>,
+    tx: mpsc::UnboundedSender<Msg>,
+    phase: watch::Receiver<Phase>,
+    permit: OwnedSemaphorePermit,
+) {
+    let config = &ctx.config;
+    let (tag, index) = match role {
+        Role::Publisher(i) => ("p", i),
+        Role::Subscriber(i) => ("s", i),
+        Role::ConnectOnly(i) => ("c", i),
+    };
+    let connect = Connect {
+        protocol_version: config.version,
+        client_id: format!("{}{tag}{index}", config.id_prefix),
+        clean_start: true,
+        keep_alive_secs: config.keep_alive_secs,
+        username: config.username.clone(),
+        password: config.password.clone().map(Into::into),
+        will: None,
+        properties: Properties::default(),
+    };
+    let started = Instant::now();
+    let opened = Conn::open(ctx.addr, bind, connect, config.connect_timeout).await;
+    drop(permit);
+    let (conn, connack) = match opened {
+        Ok(ok) => ok,
+        Err(failure) => {
+            let _ = tx.send(Msg::Update(Update::ConnectFailed {
+                kind: failure.kind(),
+            }));
+            let _ = tx.send(Msg::Ready);
+            if matches!(role, Role::Publisher(_)) {
+                let _ = tx.send(Msg::Done { last_sent_ns: None });
+            }
+            return;
+        }
+    };
+    let now = Instant::now();
+    let connect_us = now.duration_since(started).as_micros() as u64;
+    let _ = tx.send(Msg::Update(Update::Connected {
+        connect_us,
+        at_ns: ctx.now_ns(now),
+    }));
+    let mut session_config = SessionConfig::new(config.version, SessionRole::Client);
+    // The broker's Receive Maximum caps our window (MQTT 5.0 §3.2.2.3.3; 65,535 when
+    // absent). A 3.1.1 broker announces none: mosquitto's default window of 20 then.
+    let broker_window = connack.receive_maximum.unwrap_or(match config.version {
+        ProtocolVersion::V5 => u16::MAX,
+        ProtocolVersion::V311 => 20,
+    });
+    session_config.send_maximum = config
+        .inflight
+        .map_or(broker_window, |n| n.min(broker_window))
+        .max(1);
+    session_config.keep_alive = match connack.server_keep_alive.unwrap_or(config.keep_alive_secs) {
+        0 => None,
+        secs => Some(Duration::from_secs(secs.into())),
+    };
+    let window = session_config.send_maximum as usize;
+    let session = Session::new(session_config, now);
+    let mut driver = Driver {
+        ctx: ctx.clone(),
+        conn,
+        session,
+        role,
+        tx,
+        phase,
+        window,
+        topic: ByteString::new(),
+        next_sequence: 0,
+        unreported_sent: 0,
+        pending: HashMap::new(),
+        round_trips: Vec::new(),
+        publishing_done: false,
+        done_sent: false,
+        last_sent_ns: None,
+        payload_block: BytesMut::new(),
+        samples: Vec::new(),
+        payload_len: 0,
+        subscribe_deadline: None,
+        next_flush: now + FLUSH_EVERY,
+        timer: Box::pin(sleep_until((ctx.epoch + FAR).into())),
+        timer_at: ctx.epoch + FAR,
+    };
+    match role {
+        Role::Subscriber(i) => {
+            let plan = &ctx.plan.subscribers[i as usize];
+            let Some(packet_id) = driver.session.allocate_packet_id() else {
+                return;
+            };
+            driver.session.send(Packet::Subscribe(Subscribe {
+                packet_id,
+                subscriptions: vec![Subscription::new(plan.filter.clone(), config.qos)],
+                properties: Properties::default(),
+            }));
+            driver.subscribe_deadline = Some(now + config.connect_timeout);
+        }
+        Role::Publisher(i) => {
+            driver.topic = ByteString::from(ctx.plan.publisher_topics[i as usize].as_str());
+            let _ = driver.tx.send(Msg::Ready);
+        }
+        Role::ConnectOnly(_) => {
+            let _ = driver.tx.send(Msg::Ready);
+        }
+    }
+    driver.drive().await;
+}
+
+struct Driver {
+    ctx: Arc<Ctx>,
+    conn: Conn,
+    session: Session,
+    role: Role,
+    tx: mpsc::UnboundedSender<Msg>,
+    phase: watch::Receiver<Phase>,
+    /// QoS 1/2 messages in flight at most.
+    window: usize,
+    // Publisher state.
+    topic: ByteString,
+    next_sequence: u64,
+    unreported_sent: u64,
+    /// Session message number → when it was given to the session (for the round trip).
+    pending: HashMap<u64, Instant>,
+    round_trips: Vec<u64>,
+    publishing_done: bool,
+    done_sent: bool,
+    last_sent_ns: Option<u64>,
+    payload_block: BytesMut,
+    // Subscriber state.
+    samples: Vec<Sample>,
+    payload_len: usize,
+    subscribe_deadline: Option<Instant>,
+    next_flush: Instant,
+    timer: std::pin::Pin<Box<Sleep>>,
+    timer_at: Instant,
+}
+
+/// Why the event loop ended.
+enum End {
+    /// The run is over: disconnect politely.
+    Finished,
+    /// The broker closed the connection or it broke.
+    Dropped,
+}
+
+impl Driver {
+    async fn drive(mut self) {
+        let end = self.event_loop().await;
+        self.flush_figures();
+        match end {
+            End::Finished => {
+                let disconnect = Packet::Disconnect(crate::protocol::Disconnect::normal());
+                if self.conn.queue(&disconnect).is_ok() {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.flush()).await;
+                }
+            }
+            End::Dropped => {
+                let _ = self.tx.send(Msg::Update(Update::Dropped));
+            }
+        }
+        if self.subscribe_deadline.is_some() {
+            // Never subscribed: the run must not wait for this one.
+            let _ = self.tx.send(Msg::Ready);
+        }
+        self.send_done();
+    }
+
+    fn send_done(&mut self) {
+        if matches!(self.role, Role::Publisher(_)) && !self.done_sent {
+            self.done_sent = true;
+            let _ = self.tx.send(Msg::Done {
+                last_sent_ns: self.last_sent_ns,
+            });
+        }
+    }
+
+    async fn event_loop(&mut self) -> End {
+        loop {
+            let now = Instant::now();
+            let phase = *self.phase.borrow_and_update();
+            if phase == Phase::Finishing {
+                return End::Finished;
+            }
+            if let Phase::Publishing { start_ns } = phase {
+                if let Role::Publisher(index) = self.role {
+                    self.produce(index, start_ns, now);
+                }
+            }
+            if let Err(end) = self.handle_events(now) {
+                return end;
+            }
+            while let Some(packet) = self.session.poll_transmit(now) {
+                if self.conn.queue(&packet).is_err() {
+                    self.count_error("encode");
+                }
+            }
+            if self.publishing_done && self.session.is_idle() {
+                self.send_done();
+            }
+            let unreported = self.has_unreported();
+            if unreported && (now >= self.next_flush || self.samples.len() >= MAX_BATCH) {
+                self.flush_figures();
+                self.next_flush = now + FLUSH_EVERY;
+            }
+            if let Some(deadline) = self.subscribe_deadline {
+                if now >= deadline {
+                    self.count_error("subscribe_timed_out");
+                    return End::Dropped;
+                }
+            }
+            // Idle clients sleep until something happens: with 10,000 of them a
+            // periodic wake-up each would cost a core.
+            let flush = self.has_unreported().then_some(self.next_flush);
+            let mut deadline = self.ctx.epoch + FAR;
+            for d in [
+                flush,
+                self.session.poll_timeout(),
+                self.subscribe_deadline,
+                self.next_due(phase),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                deadline = deadline.min(d);
+            }
+            if deadline <= now && self.conn.wbuf.is_empty() {
+                // More to produce right away (a due message, a timer): go round again.
+                self.session.handle_timeout(now);
+                tokio::task::yield_now().await;
+                continue;
+            }
+            // One timer per client, moved only when the deadline moves: registering a
+            // fresh one on every turn of the loop shows up in the profile.
+            if self.timer_at != deadline {
+                self.timer.as_mut().reset(deadline.into());
+                self.timer_at = deadline;
+            }
+            let Conn {
+                stream, rbuf, wbuf, ..
+            } = &mut self.conn;
+            let (mut rd, mut wr) = stream.split();
+            let want_write = !wbuf.is_empty();
+            if rbuf.capacity() - rbuf.len() < 1024 {
+                rbuf.reserve(4096);
+            }
+            tokio::select! {
+                read = tokio::io::AsyncReadExt::read_buf(&mut rd, rbuf) => match read {
+                    Ok(0) | Err(_) => return End::Dropped,
+                    Ok(_) => {
+                        if let Err(end) = self.decode_all() {
+                            return end;
+                        }
+                    }
+                },
+                written = tokio::io::AsyncWriteExt::write_buf(&mut wr, wbuf), if want_write => {
+                    if written.is_err() {
+                        return End::Dropped;
+                    }
+                }
+                _ = &mut self.timer => {
+                    // A fired timer stays ready: make the next turn set it again.
+                    self.timer_at = self.ctx.epoch;
+                    self.session.handle_timeout(Instant::now());
+                }
+                changed = self.phase.changed() => {
+                    if changed.is_err() {
+                        return End::Finished;
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the next message is due (with `--rate`, or the common start); `None` when
+    /// not publishing, or the window is full (an ack will wake us).
+    fn next_due(&self, phase: Phase) -> Option<Instant> {
+        let (Phase::Publishing { start_ns }, Role::Publisher(index)) = (phase, self.role) else {
+            return None;
+        };
+        if self.publishing_done || self.window_full() {
+            return None;
+        }
+        if self.ctx.config.rate.is_none() {
+            // As fast as possible, once the common start has come.
+            return Some(self.ctx.epoch + Duration::from_nanos(start_ns));
+        }
+        let mut due_ns = self.intended_ns(index, start_ns, self.next_sequence);
+        if let RunBound::Duration(d) = self.ctx.config.bound {
+            // Wake at the end of the run too, to finish even at a slow rate.
+            due_ns = due_ns.min(start_ns + d.as_nanos() as u64);
+        }
+        Some(self.ctx.epoch + Duration::from_nanos(due_ns))
+    }
+
+    /// The intended send time of message `sequence` with `--rate`; publishers are
+    /// spread evenly over one interval so they do not all fire at once.
+    fn intended_ns(&self, index: u32, start_ns: u64, sequence: u64) -> u64 {
+        let config = &self.ctx.config;
+        let interval_ns = 1e9 / config.rate.unwrap_or(1.0);
+        let offset = index as f64 / config.publishers.max(1) as f64;
+        start_ns + ((sequence as f64 + offset) * interval_ns) as u64
+    }
+
+    fn window_full(&self) -> bool {
+        self.ctx.config.qos != QoS::AtMostOnce
+            && self.session.inflight_len() + self.session.queued_len() >= self.window
+    }
+
+    /// Gives the session as many messages as are due and fit.
+    fn produce(&mut self, index: u32, start_ns: u64, now: Instant) {
+        if self.publishing_done {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let config = &ctx.config;
+        let now_ns = ctx.now_ns(now);
+        if now_ns < start_ns {
+            return;
+        }
+        for _ in 0..PUBLISH_BURST {
+            if self.conn.wbuf.len() >= WRITE_HIGH_WATER || self.window_full() {
+                break;
+            }
+            let sent_at_ns = match config.rate {
+                Some(_) => self.intended_ns(index, start_ns, self.next_sequence),
+                None => now_ns,
+            };
+            let over = match config.bound {
+                RunBound::Messages(n) => self.next_sequence >= n,
+                RunBound::Duration(d) => sent_at_ns.min(now_ns) >= start_ns + d.as_nanos() as u64,
+            };
+            if over {
+                self.publishing_done = true;
+                break;
+            }
+            if sent_at_ns > now_ns {
+                break; // not due yet
+            }
+            let header = Header {
+                publisher: index,
+                sequence: self.next_sequence,
+                sent_at_ns,
+            };
+            let publish = Publish {
+                dup: false,
+                qos: config.qos,
+                retain: config.retain,
+                topic: self.topic.clone(),
+                packet_id: 0,
+                properties: ctx.publish_properties.clone(),
+                payload: self.next_payload(&header),
+            };
+            let seq = self.session.publish(publish, now);
+            if config.qos != QoS::AtMostOnce {
+                self.pending.insert(seq, now);
+            }
+            self.next_sequence += 1;
+            self.unreported_sent += 1;
+            self.last_sent_ns = Some(now_ns);
+        }
+    }
+
+    /// The payload for `header`, cut from a shared block so that a message costs no
+    /// allocation of its own.
+    fn next_payload(&mut self, header: &Header) -> bytes::Bytes {
+        let size = self.ctx.config.size.max(HEADER_LEN);
+        if self.payload_block.capacity() < size {
+            self.payload_block.reserve(size.max(PAYLOAD_BLOCK));
+        }
+        header.encode_into(size, &mut self.payload_block);
+        self.payload_block.split().freeze()
+    }
+
+    fn decode_all(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        loop {
+            match self.conn.decode() {
+                Ok(Some(packet)) => {
+                    if self.session.handle_packet(packet, now).is_err() {
+                        self.count_error("protocol");
+                        return Err(End::Dropped);
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(_) => {
+                    self.count_error("protocol");
+                    return Err(End::Dropped);
+                }
+            }
+            // Take events as they come so receive times stay per read.
+            self.handle_events(now)?;
+        }
+    }
+
+    fn handle_events(&mut self, now: Instant) -> Result<(), End> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Message(publish) => self.on_message(&publish, now),
+                Event::Delivered {
+                    seq, reason_code, ..
+                } => {
+                    if let Some(at) = self.pending.remove(&seq) {
+                        self.round_trips
+                            .push(now.duration_since(at).as_micros() as u64);
+                    }
+                    if !reason_code.is_success() {
+                        self.count_error("publish_rejected");
+                    }
+                }
+                Event::Dropped(_) => self.count_error("publish_dropped"),
+                Event::PeerTimedOut => {
+                    self.count_error("keep_alive_timeout");
+                    return Err(End::Dropped);
+                }
+                Event::Other(Packet::SubAck(ack)) => {
+                    self.subscribe_deadline = None;
+                    if ack.reason_codes.iter().any(|c| !c.is_success()) {
+                        self.count_error("subscribe_refused");
+                    }
+                    let _ = self.tx.send(Msg::Ready);
+                }
+                Event::Other(Packet::Disconnect(_)) => {
+                    self.count_error("disconnected_by_broker");
+                    return Err(End::Dropped);
+                }
+                Event::Other(_) | Event::Store(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, publish: &Publish, now: Instant) {
+        let Role::Subscriber(_) = self.role else {
+            self.count_error("unexpected_message");
+            return;
+        };
+        match Header::decode(&publish.payload) {
+            Ok(h) => {
+                self.payload_len = publish.payload.len();
+                self.samples.push(Sample {
+                    publisher: h.publisher,
+                    sequence: h.sequence,
+                    sent_at_ns: h.sent_at_ns,
+                    received_at_ns: self.ctx.now_ns(now),
+                });
+            }
+            Err(_) => self.count_error("foreign_payload"),
+        }
+    }
+
+    fn count_error(&self, kind: &'static str) {
+        let _ = self.tx.send(Msg::Update(Update::Error { kind }));
+    }
+
+    fn has_unreported(&self) -> bool {
+        self.unreported_sent > 0 || !self.round_trips.is_empty() || !self.samples.is_empty()
+    }
+
+    /// Hands counters and samples gathered since the last call to the collector.
+    fn flush_figures(&mut self) {
+        if let Role::Publisher(publisher) = self.role {
+            if self.unreported_sent > 0 {
+                let count = std::mem::take(&mut self.unreported_sent);
+                let _ = self
+                    .tx
+                    .send(Msg::Update(Update::Published { publisher, count }));
+            }
+            if !self.round_trips.is_empty() {
+                let round_trips_us = std::mem::take(&mut self.round_trips);
+                let _ = self.tx.send(Msg::Update(Update::Acked { round_trips_us }));
+            }
+        }
+        if let (Role::Subscriber(i), false) = (self.role, self.samples.is_empty()) {
+            let receiver = self.ctx.plan.subscribers[i as usize].receiver;
+            let samples = std::mem::take(&mut self.samples);
+            let payload_len = self.payload_len;
+            let _ = self.tx.send(Msg::Update(Update::Samples {
+                receiver,
+                samples,
+                payload_len,
+            }));
+        }
+    }
+}

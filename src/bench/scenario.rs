@@ -1,0 +1,369 @@
+//! Runs a scenario from start to report: spawns the clients at `--connect-rate` (with a
+//! bounded number of handshakes at once, spread over `--bind-addresses`), waits until
+//! every subscriber is subscribed, starts the publishers together, waits for the last
+//! QoS 1/2 acknowledgement and the last delivery (or until nothing moves for the drain
+//! timeout), stops everyone, and turns the collector's figures into a `BenchReport`.
+//! The collector is owned by this loop alone and fed by a channel.
+//! Must not parse flags or write to stdout (progress goes through `Progress`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::protocol::{Connect, Disconnect, Packet, Properties, ProtocolVersion};
+
+use super::client::{self, Ctx, Msg, Phase, Role};
+use super::collect::{Collector, Update};
+use super::config::{BenchConfig, RunBound};
+use super::conn::{Conn, ConnectFailure};
+use super::hdrlog::HdrLog;
+use super::plan::Plan;
+use super::progress::{Progress, Snapshot};
+use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters};
+use super::sys;
+
+/// TCP + MQTT handshakes in progress at once: more only overflows the broker's listen
+/// backlog and turns into SYN retransmits a second later.
+const MAX_HANDSHAKES: usize = 128;
+/// How often progress is drawn and the interval histogram is cut.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Where the broker is and how to account for it.
+pub struct Broker {
+    /// The address clients connect to.
+    pub addr: SocketAddr,
+    /// For the report.
+    pub info: BrokerInfo,
+    /// Name prefix of the embedded broker's threads, to keep its CPU out of ours.
+    pub thread_prefix: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    Connecting,
+    Publishing { since: Instant },
+    Draining { publish_end: Instant },
+    Finishing,
+}
+
+/// Runs the benchmark described by `config` against `broker`.
+pub async fn run(
+    config: BenchConfig,
+    broker: Broker,
+    publish_properties: Properties,
+    mut progress: Box<dyn Progress>,
+) -> anyhow::Result<BenchReport> {
+    config.check().map_err(anyhow::Error::msg)?;
+    let plan = Plan::build(&config).map_err(anyhow::Error::msg)?;
+    let mut config = config;
+    if !config.version_fixed
+        && config.version == ProtocolVersion::V5
+        && refuses_v5(&config, broker.addr).await
+    {
+        if config.shared_group.is_some() {
+            anyhow::bail!("the broker refused MQTT 5, which --shared needs");
+        }
+        config.version = ProtocolVersion::V311;
+    }
+    let epoch = Instant::now();
+    let started_wall = SystemTime::now();
+    let cpu_before = sys::process_cpu();
+    let broker_cpu_before = broker.thread_prefix.and_then(sys::threads_cpu);
+    let hdr_log = match &config.hdr_log {
+        Some(path) => Some(
+            HdrLog::create(path, started_wall)
+                .with_context(|| format!("cannot create --hdr-log {}", path.display()))?,
+        ),
+        None => None,
+    };
+
+    let ctx = Arc::new(Ctx {
+        config: config.clone(),
+        plan,
+        addr: broker.addr,
+        epoch,
+        publish_properties,
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
+    let roles: Vec<Role> = (0..config.subscribers)
+        .map(Role::Subscriber)
+        .chain((0..config.publishers).map(Role::Publisher))
+        .chain((0..config.connect_only_clients).map(Role::ConnectOnly))
+        .collect();
+    let total = roles.len() as u64;
+    let spawner = tokio::spawn(spawn_clients(roles, ctx.clone(), tx, phase_rx));
+
+    let mut collector = Collector::new(config.publishers);
+    let (mut ready, mut done) = (0u64, 0u64);
+    let mut stage = Stage::Connecting;
+    let mut publish_window: Option<(Instant, Instant)> = None;
+    let mut last_move = (Instant::now(), 0u64, 0u64, 0u64);
+    let mut ticker = tokio::time::interval(TICK);
+    let mut interval_start = Duration::ZERO;
+    let mut finish_deadline: Option<Instant> = None;
+    let mut last_sent: Option<u64> = None;
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(Msg::Update(update)) => collector.absorb(update),
+                Some(Msg::Ready) => ready += 1,
+                Some(Msg::Done { last_sent_ns }) => {
+                    done += 1;
+                    last_sent = last_sent.max(last_sent_ns);
+                }
+                None => break, // every client has ended
+            },
+            _ = ticker.tick() => {
+                let now = Instant::now();
+                let interval = collector.take_interval();
+                let p99_us = (!interval.is_empty()).then(|| interval.value_at_quantile(0.99));
+                let elapsed = now.duration_since(epoch);
+                if let Some(log) = &hdr_log {
+                    if !interval.is_empty() {
+                        log.write(interval_start, elapsed.saturating_sub(interval_start), interval);
+                    }
+                }
+                interval_start = elapsed;
+                let expected = match (config.bound, stage) {
+                    (RunBound::Messages(n), _) => Some(n * ctx.plan.receivers_of.iter().map(|r| r.len() as u64).sum::<u64>()),
+                    _ => None,
+                };
+                progress.update(&Snapshot {
+                    elapsed,
+                    connected: collector.connected() as u64,
+                    clients: total,
+                    sent: collector.sent,
+                    received: collector.received_unique(),
+                    expected,
+                    p99_us,
+                });
+                // Progress is what the broker still does for us: sends, acks, deliveries.
+                let moved = (collector.sent, collector.acked, collector.received_total);
+                if moved != (last_move.1, last_move.2, last_move.3) {
+                    last_move = (now, moved.0, moved.1, moved.2);
+                }
+                // Nothing moving for this long means the broker stopped answering; at
+                // a slow --rate, gaps between messages are normal and last longer.
+                let patience = config.drain_timeout.max(Duration::from_secs_f64(2.0 / config.rate.unwrap_or(1.0)));
+                let quiet = now.duration_since(last_move.0) >= patience;
+                stage = match stage {
+                    Stage::Connecting if ready >= total => {
+                        if config.publishers == 0 {
+                            Stage::Finishing
+                        } else {
+                            // Start a moment ahead so every publisher sees the same start.
+                            let start = Instant::now() + Duration::from_millis(10);
+                            let start_ns = start.duration_since(epoch).as_nanos() as u64;
+                            collector.set_measure_from(start_ns + config.warmup.as_nanos() as u64);
+                            let _ = phase_tx.send(Phase::Publishing { start_ns });
+                            last_move.0 = now;
+                            Stage::Publishing { since: start }
+                        }
+                    }
+                    Stage::Publishing { since } => {
+                        let bound_over = match config.bound {
+                            RunBound::Duration(d) => now >= since + d,
+                            RunBound::Messages(_) => true,
+                        };
+                        if done >= config.publishers as u64 || (bound_over && quiet) {
+                            if done < config.publishers as u64 {
+                                collector.absorb(Update::Error { kind: "publishers_stalled" });
+                            }
+                            publish_window = Some((since, now));
+                            last_move.0 = now;
+                            Stage::Draining { publish_end: now }
+                        } else {
+                            stage
+                        }
+                    }
+                    Stage::Draining { .. } => {
+                        let expected = ctx.plan.expected(collector.sent_by_publisher().iter().copied());
+                        if collector.received_unique() >= expected || quiet {
+                            Stage::Finishing
+                        } else {
+                            stage
+                        }
+                    }
+                    other => other,
+                };
+                if stage == Stage::Finishing && finish_deadline.is_none() {
+                    let _ = phase_tx.send(Phase::Finishing);
+                    finish_deadline = Some(now + Duration::from_secs(10));
+                }
+                if finish_deadline.is_some_and(|d| now >= d) {
+                    collector.absorb(Update::Error { kind: "clients_did_not_stop" });
+                    break;
+                }
+            }
+        }
+    }
+    progress.finish();
+    let handles = spawner.await.unwrap_or_default();
+    for handle in handles {
+        handle.abort();
+    }
+
+    let elapsed = epoch.elapsed();
+    let mut cpu = sys::process_cpu().since(&cpu_before);
+    let broker_cpu = match (broker.thread_prefix, broker_cpu_before) {
+        (Some(prefix), Some(before)) => sys::threads_cpu(prefix).map(|after| after.since(&before)),
+        _ => None,
+    };
+    if let Some(b) = broker_cpu {
+        cpu = cpu.since(&b);
+    }
+    if let Some(log) = hdr_log {
+        log.finish().context("cannot write --hdr-log")?;
+    }
+    let plan = &ctx.plan;
+    let deliveries = collector.deliveries(|p| {
+        plan.receivers_of
+            .get(p as usize)
+            .map_or(&[], |r| r.as_slice())
+    });
+    collector.count_errors("unexpected_delivery", deliveries.unexpected);
+    let (measured, measured_bytes, measured_secs) = collector.measured();
+    let per_sec = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+    // Publishing ends with the last message produced (or when the run gave up waiting).
+    let publish_secs = publish_window.map_or(0.0, |(start, gave_up)| {
+        let end = last_sent.map_or(gave_up, |ns| epoch + Duration::from_nanos(ns));
+        end.saturating_duration_since(start).as_secs_f64()
+    });
+    let messages = collector.sent + deliveries.received;
+    Ok(BenchReport {
+        mqtk_version: env!("CARGO_PKG_VERSION").to_string(),
+        broker: broker.info,
+        parameters: parameters(&config),
+        started_unix_ms: started_wall
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        elapsed_secs: elapsed.as_secs_f64(),
+        measured_secs,
+        clients: collector.client_figures(total as u32),
+        connect_time_us: collector.connect_stats(),
+        connects_per_sec: collector.connects_per_sec(),
+        sent: collector.sent,
+        acked: collector.acked,
+        expected: deliveries.expected,
+        received: deliveries.received,
+        lost: deliveries.lost,
+        duplicates: deliveries.duplicates,
+        reordered: deliveries.reordered,
+        warmup_excluded: collector.warmup_excluded(),
+        throughput_msgs_per_sec: per_sec(measured, measured_secs),
+        throughput_bytes_per_sec: per_sec(measured_bytes, measured_secs),
+        sent_msgs_per_sec: per_sec(collector.sent, publish_secs),
+        latency_us: collector.latency_stats(),
+        pub_round_trip_us: collector.round_trip_stats(),
+        errors: collector.errors().clone(),
+        cpu: CpuUsage {
+            user_secs: cpu.user.as_secs_f64(),
+            system_secs: cpu.system.as_secs_f64(),
+            per_message_us: (messages > 0)
+                .then(|| cpu.total().as_secs_f64() * 1e6 / messages as f64),
+            embedded_broker_secs: broker_cpu.map(|b| b.total().as_secs_f64()),
+            utilization_percent: cpu.total().as_secs_f64() * 100.0
+                / elapsed.as_secs_f64().max(1e-9),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        },
+    })
+}
+
+/// Whether the broker refuses MQTT 5, asked with one probe connection (as `pub` and
+/// `sub` fall back to 3.1.1 when it does). Any other outcome keeps MQTT 5: the clients
+/// will report what went wrong.
+async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
+    let probe = Connect {
+        protocol_version: ProtocolVersion::V5,
+        client_id: format!("{}probe", config.id_prefix),
+        clean_start: true,
+        keep_alive_secs: config.keep_alive_secs,
+        username: config.username.clone(),
+        password: config.password.clone().map(Into::into),
+        will: None,
+        properties: Properties::default(),
+    };
+    match Conn::open(addr, None, probe, config.connect_timeout).await {
+        Ok((mut conn, _)) => {
+            if conn
+                .queue(&Packet::Disconnect(Disconnect::normal()))
+                .is_ok()
+            {
+                let _ = conn.flush().await;
+            }
+            false
+        }
+        Err(failure) => failure == ConnectFailure::VersionRefused,
+    }
+}
+
+async fn spawn_clients(
+    roles: Vec<Role>,
+    ctx: Arc<Ctx>,
+    tx: mpsc::UnboundedSender<Msg>,
+    phase: watch::Receiver<Phase>,
+) -> Vec<JoinHandle<()>> {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let start = Instant::now();
+    let binds = &ctx.config.bind_addresses;
+    let mut handles = Vec::with_capacity(roles.len());
+    for (i, role) in roles.into_iter().enumerate() {
+        if let Some(rate) = ctx.config.connect_rate {
+            tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into())
+                .await;
+        }
+        let Ok(permit) = handshakes.clone().acquire_owned().await else {
+            break;
+        };
+        let bind = (!binds.is_empty()).then(|| binds[i % binds.len()]);
+        handles.push(tokio::spawn(client::run(
+            role,
+            bind,
+            ctx.clone(),
+            tx.clone(),
+            phase.clone(),
+            permit,
+        )));
+    }
+    handles
+}
+
+fn parameters(config: &BenchConfig) -> Parameters {
+    Parameters {
+        scenario: config.scenario_name().to_string(),
+        protocol_version: match config.version {
+            ProtocolVersion::V5 => "5".into(),
+            ProtocolVersion::V311 => "3.1.1".into(),
+        },
+        qos: config.qos as u8,
+        size_bytes: config.size,
+        publishers: config.publishers,
+        subscribers: config.subscribers,
+        connect_only_clients: config.connect_only_clients,
+        messages_per_publisher: match config.bound {
+            RunBound::Messages(n) => Some(n),
+            RunBound::Duration(_) => None,
+        },
+        duration_secs: match config.bound {
+            RunBound::Duration(d) => Some(d.as_secs_f64()),
+            RunBound::Messages(_) => None,
+        },
+        rate_msgs_per_sec_per_publisher: config.rate,
+        warmup_secs: config.warmup.as_secs_f64(),
+        inflight: config.inflight,
+        topic: config.topic.clone(),
+        sub_topic: config.sub_topic.clone(),
+        shared_group: config.shared_group.clone(),
+        connect_rate_per_sec: config.connect_rate,
+        bind_addresses: config
+            .bind_addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+    }
+}

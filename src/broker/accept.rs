@@ -1,0 +1,355 @@
+//! From a new network connection to a running `Conn`: wait (bounded) for CONNECT,
+//! check it, take over an existing connection of the same client identifier, resume or
+//! start the session, and answer CONNACK with what the server supports (MQTT 5.0
+//! §3.2.2.3). Must not keep the session store locked across `.await`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::connection::{Conn, Io, Transport};
+use super::hooks::ClientIdentity;
+use super::mailbox::Mailbox;
+use super::sessions::Previous;
+use super::state::{Control, KeptSession, Shared};
+use super::will::PendingWill;
+use crate::protocol::session::{Role, Session, SessionConfig};
+use crate::protocol::{
+    topic, ConnAck, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode,
+};
+
+/// How long a new connection waits for the old one to hand its session over.
+const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one network connection from its first byte to its end.
+pub async fn serve_connection(
+    stream: Box<dyn Transport>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut io = Io::new(stream);
+    let connect = tokio::select! {
+        c = tokio::time::timeout(shared.config.connect_timeout, read_connect(&mut io, &shared)) => c,
+        _ = wait_shutdown(shutdown.clone()) => return,
+    };
+    let connect = match connect {
+        Ok(Ok(connect)) => connect,
+        Ok(Err(why)) => {
+            shared.log(1, format_args!("Bad CONNECT from {peer}: {why}; closing."));
+            io.write_final().await;
+            return;
+        }
+        Err(_) => {
+            shared.log(
+                1,
+                format_args!("Client {peer} sent no CONNECT in time; closing."),
+            );
+            return;
+        }
+    };
+    if let Some(conn) = accept(io, connect, peer, shared, shutdown).await {
+        conn.run().await;
+    }
+}
+
+async fn wait_shutdown(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Reads until the first packet; it must be a CONNECT (MQTT 5.0 §3.1).
+async fn read_connect(io: &mut Io, shared: &Shared) -> Result<Connect, String> {
+    loop {
+        match Packet::decode(
+            &mut io.rbuf,
+            ProtocolVersion::V5,
+            shared.config.max_packet_size,
+        ) {
+            Ok(Some(Packet::Connect(connect))) => return Ok(connect),
+            Ok(Some(_)) => return Err("the first packet is not CONNECT".into()),
+            Ok(None) => {}
+            Err(ProtocolError::UnsupportedProtocolVersion(level)) => {
+                // MQTT 3.1.1 §3.1.2.2: CONNACK 0x01 (unacceptable protocol level), in
+                // the 3.1.1 layout a client of any version can read.
+                io.wbuf.extend_from_slice(&[0x20, 0x02, 0x00, 0x01]);
+                return Err(format!("unsupported protocol level {level}"));
+            }
+            Err(err) => return Err(err.to_string()),
+        }
+        match io.stream.read_buf(&mut io.rbuf).await {
+            Ok(0) => return Err("connection closed before CONNECT".into()),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Refuses a CONNECT with `code` (CONNACK, then close).
+async fn refuse(
+    mut io: Io,
+    version: ProtocolVersion,
+    code: ReasonCode,
+    shared: &Shared,
+    peer: SocketAddr,
+) {
+    shared.log(1, format_args!("Refused connection from {peer}: {code}."));
+    let ack = ConnAck {
+        session_present: false,
+        reason_code: code,
+        properties: Default::default(),
+    };
+    if Packet::ConnAck(ack).encode(version, &mut io.wbuf).is_ok() {
+        io.write_final().await;
+    }
+}
+
+async fn accept(
+    io: Io,
+    connect: Connect,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Option<Conn> {
+    let version = connect.protocol_version;
+    let v5 = version == ProtocolVersion::V5;
+    let now = Instant::now();
+    if v5 && connect.properties.authentication_method.is_some() {
+        // MQTT 5.0 §4.12: no enhanced authentication method is supported.
+        refuse(
+            io,
+            version,
+            ReasonCode::BadAuthenticationMethod,
+            &shared,
+            peer,
+        )
+        .await;
+        return None;
+    }
+    if connect.client_id.is_empty() && !v5 && !connect.clean_start {
+        // MQTT 3.1.1 §3.1.3.1 [MQTT-3.1.3-8].
+        refuse(
+            io,
+            version,
+            ReasonCode::ClientIdentifierNotValid,
+            &shared,
+            peer,
+        )
+        .await;
+        return None;
+    }
+    if let Some(will) = &connect.will {
+        if topic::validate_topic_name(&will.topic).is_err() {
+            refuse(io, version, ReasonCode::TopicNameInvalid, &shared, peer).await;
+            return None;
+        }
+    }
+    if let Err(code) = shared.config.auth.connect(&connect) {
+        refuse(io, version, code, &shared, peer).await;
+        return None;
+    }
+    if let Some(max) = shared.config.max_connections {
+        if shared.sessions().counts().0 >= max {
+            refuse(io, version, ReasonCode::ServerUnavailable, &shared, peer).await;
+            return None;
+        }
+    }
+    let conn_id = shared.next_id();
+    let assigned = connect.client_id.is_empty();
+    let client_id: Arc<str> = if assigned {
+        format!("mqtk-{conn_id:016x}").into()
+    } else {
+        connect.client_id.as_str().into()
+    };
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let previous = take_over(&shared, &client_id, conn_id, control_tx, now).await;
+    let (kept, resumed) = resume_or_start(&shared, &connect, &client_id, previous, now);
+
+    // Keep alive: MQTT 5 clients asking for more than --max-keepalive (or 0, no limit)
+    // get Server Keep Alive (§3.2.2.3.14); 3.1.1 clients are held to the limit.
+    let max_keepalive = shared.config.max_keepalive;
+    let mut keep_alive = connect.keep_alive_secs;
+    let mut server_keep_alive = None;
+    if keep_alive > max_keepalive || (keep_alive == 0 && max_keepalive < u16::MAX) {
+        keep_alive = max_keepalive;
+        server_keep_alive = v5.then_some(max_keepalive);
+    }
+    let props = &connect.properties;
+    let send_maximum = props
+        .receive_maximum
+        .unwrap_or(u16::MAX)
+        .min(shared.config.max_inflight);
+    let session_config = SessionConfig {
+        send_maximum,
+        receive_maximum: shared.config.max_inflight,
+        keep_alive: (keep_alive > 0).then(|| Duration::from_secs(keep_alive.into())),
+        max_queued: Some(shared.config.max_queued),
+        topic_alias_maximum: shared.config.topic_alias_maximum,
+        ..SessionConfig::new(version, Role::Server)
+    };
+    let mut kept = kept;
+    if resumed {
+        kept.session.resume(session_config, now);
+    } else {
+        kept.session = Session::new(session_config, now);
+    }
+    kept.mailbox.set_online(true);
+
+    let mut ack = ConnAck {
+        session_present: resumed,
+        reason_code: ReasonCode::Success,
+        properties: Default::default(),
+    };
+    if v5 {
+        let p = &mut ack.properties;
+        p.receive_maximum = Some(shared.config.max_inflight);
+        p.retain_available = Some(1);
+        p.topic_alias_maximum = Some(shared.config.topic_alias_maximum);
+        p.wildcard_subscription_available = Some(1);
+        p.subscription_identifier_available = Some(1);
+        p.shared_subscription_available = Some(1);
+        p.server_keep_alive = server_keep_alive;
+        if shared.config.max_packet_size < crate::protocol::codec::MAX_VARINT {
+            p.maximum_packet_size = Some(shared.config.max_packet_size);
+        }
+        if assigned {
+            p.assigned_client_identifier = Some(client_id.to_string());
+        }
+        if props.request_response_information == Some(1) {
+            // MQTT 5.0 §4.10: a prefix the client may use for its response topics.
+            p.response_information = Some(format!("response/{client_id}/"));
+        }
+    }
+    let session_expiry = if v5 {
+        props.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        u32::MAX
+    };
+    shared.log(
+        1,
+        format_args!(
+            "New client connected from {peer} as {client_id} (p{}, c{}, k{}{}).",
+            version.level(),
+            u8::from(connect.clean_start),
+            keep_alive,
+            connect
+                .username
+                .as_deref()
+                .map(|u| format!(", u'{u}'"))
+                .unwrap_or_default()
+        ),
+    );
+    let session_id = kept.mailbox.session_id;
+    let will = connect
+        .will
+        .as_ref()
+        .map(|w| PendingWill::from_will(w, session_id, now));
+    let mut conn = Conn {
+        io,
+        shared: shared.clone(),
+        conn_id,
+        peer,
+        identity: ClientIdentity {
+            client_id,
+            username: connect.username.clone(),
+        },
+        version,
+        kept,
+        will,
+        session_expiry,
+        client_max_packet: props.maximum_packet_size.unwrap_or(u32::MAX),
+        client_alias_max: if v5 {
+            props.topic_alias_maximum.unwrap_or(0)
+        } else {
+            0
+        },
+        out_aliases: HashMap::new(),
+        send_maximum,
+        control: control_rx,
+        shutdown,
+    };
+    // CONNACK goes before anything the resumed session resends.
+    conn.encode(Packet::ConnAck(ack));
+    Some(conn)
+}
+
+/// Registers the connection under `client_id`; if another connection has it, asks
+/// that one to close and hand its session over (MQTT 5.0 §3.1.4, 0x8E).
+async fn take_over(
+    shared: &Shared,
+    client_id: &Arc<str>,
+    conn_id: u64,
+    control: mpsc::UnboundedSender<Control>,
+    now: Instant,
+) -> Option<KeptSession> {
+    let (previous, expired) = shared
+        .sessions()
+        .connect(client_id.clone(), conn_id, control, now);
+    if let Some(expired) = expired {
+        shared.end_session(client_id, expired, now);
+    }
+    match previous {
+        Previous::None => None,
+        Previous::Offline(kept) => Some(kept),
+        Previous::Online(old) => {
+            let (tx, rx) = oneshot::channel();
+            if old.send(Control::TakeOver(tx)).is_err() {
+                return None;
+            }
+            tokio::time::timeout(TAKEOVER_TIMEOUT, rx)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten()
+        }
+    }
+}
+
+/// The session to use: the kept one unless Clean Start (which ends it, publishing a
+/// will that waits for its delay), or a new one. Returns it and "session present".
+fn resume_or_start(
+    shared: &Shared,
+    connect: &Connect,
+    client_id: &Arc<str>,
+    previous: Option<KeptSession>,
+    now: Instant,
+) -> (KeptSession, bool) {
+    // MQTT 5.0 §3.1.3.2.2: a new connection before the will delay passed cancels the
+    // will, unless it starts clean, which ends the old session and so sends the will.
+    if connect.clean_start {
+        let will = shared.wills().take(client_id);
+        if let Some(will) = will {
+            shared.publish(will, now);
+        }
+    } else {
+        shared.wills().cancel(client_id);
+    }
+    match previous {
+        Some(kept) if !connect.clean_start => (kept, true),
+        other => {
+            if let Some(old) = other {
+                shared.end_session(client_id, old, now);
+            }
+            let session_id = shared.next_id();
+            let (mailbox, rx) =
+                Mailbox::new(session_id, client_id.clone(), shared.config.max_queued);
+            let session = Session::new(
+                SessionConfig::new(connect.protocol_version, Role::Server),
+                now,
+            );
+            let kept = KeptSession {
+                mailbox,
+                rx,
+                session,
+                subscriptions: HashMap::new(),
+                shared_inflight: HashMap::new(),
+            };
+            (kept, false)
+        }
+    }
+}

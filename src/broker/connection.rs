@@ -1,0 +1,387 @@
+//! One task per network connection (mini-redis's handler): after CONNECT it owns the
+//! session, reads and decodes packets, feeds them to the shared QoS/keep-alive state
+//! machine (`protocol::session`), pulls deliveries from the session's mailbox while the
+//! client's receive window has room, encodes and writes, and on the way out sends the
+//! MQTT 5 DISCONNECT, publishes or schedules the will and hands the session back to the
+//! store. Transport-agnostic: anything `AsyncRead + AsyncWrite` (TCP here; TLS and
+//! WebSocket plug in the same way). Must not hold a lock across `.await`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::hooks::ClientIdentity;
+use super::state::{Control, KeptSession, Shared};
+use super::will::PendingWill;
+use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
+
+/// A byte stream a client connection runs over.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+/// The stream plus its buffers.
+pub(super) struct Io {
+    pub stream: Box<dyn Transport>,
+    pub rbuf: BytesMut,
+    pub wbuf: BytesMut,
+}
+
+impl Io {
+    pub fn new(stream: Box<dyn Transport>) -> Io {
+        Io {
+            stream,
+            rbuf: BytesMut::with_capacity(4096),
+            wbuf: BytesMut::with_capacity(4096),
+        }
+    }
+
+    /// Writes what is buffered (best effort, bounded in time), used on the way out.
+    pub async fn write_final(&mut self) {
+        let write = async {
+            self.stream.write_all(&self.wbuf).await?;
+            self.stream.flush().await?;
+            self.stream.shutdown().await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+        self.wbuf.clear();
+    }
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+pub(super) enum End {
+    /// DISCONNECT from the client; `will` for MQTT 5 reason 0x04.
+    Disconnect { will: bool },
+    /// The socket closed or failed without DISCONNECT.
+    Network(String),
+    /// The client broke the protocol: DISCONNECT with this reason (MQTT 5), close.
+    Error(ReasonCode, String),
+    /// Silent for 1.5 times its keep alive.
+    KeepAlive,
+    /// Another connection took the client identifier over.
+    TakenOver(oneshot::Sender<Option<KeptSession>>),
+    /// The broker is stopping.
+    Shutdown,
+}
+
+impl From<ProtocolError> for End {
+    fn from(err: ProtocolError) -> End {
+        End::Error(err.reason_code(), err.to_string())
+    }
+}
+
+/// A connected client: everything its task owns.
+pub(super) struct Conn {
+    pub io: Io,
+    pub shared: Arc<Shared>,
+    pub conn_id: u64,
+    pub peer: SocketAddr,
+    pub identity: ClientIdentity,
+    pub version: ProtocolVersion,
+    pub kept: KeptSession,
+    pub will: Option<PendingWill>,
+    /// Seconds the session outlives the connection; `u32::MAX`: forever.
+    pub session_expiry: u32,
+    /// The client's Maximum Packet Size (MQTT 5.0 §3.1.2.11.4).
+    pub client_max_packet: u32,
+    /// The client's Topic Alias Maximum: aliases we may use towards it.
+    pub client_alias_max: u16,
+    /// Topic → alias we assigned on this connection.
+    pub out_aliases: HashMap<ByteString, u16>,
+    /// The client's receive maximum (capped by `--max-inflight`).
+    pub send_maximum: u16,
+    pub control: mpsc::UnboundedReceiver<Control>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Deliveries pulled from the mailbox per wake-up, so reads are not starved.
+const PULL_BATCH: usize = 64;
+
+impl Conn {
+    /// Serves the client until the connection ends, then cleans up.
+    pub async fn run(mut self) {
+        let end = self.run_loop().await;
+        self.finish(end).await;
+    }
+
+    async fn run_loop(&mut self) -> End {
+        loop {
+            if let Err(end) = self.drive(Instant::now()) {
+                return end;
+            }
+            if !self.io.wbuf.is_empty() {
+                if let Err(end) = self.write_out().await {
+                    return end;
+                }
+            }
+            let can_pull = self.can_pull();
+            let deadline = self.kept.session.poll_timeout();
+            tokio::select! {
+                biased;
+                control = self.control.recv() => match control {
+                    Some(Control::TakeOver(reply)) => return End::TakenOver(reply),
+                    None => return End::Shutdown,
+                },
+                _ = self.shutdown.changed() => return End::Shutdown,
+                read = self.io.stream.read_buf(&mut self.io.rbuf) => match read {
+                    Ok(0) => return End::Network("connection closed by the client".into()),
+                    Ok(n) => {
+                        self.shared.router.stats.bytes_received.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        if let Err(end) = self.decode_all(Instant::now()) {
+                            return end;
+                        }
+                    }
+                    Err(e) => return End::Network(e.to_string()),
+                },
+                delivery = self.kept.rx.recv(), if can_pull => {
+                    let now = Instant::now();
+                    if let Some(d) = delivery {
+                        self.deliver(d, now);
+                    }
+                    for _ in 1..PULL_BATCH {
+                        if !self.can_pull() {
+                            break;
+                        }
+                        match self.kept.rx.try_recv() {
+                            Ok(d) => self.deliver(d, now),
+                            Err(_) => break,
+                        }
+                    }
+                },
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.kept.session.handle_timeout(Instant::now());
+                },
+            }
+        }
+    }
+
+    /// True when a new outgoing message would be sent at once: nothing waits in the
+    /// session's queue and the client's receive window has room (MQTT 5.0 §4.9).
+    fn can_pull(&self) -> bool {
+        self.kept.session.queued_len() == 0
+            && self.kept.session.inflight_len() < usize::from(self.send_maximum)
+    }
+
+    fn decode_all(&mut self, now: Instant) -> Result<(), End> {
+        loop {
+            match Packet::decode(
+                &mut self.io.rbuf,
+                self.version,
+                self.shared.config.max_packet_size,
+            ) {
+                Ok(Some(packet)) => {
+                    if let Packet::Connect(_) = packet {
+                        return Err(End::Error(
+                            ReasonCode::ProtocolError,
+                            "second CONNECT".into(),
+                        ));
+                    }
+                    self.kept.session.handle_packet(packet, now)?;
+                    // Handle what this packet caused before decoding the next one, so
+                    // a DISCONNECT stops the loop with the right state.
+                    self.drive(now)?;
+                }
+                Ok(None) => return Ok(()),
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// Encodes one packet into the write buffer, applying outgoing topic aliases.
+    pub fn encode(&mut self, packet: Packet) {
+        let packet = match packet {
+            Packet::Publish(mut publish) => {
+                self.apply_topic_alias(&mut publish);
+                self.shared
+                    .router
+                    .stats
+                    .publish_sent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Packet::Publish(publish)
+            }
+            other => other,
+        };
+        if let Err(err) = packet.encode(self.version, &mut self.io.wbuf) {
+            self.shared.log(
+                1,
+                format_args!(
+                    "cannot encode a packet for {}: {err}",
+                    self.identity.client_id
+                ),
+            );
+        }
+    }
+
+    /// MQTT 5.0 §3.3.2.3.4: the first message on a topic carries topic and alias, the
+    /// next ones only the alias, while the client's Topic Alias Maximum allows.
+    fn apply_topic_alias(&mut self, publish: &mut crate::protocol::Publish) {
+        if self.client_alias_max == 0 || self.version != ProtocolVersion::V5 {
+            return;
+        }
+        if let Some(&alias) = self.out_aliases.get(&publish.topic) {
+            publish.properties.topic_alias = Some(alias);
+            publish.topic = ByteString::new();
+        } else if self.out_aliases.len() < usize::from(self.client_alias_max) {
+            let alias = self.out_aliases.len() as u16 + 1;
+            self.out_aliases.insert(publish.topic.clone(), alias);
+            publish.properties.topic_alias = Some(alias);
+        }
+    }
+
+    /// Writes the buffer; a takeover or shutdown arriving meanwhile (a client that
+    /// stopped reading) ends the connection instead of waiting.
+    async fn write_out(&mut self) -> Result<(), End> {
+        let len = self.io.wbuf.len();
+        let result = tokio::select! {
+            r = async {
+                self.io.stream.write_all(&self.io.wbuf).await?;
+                self.io.stream.flush().await
+            } => r.map_err(|e| End::Network(e.to_string())),
+            control = self.control.recv() => Err(match control {
+                Some(Control::TakeOver(reply)) => End::TakenOver(reply),
+                None => End::Shutdown,
+            }),
+            _ = self.shutdown.changed() => Err(End::Shutdown),
+        };
+        self.io.wbuf.clear();
+        self.shared
+            .router
+            .stats
+            .bytes_sent
+            .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    async fn finish(mut self, end: End) {
+        let now = Instant::now();
+        let client_id = self.identity.client_id.clone();
+        self.say_goodbye(&end).await;
+        self.log_end(&end);
+        self.handle_will(&end, now);
+        self.kept.session.disconnected();
+        self.kept.mailbox.set_online(false);
+        let keep = self.session_expiry > 0;
+        let expires_at = (self.session_expiry != u32::MAX)
+            .then(|| now + Duration::from_secs(self.session_expiry.into()));
+        let mut taker = match end {
+            End::TakenOver(reply) => Some(reply),
+            _ => None,
+        };
+        let kept = self.kept;
+        let handover = {
+            let mut store = self.shared.sessions();
+            if keep {
+                match store.disconnect(&client_id, self.conn_id, Some(kept), expires_at) {
+                    Ok(()) => None,
+                    Err(kept) => kept,
+                }
+            } else {
+                // Not kept: the session dies with this connection, taken over or not.
+                let _ = store.disconnect(&client_id, self.conn_id, None, None);
+                drop(store);
+                self.shared.end_session(&client_id, kept, now);
+                None
+            }
+        };
+        let Some(handover) = handover else { return };
+        if taker.is_none() {
+            while let Ok(Control::TakeOver(reply)) = self.control.try_recv() {
+                taker = Some(reply);
+            }
+        }
+        match taker {
+            Some(reply) => {
+                if let Err(Some(kept)) = reply.send(Some(handover)) {
+                    self.shared.end_session(&client_id, kept, now);
+                }
+            }
+            None => self.shared.end_session(&client_id, handover, now),
+        }
+    }
+
+    /// MQTT 5: tell the client why we close (§3.14); 3.1.1 has no server DISCONNECT.
+    async fn say_goodbye(&mut self, end: &End) {
+        let reason = match end {
+            End::Error(code, _) => Some(*code),
+            End::KeepAlive => Some(ReasonCode::KeepAliveTimeout),
+            End::TakenOver(_) => Some(ReasonCode::SessionTakenOver),
+            End::Shutdown => Some(ReasonCode::ServerShuttingDown),
+            End::Disconnect { .. } | End::Network(_) => None,
+        };
+        if let (Some(code), ProtocolVersion::V5) = (reason, self.version) {
+            let mut disconnect = Disconnect::with_reason(code);
+            if let End::Error(_, why) = end {
+                disconnect.properties.reason_string = Some(why.clone());
+            }
+            self.encode(Packet::Disconnect(disconnect));
+        }
+        self.io.write_final().await;
+    }
+
+    fn log_end(&self, end: &End) {
+        let id = &self.identity.client_id;
+        match end {
+            End::Disconnect { .. } => self
+                .shared
+                .log(1, format_args!("Client {id} disconnected.")),
+            End::Network(why) => self.shared.log(
+                1,
+                format_args!("Client {id} ({}) closed its connection: {why}.", self.peer),
+            ),
+            End::Error(code, why) => self
+                .shared
+                .log(1, format_args!("Client {id} disconnected: {why} ({code}).")),
+            End::KeepAlive => self.shared.log(
+                1,
+                format_args!("Client {id} has exceeded timeout, disconnecting."),
+            ),
+            End::TakenOver(_) => self.shared.log(
+                1,
+                format_args!("Client {id} already connected, closing old connection."),
+            ),
+            End::Shutdown => self.shared.log(
+                2,
+                format_args!("Client {id} disconnected: server shutting down."),
+            ),
+        }
+    }
+
+    /// Publishes the will unless the client disconnected normally (MQTT 5.0 §3.1.2.5);
+    /// a will delay postpones it, bounded by the session expiry (§3.1.3.2.2).
+    fn handle_will(&mut self, end: &End, now: Instant) {
+        let Some(will) = self.will.take() else { return };
+        let publish = match end {
+            End::Disconnect { will } => *will,
+            End::Shutdown => false,
+            End::TakenOver(_) => will.delay.is_zero(),
+            End::Network(_) | End::Error(..) | End::KeepAlive => true,
+        };
+        if !publish {
+            return;
+        }
+        let expiry = Duration::from_secs(self.session_expiry.into());
+        let delay = will.delay.min(expiry);
+        if delay.is_zero() {
+            self.shared.publish(will.message, now);
+        } else {
+            self.shared.wills().schedule(
+                self.identity.client_id.clone(),
+                now + delay,
+                will.message,
+            );
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,330 @@
+//! What a connection does with each packet once the session state machine has taken
+//! it: a short dispatch (`drive`) calling `on_message`, `on_subscribe`,
+//! `on_unsubscribe`, `on_disconnect`, and `deliver` for messages going out.
+//! Must not do I/O: it fills the session's transmit queue and returns why to close.
+
+use std::time::Instant;
+
+use super::connection::{Conn, End};
+use super::message::{Delivery, Message};
+use super::state::split_filter;
+use super::subscriptions::SubOptions;
+use crate::protocol::session::Event;
+use crate::protocol::{
+    topic, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
+    UnsubAck, Unsubscribe,
+};
+
+impl Conn {
+    /// Handles the session's events, then encodes what it wants sent. Events come
+    /// first: acknowledgements go out only after the message was routed.
+    pub(super) fn drive(&mut self, now: Instant) -> Result<(), End> {
+        while let Some(event) = self.kept.session.poll_event() {
+            match event {
+                Event::Message(publish) => self.on_message(publish, now)?,
+                Event::Delivered { seq, .. } => {
+                    self.kept.shared_inflight.remove(&seq);
+                }
+                Event::Dropped(publish) => self.on_dropped(&publish),
+                Event::PeerTimedOut => return Err(End::KeepAlive),
+                Event::Other(packet) => self.on_other(packet, now)?,
+                Event::Store(_) => {}
+            }
+        }
+        while let Some(packet) = self.kept.session.poll_transmit(now) {
+            self.encode(packet);
+        }
+        Ok(())
+    }
+
+    fn on_other(&mut self, packet: Packet, now: Instant) -> Result<(), End> {
+        match packet {
+            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe, now),
+            Packet::Unsubscribe(unsubscribe) => {
+                self.on_unsubscribe(unsubscribe);
+                Ok(())
+            }
+            Packet::Disconnect(disconnect) => self.on_disconnect(disconnect),
+            // MQTT 5.0 §4.12: we offer no authentication method, so any AUTH is for a
+            // method we do not know.
+            Packet::Auth(_) => Err(End::Error(
+                ReasonCode::BadAuthenticationMethod,
+                "no authentication method is supported".into(),
+            )),
+            other => Err(End::Error(
+                ReasonCode::ProtocolError,
+                format!("a client must not send {}", packet_name(&other)),
+            )),
+        }
+    }
+
+    /// An incoming application message (after topic alias resolution and, for QoS 2,
+    /// only once per packet id).
+    fn on_message(&mut self, publish: Publish, now: Instant) -> Result<(), End> {
+        topic::validate_topic_name(&publish.topic)?;
+        let id = &self.identity.client_id;
+        if publish.topic.starts_with("$SYS") {
+            // MQTT 5.0 §4.7.2: clients should not be able to publish into $SYS.
+            self.shared.log(
+                1,
+                format_args!("Client {id} published to {}: ignored", &*publish.topic),
+            );
+            return Ok(());
+        }
+        if !self
+            .shared
+            .config
+            .auth
+            .can_publish(&self.identity, &publish.topic)
+        {
+            self.shared.log(
+                1,
+                format_args!("Denied PUBLISH from {id} to {}", &*publish.topic),
+            );
+            return Ok(());
+        }
+        self.shared.log(
+            2,
+            format_args!(
+                "Received PUBLISH from {id} (d{}, q{}, r{}, m{}, '{}', ... ({} bytes))",
+                u8::from(publish.dup),
+                publish.qos as u8,
+                u8::from(publish.retain),
+                publish.packet_id,
+                &*publish.topic,
+                publish.payload.len()
+            ),
+        );
+        let msg = Message::from_publish(publish, self.kept.mailbox.session_id, now);
+        self.shared.publish(msg, now);
+        Ok(())
+    }
+
+    fn on_dropped(&mut self, publish: &Publish) {
+        if publish.qos != QoS::AtMostOnce {
+            let dropped = self.kept.mailbox.count_drop();
+            self.shared
+                .router
+                .stats
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.shared.log(
+                1,
+                format_args!(
+                    "Outgoing messages are being dropped for client {} ({dropped} so far).",
+                    self.identity.client_id
+                ),
+            );
+        }
+    }
+
+    fn on_subscribe(&mut self, subscribe: Subscribe, now: Instant) -> Result<(), End> {
+        let subscription_id = subscribe
+            .properties
+            .subscription_identifiers
+            .first()
+            .copied();
+        let mut reason_codes = Vec::with_capacity(subscribe.subscriptions.len());
+        let mut retained = Vec::new();
+        for sub in &subscribe.subscriptions {
+            let (share, filter) = split_filter(&sub.filter);
+            if share.is_some() && sub.no_local {
+                // MQTT 5.0 §3.8.3.1 [MQTT-3.8.3-4].
+                return Err(End::Error(
+                    ReasonCode::ProtocolError,
+                    "no local on a shared subscription".into(),
+                ));
+            }
+            let code = if topic::validate_topic_filter(&sub.filter).is_err() {
+                ReasonCode::TopicFilterInvalid
+            } else if !self
+                .shared
+                .config
+                .auth
+                .can_subscribe(&self.identity, &sub.filter)
+            {
+                ReasonCode::NotAuthorized
+            } else {
+                let options = SubOptions {
+                    qos: sub.qos,
+                    no_local: sub.no_local,
+                    retain_as_published: sub.retain_as_published,
+                    subscription_id,
+                };
+                let existed =
+                    self.shared
+                        .router
+                        .subscribe(filter, share, &self.kept.mailbox, options);
+                self.kept.subscriptions.insert(sub.filter.clone(), options);
+                // Shared subscriptions get no retained messages (MQTT 5.0 §4.8.2).
+                let send_retained = share.is_none()
+                    && match sub.retain_handling {
+                        RetainHandling::SendOnSubscribe => true,
+                        RetainHandling::SendIfNew => !existed,
+                        RetainHandling::DoNotSend => false,
+                    };
+                if send_retained {
+                    retained.extend(
+                        self.shared
+                            .router
+                            .retained_for(filter, now)
+                            .into_iter()
+                            .map(|msg| (msg, options)),
+                    );
+                }
+                granted(sub.qos)
+            };
+            self.shared.log(
+                1,
+                format_args!(
+                    "{} {} {} ({code})",
+                    self.identity.client_id, sub.qos as u8, sub.filter
+                ),
+            );
+            reason_codes.push(code);
+        }
+        let mut ack = SubAck {
+            packet_id: subscribe.packet_id,
+            reason_codes,
+            properties: Default::default(),
+        };
+        if self.version == ProtocolVersion::V311 {
+            // MQTT 3.1.1 §3.9.3: 0x80 is the only failure code.
+            for code in &mut ack.reason_codes {
+                if !code.is_success() {
+                    *code = ReasonCode::UnspecifiedError;
+                }
+            }
+        }
+        self.kept.session.send(Packet::SubAck(ack));
+        for (msg, options) in retained {
+            let delivery = Delivery {
+                qos: msg.qos.min(options.qos),
+                msg,
+                retain: true,
+                subscription_ids: options.subscription_id.into_iter().collect(),
+                group: None,
+            };
+            self.deliver(delivery, now);
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        let session_id = self.kept.mailbox.session_id;
+        let reason_codes = unsubscribe
+            .filters
+            .iter()
+            .map(|f| {
+                let (share, filter) = split_filter(f);
+                let existed = self.kept.subscriptions.remove(f).is_some();
+                let removed = self.shared.router.unsubscribe(filter, share, session_id);
+                self.shared.log(
+                    1,
+                    format_args!("{} unsubscribed from {f}", self.identity.client_id),
+                );
+                if existed || removed {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::NoSubscriptionExisted
+                }
+            })
+            .collect();
+        let ack = UnsubAck {
+            packet_id: unsubscribe.packet_id,
+            reason_codes,
+            properties: Default::default(),
+        };
+        self.kept.session.send(Packet::UnsubAck(ack));
+    }
+
+    fn on_disconnect(&mut self, disconnect: crate::protocol::Disconnect) -> Result<(), End> {
+        if let Some(expiry) = disconnect.properties.session_expiry_interval {
+            if self.session_expiry == 0 && expiry != 0 {
+                // MQTT 5.0 §3.14.2.2.2 [MQTT-3.14.2-2].
+                return Err(End::Error(
+                    ReasonCode::ProtocolError,
+                    "session expiry set in DISCONNECT after 0 in CONNECT".into(),
+                ));
+            }
+            self.session_expiry = expiry;
+        }
+        Err(End::Disconnect {
+            will: disconnect.reason_code == ReasonCode::DisconnectWithWill,
+        })
+    }
+
+    /// Hands one message to the session for sending, unless it expired or is larger
+    /// than the client accepts (then it is dropped for this client only, MQTT 5.0
+    /// §3.1.2.11.4).
+    pub(super) fn deliver(&mut self, delivery: Delivery, now: Instant) {
+        if delivery.msg.is_expired(now) {
+            return;
+        }
+        if !self
+            .shared
+            .config
+            .auth
+            .can_receive(&self.identity, &delivery.msg.topic)
+        {
+            return;
+        }
+        let publish = delivery.to_publish(now);
+        if self.client_max_packet != u32::MAX && self.too_big(&publish) {
+            self.shared.log(
+                1,
+                format_args!(
+                    "Dropped a message on {} for {}: larger than its maximum packet size",
+                    &*publish.topic, self.identity.client_id
+                ),
+            );
+            return;
+        }
+        let qos = publish.qos;
+        let seq = self.kept.session.publish(publish, now);
+        if delivery.group.is_some() && qos != QoS::AtMostOnce {
+            self.kept.shared_inflight.insert(seq, delivery);
+        }
+    }
+
+    fn too_big(&self, publish: &Publish) -> bool {
+        let mut probe = publish.clone();
+        if probe.qos != QoS::AtMostOnce {
+            probe.packet_id = 1;
+        }
+        let mut buf = bytes::BytesMut::new();
+        match Packet::Publish(probe).encode(self.version, &mut buf) {
+            Ok(()) => buf.len() > self.client_max_packet as usize,
+            Err(_) => true,
+        }
+    }
+}
+
+fn granted(qos: QoS) -> ReasonCode {
+    match qos {
+        QoS::AtMostOnce => ReasonCode::Success,
+        QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+        QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+    }
+}
+
+/// The packet's name for messages.
+pub(super) fn packet_name(packet: &Packet) -> &'static str {
+    match packet {
+        Packet::Connect(_) => "CONNECT",
+        Packet::ConnAck(_) => "CONNACK",
+        Packet::Publish(_) => "PUBLISH",
+        Packet::PubAck(_) => "PUBACK",
+        Packet::PubRec(_) => "PUBREC",
+        Packet::PubRel(_) => "PUBREL",
+        Packet::PubComp(_) => "PUBCOMP",
+        Packet::Subscribe(_) => "SUBSCRIBE",
+        Packet::SubAck(_) => "SUBACK",
+        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+        Packet::UnsubAck(_) => "UNSUBACK",
+        Packet::PingReq => "PINGREQ",
+        Packet::PingResp => "PINGRESP",
+        Packet::Disconnect(_) => "DISCONNECT",
+        Packet::Auth(_) => "AUTH",
+    }
+}

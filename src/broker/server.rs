@@ -1,0 +1,213 @@
+//! The running broker: bind the TCP listener, accept connections (one task each),
+//! run housekeeping once a second (session expiry, delayed wills, expired retained
+//! messages, `$SYS`), and stop gracefully as mini-redis does: tell every connection
+//! task, then wait until they have all dropped their completion handles.
+//! `start` is the library entry point for `mqtk serve` and for bench's embedded mode.
+//! Must not print: the caller prints the `listening on` line.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::accept::serve_connection;
+use super::connection::Transport;
+use super::message::Message;
+use super::state::{BrokerConfig, Shared};
+use super::sys::{sys_topics, Gauges};
+use crate::protocol::{Properties, QoS};
+
+/// How long shutdown waits for connection tasks to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A handle that starts connection tasks: what the TCP listener uses, and what a TLS or
+/// WebSocket listener uses once it has a byte stream.
+#[derive(Debug, Clone)]
+pub struct BrokerHandle {
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    /// Dropped by each connection task when it ends; shutdown waits for all of them.
+    done: mpsc::Sender<()>,
+}
+
+impl BrokerHandle {
+    /// Runs an MQTT connection over `stream` in its own task.
+    pub fn spawn_connection(&self, stream: Box<dyn Transport>, peer: SocketAddr) {
+        let shared = self.shared.clone();
+        let shutdown = self.shutdown.clone();
+        let done = self.done.clone();
+        shared
+            .router
+            .stats
+            .connections_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::spawn(async move {
+            serve_connection(stream, peer, shared, shutdown).await;
+            drop(done);
+        });
+    }
+
+    /// Logs a line when `-v` is at least `level` (0: always), as the broker does.
+    pub fn log(&self, level: u8, line: std::fmt::Arguments<'_>) {
+        self.shared.log(level, line);
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.shared.config
+    }
+
+    /// Resolves once the broker is stopping.
+    pub async fn stopping(&self) {
+        let mut shutdown = self.shutdown.clone();
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    }
+}
+
+/// A broker running in this process.
+#[derive(Debug)]
+pub struct RunningBroker {
+    local_addr: SocketAddr,
+    handle: BrokerHandle,
+    stop: watch::Sender<bool>,
+    done_rx: mpsc::Receiver<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Binds the listener and starts serving; returns once the port is open.
+pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+    let bind = config.bind;
+    let listener = TcpListener::bind(bind).await.with_context(|| {
+        format!("cannot listen on {bind} (see --bind and --port; -p 0 picks a free port)")
+    })?;
+    let local_addr = listener
+        .local_addr()
+        .context("cannot read the listener's address")?;
+    let shared = Arc::new(Shared::new(config));
+    for msg in shared.config.persistence.load_retained() {
+        shared.router.publish(Arc::new(msg), Instant::now());
+    }
+    let (stop, shutdown) = watch::channel(false);
+    let (done, done_rx) = mpsc::channel(1);
+    let handle = BrokerHandle {
+        shared: shared.clone(),
+        shutdown,
+        done,
+    };
+    let accept = tokio::spawn(accept_loop(listener, handle.clone()));
+    let housekeeping = tokio::spawn(housekeeping(shared, handle.shutdown.clone()));
+    Ok(RunningBroker {
+        local_addr,
+        handle,
+        stop,
+        done_rx,
+        tasks: vec![accept, housekeeping],
+    })
+}
+
+impl RunningBroker {
+    /// The address the MQTT/TCP listener is bound to (the real port with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to add connections from other listeners.
+    pub fn handle(&self) -> BrokerHandle {
+        self.handle.clone()
+    }
+
+    /// Stops accepting, tells every client (MQTT 5: DISCONNECT 0x8B), and waits
+    /// (bounded) until every connection task has finished.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        drop(self.handle);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.done_rx.recv()).await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, handle: BrokerHandle) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    handle.spawn_connection(Box::new(stream), peer);
+                }
+                Err(err) => {
+                    // EMFILE and friends: back off a little instead of spinning.
+                    handle.shared.log(1, format_args!("accept failed: {err}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = handle.stopping() => return,
+        }
+    }
+}
+
+/// Once a second: expire sessions, publish wills whose delay passed, drop expired
+/// retained messages, refresh `$SYS` topics whose value changed.
+async fn housekeeping(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_sys: Vec<(&'static str, String)> = Vec::new();
+    let mut since_sys = shared.config.sys_interval;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let now = Instant::now();
+        let expired = shared.sessions().take_expired(now);
+        for (client_id, kept) in expired {
+            shared.log(1, format_args!("Expiring session of client {client_id}."));
+            shared.end_session(&client_id, kept, now);
+        }
+        let due = shared.wills().take_due(now);
+        for will in due {
+            shared.publish(will, now);
+        }
+        shared.router.prune_retained(now);
+        since_sys += Duration::from_secs(1);
+        if since_sys >= shared.config.sys_interval {
+            since_sys = Duration::ZERO;
+            publish_sys(&shared, &mut last_sys, now);
+        }
+    }
+}
+
+fn publish_sys(shared: &Shared, last: &mut Vec<(&'static str, String)>, now: Instant) {
+    let (clients_connected, clients_disconnected) = shared.sessions().counts();
+    let (subscriptions, retained) = shared.router.counts();
+    let gauges = Gauges {
+        uptime: now.saturating_duration_since(shared.started),
+        clients_connected,
+        clients_disconnected,
+        subscriptions,
+        retained,
+    };
+    let topics = sys_topics(&shared.router.stats, gauges);
+    for (topic, value) in &topics {
+        if last.iter().any(|(t, v)| t == topic && v == value) {
+            continue;
+        }
+        let msg = Message {
+            topic: (*topic).into(),
+            payload: Bytes::from(value.clone()),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: Properties::default(),
+            publisher: 0,
+            received_at: now,
+        };
+        // Straight to the router: $SYS updates are not client messages to count.
+        shared.router.publish(Arc::new(msg), now);
+    }
+    *last = topics;
+}

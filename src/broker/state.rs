@@ -1,0 +1,219 @@
+//! The broker's configuration and the state every connection task shares: the router,
+//! the session store, delayed wills, hooks, and the kept-session bundle a connection
+//! task owns (and hands back to the store when it ends). Also "end a session": remove
+//! its subscriptions, give unacknowledged shared messages to other members, publish
+//! a will still waiting. Must not do I/O.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
+use super::mailbox::Mailbox;
+use super::message::{Delivery, Message};
+use super::router::Router;
+use super::sessions::SessionStore;
+use super::subscriptions::SubOptions;
+use super::will::DelayedWills;
+use crate::protocol::session::Session;
+use crate::protocol::topic;
+
+/// Everything `mqtk serve` (or bench's embedded broker) can set.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Where the MQTT/TCP listener binds; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// 0: quiet; 1: connects, disconnects, subscribes (`-v`); 2: every publish (`-vv`).
+    pub verbosity: u8,
+    /// Refuse connections beyond this many (`--max-connections`).
+    pub max_connections: Option<usize>,
+    /// Largest packet accepted from a client (`--max-packet-size`).
+    pub max_packet_size: u32,
+    /// QoS 1/2 messages in flight per client, both ways (`--max-inflight`).
+    pub max_inflight: u16,
+    /// Messages queued per session beyond those in flight (`--max-queued`).
+    pub max_queued: usize,
+    /// Largest keep alive granted (`--max-keepalive`); MQTT 5 clients asking for more
+    /// (or for 0) get Server Keep Alive.
+    pub max_keepalive: u16,
+    /// Highest topic alias a client may use.
+    pub topic_alias_maximum: u16,
+    /// A TCP connection must send CONNECT within this.
+    pub connect_timeout: Duration,
+    /// How often `$SYS/broker/...` is refreshed.
+    pub sys_interval: Duration,
+    /// Access control.
+    pub auth: Arc<dyn Authenticator>,
+    /// Durable storage.
+    pub persistence: Arc<dyn Persistence>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            verbosity: 0,
+            max_connections: None,
+            max_packet_size: 268_435_455,
+            max_inflight: 20,
+            max_queued: 1000,
+            max_keepalive: 65535,
+            topic_alias_maximum: 10,
+            connect_timeout: Duration::from_secs(5),
+            sys_interval: Duration::from_secs(1),
+            auth: Arc::new(AllowAll),
+            persistence: Arc::new(NoPersistence),
+        }
+    }
+}
+
+/// A message to a connection task from outside.
+#[derive(Debug)]
+pub enum Control {
+    /// Another connection with the same client identifier arrived: send DISCONNECT
+    /// 0x8E, close, and hand the session over.
+    TakeOver(oneshot::Sender<Option<KeptSession>>),
+}
+
+/// A session's state that outlives a network connection (MQTT 5.0 §4.1).
+#[derive(Debug)]
+pub struct KeptSession {
+    /// Where publishers queue messages for it.
+    pub mailbox: Arc<Mailbox>,
+    /// The other end of the mailbox.
+    pub rx: mpsc::Receiver<Delivery>,
+    /// QoS 1/2 flows in both directions.
+    pub session: Session,
+    /// Its subscriptions by filter as written (`$share/…` included).
+    pub subscriptions: HashMap<String, SubOptions>,
+    /// Shared-subscription messages handed to `session` and not acknowledged yet, by
+    /// the number `Session::publish` gave them: another member gets them if the
+    /// session ends first (MQTT 5.0 §4.8.2).
+    pub shared_inflight: HashMap<u64, Delivery>,
+}
+
+/// The state shared by the listener and every connection task.
+#[derive(Debug)]
+pub struct Shared {
+    /// The settings.
+    pub config: BrokerConfig,
+    /// Subscriptions, retained messages, counters.
+    pub router: Router,
+    /// Client identifier → connection or kept session.
+    pub sessions: Mutex<SessionStore<KeptSession, mpsc::UnboundedSender<Control>>>,
+    /// Wills waiting for their delay.
+    pub wills: Mutex<DelayedWills>,
+    /// When the broker started.
+    pub started: Instant,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Fresh state.
+    pub fn new(config: BrokerConfig) -> Shared {
+        Shared {
+            config,
+            router: Router::new(),
+            sessions: Mutex::new(SessionStore::new()),
+            wills: Mutex::new(DelayedWills::new()),
+            started: Instant::now(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// A number never handed out before (connection and session ids).
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The session store (never held across `.await`).
+    pub fn sessions(
+        &self,
+    ) -> MutexGuard<'_, SessionStore<KeptSession, mpsc::UnboundedSender<Control>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The delayed wills (never held across `.await`).
+    pub fn wills(&self) -> MutexGuard<'_, DelayedWills> {
+        self.wills.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Routes a message (and tells persistence about retained changes).
+    pub fn publish(&self, msg: Message, now: Instant) {
+        let msg = Arc::new(msg);
+        self.router
+            .stats
+            .publish_received
+            .fetch_add(1, Ordering::Relaxed);
+        if msg.retain {
+            let stored = (!msg.payload.is_empty()).then_some(&msg);
+            self.config.persistence.retained_changed(&msg.topic, stored);
+        }
+        let routed = self.router.publish(msg.clone(), now);
+        if self.config.verbosity >= 2 {
+            crate::output::log_line(format_args!(
+                "{}: publish to {} ({} bytes, q{}, r{}): {} receivers, {} dropped",
+                timestamp(),
+                &*msg.topic,
+                msg.payload.len(),
+                msg.qos as u8,
+                u8::from(msg.retain),
+                routed.delivered,
+                routed.dropped
+            ));
+        }
+    }
+
+    /// Ends a session for good: its subscriptions go, its unacknowledged and queued
+    /// shared-subscription messages go to other members, and a will still waiting for
+    /// its delay is published now (MQTT 5.0 §3.1.3.2.2).
+    pub fn end_session(&self, client_id: &str, mut kept: KeptSession, now: Instant) {
+        let session_id = kept.mailbox.session_id;
+        kept.mailbox.set_online(false);
+        for filter in kept.subscriptions.keys() {
+            let (share, inner) = split_filter(filter);
+            self.router.unsubscribe(inner, share, session_id);
+        }
+        kept.rx.close();
+        let mut orphans: Vec<Delivery> = kept.shared_inflight.drain().map(|(_, d)| d).collect();
+        while let Ok(d) = kept.rx.try_recv() {
+            if d.group.is_some() {
+                orphans.push(d);
+            }
+        }
+        for d in orphans {
+            self.router.requeue_shared(d, session_id, now);
+        }
+        let will = self.wills().take(client_id);
+        if let Some(will) = will {
+            self.publish(will, now);
+        }
+    }
+
+    /// Logs a line at `-v` (level 1) or `-vv` (level 2).
+    pub fn log(&self, level: u8, line: std::fmt::Arguments<'_>) {
+        if self.config.verbosity >= level {
+            crate::output::log_line(format_args!("{}: {}", timestamp(), line));
+        }
+    }
+}
+
+/// A subscription filter as written → (share group, filter to match).
+pub fn split_filter(filter: &str) -> (Option<&str>, &str) {
+    match topic::parse_shared(filter) {
+        Some((group, inner)) => (Some(group), inner),
+        None => (None, filter),
+    }
+}
+
+/// Seconds since the epoch, mosquitto's log prefix.
+pub fn timestamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

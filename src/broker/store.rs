@@ -1,0 +1,589 @@
+//! The durable store of `serve --data-dir DIR`: retained messages and kept sessions
+//! (subscriptions, queued messages, QoS 1/2 state) in one redb database, `DIR/mqtk.redb`.
+//!
+//! Why redb: a well-kept, pure-Rust embedded key-value store with ACID transactions whose
+//! commit is crash-safe by design (copy-on-write B-trees, a checksummed commit slot), so a
+//! SIGKILL at any moment leaves the last committed state, and a damaged or foreign file is
+//! an error at open, not silent loss. A hand-written log would need its own checksums,
+//! torn-tail handling and compaction, which is exactly what redb already does.
+//!
+//! `--fsync always`: every change is committed with `Durability::Immediate` before the call
+//! returns, so whatever the broker acknowledges after the call survives a crash.
+//! `--fsync every-N-ms`: changes are committed with `Durability::None` (in the database,
+//! not yet synced) and a flusher thread makes them durable every N ms; a crash loses at
+//! most the last N ms of acknowledged changes.
+//!
+//! Must not know the broker's in-memory types: it stores protocol `Publish` packets (encoded
+//! with the codec as MQTT 5 PUBLISH) and plain records.
+
+// redb::Error is large; it only travels on the write path, whose cost is a disk commit.
+#![allow(clippy::result_large_err)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::session::{PersistedOutgoing, PersistedState, StoreChange};
+use crate::protocol::{Packet, ProtocolVersion, Publish, QoS};
+
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+const QUEUED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queued");
+const OUTGOING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outgoing");
+const INCOMING: TableDefinition<(&str, u16), ()> = TableDefinition::new("incoming_qos2");
+
+/// Written in `meta` under `format`; anything else is a foreign store.
+const FORMAT: &str = "mqtk-store-1";
+/// The database file inside the data directory.
+pub const FILE_NAME: &str = "mqtk.redb";
+
+/// When changes reach the disk (`--fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Before every acknowledgement.
+    Always,
+    /// At most this long after the change.
+    Every(Duration),
+}
+
+impl FsyncPolicy {
+    /// Parse `always` or `every-N-ms`.
+    pub fn parse(text: &str) -> Result<FsyncPolicy, String> {
+        if text == "always" {
+            return Ok(FsyncPolicy::Always);
+        }
+        let ms = text
+            .strip_prefix("every-")
+            .and_then(|rest| rest.strip_suffix("-ms").or_else(|| rest.strip_suffix("ms")))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| (1..=60_000).contains(n));
+        match ms {
+            Some(ms) => Ok(FsyncPolicy::Every(Duration::from_millis(ms))),
+            None => Err(format!(
+                "invalid --fsync {text:?}: use always or every-N-ms with N from 1 to 60000 (e.g. every-100-ms)"
+            )),
+        }
+    }
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory or file could not be opened or created.
+    #[error("cannot open the data store {path}: {reason}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The file is a database, but not one mqtk wrote.
+    #[error("{path} is not an mqtk data store (format {found:?}); use another --data-dir")]
+    Foreign {
+        /// The database file.
+        path: String,
+        /// The format found, if any.
+        found: Option<String>,
+    },
+    /// A read or write failed, or a record could not be decoded.
+    #[error("data store {path}: {reason}")]
+    Failed {
+        /// The database file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A message with the wall-clock time the broker received it (for the expiry interval).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The message as a PUBLISH packet.
+    pub publish: Publish,
+    /// When it was received.
+    pub received: SystemTime,
+}
+
+/// One subscription of a kept session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSubscription {
+    /// The filter as written (`$share/…` included).
+    pub filter: String,
+    /// Granted QoS.
+    pub qos: u8,
+    /// MQTT 5 No Local.
+    pub no_local: bool,
+    /// MQTT 5 Retain As Published.
+    pub retain_as_published: bool,
+    /// MQTT 5 Retain Handling (0, 1, 2).
+    pub retain_handling: u8,
+    /// MQTT 5 Subscription Identifier.
+    pub subscription_id: Option<u32>,
+}
+
+/// A kept session's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Protocol version the client last connected with (4 or 5).
+    pub protocol_level: u8,
+    /// Session expiry interval in seconds; `u32::MAX` never expires.
+    pub expiry_secs: u32,
+    /// When the client disconnected (ms since the epoch), `None` while connected.
+    pub disconnected_at_ms: Option<u64>,
+    /// Its subscriptions.
+    pub subscriptions: Vec<StoredSubscription>,
+}
+
+/// A kept session as loaded at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// Client identifier.
+    pub client_id: String,
+    /// Settings and subscriptions.
+    pub record: SessionRecord,
+    /// Messages queued for it and not yet handed to its QoS state, by queue id.
+    pub queued: Vec<(u64, StoredMessage)>,
+    /// Its QoS 1/2 flows.
+    pub state: PersistedState,
+}
+
+/// The open store. Cheap to share (`Arc`); every method is a short transaction.
+#[derive(Debug)]
+pub struct Store {
+    db: Arc<Database>,
+    path: PathBuf,
+    durability: Durability,
+    dirty: Arc<AtomicBool>,
+    flusher: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+impl Store {
+    /// Open (or create) `DIR/mqtk.redb`. A file that is not an mqtk store is an error.
+    pub fn open(dir: &Path, policy: FsyncPolicy) -> Result<Store, StoreError> {
+        let path = dir.join(FILE_NAME);
+        let shown = path.display().to_string();
+        let open_err = |reason: String| StoreError::Open {
+            path: shown.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let db = Database::create(&path).map_err(|e| open_err(e.to_string()))?;
+        let db = Arc::new(db);
+        let mut store = Store {
+            db,
+            path,
+            durability: match policy {
+                FsyncPolicy::Always => Durability::Immediate,
+                FsyncPolicy::Every(_) => Durability::None,
+            },
+            dirty: Arc::new(AtomicBool::new(false)),
+            flusher: None,
+        };
+        store.check_format()?;
+        if let FsyncPolicy::Every(period) = policy {
+            store.flusher = Some(spawn_flusher(store.db.clone(), store.dirty.clone(), period));
+        }
+        Ok(store)
+    }
+
+    fn fail(&self, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Failed {
+            path: self.path.display().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn check_format(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.fail(e))?;
+            let found = meta
+                .get("format")
+                .map_err(|e| self.fail(e))?
+                .map(|v| v.value().to_string());
+            let empty = meta.len().map_err(|e| self.fail(e))? == 0;
+            match found {
+                Some(f) if f == FORMAT => {}
+                None if empty && self.has_no_other_tables(&txn)? => {
+                    meta.insert("format", FORMAT).map_err(|e| self.fail(e))?;
+                }
+                found => {
+                    return Err(StoreError::Foreign {
+                        path: self.path.display().to_string(),
+                        found,
+                    })
+                }
+            }
+        }
+        self.commit(txn, Durability::Immediate)
+    }
+
+    fn has_no_other_tables(&self, txn: &redb::WriteTransaction) -> Result<bool, StoreError> {
+        let tables = txn.list_tables().map_err(|e| self.fail(e))?;
+        Ok(tables
+            .into_iter()
+            .all(|t| redb::TableHandle::name(&t) == "meta"))
+    }
+
+    fn commit(
+        &self,
+        mut txn: redb::WriteTransaction,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        let deferred = matches!(durability, Durability::None);
+        txn.set_durability(durability);
+        txn.commit().map_err(|e| self.fail(e))?;
+        if deferred {
+            self.dirty.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in one write transaction committed with the `--fsync` policy.
+    fn write(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        f(&txn).map_err(|e| self.fail(e))?;
+        self.commit(txn, self.durability)
+    }
+
+    /// Make every change so far durable now (shutdown, tests).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        self.commit(txn, Durability::Immediate)?;
+        self.dirty.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Set (`Some`) or delete (`None`) the retained message of `topic`.
+    pub fn set_retained(
+        &self,
+        topic: &str,
+        message: Option<&StoredMessage>,
+    ) -> Result<(), StoreError> {
+        let encoded = message
+            .map(encode_message)
+            .transpose()
+            .map_err(|e| self.fail(e))?;
+        self.write(|txn| {
+            let mut table = txn.open_table(RETAINED)?;
+            match &encoded {
+                Some(bytes) => table.insert(topic, bytes.as_slice())?,
+                None => table.remove(topic)?,
+            };
+            Ok(())
+        })
+    }
+
+    /// Every retained message.
+    pub fn retained(&self) -> Result<Vec<StoredMessage>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
+        let table = match txn.open_table(RETAINED) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(|e| self.fail(e))? {
+            let (topic, value) = entry.map_err(|e| self.fail(e))?;
+            let message = decode_message(value.value())
+                .map_err(|e| self.fail(format!("retained message {:?}: {e}", topic.value())))?;
+            out.push(message);
+        }
+        Ok(out)
+    }
+
+    /// Create or update a kept session's settings and subscriptions.
+    pub fn put_session(&self, client_id: &str, record: &SessionRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(record).map_err(|e| self.fail(e))?;
+        self.write(|txn| {
+            txn.open_table(SESSIONS)?
+                .insert(client_id, json.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Forget a session and everything queued or in flight for it.
+    pub fn remove_session(&self, client_id: &str) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(SESSIONS)?.remove(client_id)?;
+            txn.open_table(QUEUED)?
+                .retain_in((client_id, 0)..=(client_id, u64::MAX), |_, _| false)?;
+            txn.open_table(OUTGOING)?
+                .retain_in((client_id, 0)..=(client_id, u64::MAX), |_, _| false)?;
+            txn.open_table(INCOMING)?
+                .retain_in((client_id, 0)..=(client_id, u16::MAX), |_, _| false)?;
+            Ok(())
+        })
+    }
+
+    /// A message was queued for a kept session under queue id `qid`.
+    pub fn queue(
+        &self,
+        client_id: &str,
+        qid: u64,
+        message: &StoredMessage,
+    ) -> Result<(), StoreError> {
+        let bytes = encode_message(message).map_err(|e| self.fail(e))?;
+        self.write(|txn| {
+            txn.open_table(QUEUED)?
+                .insert((client_id, qid), bytes.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// The queued message `qid` left the queue; `change` (if any) is the QoS state change
+    /// that took it over, written in the same transaction so it is never lost or doubled.
+    pub fn unqueue(
+        &self,
+        client_id: &str,
+        qid: u64,
+        change: Option<&StoreChange>,
+    ) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(QUEUED)?.remove((client_id, qid))?;
+            if let Some(change) = change {
+                apply_change(txn, client_id, change)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Record one change of a session's QoS 1/2 state (`protocol::session` events).
+    pub fn apply(&self, client_id: &str, change: &StoreChange) -> Result<(), StoreError> {
+        self.write(|txn| apply_change(txn, client_id, change))
+    }
+
+    /// Every kept session with its queue and QoS state.
+    pub fn sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
+        let mut out = Vec::new();
+        let sessions = match txn.open_table(SESSIONS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(out),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let queued = txn.open_table(QUEUED).ok();
+        let outgoing = txn.open_table(OUTGOING).ok();
+        let incoming = txn.open_table(INCOMING).ok();
+        for entry in sessions.iter().map_err(|e| self.fail(e))? {
+            let (id, value) = entry.map_err(|e| self.fail(e))?;
+            let client_id = id.value().to_string();
+            let record: SessionRecord = serde_json::from_slice(value.value())
+                .map_err(|e| self.fail(format!("session {client_id:?}: {e}")))?;
+            let range = (client_id.as_str(), 0)..=(client_id.as_str(), u64::MAX);
+            let mut session = StoredSession {
+                client_id: client_id.clone(),
+                record,
+                queued: Vec::new(),
+                state: PersistedState::default(),
+            };
+            if let Some(table) = &queued {
+                for item in table.range(range.clone()).map_err(|e| self.fail(e))? {
+                    let (key, value) = item.map_err(|e| self.fail(e))?;
+                    let message = decode_message(value.value()).map_err(|e| self.fail(e))?;
+                    session.queued.push((key.value().1, message));
+                }
+            }
+            if let Some(table) = &outgoing {
+                for item in table.range(range.clone()).map_err(|e| self.fail(e))? {
+                    let (key, value) = item.map_err(|e| self.fail(e))?;
+                    let seq = key.value().1;
+                    let (publish, released) =
+                        decode_outgoing(value.value()).map_err(|e| self.fail(e))?;
+                    session.state.outgoing.insert(
+                        seq,
+                        PersistedOutgoing {
+                            seq,
+                            publish,
+                            released,
+                        },
+                    );
+                }
+            }
+            if let Some(table) = &incoming {
+                let range = (client_id.as_str(), 0)..=(client_id.as_str(), u16::MAX);
+                for item in table.range(range).map_err(|e| self.fail(e))? {
+                    let (key, _) = item.map_err(|e| self.fail(e))?;
+                    session.state.incoming_qos2.insert(key.value().1);
+                }
+            }
+            out.push(session);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.flusher.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        if self.dirty.load(Ordering::Acquire) {
+            let _ = self.sync();
+        }
+    }
+}
+
+/// Every `period`, make the commits since the last sync durable (one fsync for all).
+fn spawn_flusher(
+    db: Arc<Database>,
+    dirty: Arc<AtomicBool>,
+    period: Duration,
+) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("mqtk-store-fsync".into())
+        .spawn(move || loop {
+            match stopped.recv_timeout(period) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            if dirty.swap(false, Ordering::AcqRel) {
+                let synced = db
+                    .begin_write()
+                    .map_err(redb::Error::from)
+                    .and_then(|mut txn| {
+                        txn.set_durability(Durability::Immediate);
+                        txn.commit().map_err(redb::Error::from)
+                    });
+                if synced.is_err() {
+                    // Try again on the next tick; the changes stay in the database.
+                    dirty.store(true, Ordering::Release);
+                }
+            }
+        })
+        .expect("spawning a thread only fails when the system is out of resources");
+    (stop, thread)
+}
+
+fn apply_change(
+    txn: &redb::WriteTransaction,
+    client_id: &str,
+    change: &StoreChange,
+) -> Result<(), redb::Error> {
+    let mut outgoing = txn.open_table(OUTGOING)?;
+    match change {
+        StoreChange::OutgoingQueued { seq, publish } => {
+            let bytes = encode_outgoing(publish, false).map_err(redb_err)?;
+            outgoing.insert((client_id, *seq), bytes.as_slice())?;
+        }
+        StoreChange::OutgoingSent { seq, packet_id } => {
+            let current = outgoing.get((client_id, *seq))?.map(|v| v.value().to_vec());
+            if let Some(bytes) = current {
+                let (mut publish, released) = decode_outgoing(&bytes).map_err(redb_err)?;
+                publish.packet_id = *packet_id;
+                let bytes = encode_outgoing(&publish, released).map_err(redb_err)?;
+                outgoing.insert((client_id, *seq), bytes.as_slice())?;
+            }
+        }
+        StoreChange::OutgoingReleased { seq } => {
+            let current = outgoing.get((client_id, *seq))?.map(|v| v.value().to_vec());
+            if let Some(bytes) = current {
+                let (publish, _) = decode_outgoing(&bytes).map_err(redb_err)?;
+                let bytes = encode_outgoing(&publish, true).map_err(redb_err)?;
+                outgoing.insert((client_id, *seq), bytes.as_slice())?;
+            }
+        }
+        StoreChange::OutgoingDone { seq } => {
+            outgoing.remove((client_id, *seq))?;
+        }
+        StoreChange::IncomingReceived { packet_id } => {
+            txn.open_table(INCOMING)?
+                .insert((client_id, *packet_id), ())?;
+        }
+        StoreChange::IncomingReleased { packet_id } => {
+            txn.open_table(INCOMING)?.remove((client_id, *packet_id))?;
+        }
+    }
+    Ok(())
+}
+
+fn redb_err(reason: String) -> redb::Error {
+    redb::Error::Corrupted(reason)
+}
+
+/// `[1][received ms: u64 BE][packet id: u16 BE][MQTT 5 PUBLISH]`. The packet id is kept
+/// apart because a QoS 1/2 PUBLISH cannot be encoded with id 0 (a queued message has none).
+fn encode_message(message: &StoredMessage) -> Result<Vec<u8>, String> {
+    let ms = message
+        .received
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let mut out = vec![1u8];
+    out.extend_from_slice(&ms.to_be_bytes());
+    out.extend_from_slice(&encode_publish(&message.publish)?);
+    Ok(out)
+}
+
+fn decode_message(bytes: &[u8]) -> Result<StoredMessage, String> {
+    match bytes {
+        [1, rest @ ..] if rest.len() >= 8 => {
+            let (ms, packet) = rest.split_at(8);
+            let ms = u64::from_be_bytes(ms.try_into().map_err(|_| "short record")?);
+            Ok(StoredMessage {
+                publish: decode_publish(packet)?,
+                received: UNIX_EPOCH + Duration::from_millis(ms),
+            })
+        }
+        _ => Err("unknown message record format".into()),
+    }
+}
+
+fn encode_outgoing(publish: &Publish, released: bool) -> Result<Vec<u8>, String> {
+    let mut out = vec![u8::from(released)];
+    out.extend_from_slice(&encode_publish(publish)?);
+    Ok(out)
+}
+
+fn decode_outgoing(bytes: &[u8]) -> Result<(Publish, bool), String> {
+    match bytes {
+        [flag @ (0 | 1), packet @ ..] => Ok((decode_publish(packet)?, *flag == 1)),
+        _ => Err("unknown outgoing record format".into()),
+    }
+}
+
+fn encode_publish(publish: &Publish) -> Result<Vec<u8>, String> {
+    let mut p = publish.clone();
+    let id = p.packet_id;
+    if p.qos != QoS::AtMostOnce && id == 0 {
+        p.packet_id = 1;
+    }
+    let mut buf = BytesMut::new();
+    Packet::Publish(p)
+        .encode(ProtocolVersion::V5, &mut buf)
+        .map_err(|e| e.to_string())?;
+    let mut out = id.to_be_bytes().to_vec();
+    out.extend_from_slice(&buf);
+    Ok(out)
+}
+
+fn decode_publish(bytes: &[u8]) -> Result<Publish, String> {
+    if bytes.len() < 2 {
+        return Err("short record".into());
+    }
+    let id = u16::from_be_bytes([bytes[0], bytes[1]]);
+    let mut buf = BytesMut::from(&bytes[2..]);
+    match Packet::decode(&mut buf, ProtocolVersion::V5, u32::MAX) {
+        Ok(Some(Packet::Publish(mut p))) if buf.is_empty() => {
+            p.packet_id = id;
+            Ok(p)
+        }
+        Ok(_) => Err("record is not one PUBLISH packet".into()),
+        Err(e) => Err(format!("damaged message record: {e}")),
+    }
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

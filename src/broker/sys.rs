@@ -1,0 +1,121 @@
+//! Broker statistics and the `$SYS/broker/...` topics mosquitto publishes (version,
+//! uptime, clients, messages, subscriptions, retained count). Counters are relaxed
+//! atomics bumped on the hot path; this file only reads them to build the topic list.
+//! Must not publish or schedule anything itself (the listener's `$SYS` task does).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Broker-wide counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// PUBLISH packets received from clients (and wills published).
+    pub publish_received: AtomicU64,
+    /// PUBLISH packets sent to clients.
+    pub publish_sent: AtomicU64,
+    /// Messages dropped because a session's queue was full.
+    pub dropped: AtomicU64,
+    /// Bytes read from clients.
+    pub bytes_received: AtomicU64,
+    /// Bytes written to clients.
+    pub bytes_sent: AtomicU64,
+    /// Network connections accepted since start.
+    pub connections_total: AtomicU64,
+}
+
+/// Gauges read at the time the topics are built.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Time since start.
+    pub uptime: Duration,
+    /// Connected clients.
+    pub clients_connected: usize,
+    /// Sessions kept for disconnected clients.
+    pub clients_disconnected: usize,
+    /// Subscriptions.
+    pub subscriptions: usize,
+    /// Retained messages.
+    pub retained: usize,
+}
+
+/// `(topic, payload)` for every `$SYS` topic, mosquitto's names.
+pub fn sys_topics(stats: &Stats, gauges: Gauges) -> Vec<(&'static str, String)> {
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
+    let received = get(&stats.publish_received);
+    let sent = get(&stats.publish_sent);
+    vec![
+        (
+            "$SYS/broker/version",
+            format!("mqtk version {}", env!("CARGO_PKG_VERSION")),
+        ),
+        (
+            "$SYS/broker/uptime",
+            format!("{} seconds", gauges.uptime.as_secs()),
+        ),
+        (
+            "$SYS/broker/clients/connected",
+            gauges.clients_connected.to_string(),
+        ),
+        (
+            "$SYS/broker/clients/active",
+            gauges.clients_connected.to_string(),
+        ),
+        (
+            "$SYS/broker/clients/disconnected",
+            gauges.clients_disconnected.to_string(),
+        ),
+        (
+            "$SYS/broker/clients/inactive",
+            gauges.clients_disconnected.to_string(),
+        ),
+        (
+            "$SYS/broker/clients/total",
+            (gauges.clients_connected + gauges.clients_disconnected).to_string(),
+        ),
+        ("$SYS/broker/messages/received", received.clone()),
+        ("$SYS/broker/messages/sent", sent.clone()),
+        ("$SYS/broker/publish/messages/received", received),
+        ("$SYS/broker/publish/messages/sent", sent),
+        ("$SYS/broker/publish/messages/dropped", get(&stats.dropped)),
+        ("$SYS/broker/bytes/received", get(&stats.bytes_received)),
+        ("$SYS/broker/bytes/sent", get(&stats.bytes_sent)),
+        (
+            "$SYS/broker/subscriptions/count",
+            gauges.subscriptions.to_string(),
+        ),
+        (
+            "$SYS/broker/retained messages/count",
+            gauges.retained.to_string(),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_carry_counters_and_gauges() {
+        let stats = Stats::default();
+        stats.publish_received.fetch_add(3, Ordering::Relaxed);
+        let topics = sys_topics(
+            &stats,
+            Gauges {
+                uptime: Duration::from_secs(7),
+                clients_connected: 2,
+                ..Gauges::default()
+            },
+        );
+        let get = |t: &str| {
+            topics
+                .iter()
+                .find(|(n, _)| *n == t)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(get("$SYS/broker/uptime"), "7 seconds");
+        assert_eq!(get("$SYS/broker/clients/connected"), "2");
+        assert_eq!(get("$SYS/broker/messages/received"), "3");
+        assert!(get("$SYS/broker/version").starts_with("mqtk version "));
+    }
+}

@@ -1,0 +1,349 @@
+//! TLS configuration shared by the broker's TLS listener and the clients: reading PEM
+//! certificates and keys, building rustls server and client configs. Errors name the file
+//! and the flag it came from. Must not open sockets (the listener and `client/tls.rs` do).
+//!
+//! rustls with the `ring` provider: pure Rust + ring's small C/asm core, no OpenSSL and no
+//! cmake (aws-lc-rs, rustls' default, needs both and takes minutes to build on 2 cores).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("{flag} {path}: {reason}")]
+    File {
+        /// The flag that named the file (`--cert`, `--key`, `--cafile`).
+        flag: &'static str,
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// rustls refused the combination (e.g. key does not match certificate).
+    #[error("{0}")]
+    Config(String),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Read every certificate of a PEM file.
+pub fn load_certs(
+    flag: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bad = |reason: String| TlsError::File {
+        flag,
+        path: path.display().to_string(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(pem_reason(&e)))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(pem_reason(&e)))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+/// Read the first private key (PKCS#8, PKCS#1 or SEC1) of a PEM file.
+pub fn load_key(flag: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
+        flag,
+        path: path.display().to_string(),
+        reason: match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "no PEM private key (-----BEGIN PRIVATE KEY-----) in the file".into()
+            }
+            other => pem_reason(&other),
+        },
+    })
+}
+
+fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        other => format!("not a valid PEM file: {other:?}"),
+    }
+}
+
+fn root_store(flag: &'static str, cafile: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(flag, cafile)? {
+        roots.add(cert).map_err(|e| TlsError::File {
+            flag,
+            path: cafile.display().to_string(),
+            reason: format!("unusable CA certificate: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+/// Files for a TLS listener (`--cert --key [--cafile [--require-certificate]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// Private key of the leaf.
+    pub key: std::path::PathBuf,
+    /// CA to verify client certificates against.
+    pub cafile: Option<std::path::PathBuf>,
+    /// Refuse clients without a valid certificate.
+    pub require_certificate: bool,
+}
+
+/// The rustls config of a TLS listener. With `cafile`, client certificates are verified
+/// against it (required when `require_certificate`, else optional, as in mosquitto).
+pub fn server_config(files: &ServerTlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    let certs = load_certs("--cert", &files.cert)?;
+    let key = load_key("--key", &files.key)?;
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match &files.cafile {
+        Some(cafile) => {
+            let roots = Arc::new(root_store("--cafile", cafile)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
+            let verifier = if files.require_certificate {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| TlsError::Config(format!("--cafile: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(certs, key).map_err(|e| {
+        TlsError::Config(format!(
+            "--cert {} / --key {}: {e}",
+            files.cert.display(),
+            files.key.display()
+        ))
+    })?;
+    Ok(Arc::new(config))
+}
+
+/// Client TLS options (`--cafile`, `--cert`, `--key`, `--insecure`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTlsFiles {
+    /// CA certificates to trust; `None` trusts the system's roots.
+    pub cafile: Option<std::path::PathBuf>,
+    /// Client certificate for mutual TLS.
+    pub cert: Option<std::path::PathBuf>,
+    /// Key of `cert`.
+    pub key: Option<std::path::PathBuf>,
+    /// Skip verification of the broker's certificate and name.
+    pub insecure: bool,
+}
+
+/// The rustls config of a client.
+pub fn client_config(files: &ClientTlsFiles) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = if files.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+    } else {
+        let roots = match &files.cafile {
+            Some(cafile) => root_store("--cafile", cafile)?,
+            None => system_roots()?,
+        };
+        builder.with_root_certificates(roots)
+    };
+    let config = match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(load_certs("--cert", cert)?, load_key("--key", key)?)
+            .map_err(|e| TlsError::Config(format!("--cert / --key: {e}")))?,
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(TlsError::Config(
+                "--cert and --key must be given together".into(),
+            ))
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+fn system_roots() -> Result<RootCertStore, TlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(TlsError::Config(
+            "no system CA certificates found; give the broker's CA with --cafile".into(),
+        ));
+    }
+    Ok(roots)
+}
+
+/// The server name to check the broker's certificate against.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+    .map_err(|e| TlsError::Config(format!("invalid TLS server name {host:?}: {e}")))
+}
+
+/// `--insecure`: accept any certificate, still checking handshake signatures so the
+/// session keys are those of whoever holds the presented key.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CA and a server certificate for 127.0.0.1/localhost signed by it, as PEM files.
+    pub(crate) fn test_pki(dir: &Path) -> (std::path::PathBuf, ServerTlsFiles) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let paths = (
+            dir.join("ca.pem"),
+            dir.join("server.pem"),
+            dir.join("server.key"),
+        );
+        std::fs::write(&paths.0, ca.pem()).unwrap();
+        std::fs::write(&paths.1, cert.pem()).unwrap();
+        std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+        (
+            paths.0.clone(),
+            ServerTlsFiles {
+                cert: paths.1,
+                key: paths.2,
+                cafile: None,
+                require_certificate: false,
+            },
+        )
+    }
+
+    #[test]
+    fn configs_build_from_generated_pem_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, mut server) = test_pki(dir.path());
+        server_config(&server).unwrap();
+        server.cafile = Some(ca.clone());
+        server.require_certificate = true;
+        server_config(&server).unwrap();
+        client_config(&ClientTlsFiles {
+            cafile: Some(ca),
+            ..Default::default()
+        })
+        .unwrap();
+        client_config(&ClientTlsFiles {
+            insecure: true,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_files_are_errors_naming_flag_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut server) = test_pki(dir.path());
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "hello\n").unwrap();
+        let good_key = server.key.clone();
+        server.key = junk.clone();
+        let err = server_config(&server).unwrap_err().to_string();
+        assert!(err.contains("--key") && err.contains("junk.pem"), "{err}");
+        server.key = good_key;
+        server.cert = dir.path().join("missing.pem");
+        let err = server_config(&server).unwrap_err().to_string();
+        assert!(
+            err.contains("--cert") && err.contains("missing.pem"),
+            "{err}"
+        );
+        let err = client_config(&ClientTlsFiles {
+            cafile: Some(junk),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--cafile") && err.contains("no PEM certificate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_the_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut server) = test_pki(dir.path());
+        let other = dir.path().join("other.key");
+        std::fs::write(&other, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        server.key = other;
+        assert!(server_config(&server).is_err());
+    }
+}
