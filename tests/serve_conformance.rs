@@ -284,3 +284,14 @@ fn sigterm_sends_mqtt5_clients_disconnect_0x8b_closes_3_1_1_clients_and_exits_0(
     let (_, got) = v311.expect_closed(T);
     assert!(got.is_empty(), "{got:02X?}");
 }
+
+#[test]
+fn packets_sent_with_connect_in_one_write_are_all_answered() {
+    let serve = Serve::start(&[]);
+    let mut raw = Raw::connect(serve.port());
+    let mut bytes = connect_v311("eager", true, 60);
+    bytes.extend(subscribe(3, "eager/t", 0x00, false));
+    bytes.extend([0xC0, 0x00]);
+    raw.send(&bytes);
+    raw.expect(&[0x20, 0x02, 0x00, 0x00, 0x90, 0x03, 0x00, 0x03, 0x00, 0xD0, 0x00]);
+}
