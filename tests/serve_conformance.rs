@@ -271,3 +271,29 @@ fn a_misbehaving_client_does_not_affect_other_clients() {
     publish(port, &["-t", "calm/1", "-m", "still here"]);
     assert_eq!(message(&mut watcher), "calm/1 still here");
 }
+
+#[test]
+fn sigterm_sends_mqtt5_clients_disconnect_0x8b_closes_3_1_1_clients_and_exits_0() {
+    let mut serve = Serve::start(&[]);
+    let (mut v5, _) = Raw::v5(serve.port(), "stay5", 60);
+    let mut v311 = Raw::v311(serve.port(), "stay311", 60);
+    let status = serve.stop();
+    assert_eq!(status.code(), Some(0));
+    let (_, got) = v5.expect_closed(T);
+    assert_eq!(disconnect_reason(&got), 0x8B);
+    let (_, got) = v311.expect_closed(T);
+    assert!(got.is_empty(), "{got:02X?}");
+}
+
+#[test]
+fn packets_sent_with_connect_in_one_write_are_all_answered() {
+    let serve = Serve::start(&[]);
+    let mut raw = Raw::connect(serve.port());
+    let mut bytes = connect_v311("eager", true, 60);
+    bytes.extend(subscribe(3, "eager/t", 0x00, false));
+    bytes.extend([0xC0, 0x00]);
+    raw.send(&bytes);
+    raw.expect(&[
+        0x20, 0x02, 0x00, 0x00, 0x90, 0x03, 0x00, 0x03, 0x00, 0xD0, 0x00,
+    ]);
+}
