@@ -261,6 +261,14 @@ impl Conn {
         if delivery.msg.is_expired(now) {
             return;
         }
+        if !self
+            .shared
+            .config
+            .auth
+            .can_receive(&self.identity, &delivery.msg.topic)
+        {
+            return;
+        }
         let publish = delivery.to_publish(now);
         if self.client_max_packet != u32::MAX && self.too_big(&publish) {
             self.shared.log(

@@ -40,6 +40,13 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
         let _ = (client, filter);
         true
     }
+
+    /// May a message on `topic` be delivered to `client` (mosquitto's read access)?
+    /// Checked for every delivery, retained messages included.
+    fn can_receive(&self, client: &ClientIdentity, topic: &str) -> bool {
+        let _ = (client, topic);
+        true
+    }
 }
 
 /// Everything allowed: anonymous access, no ACL.

@@ -28,10 +28,13 @@
 
 mod accept;
 pub mod acl;
+pub mod auth;
 pub mod config;
 mod connection;
+pub mod durable;
 mod handler;
 pub mod hooks;
+pub mod listeners;
 pub mod mailbox;
 pub mod message;
 pub mod password;

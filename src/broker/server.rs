@@ -52,6 +52,11 @@ impl BrokerHandle {
         });
     }
 
+    /// Logs a line when `-v` is at least `level` (0: always), as the broker does.
+    pub fn log(&self, level: u8, line: std::fmt::Arguments<'_>) {
+        self.shared.log(level, line);
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &BrokerConfig {
         &self.shared.config

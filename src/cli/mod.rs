@@ -5,11 +5,13 @@
 //! raw args into a checked config before calling into `client`, `broker` or `bench`.
 
 pub mod bench;
+pub mod connect;
 pub mod docs;
 pub mod passwd;
 pub mod properties;
 pub mod publish;
 pub mod serve;
+pub mod serve_setup;
 pub mod subscribe;
 pub mod values;
 

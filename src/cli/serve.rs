@@ -10,7 +10,9 @@ use clap::Args;
 use crate::broker::{self, BrokerConfig};
 use crate::output;
 
+use super::serve_setup;
 use super::{values, Exit};
+use crate::broker::listeners::ListenerSpec;
 
 /// Long help of the subcommand (`--help`, man page).
 pub const LONG_ABOUT: &str = "\
@@ -55,6 +57,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// With --data-dir: when changes reach the disk, `always` (before each acknowledgement)
+    /// or `every-N-ms` (faster; a crash loses at most the last N ms) [default: always]
+    #[arg(long, value_name = "WHEN")]
+    pub fsync: Option<String>,
+
     /// Maximum number of client connections [default: unlimited]
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_connections: Option<u32>,
@@ -78,7 +85,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_keepalive: Option<u16>,
 
-    /// Allow clients without a user name: true or false [default: true]
+    /// Allow clients without a user name: true or false [default: true, false with --password-file]
     #[arg(long, value_name = "BOOL", help_heading = "Access", num_args = 0..=1,
           default_missing_value = "true")]
     pub allow_anonymous: Option<bool>,
@@ -133,33 +140,22 @@ pub struct ServeArgs {
 }
 
 /// Runs `mqtk serve` until SIGINT or SIGTERM.
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = broker_config(&args)?;
+pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
+    let deployment = serve_setup::setup(&mut args)?;
+    for warning in &deployment.warnings {
+        output::warning(warning);
+    }
+    let mut config = broker_config(&args)?;
+    deployment.apply_to(&mut config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, deployment.listeners))
 }
 
 /// Turns the flags into a checked broker configuration.
 fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
-    let unsupported = [
-        ("-c/--config", args.config.is_some()),
-        ("--data-dir", args.data_dir.is_some()),
-        ("--password-file", args.password_file.is_some()),
-        ("--acl-file", args.acl_file.is_some()),
-        ("--allow-anonymous", args.allow_anonymous == Some(false)),
-        ("--tls-port", args.tls_port.is_some()),
-        ("--ws-port", args.ws_port.is_some()),
-    ];
-    if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
-        return Err(Exit::new(
-            2,
-            format!("{flag} is not supported by this build of `mqtk serve` yet"),
-        )
-        .into());
-    }
     let ip: IpAddr = args.bind.parse().map_err(|_| {
         Exit::new(
             2,
@@ -185,7 +181,7 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     })
 }
 
-async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+async fn serve(config: BrokerConfig, listeners: Vec<ListenerSpec>) -> anyhow::Result<()> {
     // Handlers first: a script may send SIGTERM as soon as it reads the port.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot install the SIGTERM handler")?;
@@ -194,6 +190,9 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let broker = broker::start(config).await?;
     output::stdout_line(format!("listening on mqtt://{}", broker.local_addr()))
         .context("cannot write to stdout")?;
+    for url in serve_setup::start_listeners(listeners, broker.handle()).await? {
+        output::stdout_line(format!("listening on {url}")).context("cannot write to stdout")?;
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}

@@ -1,0 +1,142 @@
+//! The listeners beside the plain MQTT/TCP one: MQTT over TLS (`--tls-port`), over
+//! WebSocket (`--ws-port`, path `/mqtt`, subprotocol `mqtt`) and over WebSocket on TLS
+//! (a `protocol websockets` listener with a `certfile` in `-c FILE`). Each accepts TCP,
+//! runs the TLS handshake and/or WebSocket upgrade in the connection's own task (bounded
+//! in time, so a slow or silent peer holds nothing else up), then hands the byte stream to
+//! the broker exactly as the TCP listener does. Must not know MQTT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::connection::Transport;
+use super::server::BrokerHandle;
+use crate::net::ws;
+
+/// A TLS handshake or WebSocket upgrade must finish within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a listener speaks below MQTT.
+#[derive(Debug, Clone)]
+pub enum ListenerKind {
+    /// Plain MQTT over TCP (a second `listener` in `-c FILE`).
+    Tcp,
+    /// MQTT over TLS.
+    Tls(Arc<rustls::ServerConfig>),
+    /// MQTT over WebSocket.
+    Ws,
+    /// MQTT over WebSocket over TLS.
+    Wss(Arc<rustls::ServerConfig>),
+}
+
+impl ListenerKind {
+    /// The URL scheme printed in its `listening on` line.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            ListenerKind::Tcp => "mqtt",
+            ListenerKind::Tls(_) => "mqtts",
+            ListenerKind::Ws => "ws",
+            ListenerKind::Wss(_) => "wss",
+        }
+    }
+
+    /// The flag to name in errors.
+    fn flag(&self) -> &'static str {
+        match self {
+            ListenerKind::Tcp => "-c FILE listener",
+            ListenerKind::Tls(_) => "--tls-port",
+            ListenerKind::Ws | ListenerKind::Wss(_) => "--ws-port",
+        }
+    }
+}
+
+/// One extra listener to open.
+#[derive(Debug, Clone)]
+pub struct ListenerSpec {
+    /// Address and port (0 picks a free one).
+    pub addr: SocketAddr,
+    /// What it speaks.
+    pub kind: ListenerKind,
+}
+
+/// A bound listener: its URL for the `listening on` line and its accept task.
+#[derive(Debug)]
+pub struct Bound {
+    /// `mqtts://ADDR:PORT`, `ws://ADDR:PORT/mqtt`, `wss://ADDR:PORT/mqtt`.
+    pub url: String,
+    /// The accept loop; ends when the broker stops.
+    pub task: JoinHandle<()>,
+}
+
+/// Binds `spec` and starts accepting into `broker`.
+pub async fn start(spec: ListenerSpec, broker: BrokerHandle) -> anyhow::Result<Bound> {
+    let listener = TcpListener::bind(spec.addr)
+        .await
+        .with_context(|| format!("cannot listen on {} ({})", spec.addr, spec.kind.flag()))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the listener's address")?;
+    let path = match spec.kind {
+        ListenerKind::Tcp | ListenerKind::Tls(_) => "",
+        ListenerKind::Ws | ListenerKind::Wss(_) => ws::DEFAULT_PATH,
+    };
+    let url = format!("{}://{local}{path}", spec.kind.scheme());
+    let task = tokio::spawn(accept_loop(listener, spec.kind, broker));
+    Ok(Bound { url, task })
+}
+
+async fn accept_loop(listener: TcpListener, kind: ListenerKind, broker: BrokerHandle) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let kind = kind.clone();
+                    let broker = broker.clone();
+                    tokio::spawn(async move {
+                        let max = broker.config().max_packet_size as usize;
+                        let upgraded =
+                            tokio::time::timeout(HANDSHAKE_TIMEOUT, upgrade(tcp, &kind, max)).await;
+                        match upgraded {
+                            Ok(Ok(stream)) => broker.spawn_connection(stream, peer),
+                            Ok(Err(err)) => broker.log(
+                                1,
+                                format_args!("{} handshake with {peer} failed: {err}", kind.scheme()),
+                            ),
+                            Err(_) => broker.log(
+                                1,
+                                format_args!("{} handshake with {peer} timed out", kind.scheme()),
+                            ),
+                        }
+                    });
+                }
+                Err(err) => {
+                    broker.log(1, format_args!("accept failed: {err}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = broker.stopping() => return,
+        }
+    }
+}
+
+async fn upgrade(
+    tcp: TcpStream,
+    kind: &ListenerKind,
+    max_frame: usize,
+) -> std::io::Result<Box<dyn Transport>> {
+    Ok(match kind {
+        ListenerKind::Tcp => Box::new(tcp),
+        ListenerKind::Tls(config) => Box::new(TlsAcceptor::from(config.clone()).accept(tcp).await?),
+        ListenerKind::Ws => Box::new(ws::accept(tcp, max_frame).await?),
+        ListenerKind::Wss(config) => {
+            let tls = TlsAcceptor::from(config.clone()).accept(tcp).await?;
+            Box::new(ws::accept(tls, max_frame).await?)
+        }
+    })
+}
