@@ -96,6 +96,9 @@ pub(super) struct Conn {
     pub out_aliases: HashMap<ByteString, u16>,
     /// The client's receive maximum (capped by `--max-inflight`).
     pub send_maximum: u16,
+    /// Stored session: queue id of each message handed to the session, by its `seq`,
+    /// until the session's `OutgoingQueued` store event takes it over.
+    pub pending_qids: HashMap<u64, u64>,
     pub control: mpsc::UnboundedReceiver<Control>,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -273,6 +276,9 @@ impl Conn {
             End::TakenOver(reply) => Some(reply),
             _ => None,
         };
+        if keep {
+            self.save_session(false);
+        }
         let kept = self.kept;
         let handover = {
             let mut store = self.shared.sessions();

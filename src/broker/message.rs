@@ -82,6 +82,8 @@ pub struct Delivery {
     /// The shared subscription it came through, to give it to another member if this
     /// session ends before acknowledging it (MQTT 5.0 §4.8.2).
     pub group: Option<SharedKey>,
+    /// Its entry in the durable queue of a stored session (`--data-dir`), 0 if none.
+    pub qid: u64,
 }
 
 /// A shared subscription's identity: `$share/GROUP/FILTER` as written.
@@ -152,6 +154,7 @@ mod tests {
             retain: false,
             subscription_ids: vec![5],
             group: None,
+            qid: 0,
         };
         let p = d.to_publish(t0);
         assert_eq!(p.payload.as_ptr(), m.payload.as_ptr());

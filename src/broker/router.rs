@@ -84,6 +84,7 @@ impl Router {
                             retain: options.retain_as_published && msg.retain,
                             subscription_ids: Vec::new(),
                             group: Some(group.key.clone()),
+                            qid: 0,
                         };
                         self.push_shared(group, delivery, None, &mut routed);
                     }
@@ -111,6 +112,7 @@ impl Router {
                 retain: retain_as_published && msg.retain,
                 subscription_ids,
                 group: None,
+                qid: 0,
             };
             self.push(mailbox, delivery, &mut routed);
         }
