@@ -8,6 +8,8 @@
 use std::fmt::Display;
 use std::io::{self, Write};
 
+pub mod message;
+
 use crate::protocol::{Packet, QoS};
 
 /// Writes `line` and a newline to stdout and flushes.

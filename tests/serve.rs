@@ -5,56 +5,12 @@
 //! serve_v5.rs. Every wait is bounded.
 
 mod common;
+mod serve_util;
 
 use std::process::Stdio;
-use std::time::Duration;
 
-use common::{mosquitto_pub, mosquitto_sub, mqtk, spawn_lines, Running, Serve};
-
-const T: Duration = Duration::from_secs(10);
-const VERSIONS: [&str; 2] = ["311", "5"];
-
-/// A mosquitto_sub with `-d`, returned once its SUBACK arrived (so nothing published
-/// afterwards can be missed). Message lines are the ones `message` returns.
-fn subscriber(port: u16, args: &[&str]) -> Running {
-    // mosquitto_sub block-buffers its -d lines into a pipe: line-buffer them.
-    let _ = mosquitto_sub(port); // panics with install advice when missing
-    let mut cmd = std::process::Command::new("stdbuf");
-    cmd.args([
-        "-oL",
-        "mosquitto_sub",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-d",
-    ])
-    .args(args);
-    let mut sub = spawn_lines(&mut cmd);
-    sub.expect_line(|l| l.contains("received SUBACK"), T);
-    sub
-}
-
-/// The next line that is not one of mosquitto_sub's `-d` debug lines.
-fn message(sub: &mut Running) -> String {
-    sub.expect_line(
-        |l| !l.starts_with("Client ") && !l.starts_with("Subscribed"),
-        T,
-    )
-}
-
-/// Runs mosquitto_pub to completion and asserts it succeeded.
-fn publish(port: u16, args: &[&str]) {
-    let out = mosquitto_pub(port)
-        .args(args)
-        .output()
-        .expect("mosquitto_pub runs");
-    assert!(
-        out.status.success(),
-        "mosquitto_pub {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{mosquitto_sub, mqtk, Serve};
+use serve_util::{message, publish, subscriber, T, VERSIONS};
 
 #[test]
 fn serve_prints_the_listening_line_first_and_exits_0_on_sigterm_and_sigint() {

@@ -114,6 +114,11 @@ impl Conn {
     }
 
     async fn run_loop(&mut self) -> End {
+        // Packets that came in the same read as CONNECT (a client need not wait for
+        // CONNACK, MQTT 5.0 §3.1.4).
+        if let Err(end) = self.decode_all(Instant::now()) {
+            return end;
+        }
         loop {
             if let Err(end) = self.drive(Instant::now()) {
                 return end;

@@ -33,6 +33,8 @@ pub struct Routed {
     pub delivered: usize,
     /// Matching sessions whose queue was full.
     pub dropped: usize,
+    /// Their client identifiers (for the log).
+    pub dropped_for: Vec<Arc<str>>,
 }
 
 impl Router {
@@ -126,6 +128,7 @@ impl Router {
                 mailbox.count_drop();
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 routed.dropped += 1;
+                routed.dropped_for.push(mailbox.client_id.clone());
             }
             Err((PushError::Offline, _)) => {}
         }
@@ -285,6 +288,7 @@ mod tests {
         assert_eq!(
             router.publish(m.clone(), Instant::now()),
             Routed {
+                dropped_for: vec![],
                 delivered: 1,
                 dropped: 0
             }

@@ -154,6 +154,12 @@ impl Shared {
             self.config.persistence.retained_changed(&msg.topic, stored);
         }
         let routed = self.router.publish(msg.clone(), now);
+        for client_id in &routed.dropped_for {
+            self.log(
+                1,
+                format_args!("Outgoing messages are being dropped for client {client_id}."),
+            );
+        }
         if self.config.verbosity >= 2 {
             crate::output::log_line(format_args!(
                 "{}: publish to {} ({} bytes, q{}, r{}): {} receivers, {} dropped",

@@ -5,6 +5,7 @@
 //! raw args into a checked config before calling into `client`, `broker` or `bench`.
 
 pub mod bench;
+pub mod connect;
 pub mod docs;
 pub mod passwd;
 pub mod properties;

@@ -4,11 +4,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::io::{BufRead, Read};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
 use clap::{ArgGroup, Args};
 
 use super::properties::MessagePropertyArgs;
-use super::{values, ConnectArgs, Exit};
-use crate::protocol::QoS;
+use super::{connect, values, ConnectArgs};
+use crate::client::{Client, ClientError, ClientEvent};
+use crate::output;
+use crate::protocol::{topic, Properties, Publish, QoS};
 
 /// Long help of the subcommand (`--help`, man page).
 pub const LONG_ABOUT: &str = "\
@@ -91,7 +97,264 @@ pub struct PublishArgs {
     pub connect: ConnectArgs,
 }
 
-/// Runs `mqtk pub`.
-pub fn run(_args: PublishArgs) -> anyhow::Result<()> {
-    Err(Exit::not_implemented("pub").into())
+/// Runs `mqtk pub`: checks the flags, connects, publishes (QoS 1/2 pipelined up to
+/// the broker's receive maximum) and waits for every acknowledgement.
+pub fn run(args: PublishArgs) -> anyhow::Result<()> {
+    let plan = Plan::from_args(&args)?;
+    let connection = connect::connection(&args.connect)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(publish(plan, connection))
+}
+
+/// Where the payloads come from.
+enum Source {
+    /// One payload (-m, -f, -s, -n), published `repeat` times.
+    Once(Bytes),
+    /// Each line of stdin (-l).
+    Lines,
+}
+
+/// The checked publish flags.
+struct Plan {
+    topic: String,
+    source: Source,
+    qos: QoS,
+    retain: bool,
+    repeat: u64,
+    repeat_delay: Option<Duration>,
+    properties: Properties,
+}
+
+impl Plan {
+    fn from_args(args: &PublishArgs) -> anyhow::Result<Plan> {
+        let url_topic = args.connect.url.as_ref().and_then(|u| u.topic.clone());
+        let Some(topic) = args.topic.clone().or(url_topic) else {
+            bail!("-t: give the topic to publish to (or put it in the URL: -L mqtt://HOST/TOPIC)");
+        };
+        topic::validate_topic_name(&topic).with_context(|| format!("-t {topic}"))?;
+        let source = if let Some(message) = &args.message {
+            Source::Once(Bytes::from(message.clone()))
+        } else if let Some(path) = &args.file {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("-f {}: cannot read the file", path.display()))?;
+            Source::Once(Bytes::from(bytes))
+        } else if args.stdin_file {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut bytes)
+                .context("-s: cannot read stdin")?;
+            Source::Once(Bytes::from(bytes))
+        } else if args.stdin_line {
+            if args.repeat > 1 {
+                bail!(
+                    "--repeat works with -m, -f, -s and -n, not with -l (each line is sent once)"
+                );
+            }
+            Source::Lines
+        } else {
+            Source::Once(Bytes::new())
+        };
+        let mut properties = args.connect.properties()?.publish;
+        args.message_properties.apply(&mut properties);
+        Ok(Plan {
+            topic,
+            source,
+            qos: args.qos,
+            retain: args.retain,
+            repeat: args.repeat,
+            repeat_delay: args.repeat_delay,
+            properties,
+        })
+    }
+
+    fn message(&self, payload: Bytes) -> Publish {
+        Publish {
+            dup: false,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic.as_str().into(),
+            packet_id: 0,
+            properties: self.properties.clone(),
+            payload,
+        }
+    }
+}
+
+/// What became of the messages.
+#[derive(Default)]
+struct Tally {
+    acknowledged: u64,
+    refused: u64,
+    first_refusal: Option<String>,
+    dropped: u64,
+    first_drop: Option<String>,
+}
+
+async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<()> {
+    let debug = connection.config.observer.is_some();
+    let address = connection.config.address();
+    let (client, mut events) = Client::connect(connection.config).await?;
+    let qos = plan.qos;
+    let producer = tokio::spawn(produce(client, plan));
+    let mut tally = Tally::default();
+    let closed = loop {
+        let Some(event) = events.recv().await else {
+            break Err(ClientError::Closed);
+        };
+        match event {
+            ClientEvent::Connected {
+                fell_back,
+                reconnected,
+                ..
+            } => {
+                if fell_back && (debug || reconnected) {
+                    output::note(format!("{address} refused MQTT 5, using MQTT 3.1.1"));
+                }
+                if reconnected {
+                    output::note(format!("reconnected to {address}"));
+                }
+            }
+            ClientEvent::Delivered { reason_code, .. } if reason_code.is_success() => {
+                tally.acknowledged += 1
+            }
+            ClientEvent::Delivered { reason_code, .. } => {
+                tally.refused += 1;
+                tally
+                    .first_refusal
+                    .get_or_insert_with(|| reason_code.to_string());
+            }
+            ClientEvent::Dropped { reason, .. } => {
+                tally.dropped += 1;
+                tally.first_drop.get_or_insert(reason);
+            }
+            ClientEvent::ConnectionLost { error, retry_in } => {
+                if let Some(delay) = retry_in {
+                    output::note(format!("{error}; reconnecting in {}", seconds(delay)));
+                }
+            }
+            ClientEvent::ReconnectFailed { error, retry_in } => {
+                output::note(format!("{error}; trying again in {}", seconds(retry_in)));
+            }
+            ClientEvent::Closed(result) => break result,
+            ClientEvent::Message(_) | ClientEvent::SubAck(_) | ClientEvent::UnsubAck(_) => {}
+        }
+    };
+    let sent = producer.await.context("the publishing task failed")??;
+    let unfinished = |what: &str| -> String {
+        if qos == QoS::AtMostOnce {
+            format!("{what}; some of the {sent} QoS 0 messages may not have been sent")
+        } else {
+            let missing = sent.saturating_sub(tally.acknowledged + tally.refused + tally.dropped);
+            format!("{what}; {missing} of {sent} messages were not acknowledged")
+        }
+    };
+    if let Err(error) = closed {
+        bail!(unfinished(&error.to_string()));
+    }
+    if tally.refused > 0 {
+        let reason = tally.first_refusal.unwrap_or_default();
+        bail!(
+            "the broker refused {} of {sent} messages: {reason}",
+            tally.refused
+        );
+    }
+    if tally.dropped > 0 {
+        let reason = tally.first_drop.unwrap_or_default();
+        bail!(
+            "{} of {sent} messages were not sent: {reason}",
+            tally.dropped
+        );
+    }
+    Ok(())
+}
+
+/// Hands every message to the client, then asks it to finish; returns how many.
+async fn produce(client: Client, plan: Plan) -> anyhow::Result<u64> {
+    let mut sent = 0u64;
+    let outcome = async {
+        match &plan.source {
+            Source::Once(payload) => {
+                for i in 0..plan.repeat {
+                    if i > 0 {
+                        if let Some(delay) = plan.repeat_delay {
+                            tokio::time::sleep(delay).await;
+                        }
+                    }
+                    client.publish(plan.message(payload.clone())).await?;
+                    sent += 1;
+                }
+            }
+            Source::Lines => {
+                let mut lines = stdin_lines();
+                while let Some(batch) = lines.recv().await {
+                    for line in batch.context("-l: cannot read stdin")? {
+                        client.publish(plan.message(line)).await?;
+                        sent += 1;
+                    }
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    // Finish what was handed over even when reading stopped early.
+    let _ = client.disconnect().await;
+    match outcome {
+        // The client task ended (its reason arrives as `Closed`): report the count.
+        Err(e) if e.downcast_ref::<ClientError>().is_some() => Ok(sent),
+        Err(e) => Err(e),
+        Ok(()) => Ok(sent),
+    }
+}
+
+/// Reads stdin on its own thread and sends its lines in batches as they arrive (each
+/// batch is what one read returned), without the line ends. A last line without a
+/// newline is sent too.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<Bytes>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut partial: Vec<u8> = Vec::new();
+        loop {
+            let chunk = match stdin.fill_buf() {
+                Ok([]) => break,
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            let mut batch = Vec::new();
+            let mut rest = chunk;
+            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+                if partial.is_empty() {
+                    batch.push(Bytes::copy_from_slice(&rest[..end]));
+                } else {
+                    partial.extend_from_slice(&rest[..end]);
+                    batch.push(Bytes::from(std::mem::take(&mut partial)));
+                }
+                rest = &rest[end + 1..];
+            }
+            partial.extend_from_slice(rest);
+            let used = chunk.len();
+            stdin.consume(used);
+            if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+                return;
+            }
+        }
+        if !partial.is_empty() {
+            let _ = tx.blocking_send(Ok(vec![Bytes::from(partial)]));
+        }
+    });
+    rx
+}
+
+/// A delay for messages: `0.5 s`, `2 s`.
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }

@@ -1,12 +1,21 @@
 //! `mqtk sub`: its flags (`SubscribeArgs`) and `run`, which turns them into a checked
 //! subscribe config and drives the client. Must not print directly (use `output`).
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
 
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use bytestring::ByteString;
 use clap::Args;
 
-use super::{values, ConnectArgs, Exit};
-use crate::protocol::QoS;
+use super::{connect, values, ConnectArgs, Exit};
+use crate::client::{Client, ClientError, ClientEvent};
+use crate::output::message::{MessageFormat, Received, Template};
+use crate::output::{self, message};
+use crate::protocol::{
+    topic, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, Subscription,
+};
 
 /// Long help of the subcommand (`--help`, man page).
 pub const LONG_ABOUT: &str = "\
@@ -110,7 +119,279 @@ pub struct SubscribeArgs {
     pub connect: ConnectArgs,
 }
 
-/// Runs `mqtk sub`.
-pub fn run(_args: SubscribeArgs) -> anyhow::Result<()> {
-    Err(Exit::not_implemented("sub").into())
+/// Runs `mqtk sub`: checks the flags, connects, subscribes and prints each message
+/// until -C, -W, --retained-only, a closed stdout, or a connection lost for good.
+pub fn run(args: SubscribeArgs) -> anyhow::Result<()> {
+    let plan = Plan::from_args(&args)?;
+    let connection = connect::connection(&args.connect)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(subscribe(plan, connection))
+}
+
+/// The checked subscribe flags.
+struct Plan {
+    subscriptions: Vec<Subscription>,
+    properties: Properties,
+    filter_out: Vec<String>,
+    count: Option<u64>,
+    timeout: Option<Duration>,
+    format: MessageFormat,
+    no_newline: bool,
+    no_stale: bool,
+    retained_only: bool,
+    remove_retained: bool,
+}
+
+impl Plan {
+    fn from_args(args: &SubscribeArgs) -> anyhow::Result<Plan> {
+        let mut filters = args.topic.clone();
+        if let Some(topic) = args.connect.url.as_ref().and_then(|u| u.topic.clone()) {
+            filters.push(topic);
+        }
+        if filters.is_empty() {
+            bail!("-t: give at least one topic filter to subscribe to (or put it in the URL: -L mqtt://HOST/FILTER)");
+        }
+        for filter in filters.iter().chain(&args.filter_out) {
+            let flag = if args.filter_out.contains(filter) {
+                "-T"
+            } else {
+                "-t"
+            };
+            topic::validate_topic_filter(filter).with_context(|| format!("{flag} {filter}"))?;
+        }
+        let retain_handling = match args.retain_handling {
+            Some(1) => RetainHandling::SendIfNew,
+            Some(2) => RetainHandling::DoNotSend,
+            _ => RetainHandling::SendOnSubscribe,
+        };
+        let subscriptions = filters
+            .into_iter()
+            .map(|filter| Subscription {
+                filter,
+                qos: args.qos,
+                // Our own clearing PUBLISHes must not come back as messages (MQTT 5).
+                no_local: args.no_local || args.remove_retained,
+                retain_as_published: args.retain_as_published,
+                retain_handling,
+            })
+            .collect();
+        let mut properties = args.connect.properties()?.subscribe;
+        properties
+            .user_properties
+            .extend(args.user_property.iter().cloned());
+        let format = if args.json {
+            MessageFormat::Json
+        } else if let Some(template) = &args.format {
+            MessageFormat::Template(
+                Template::parse(template).map_err(|e| anyhow::anyhow!("-F: {e}"))?,
+            )
+        } else if args.verbose {
+            MessageFormat::Verbose
+        } else {
+            MessageFormat::Payload
+        };
+        Ok(Plan {
+            subscriptions,
+            properties,
+            filter_out: args.filter_out.clone(),
+            count: args.count,
+            timeout: args.timeout,
+            format,
+            no_newline: args.no_newline,
+            no_stale: args.no_stale,
+            retained_only: args.retained_only,
+            remove_retained: args.remove_retained,
+        })
+    }
+}
+
+/// Bytes of output gathered before they are written even though more messages wait.
+const OUTPUT_BATCH: usize = 64 * 1024;
+
+async fn subscribe(plan: Plan, connection: connect::Connection) -> anyhow::Result<()> {
+    let debug = connection.config.observer.is_some();
+    let address = connection.config.address();
+    let (client, mut events) = Client::connect(connection.config).await?;
+    client
+        .subscribe(plan.subscriptions.clone(), plan.properties.clone())
+        .await?;
+    let deadline = plan.timeout.map(|d| tokio::time::Instant::now() + d);
+    let mut received = 0u64;
+    let mut out: Vec<u8> = Vec::new();
+    // 3.1.1 has no "no local": the empty messages that clear a retained message come
+    // back to us; these topics are waiting for theirs.
+    let mut clearing: HashSet<ByteString> = HashSet::new();
+    let mut version = ProtocolVersion::V5;
+    loop {
+        let event = match events.try_recv() {
+            Ok(event) => event,
+            Err(_) => {
+                // Nothing else is waiting: what was gathered goes out now.
+                flush(&mut out)?;
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Some(event) => event,
+                        None => return Err(ClientError::Closed.into()),
+                    },
+                    _ = sleep_until(deadline) => {
+                        let waited = plan.timeout.map(|d| d.as_secs_f64()).unwrap_or_default();
+                        let message = match plan.count {
+                            Some(count) => format!("timed out after {waited} s: {received} of {count} messages arrived"),
+                            None => format!("timed out after {waited} s"),
+                        };
+                        return Err(Exit::new(27, message).into());
+                    }
+                }
+            }
+        };
+        match event {
+            ClientEvent::Message(publish) => {
+                let at = SystemTime::now();
+                if publish.payload.is_empty() && !publish.retain && clearing.remove(&publish.topic)
+                {
+                    continue;
+                }
+                if plan
+                    .filter_out
+                    .iter()
+                    .any(|f| topic::matches(f, &publish.topic))
+                {
+                    continue;
+                }
+                if plan.remove_retained && publish.retain {
+                    if version == ProtocolVersion::V311 {
+                        clearing.insert(publish.topic.clone());
+                    }
+                    client.publish(clear_retained(&publish)).await?;
+                }
+                if plan.no_stale && publish.retain {
+                    continue;
+                }
+                if plan.retained_only && !publish.retain {
+                    flush(&mut out)?;
+                    return finish(&client, &mut events).await;
+                }
+                match message::render(
+                    &plan.format,
+                    &Received {
+                        publish: &publish,
+                        at,
+                    },
+                    plan.no_newline,
+                ) {
+                    Ok(bytes) => out.extend_from_slice(&bytes),
+                    Err(e) => output::error_message(e),
+                }
+                received += 1;
+                if plan.count.is_some_and(|count| received >= count) {
+                    flush(&mut out)?;
+                    return finish(&client, &mut events).await;
+                }
+                if out.len() >= OUTPUT_BATCH {
+                    flush(&mut out)?;
+                }
+            }
+            ClientEvent::SubAck(ack) => check_suback(&plan.subscriptions, &ack.reason_codes)?,
+            ClientEvent::Connected {
+                fell_back,
+                reconnected,
+                version: now_speaking,
+                ..
+            } => {
+                version = now_speaking;
+                if fell_back && (debug || reconnected) {
+                    output::note(format!("{address} refused MQTT 5, using MQTT 3.1.1"));
+                }
+                if reconnected {
+                    output::note(format!("reconnected to {address}"));
+                }
+            }
+            ClientEvent::ConnectionLost { error, retry_in } => {
+                flush(&mut out)?;
+                if let Some(delay) = retry_in {
+                    output::note(format!(
+                        "{error}; reconnecting in {} s",
+                        delay.as_secs_f64()
+                    ));
+                }
+            }
+            ClientEvent::ReconnectFailed { error, retry_in } => {
+                output::note(format!(
+                    "{error}; trying again in {} s",
+                    retry_in.as_secs_f64()
+                ));
+            }
+            ClientEvent::Closed(result) => {
+                flush(&mut out)?;
+                return result.map_err(Into::into);
+            }
+            ClientEvent::Delivered { .. }
+            | ClientEvent::Dropped { .. }
+            | ClientEvent::UnsubAck(_) => {}
+        }
+    }
+}
+
+/// The empty retained message that clears `publish`'s (MQTT 3.1.1 §3.3.1.3).
+fn clear_retained(publish: &Publish) -> Publish {
+    Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        topic: publish.topic.clone(),
+        packet_id: 0,
+        properties: Properties::default(),
+        payload: Bytes::new(),
+    }
+}
+
+/// Warns about each refused filter; fails when none was granted.
+fn check_suback(subscriptions: &[Subscription], codes: &[ReasonCode]) -> anyhow::Result<()> {
+    let mut refused = 0;
+    for (sub, code) in subscriptions.iter().zip(codes) {
+        if !code.is_success() {
+            refused += 1;
+            output::warning(format!(
+                "the broker refused the subscription to {}: {code}",
+                sub.filter
+            ));
+        }
+    }
+    if refused == subscriptions.len() {
+        bail!("the broker refused every subscription");
+    }
+    Ok(())
+}
+
+/// Disconnects cleanly (the acks of what was printed go out first) and waits for the end.
+async fn finish(client: &Client, events: &mut crate::client::Events) -> anyhow::Result<()> {
+    let _ = client.disconnect().await;
+    let wait = async {
+        while let Some(event) = events.recv().await {
+            if let ClientEvent::Closed(_) = event {
+                break;
+            }
+        }
+    };
+    // The output is complete; a broker that does not let go must not keep us here.
+    let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+    Ok(())
+}
+
+fn flush(out: &mut Vec<u8>) -> anyhow::Result<()> {
+    if !out.is_empty() {
+        output::stdout_bytes(out).context("cannot write to stdout")?;
+        out.clear();
+    }
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }

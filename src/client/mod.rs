@@ -1,3 +1,190 @@
-//! The client core used by pub, sub and bench: connection, reconnect with backoff, and the `--session-dir` store.
+//! The MQTT client core used by `pub`, `sub` and `bench`: connect (with the fallback
+//! from MQTT 5 to 3.1.1), drive `protocol::session::Session` over a tokio connection,
+//! reconnect with backoff and resume, and the `--session-dir` store. A `Client` is a
+//! handle sending commands to one task that owns the connection and the session; the
+//! task reports `ClientEvent`s on a channel. Must not print (observers and events
+//! carry everything the CLI shows) and must not parse command lines.
 
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod handshake;
+pub mod store;
 pub mod tls;
+pub mod transport;
+
+pub use config::{
+    ConnectConfig, PacketDirection, PacketObserver, Reconnect, TlsOptions, Transport,
+};
+pub use error::ClientError;
+
+mod driver;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::protocol::{
+    Properties, ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscription, UnsubAck,
+};
+use store::Store;
+
+/// Commands a `Client` sends to its task.
+#[derive(Debug)]
+enum Command {
+    Publish(Publish),
+    Subscribe {
+        subscriptions: Vec<Subscription>,
+        properties: Properties,
+    },
+    Unsubscribe {
+        filters: Vec<String>,
+        properties: Properties,
+    },
+    Disconnect,
+}
+
+/// What the client task reports, in order.
+#[derive(Debug)]
+pub enum ClientEvent {
+    /// A connection is up (the first one is reported too).
+    Connected {
+        /// The protocol version in use.
+        version: ProtocolVersion,
+        /// CONNACK's session present flag.
+        session_present: bool,
+        /// MQTT 5 was refused and 3.1.1 is used.
+        fell_back: bool,
+        /// False for the first connection.
+        reconnected: bool,
+        /// The client id in use (the broker's choice when ours was empty).
+        client_id: String,
+    },
+    /// An application message arrived.
+    Message(Publish),
+    /// A QoS 1/2 message is finished; `reason_code.is_success()` tells whether the
+    /// broker took it. `seq` counts publishes from 1 in the order they were given.
+    Delivered {
+        /// Which message.
+        seq: u64,
+        /// Its QoS.
+        qos: QoS,
+        /// The broker's verdict (`Success` on 3.1.1).
+        reason_code: ReasonCode,
+    },
+    /// A message that will not be sent.
+    Dropped {
+        /// The message.
+        publish: Publish,
+        /// Why, for users.
+        reason: String,
+    },
+    /// The answer to a subscribe.
+    SubAck(SubAck),
+    /// The answer to an unsubscribe.
+    UnsubAck(UnsubAck),
+    /// The connection broke; reconnecting in `retry_in` (`None`: not reconnecting).
+    ConnectionLost {
+        /// Why.
+        error: ClientError,
+        /// Delay before the next attempt.
+        retry_in: Option<Duration>,
+    },
+    /// A reconnect attempt failed; the next in `retry_in`.
+    ReconnectFailed {
+        /// Why.
+        error: ClientError,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// The task ended: `Ok` after `disconnect` with everything finished, else why not.
+    Closed(Result<(), ClientError>),
+}
+
+/// A handle to a connected client; clones share the connection. Dropping every handle
+/// is a `disconnect`.
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    client_id: String,
+}
+
+/// The events of a client, in order; `Closed` is the last.
+pub type Events = mpsc::Receiver<ClientEvent>;
+
+impl Client {
+    /// Opens the `--session-dir` store (if any), connects (falling back to MQTT 3.1.1
+    /// when the broker refuses 5 and no version was set), and starts the client task.
+    /// The first event is `Connected`. Errors here are the first connection's.
+    pub async fn connect(config: ConnectConfig) -> Result<(Client, Events), ClientError> {
+        let store = match &config.session_dir {
+            Some(dir) => Some(Store::open(dir, &config.client_id)?),
+            None => None,
+        };
+        let established = handshake::establish(&config, config.clean_start).await?;
+        let (command_tx, command_rx) = mpsc::channel(1024);
+        let (event_tx, event_rx) = mpsc::channel(1024);
+        let client_id = established.client_id.clone();
+        // The channel is empty and has room: this cannot fail.
+        let _ = event_tx.try_send(driver::connected(&established, false));
+        let driver = driver::Driver::new(config, &established, store, command_rx, event_tx);
+        tokio::spawn(driver.run(established));
+        Ok((
+            Client {
+                commands: command_tx,
+                client_id,
+            },
+            event_rx,
+        ))
+    }
+
+    /// The client id in use.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Publishes a message (waits while the client's queue is full). The outcome comes
+    /// as `Delivered` for QoS 1/2; QoS 0 counts as done once `Closed(Ok)` arrives.
+    pub async fn publish(&self, publish: Publish) -> Result<(), ClientError> {
+        self.send(Command::Publish(publish)).await
+    }
+
+    /// Subscribes; the answer comes as `SubAck`. Subscriptions are made again after a
+    /// reconnect to a broker that kept no session.
+    pub async fn subscribe(
+        &self,
+        subscriptions: Vec<Subscription>,
+        properties: Properties,
+    ) -> Result<(), ClientError> {
+        self.send(Command::Subscribe {
+            subscriptions,
+            properties,
+        })
+        .await
+    }
+
+    /// Unsubscribes; the answer comes as `UnsubAck`.
+    pub async fn unsubscribe(
+        &self,
+        filters: Vec<String>,
+        properties: Properties,
+    ) -> Result<(), ClientError> {
+        self.send(Command::Unsubscribe {
+            filters,
+            properties,
+        })
+        .await
+    }
+
+    /// Finishes everything in flight, sends DISCONNECT and ends the task (`Closed`).
+    pub async fn disconnect(&self) -> Result<(), ClientError> {
+        self.send(Command::Disconnect).await
+    }
+
+    async fn send(&self, command: Command) -> Result<(), ClientError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| ClientError::Closed)
+    }
+}

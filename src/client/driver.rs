@@ -1,0 +1,466 @@
+//! The task behind a `Client`: owns the connection, the `Session` and the store; turns
+//! commands into session input, session output into packets and `ClientEvent`s, and
+//! reconnects with backoff when the connection drops (resuming the session, or
+//! resubscribing when the broker kept none). The one place that reads the clock for
+//! the session. Must not print.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::config::{ConnectConfig, PacketDirection};
+use super::connection::{observe, Reader, Writer};
+use super::error::ClientError;
+use super::handshake::{self, Established};
+use super::store::Store;
+use super::{ClientEvent, Command};
+use crate::protocol::session::{Event, Role, Session, SessionConfig};
+use crate::protocol::{
+    ConnAck, Disconnect, Packet, Properties, ProtocolVersion, Publish, Subscribe, Subscription,
+    Unsubscribe,
+};
+
+/// Bytes queued for writing before they are flushed even though more packets wait.
+const FLUSH_AT: usize = 256 * 1024;
+/// Commands taken in one go before packets are written.
+const COMMAND_BATCH: usize = 256;
+
+pub(super) struct Driver {
+    config: ConnectConfig,
+    client_id: String,
+    session: Session,
+    store: Option<Store>,
+    version: ProtocolVersion,
+    /// The broker's maximum packet size (MQTT 5 CONNACK), if it set one.
+    broker_max_packet: Option<u32>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<ClientEvent>,
+    /// Every SUBSCRIBE asked for, to send again when the broker kept no session.
+    subscriptions: Vec<(Vec<Subscription>, Properties)>,
+    /// `Disconnect` asked for (or every handle dropped): finish what is in flight, then
+    /// say goodbye.
+    closing: bool,
+    /// Events raised outside `process_events`, sent at its start.
+    raised: Vec<ClientEvent>,
+}
+
+enum Step {
+    Continue,
+    Done,
+}
+
+impl Driver {
+    /// Sets up the session of a first connection (restored from `store` when there is
+    /// one) and returns the driver to spawn.
+    pub(super) fn new(
+        config: ConnectConfig,
+        established: &Established,
+        store: Option<Store>,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<ClientEvent>,
+    ) -> Driver {
+        let state = store
+            .as_ref()
+            .map(|s| s.state().clone())
+            .unwrap_or_default();
+        let session_config = session_config(
+            &config,
+            established.version,
+            &established.connack,
+            store.is_some(),
+        );
+        let now = Instant::now();
+        let mut session = Session::restore(session_config.clone(), state, now);
+        if established.connack.session_present {
+            session.resume(session_config, now);
+        } else {
+            session.restart(session_config, now);
+        }
+        let mut driver = Driver {
+            client_id: established.client_id.clone(),
+            config,
+            session,
+            store,
+            version: established.version,
+            broker_max_packet: None,
+            commands,
+            events,
+            subscriptions: Vec::new(),
+            closing: false,
+            raised: Vec::new(),
+        };
+        driver.start_session(established);
+        driver
+    }
+
+    /// Runs until `Disconnect` (or every handle dropped) and everything in flight is
+    /// finished, or until the connection is lost for good. The last event is `Closed`.
+    pub(super) async fn run(mut self, established: Established) {
+        let mut connection = Some((established.reader, established.writer));
+        let result = loop {
+            let (mut reader, mut writer) = match connection.take() {
+                Some(c) => c,
+                None => match self.reconnect().await {
+                    Ok(c) => c,
+                    Err(err) => break Err(err),
+                },
+            };
+            match self.serve(&mut reader, &mut writer).await {
+                Ok(()) => break Ok(()),
+                Err(err) => {
+                    self.session.disconnected();
+                    let retry_in = self.config.reconnect.as_ref().map(|r| r.initial_delay);
+                    let fatal = matches!(err, ClientError::Store { .. });
+                    if retry_in.is_none() || fatal {
+                        break Err(err);
+                    }
+                    self.emit(ClientEvent::ConnectionLost {
+                        error: err,
+                        retry_in,
+                    })
+                    .await;
+                }
+            }
+        };
+        let _ = self.events.send(ClientEvent::Closed(result)).await;
+    }
+
+    /// One connection's loop: events out, packets out, then wait for the socket, a
+    /// command or the keep-alive timer.
+    async fn serve(&mut self, reader: &mut Reader, writer: &mut Writer) -> Result<(), ClientError> {
+        loop {
+            self.process_events().await?;
+            if let Some(store) = &mut self.store {
+                // Durable before the packets that depend on it leave (acks, PUBLISH).
+                store.commit()?;
+            }
+            self.write_transmits(writer).await?;
+            if self.closing && self.session.is_idle() {
+                let disconnect = Packet::Disconnect(Disconnect {
+                    reason_code: crate::protocol::ReasonCode::Success,
+                    properties: self.v5_only(self.config.disconnect_properties.clone()),
+                });
+                self.write(writer, &disconnect)?;
+                writer.shutdown().await;
+                return Ok(());
+            }
+            let timeout = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let take_commands = !self.closing && self.session.queued_len() < self.config.max_queued;
+            tokio::select! {
+                biased;
+                filled = reader.fill() => {
+                    filled?;
+                    while let Some(packet) = reader.buffered_packet()? {
+                        observe(&self.config.observer, &self.client_id, PacketDirection::Received, &packet);
+                        self.handle_packet(packet, writer).await?;
+                    }
+                }
+                command = self.commands.recv(), if take_commands => {
+                    if let Step::Done = self.handle_command(command) {
+                        continue;
+                    }
+                    for _ in 0..COMMAND_BATCH {
+                        if self.closing || self.session.queued_len() >= self.config.max_queued {
+                            break;
+                        }
+                        match self.commands.try_recv() {
+                            Ok(command) => { self.handle_command(Some(command)); }
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => { self.handle_command(None); }
+                        }
+                    }
+                }
+                _ = sleep_until(timeout), if timeout.is_some() => {
+                    self.session.handle_timeout(Instant::now());
+                }
+            }
+        }
+    }
+
+    async fn handle_packet(
+        &mut self,
+        packet: Packet,
+        writer: &mut Writer,
+    ) -> Result<(), ClientError> {
+        if let Err(source) = self.session.handle_packet(packet, Instant::now()) {
+            if self.version == ProtocolVersion::V5 {
+                let disconnect = Packet::Disconnect(Disconnect::with_reason(source.reason_code()));
+                if self.write(writer, &disconnect).is_ok() {
+                    let _ = writer.flush().await;
+                }
+            }
+            return Err(ClientError::Protocol {
+                address: self.config.address(),
+                source,
+            });
+        }
+        Ok(())
+    }
+
+    fn handle_command(&mut self, command: Option<Command>) -> Step {
+        let now = Instant::now();
+        match command {
+            Some(Command::Publish(publish)) => {
+                if let Some(reason) = self.too_large(&publish) {
+                    self.raised.push(ClientEvent::Dropped { publish, reason });
+                    return Step::Continue;
+                }
+                self.session.publish(publish, now);
+            }
+            Some(Command::Subscribe {
+                subscriptions,
+                properties,
+            }) => {
+                self.send_subscribe(subscriptions.clone(), properties.clone());
+                self.subscriptions.push((subscriptions, properties));
+            }
+            Some(Command::Unsubscribe {
+                filters,
+                properties,
+            }) => {
+                self.subscriptions
+                    .iter_mut()
+                    .for_each(|(subs, _)| subs.retain(|s| !filters.contains(&s.filter)));
+                self.subscriptions.retain(|(subs, _)| !subs.is_empty());
+                if let Some(packet_id) = self.session.allocate_packet_id() {
+                    let properties = self.v5_only(properties);
+                    self.session.send(Packet::Unsubscribe(Unsubscribe {
+                        packet_id,
+                        filters,
+                        properties,
+                    }));
+                }
+            }
+            Some(Command::Disconnect) | None => {
+                self.closing = true;
+                return Step::Done;
+            }
+        }
+        Step::Continue
+    }
+
+    fn send_subscribe(&mut self, subscriptions: Vec<Subscription>, properties: Properties) {
+        if let Some(packet_id) = self.session.allocate_packet_id() {
+            let properties = self.v5_only(properties);
+            self.session.send(Packet::Subscribe(Subscribe {
+                packet_id,
+                subscriptions,
+                properties,
+            }));
+        }
+    }
+
+    /// A PUBLISH over the broker's maximum packet size would get us disconnected
+    /// (MQTT 5.0 §3.1.2.11.4): refuse it here with the numbers.
+    fn too_large(&self, publish: &Publish) -> Option<String> {
+        let max = self.broker_max_packet?;
+        let mut buf = bytes::BytesMut::new();
+        let mut probe = publish.clone();
+        probe.packet_id = 1;
+        if let Err(e) = Packet::Publish(probe).encode(self.version, &mut buf) {
+            return Some(e.to_string());
+        }
+        (buf.len() as u64 > u64::from(max)).then(|| {
+            format!(
+                "the message is {} bytes, the broker accepts at most {max}",
+                buf.len()
+            )
+        })
+    }
+
+    async fn process_events(&mut self) -> Result<(), ClientError> {
+        for event in std::mem::take(&mut self.raised) {
+            self.emit(event).await;
+        }
+        while let Some(event) = self.session.poll_event() {
+            let out = match event {
+                Event::Store(change) => {
+                    if let Some(store) = &mut self.store {
+                        store.record(&change);
+                    }
+                    continue;
+                }
+                Event::Message(publish) => ClientEvent::Message(publish),
+                Event::Delivered {
+                    seq,
+                    packet_id: _,
+                    qos,
+                    reason_code,
+                } => ClientEvent::Delivered {
+                    seq,
+                    qos,
+                    reason_code,
+                },
+                Event::Dropped(publish) => ClientEvent::Dropped {
+                    publish,
+                    reason: "the queue for the connection is full".into(),
+                },
+                Event::PeerTimedOut => {
+                    return Err(ClientError::ConnectionLost {
+                        address: self.config.address(),
+                        reason: "the broker did not answer PINGREQ within the keep alive".into(),
+                    })
+                }
+                Event::Other(Packet::SubAck(ack)) => ClientEvent::SubAck(ack),
+                Event::Other(Packet::UnsubAck(ack)) => ClientEvent::UnsubAck(ack),
+                Event::Other(Packet::Disconnect(d)) => {
+                    let mut reason = format!("the broker sent DISCONNECT: {}", d.reason_code);
+                    if let Some(text) = &d.properties.reason_string {
+                        reason.push_str(&format!(" ({text})"));
+                    }
+                    return Err(ClientError::ConnectionLost {
+                        address: self.config.address(),
+                        reason,
+                    });
+                }
+                Event::Other(other) => {
+                    return Err(ClientError::Protocol {
+                        address: self.config.address(),
+                        source: crate::protocol::ProtocolError::Protocol(unexpected(&other)),
+                    })
+                }
+            };
+            self.emit(out).await;
+        }
+        Ok(())
+    }
+
+    async fn write_transmits(&mut self, writer: &mut Writer) -> Result<(), ClientError> {
+        let now = Instant::now();
+        while let Some(packet) = self.session.poll_transmit(now) {
+            self.write(writer, &packet)?;
+            if writer.queued_bytes() >= FLUSH_AT {
+                writer.flush().await?;
+            }
+        }
+        writer.flush().await
+    }
+
+    fn write(&self, writer: &mut Writer, packet: &Packet) -> Result<(), ClientError> {
+        observe(
+            &self.config.observer,
+            &self.client_id,
+            PacketDirection::Sent,
+            packet,
+        );
+        writer.queue(packet)
+    }
+
+    /// Connects again, with exponential backoff, until it works.
+    async fn reconnect(&mut self) -> Result<(Reader, Writer), ClientError> {
+        let policy = self.config.reconnect.clone().unwrap_or_default();
+        let mut delay = policy.initial_delay;
+        loop {
+            tokio::time::sleep(delay).await;
+            match handshake::establish(&self.config, self.config.clean_start).await {
+                Ok(established) => {
+                    let config = session_config(
+                        &self.config,
+                        established.version,
+                        &established.connack,
+                        self.store.is_some(),
+                    );
+                    self.version = established.version;
+                    if established.connack.session_present {
+                        self.session.resume(config, Instant::now());
+                    } else {
+                        self.session.restart(config, Instant::now());
+                    }
+                    self.start_session(&established);
+                    self.emit(connected(&established, true)).await;
+                    return Ok((established.reader, established.writer));
+                }
+                Err(error) => {
+                    delay = (delay * 2).min(policy.max_delay);
+                    self.emit(ClientEvent::ReconnectFailed {
+                        error,
+                        retry_in: delay,
+                    })
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// What every new connection needs: the broker's limits, and the subscriptions again
+    /// when the broker kept no session.
+    fn start_session(&mut self, established: &Established) {
+        self.broker_max_packet = established.connack.properties.maximum_packet_size;
+        if !established.connack.session_present {
+            for (subscriptions, properties) in self.subscriptions.clone() {
+                self.send_subscribe(subscriptions, properties);
+            }
+        }
+    }
+
+    fn v5_only(&self, properties: Properties) -> Properties {
+        if self.version == ProtocolVersion::V5 {
+            properties
+        } else {
+            Properties::default()
+        }
+    }
+
+    async fn emit(&self, event: ClientEvent) {
+        // The owner may have stopped listening (it is exiting): nothing to do then.
+        let _ = self.events.send(event).await;
+    }
+}
+
+/// The `Connected` event of a fresh connection.
+pub(super) fn connected(established: &Established, reconnected: bool) -> ClientEvent {
+    ClientEvent::Connected {
+        version: established.version,
+        session_present: established.connack.session_present,
+        fell_back: established.fell_back,
+        reconnected,
+        client_id: established.client_id.clone(),
+    }
+}
+
+/// The session parameters of a connection from our config and the broker's CONNACK.
+fn session_config(
+    config: &ConnectConfig,
+    version: ProtocolVersion,
+    connack: &ConnAck,
+    persist: bool,
+) -> SessionConfig {
+    let mut session = SessionConfig::new(version, Role::Client);
+    let props = &connack.properties;
+    if version == ProtocolVersion::V5 {
+        session.send_maximum = props.receive_maximum.unwrap_or(u16::MAX);
+        session.receive_maximum = config.properties.receive_maximum.unwrap_or(u16::MAX);
+        session.topic_alias_maximum = config.properties.topic_alias_maximum.unwrap_or(0);
+    } else {
+        // MQTT 3.1.1 has no receive maximum; stay within what brokers queue by default
+        // for one client rather than flood one with 65,535 messages in flight.
+        session.send_maximum = 1000;
+    }
+    // MQTT 5.0 §3.2.2.3.14: the server's keep alive replaces ours.
+    let keep_alive = match props.server_keep_alive {
+        Some(secs) => Duration::from_secs(u64::from(secs)),
+        None => config.keep_alive,
+    };
+    session.keep_alive = Some(keep_alive);
+    session.queue_qos0_offline = true;
+    session.persist = persist;
+    session
+}
+
+fn unexpected(packet: &Packet) -> &'static str {
+    match packet {
+        Packet::ConnAck(_) => "a second CONNACK",
+        Packet::Auth(_) => "AUTH (enhanced authentication is not supported)",
+        _ => "a packet only a client may send",
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,126 @@
+//! `ClientError`: what can go wrong connecting to and talking with a broker, worded for
+//! the user ("cannot connect to localhost:1883: connection refused"). Must not print.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::protocol::{ProtocolError, ReasonCode};
+
+/// A failure of the client, with the context a user needs to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The host name did not resolve.
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve {
+        /// The host as given.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// No TCP (or TLS) connection.
+    #[error("cannot connect to {address}: {reason}")]
+    Connect {
+        /// `host:port`.
+        address: String,
+        /// Why, lowercase ("connection refused").
+        reason: String,
+    },
+    /// The broker answered CONNECT with a refusal.
+    #[error("broker refused the connection: {reason}")]
+    Refused {
+        /// The reason as `description (0xNN)`, or the 3.1.1 return code.
+        reason: String,
+        /// The reason code.
+        code: ReasonCode,
+    },
+    /// The connection broke after it was established.
+    #[error("connection to {address} lost: {reason}")]
+    ConnectionLost {
+        /// `host:port`.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// The broker sent something the protocol forbids.
+    #[error("protocol error from {address}: {source}")]
+    Protocol {
+        /// `host:port`.
+        address: String,
+        /// The violation.
+        source: ProtocolError,
+    },
+    /// The `--session-dir` store cannot be used.
+    #[error("session store {}: {reason}", path.display())]
+    Store {
+        /// The store file or directory.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The client task is gone (it ended after an error reported earlier).
+    #[error("the connection task has ended")]
+    Closed,
+}
+
+/// An `io::Error` as a short lowercase reason: "connection refused", not
+/// "Connection refused (os error 111)".
+pub fn io_reason(err: &io::Error) -> String {
+    let text = match err.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::ConnectionReset => "connection reset by the broker".to_string(),
+        io::ErrorKind::ConnectionAborted => "connection aborted".to_string(),
+        io::ErrorKind::TimedOut => "timed out".to_string(),
+        io::ErrorKind::UnexpectedEof => "the broker closed the connection".to_string(),
+        io::ErrorKind::BrokenPipe => "the broker closed the connection".to_string(),
+        io::ErrorKind::AddrNotAvailable => "address not available".to_string(),
+        _ => {
+            let text = err.to_string();
+            match text.find(" (os error") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    };
+    lowercase_first(&text)
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_reasons_are_short_and_lowercase() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(io_reason(&refused), "connection refused");
+        let os = io::Error::from_raw_os_error(libc::EHOSTUNREACH);
+        assert_eq!(io_reason(&os), "no route to host");
+    }
+
+    #[test]
+    fn messages_name_the_address_and_the_reason() {
+        let err = ClientError::Connect {
+            address: "localhost:1883".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot connect to localhost:1883: connection refused"
+        );
+        let err = ClientError::Refused {
+            reason: ReasonCode::NotAuthorized.to_string(),
+            code: ReasonCode::NotAuthorized,
+        };
+        assert_eq!(
+            err.to_string(),
+            "broker refused the connection: not authorized (0x87)"
+        );
+    }
+}
