@@ -198,13 +198,9 @@ impl Conn {
         }
         self.kept.session.send(Packet::SubAck(ack));
         for (msg, options) in retained {
-            let delivery = Delivery {
-                qos: msg.qos.min(options.qos),
-                msg,
-                retain: true,
-                subscription_ids: options.subscription_id.into_iter().collect(),
-                group: None,
-            };
+            let qos = msg.qos.min(options.qos);
+            let ids = options.subscription_id.into_iter().collect();
+            let delivery = Delivery::new(msg, qos, true, ids, None);
             self.deliver(delivery, now);
         }
         Ok(())
@@ -282,7 +278,7 @@ impl Conn {
         }
         let qos = publish.qos;
         let seq = self.kept.session.publish(publish, now);
-        if delivery.group.is_some() && qos != QoS::AtMostOnce {
+        if delivery.group().is_some() && qos != QoS::AtMostOnce {
             self.kept.shared_inflight.insert(seq, delivery);
         }
     }
