@@ -32,29 +32,40 @@ pub async fn serve_connection(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
+    // The CONNECT phase is boxed so that its state does not stay inline in the
+    // long-lived connection future (memory per idle connection).
+    if let Some(conn) = Box::pin(handshake(stream, peer, shared, shutdown)).await {
+        conn.run().await;
+    }
+}
+
+async fn handshake(
+    stream: Box<dyn Transport>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Option<Box<Conn>> {
     let mut io = Io::new(stream);
     let connect = tokio::select! {
         c = tokio::time::timeout(shared.config.connect_timeout, read_connect(&mut io, &shared)) => c,
-        _ = wait_shutdown(shutdown.clone()) => return,
+        _ = wait_shutdown(shutdown.clone()) => return None,
     };
     let connect = match connect {
         Ok(Ok(connect)) => connect,
         Ok(Err(why)) => {
             shared.log(1, format_args!("Bad CONNECT from {peer}: {why}; closing."));
             io.write_final().await;
-            return;
+            return None;
         }
         Err(_) => {
             shared.log(
                 1,
                 format_args!("Client {peer} sent no CONNECT in time; closing."),
             );
-            return;
+            return None;
         }
     };
-    if let Some(conn) = accept(io, connect, peer, shared, shutdown).await {
-        conn.run().await;
-    }
+    accept(io, connect, peer, shared, shutdown).await
 }
 
 async fn wait_shutdown(mut shutdown: watch::Receiver<bool>) {
@@ -113,7 +124,7 @@ async fn accept(
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
-) -> Option<Conn> {
+) -> Option<Box<Conn>> {
     let version = connect.protocol_version;
     let v5 = version == ProtocolVersion::V5;
     let now = Instant::now();
@@ -262,7 +273,7 @@ async fn accept(
         .will
         .as_ref()
         .map(|w| PendingWill::from_will(w, session_id, now));
-    let mut conn = Conn {
+    let mut conn = Box::new(Conn {
         io,
         shared: shared.clone(),
         conn_id,
@@ -286,7 +297,7 @@ async fn accept(
         pending_qids: HashMap::new(),
         control: control_rx,
         shutdown,
-    };
+    });
     // CONNACK goes before anything the resumed session resends.
     conn.encode(Packet::ConnAck(ack));
     conn.save_session(true);

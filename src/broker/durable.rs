@@ -84,7 +84,7 @@ impl DurablePersistence {
 
 fn delivery_record(delivery: &Delivery) -> StoredMessage {
     let mut properties = delivery.msg.properties.clone();
-    properties.subscription_identifiers = delivery.subscription_ids.clone();
+    properties.subscription_identifiers = delivery.subscription_ids().to_vec();
     StoredMessage {
         publish: Publish {
             dup: false,
@@ -102,18 +102,14 @@ fn delivery_record(delivery: &Delivery) -> StoredMessage {
 fn restored_delivery(qid: u64, record: StoredMessage) -> Delivery {
     let subscription_ids = record.publish.properties.subscription_identifiers.clone();
     let (qos, retain) = (record.publish.qos, record.publish.retain);
-    Delivery {
-        msg: Arc::new(Message::from_publish(
-            record.publish,
-            0,
-            monotonic(record.received),
-        )),
-        qos,
-        retain,
-        subscription_ids,
-        group: None,
-        qid,
-    }
+    let msg = Arc::new(Message::from_publish(
+        record.publish,
+        0,
+        monotonic(record.received),
+    ));
+    let mut delivery = Delivery::new(msg, qos, retain, subscription_ids, None);
+    delivery.set_qid(qid);
+    delivery
 }
 
 fn session_record(snapshot: &SessionSnapshot) -> SessionRecord {

@@ -199,14 +199,9 @@ impl Conn {
         self.save_session(true);
         self.kept.session.send(Packet::SubAck(ack));
         for (msg, options) in retained {
-            let delivery = Delivery {
-                qos: msg.qos.min(options.qos),
-                msg,
-                retain: true,
-                subscription_ids: options.subscription_id.into_iter().collect(),
-                group: None,
-                qid: 0,
-            };
+            let qos = msg.qos.min(options.qos);
+            let ids = options.subscription_id.into_iter().collect();
+            let delivery = Delivery::new(msg, qos, true, ids, None);
             self.deliver(delivery, now);
         }
         Ok(())
@@ -285,14 +280,14 @@ impl Conn {
         }
         let qos = publish.qos;
         let seq = self.kept.session.publish(publish, now);
-        if delivery.qid != 0 {
+        if delivery.qid() != 0 {
             if qos == QoS::AtMostOnce {
                 self.drop_stored(&delivery);
             } else {
-                self.pending_qids.insert(seq, delivery.qid);
+                self.pending_qids.insert(seq, delivery.qid());
             }
         }
-        if delivery.group.is_some() && qos != QoS::AtMostOnce {
+        if delivery.group().is_some() && qos != QoS::AtMostOnce {
             self.kept.shared_inflight.insert(seq, delivery);
         }
     }

@@ -51,10 +51,10 @@ impl Conn {
     /// A stored delivery left the queue without entering the session (expired, not
     /// allowed, too big, QoS 0): forget it.
     pub(super) fn drop_stored(&self, delivery: &Delivery) {
-        if delivery.qid != 0 {
+        if delivery.qid() != 0 {
             self.shared.config.persistence.message_taken(
                 &self.identity.client_id,
-                delivery.qid,
+                delivery.qid(),
                 None,
             );
         }

@@ -71,12 +71,13 @@ impl Mailbox {
             Some(p)
                 if self.is_stored()
                     && delivery.qos != QoS::AtMostOnce
-                    && delivery.group.is_none() =>
+                    && delivery.group().is_none() =>
             {
                 if self.is_full() {
                     return Err((PushError::Full, delivery));
                 }
-                delivery.qid = p.message_queued(&self.client_id, &delivery).unwrap_or(0);
+                let qid = p.message_queued(&self.client_id, &delivery).unwrap_or(0);
+                delivery.set_qid(qid);
                 Some(p)
             }
             _ => None,
@@ -86,7 +87,7 @@ impl Mailbox {
             Err(mpsc::error::TrySendError::Full(d)) => (PushError::Full, d),
             Err(mpsc::error::TrySendError::Closed(d)) => (PushError::Offline, d),
         };
-        if let (Some(p), qid @ 1..) = (store, refused.1.qid) {
+        if let (Some(p), qid @ 1..) = (store, refused.1.qid()) {
             p.message_taken(&self.client_id, qid, None);
         }
         Err(refused)

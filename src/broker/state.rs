@@ -191,7 +191,7 @@ impl Shared {
         kept.rx.close();
         let mut orphans: Vec<Delivery> = kept.shared_inflight.drain().map(|(_, d)| d).collect();
         while let Ok(d) = kept.rx.try_recv() {
-            if d.group.is_some() {
+            if d.group().is_some() {
                 orphans.push(d);
             }
         }
