@@ -44,7 +44,17 @@ fn a_closed_stderr_does_not_make_mqtk_panic() {
     // exit status is still the error's, not Rust's panic status 101.
     let port = common::free_port();
     let mut child = mqtk()
-        .args(["pub", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "t", "-m", "x"])
+        .args([
+            "pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "t",
+            "-m",
+            "x",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -90,7 +100,10 @@ fn serve_v_keeps_serving_when_its_log_reader_goes_away() {
             .args(["-q", "1", "-t", "log/closed", "-m", &i.to_string()])
             .output()
             .expect("mosquitto_pub runs");
-        assert!(out.status.success(), "publish {i} after the log reader left");
+        assert!(
+            out.status.success(),
+            "publish {i} after the log reader left"
+        );
     }
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -46,14 +46,11 @@ impl AccessControl {
     ) -> anyhow::Result<(Self, Vec<String>)> {
         use anyhow::Context as _;
         let passwords = password_file
-            .map(|p| {
-                PasswordFile::load(p).context("--password-file")
-            })
+            .map(|p| PasswordFile::load(p).context("--password-file"))
             .transpose()?;
         let (acl, warnings) = match acl_file {
             Some(p) => {
-                let (acl, warnings) =
-                    Acl::load(p).context("--acl-file")?;
+                let (acl, warnings) = Acl::load(p).context("--acl-file")?;
                 (Some(acl), warnings)
             }
             None => (None, Vec::new()),
