@@ -16,6 +16,7 @@
 //! - `report`: the serde `BenchReport`.
 //! - `render`: the human table and the JSON over `&BenchReport`.
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
+//! - `workers`: the single-threaded runtimes the client tasks run on.
 //! - `sys`: CPU time (getrusage, /proc) and the open-file limit.
 
 pub mod client;
@@ -33,6 +34,7 @@ pub mod report;
 pub mod scenario;
 pub mod stats;
 pub mod sys;
+pub mod workers;
 
 pub use config::{BenchConfig, RunBound, Target};
 pub use report::BenchReport;

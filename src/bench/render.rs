@@ -124,8 +124,8 @@ pub fn table(report: &BenchReport) -> String {
         row(
             "warning",
             format!(
-                "the bench kept its {} cores busy: it may have measured itself; use fewer clients or a second machine",
-                cpu.cores
+                "the bench kept its {} client thread(s) busy: it may have measured itself; use fewer clients, MQTK_BENCH_THREADS or a second machine",
+                cpu.threads
             ),
         );
     }
@@ -285,7 +285,7 @@ pub(crate) mod tests {
                 per_message_us: Some(20.0),
                 embedded_broker_secs: None,
                 utilization_percent: 26.7,
-                cores: 2,
+                threads: 2,
             },
         }
     }
@@ -339,7 +339,7 @@ pub(crate) mod tests {
         let text = table(&report);
         assert!(text.contains("195% of one core"), "{text}");
         assert!(
-            text.contains("warning     the bench kept its 2 cores busy"),
+            text.contains("warning     the bench kept its 2 client thread(s) busy"),
             "{text}"
         );
     }

@@ -161,16 +161,16 @@ pub struct CpuUsage {
     pub embedded_broker_secs: Option<f64>,
     /// Bench CPU time over the run's wall time, in percent of one core.
     pub utilization_percent: f64,
-    /// Cores the bench could use; near `100 × cores` the bench, not the broker, may be
-    /// the bottleneck.
-    pub cores: u32,
+    /// Threads the clients ran on; near `100 × threads` the bench, not the broker, may
+    /// be the bottleneck.
+    pub threads: u32,
 }
 
 impl CpuUsage {
     /// True when the bench used nearly every core it had: its figures may measure
     /// itself rather than the broker.
     pub fn saturated(&self) -> bool {
-        self.utilization_percent >= 90.0 * f64::from(self.cores.max(1))
+        self.utilization_percent >= 90.0 * f64::from(self.threads.max(1))
     }
 }
 

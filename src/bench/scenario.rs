@@ -25,6 +25,7 @@ use super::plan::Plan;
 use super::progress::{Progress, Snapshot};
 use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters};
 use super::sys;
+use super::workers::Workers;
 
 /// TCP + MQTT handshakes in progress at once: more only overflows the broker's listen
 /// backlog and turns into SYN retransmits a second later.
@@ -96,7 +97,15 @@ pub async fn run(
         .chain((0..config.connect_only_clients).map(Role::ConnectOnly))
         .collect();
     let total = roles.len() as u64;
-    let spawner = tokio::spawn(spawn_clients(roles, ctx.clone(), tx, phase_rx));
+    let workers = Arc::new(Workers::from_env().context("cannot start the bench's worker threads")?);
+    let client_threads = workers.threads() as u32;
+    let spawner = tokio::spawn(spawn_clients(
+        roles,
+        ctx.clone(),
+        tx,
+        phase_rx,
+        workers.clone(),
+    ));
 
     let mut collector = Collector::new(config.publishers);
     let (mut ready, mut done) = (0u64, 0u64);
@@ -207,6 +216,9 @@ pub async fn run(
     for handle in handles {
         handle.abort();
     }
+    if let Ok(workers) = Arc::try_unwrap(workers) {
+        workers.stop();
+    }
 
     let elapsed = epoch.elapsed();
     let mut cpu = sys::process_cpu().since(&cpu_before);
@@ -269,7 +281,7 @@ pub async fn run(
             embedded_broker_secs: broker_cpu.map(|b| b.total().as_secs_f64()),
             utilization_percent: cpu.total().as_secs_f64() * 100.0
                 / elapsed.as_secs_f64().max(1e-9),
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            threads: client_threads,
         },
     })
 }
@@ -307,6 +319,7 @@ async fn spawn_clients(
     ctx: Arc<Ctx>,
     tx: mpsc::UnboundedSender<Msg>,
     phase: watch::Receiver<Phase>,
+    workers: Arc<Workers>,
 ) -> Vec<JoinHandle<()>> {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     let start = Instant::now();
@@ -321,14 +334,10 @@ async fn spawn_clients(
             break;
         };
         let bind = (!binds.is_empty()).then(|| binds[i % binds.len()]);
-        handles.push(tokio::spawn(client::run(
-            role,
-            bind,
-            ctx.clone(),
-            tx.clone(),
-            phase.clone(),
-            permit,
-        )));
+        handles.push(workers.spawn(
+            i,
+            client::run(role, bind, ctx.clone(), tx.clone(), phase.clone(), permit),
+        ));
     }
     handles
 }

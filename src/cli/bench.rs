@@ -177,7 +177,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("mqtk-bench")
         .build()
