@@ -308,6 +308,22 @@ fn password_file_and_acl_are_enforced_for_mosquitto_clients() {
     let mut lines: Vec<String> = text(&alice.stdout).lines().map(String::from).collect();
     lines.sort();
     assert_eq!(lines, ["a/1 a/1", "r/2 r/2"], "{}", text(&alice.stderr));
+    // MQTT 5 tells the publisher: PUBACK 0x87 (135), PUBREC 0x87 for QoS 2.
+    for qos in ["1", "2"] {
+        let denied = output(
+            as_user(mosquitto_pub(port), "alice", "a")
+                .args(["-V", "5", "-q", qos, "-t", "r/9", "-m", "x", "-d"]),
+        );
+        let stdout = text(&denied.stdout) + &text(&denied.stderr);
+        assert!(
+            stdout.contains("Not authorized") || stdout.contains("RC:135"),
+            "{stdout}"
+        );
+        assert!(
+            !stdout.contains("PUBREL"),
+            "a refused QoS 2 flow ends at PUBREC: {stdout}"
+        );
+    }
     // A subscription no read rule overlaps is refused in the SUBACK.
     let denied = output(
         as_user(mosquitto_sub(port), "alice", "a").args(["-t", "s/#", "-V", "5", "-W", "2", "-d"]),
