@@ -32,29 +32,40 @@ pub async fn serve_connection(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
+    // The CONNECT phase is boxed so that its state does not stay inline in the
+    // long-lived connection future (memory per idle connection).
+    if let Some(conn) = Box::pin(handshake(stream, peer, shared, shutdown)).await {
+        conn.run().await;
+    }
+}
+
+async fn handshake(
+    stream: Box<dyn Transport>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Option<Box<Conn>> {
     let mut io = Io::new(stream);
     let connect = tokio::select! {
         c = tokio::time::timeout(shared.config.connect_timeout, read_connect(&mut io, &shared)) => c,
-        _ = wait_shutdown(shutdown.clone()) => return,
+        _ = wait_shutdown(shutdown.clone()) => return None,
     };
     let connect = match connect {
         Ok(Ok(connect)) => connect,
         Ok(Err(why)) => {
             shared.log(1, format_args!("Bad CONNECT from {peer}: {why}; closing."));
             io.write_final().await;
-            return;
+            return None;
         }
         Err(_) => {
             shared.log(
                 1,
                 format_args!("Client {peer} sent no CONNECT in time; closing."),
             );
-            return;
+            return None;
         }
     };
-    if let Some(conn) = accept(io, connect, peer, shared, shutdown).await {
-        conn.run().await;
-    }
+    accept(io, connect, peer, shared, shutdown).await
 }
 
 async fn wait_shutdown(mut shutdown: watch::Receiver<bool>) {
@@ -113,7 +124,7 @@ async fn accept(
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
-) -> Option<Conn> {
+) -> Option<Box<Conn>> {
     let version = connect.protocol_version;
     let v5 = version == ProtocolVersion::V5;
     let now = Instant::now();
@@ -182,12 +193,20 @@ async fn accept(
         .receive_maximum
         .unwrap_or(u16::MAX)
         .min(shared.config.max_inflight);
+    // `--data-dir`: a session that outlives its connection is stored.
+    let stored = shared.config.persistence.keeps_sessions()
+        && if v5 {
+            props.session_expiry_interval.unwrap_or(0) > 0
+        } else {
+            !connect.clean_start
+        };
     let session_config = SessionConfig {
         send_maximum,
         receive_maximum: shared.config.max_inflight,
         keep_alive: (keep_alive > 0).then(|| Duration::from_secs(keep_alive.into())),
         max_queued: Some(shared.config.max_queued),
         topic_alias_maximum: shared.config.topic_alias_maximum,
+        persist: stored,
         ..SessionConfig::new(version, Role::Server)
     };
     let mut kept = kept;
@@ -197,6 +216,11 @@ async fn accept(
         kept.session = Session::new(session_config, now);
     }
     kept.mailbox.set_online(true);
+    if kept.mailbox.is_stored() && !stored {
+        shared.config.persistence.session_removed(&client_id);
+    }
+    kept.mailbox
+        .set_stored(stored.then_some(&shared.config.persistence));
 
     let mut ack = ConnAck {
         session_present: resumed,
@@ -249,7 +273,7 @@ async fn accept(
         .will
         .as_ref()
         .map(|w| PendingWill::from_will(w, session_id, now));
-    let mut conn = Conn {
+    let mut conn = Box::new(Conn {
         io,
         shared: shared.clone(),
         conn_id,
@@ -270,11 +294,13 @@ async fn accept(
         },
         out_aliases: HashMap::new(),
         send_maximum,
+        pending_qids: HashMap::new(),
         control: control_rx,
         shutdown,
-    };
+    });
     // CONNACK goes before anything the resumed session resends.
     conn.encode(Packet::ConnAck(ack));
+    conn.save_session(true);
     Some(conn)
 }
 

@@ -30,14 +30,41 @@ pub(super) struct Io {
     pub stream: Box<dyn Transport>,
     pub rbuf: BytesMut,
     pub wbuf: BytesMut,
+    read_hint: usize,
 }
+
+/// Smallest read buffer: what an idle connection holds.
+const MIN_READ: usize = 256;
+/// Largest read a busy connection asks for at once.
+const MAX_READ: usize = 64 * 1024;
 
 impl Io {
     pub fn new(stream: Box<dyn Transport>) -> Io {
         Io {
             stream,
-            rbuf: BytesMut::with_capacity(4096),
-            wbuf: BytesMut::with_capacity(4096),
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            read_hint: MIN_READ,
+        }
+    }
+
+    /// Makes room for the next read: small for a quiet client (memory per idle
+    /// connection), doubling up to `MAX_READ` while reads fill the buffer.
+    pub fn prepare_read(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * self.read_hint {
+            self.rbuf = BytesMut::new();
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
+            self.rbuf.reserve(self.read_hint);
+        }
+    }
+
+    /// Adapts the next read's size to how much this one brought.
+    pub fn after_read(&mut self, n: usize) {
+        if n >= self.read_hint {
+            self.read_hint = (self.read_hint * 2).min(MAX_READ);
+        } else if n < self.read_hint / 8 {
+            self.read_hint = (self.read_hint / 2).max(MIN_READ);
         }
     }
 
@@ -96,6 +123,9 @@ pub(super) struct Conn {
     pub out_aliases: HashMap<ByteString, u16>,
     /// The client's receive maximum (capped by `--max-inflight`).
     pub send_maximum: u16,
+    /// Stored session: queue id of each message handed to the session, by its `seq`,
+    /// until the session's `OutgoingQueued` store event takes it over.
+    pub pending_qids: HashMap<u64, u64>,
     pub control: mpsc::UnboundedReceiver<Control>,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -105,9 +135,10 @@ const PULL_BATCH: usize = 64;
 
 impl Conn {
     /// Serves the client until the connection ends, then cleans up.
-    pub async fn run(mut self) {
+    pub async fn run(mut self: Box<Self>) {
         let end = self.run_loop().await;
-        self.finish(end).await;
+        // Boxed: the goodbye's state is not kept inline for the connection's lifetime.
+        Box::pin(self.finish(end)).await;
     }
 
     async fn run_loop(&mut self) -> End {
@@ -127,6 +158,7 @@ impl Conn {
             }
             let can_pull = self.can_pull();
             let deadline = self.kept.session.poll_timeout();
+            self.io.prepare_read();
             tokio::select! {
                 biased;
                 control = self.control.recv() => match control {
@@ -137,6 +169,7 @@ impl Conn {
                 read = self.io.stream.read_buf(&mut self.io.rbuf) => match read {
                     Ok(0) => return End::Network("connection closed by the client".into()),
                     Ok(n) => {
+                        self.io.after_read(n);
                         self.shared.router.stats.bytes_received.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                         if let Err(end) = self.decode_all(Instant::now()) {
                             return end;
@@ -263,7 +296,7 @@ impl Conn {
         result
     }
 
-    async fn finish(mut self, end: End) {
+    async fn finish(mut self: Box<Self>, end: End) {
         let now = Instant::now();
         let client_id = self.identity.client_id.clone();
         self.say_goodbye(&end).await;
@@ -278,6 +311,9 @@ impl Conn {
             End::TakenOver(reply) => Some(reply),
             _ => None,
         };
+        if keep {
+            self.save_session(false);
+        }
         let kept = self.kept;
         let handover = {
             let mut store = self.shared.sessions();

@@ -67,7 +67,8 @@ impl Message {
 }
 
 /// One subscriber's copy of a message: a pointer to the shared message plus what the
-/// matching subscription decided.
+/// matching subscription decided. Kept small (24 bytes): it is what a session's queue
+/// holds, so it sets the memory of every idle connection's mailbox.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     /// The shared message.
@@ -77,23 +78,93 @@ pub struct Delivery {
     /// Retain flag to send: set for retained messages sent on subscribe, or kept as
     /// published with Retain As Published.
     pub retain: bool,
-    /// Subscription identifiers of the matching subscriptions (MQTT 5.0 §3.3.4).
-    pub subscription_ids: Vec<u32>,
-    /// The shared subscription it came through, to give it to another member if this
-    /// session ends before acknowledging it (MQTT 5.0 §4.8.2).
-    pub group: Option<SharedKey>,
+    /// Subscription identifiers and shared group, when there are any (rare).
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Debug, Clone)]
+struct Extra {
+    subscription_ids: Vec<u32>,
+    group: Option<SharedKey>,
+    /// Its entry in the durable queue of a stored session (`--data-dir`), 0 if none.
+    qid: u64,
 }
 
 /// A shared subscription's identity: `$share/GROUP/FILTER` as written.
 pub type SharedKey = Arc<str>;
 
 impl Delivery {
+    /// A delivery with the subscription identifiers of the matching subscriptions
+    /// (MQTT 5.0 §3.3.4) and the shared subscription it came through, to give it to
+    /// another member if this session ends before acknowledging it (§4.8.2).
+    pub fn new(
+        msg: Arc<Message>,
+        qos: QoS,
+        retain: bool,
+        subscription_ids: Vec<u32>,
+        group: Option<SharedKey>,
+    ) -> Delivery {
+        let extra = (!subscription_ids.is_empty() || group.is_some()).then(|| {
+            Box::new(Extra {
+                subscription_ids,
+                group,
+                qid: 0,
+            })
+        });
+        Delivery {
+            msg,
+            qos,
+            retain,
+            extra,
+        }
+    }
+
+    /// The subscription identifiers to send.
+    pub fn subscription_ids(&self) -> &[u32] {
+        self.extra.as_ref().map_or(&[], |e| &e.subscription_ids)
+    }
+
+    /// The shared subscription it came through.
+    pub fn group(&self) -> Option<&SharedKey> {
+        self.extra.as_ref().and_then(|e| e.group.as_ref())
+    }
+
+    /// Replaces the subscription identifiers (a shared message changing member).
+    pub fn set_subscription_ids(&mut self, ids: Vec<u32>) {
+        let old = self.extra.take();
+        let qid = old.as_ref().map_or(0, |e| e.qid);
+        let group = old.and_then(|e| e.group);
+        *self = Delivery::new(self.msg.clone(), self.qos, self.retain, ids, group);
+        self.set_qid(qid);
+    }
+
+    /// Its entry in a stored session's durable queue (`--data-dir`), 0 if none.
+    pub fn qid(&self) -> u64 {
+        self.extra.as_ref().map_or(0, |e| e.qid)
+    }
+
+    /// Records its durable queue entry (only stored sessions pay for the allocation).
+    pub fn set_qid(&mut self, qid: u64) {
+        if qid == 0 && self.extra.is_none() {
+            return;
+        }
+        self.extra
+            .get_or_insert_with(|| {
+                Box::new(Extra {
+                    subscription_ids: Vec::new(),
+                    group: None,
+                    qid: 0,
+                })
+            })
+            .qid = qid;
+    }
+
     /// The PUBLISH to send (packet id 0; the session assigns one for QoS 1/2).
     /// Topic and payload are pointer copies.
     pub fn to_publish(&self, now: Instant) -> Publish {
         let mut properties = self.msg.properties.clone();
         properties.message_expiry_interval = self.msg.remaining_expiry(now);
-        properties.subscription_identifiers = self.subscription_ids.clone();
+        properties.subscription_identifiers = self.subscription_ids().to_vec();
         Publish {
             dup: false,
             qos: self.qos,
@@ -146,13 +217,8 @@ mod tests {
         let t0 = Instant::now();
         let m = Arc::new(message(None, t0));
         assert_eq!(m.properties.topic_alias, None);
-        let d = Delivery {
-            msg: m.clone(),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            subscription_ids: vec![5],
-            group: None,
-        };
+        let d = Delivery::new(m.clone(), QoS::AtMostOnce, false, vec![5], None);
+        assert_eq!(std::mem::size_of::<Delivery>(), 24);
         let p = d.to_publish(t0);
         assert_eq!(p.payload.as_ptr(), m.payload.as_ptr());
         assert_eq!(p.properties.subscription_identifiers, vec![5]);

@@ -80,13 +80,13 @@ impl Router {
                 Matched::Shared(group) => {
                     let options = group.members.first().map(|(_, o)| *o);
                     if let Some(options) = options {
-                        let delivery = Delivery {
-                            msg: msg.clone(),
-                            qos: msg.qos.min(options.qos),
-                            retain: options.retain_as_published && msg.retain,
-                            subscription_ids: Vec::new(),
-                            group: Some(group.key.clone()),
-                        };
+                        let delivery = Delivery::new(
+                            msg.clone(),
+                            msg.qos.min(options.qos),
+                            options.retain_as_published && msg.retain,
+                            Vec::new(),
+                            Some(group.key.clone()),
+                        );
                         self.push_shared(group, delivery, None, &mut routed);
                     }
                 }
@@ -107,13 +107,13 @@ impl Router {
                 subscription_ids.extend(options.subscription_id);
             }
             let Some(qos) = qos else { continue };
-            let delivery = Delivery {
-                msg: msg.clone(),
+            let delivery = Delivery::new(
+                msg.clone(),
                 qos,
-                retain: retain_as_published && msg.retain,
+                retain_as_published && msg.retain,
                 subscription_ids,
-                group: None,
-            };
+                None,
+            );
             self.push(mailbox, delivery, &mut routed);
         }
         routed
@@ -149,7 +149,7 @@ impl Router {
                     continue;
                 }
                 delivery.qos = delivery.msg.qos.min(options.qos);
-                delivery.subscription_ids = options.subscription_id.into_iter().collect();
+                delivery.set_subscription_ids(options.subscription_id.into_iter().collect());
                 match mailbox.push(delivery) {
                     Ok(()) => {
                         routed.delivered += 1;
@@ -173,7 +173,7 @@ impl Router {
     /// A session left shared group `delivery.group` with this message unacknowledged:
     /// give it to another member (MQTT 5.0 §4.8.2). False when no member took it.
     pub fn requeue_shared(&self, delivery: Delivery, leaving: u64, now: Instant) -> bool {
-        let Some(key) = delivery.group.clone() else {
+        let Some(key) = delivery.group().cloned() else {
             return false;
         };
         if delivery.msg.is_expired(now) {
@@ -294,7 +294,7 @@ mod tests {
         let got = drain(&mut rx);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].qos, QoS::ExactlyOnce);
-        let mut ids = got[0].subscription_ids.clone();
+        let mut ids = got[0].subscription_ids().to_vec();
         ids.sort();
         assert_eq!(ids, vec![1, 2]);
         assert!(
@@ -377,7 +377,7 @@ mod tests {
             !got_a.is_empty() && !got_b.is_empty(),
             "round robin uses both members"
         );
-        assert_eq!(got_a[0].group.as_deref(), Some("$share/g/s/#"));
+        assert_eq!(got_a[0].group().map(|g| &**g), Some("$share/g/s/#"));
         // a leaves with its messages unacknowledged: b gets them.
         router.unsubscribe("s/#", Some("g"), 1);
         for d in got_a.clone() {

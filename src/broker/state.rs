@@ -180,6 +180,10 @@ impl Shared {
     pub fn end_session(&self, client_id: &str, mut kept: KeptSession, now: Instant) {
         let session_id = kept.mailbox.session_id;
         kept.mailbox.set_online(false);
+        if kept.mailbox.is_stored() {
+            kept.mailbox.set_stored(None);
+            self.config.persistence.session_removed(client_id);
+        }
         for filter in kept.subscriptions.keys() {
             let (share, inner) = split_filter(filter);
             self.router.unsubscribe(inner, share, session_id);
@@ -187,7 +191,7 @@ impl Shared {
         kept.rx.close();
         let mut orphans: Vec<Delivery> = kept.shared_inflight.drain().map(|(_, d)| d).collect();
         while let Ok(d) = kept.rx.try_recv() {
-            if d.group.is_some() {
+            if d.group().is_some() {
                 orphans.push(d);
             }
         }
