@@ -27,30 +27,38 @@ pub fn stdout_bytes(bytes: &[u8]) -> io::Result<()> {
     out.flush()
 }
 
+/// Writes one line on stderr. A stderr nobody reads any more (`2>&1 | head`) is not
+/// worth dying for: unlike `eprintln!`, which panics on EPIPE (exit 101, or a dead
+/// broker connection task under `serve -v`), the line is dropped.
+fn stderr_line(line: std::fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
+}
+
 /// Prints `mqtk: ERROR: CONTEXT: …: CAUSE` on stderr (the whole context chain).
 pub fn error(err: &anyhow::Error) {
-    eprintln!("mqtk: {err:#}");
+    stderr_line(format_args!("mqtk: {err:#}"));
 }
 
 /// Prints `mqtk: MESSAGE` on stderr.
 pub fn error_message(message: impl Display) {
-    eprintln!("mqtk: {message}");
+    stderr_line(format_args!("mqtk: {message}"));
 }
 
 /// Prints `mqtk: warning: MESSAGE` on stderr.
 pub fn warning(message: impl Display) {
-    eprintln!("mqtk: warning: {message}");
+    stderr_line(format_args!("mqtk: warning: {message}"));
 }
 
 /// Prints `mqtk: MESSAGE` on stderr: something worth knowing that is not a problem
 /// (a reconnect, a fallback to MQTT 3.1.1).
 pub fn note(message: impl Display) {
-    eprintln!("mqtk: {message}");
+    stderr_line(format_args!("mqtk: {message}"));
 }
 
 /// Prints one log line on stderr as it is (`serve -v`).
 pub fn log_line(line: impl Display) {
-    eprintln!("{line}");
+    stderr_line(format_args!("{line}"));
 }
 
 /// True when `err` or one of its causes is a broken pipe (the reader of stdout went
@@ -75,7 +83,7 @@ pub enum Direction {
 /// Prints the `--debug` line of one packet on stderr, in mosquitto's shape:
 /// `Client ID sending PUBLISH (d0, q1, r0, m1, 'a/b', ... (5 bytes))`.
 pub fn debug_packet(client_id: &str, direction: Direction, packet: &Packet) {
-    eprintln!("{}", debug_line(client_id, direction, packet));
+    stderr_line(format_args!("{}", debug_line(client_id, direction, packet)));
 }
 
 /// The text of a `--debug` line (see [`debug_packet`]).

@@ -193,12 +193,20 @@ async fn accept(
         .receive_maximum
         .unwrap_or(u16::MAX)
         .min(shared.config.max_inflight);
+    // `--data-dir`: a session that outlives its connection is stored.
+    let stored = shared.config.persistence.keeps_sessions()
+        && if v5 {
+            props.session_expiry_interval.unwrap_or(0) > 0
+        } else {
+            !connect.clean_start
+        };
     let session_config = SessionConfig {
         send_maximum,
         receive_maximum: shared.config.max_inflight,
         keep_alive: (keep_alive > 0).then(|| Duration::from_secs(keep_alive.into())),
         max_queued: Some(shared.config.max_queued),
         topic_alias_maximum: shared.config.topic_alias_maximum,
+        persist: stored,
         ..SessionConfig::new(version, Role::Server)
     };
     let mut kept = kept;
@@ -208,6 +216,11 @@ async fn accept(
         kept.session = Session::new(session_config, now);
     }
     kept.mailbox.set_online(true);
+    if kept.mailbox.is_stored() && !stored {
+        shared.config.persistence.session_removed(&client_id);
+    }
+    kept.mailbox
+        .set_stored(stored.then_some(&shared.config.persistence));
 
     let mut ack = ConnAck {
         session_present: resumed,
@@ -281,11 +294,13 @@ async fn accept(
         },
         out_aliases: HashMap::new(),
         send_maximum,
+        pending_qids: HashMap::new(),
         control: ControlRx::new(control_rx),
         shutdown,
     });
     // CONNACK goes before anything the resumed session resends.
     conn.encode(Packet::ConnAck(ack));
+    conn.save_session(true);
     Some(conn)
 }
 

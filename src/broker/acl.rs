@@ -26,12 +26,12 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum AclError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file concerned.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not a `source`: printed once).
+        cause: std::io::Error,
     },
     /// A line mosquitto would refuse.
     #[error("{path}line {line}: {reason}")]
@@ -183,9 +183,9 @@ impl Acl {
 
     /// Read and parse an ACL file; errors name the file and line.
     pub fn load(path: &Path) -> Result<(Acl, Vec<String>), AclError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AclError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| AclError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Self::parse(&text).map_err(|e| match e {
             AclError::Line { line, reason, .. } => AclError::Line {

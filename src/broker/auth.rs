@@ -46,14 +46,11 @@ impl AccessControl {
     ) -> anyhow::Result<(Self, Vec<String>)> {
         use anyhow::Context as _;
         let passwords = password_file
-            .map(|p| {
-                PasswordFile::load(p).with_context(|| format!("--password-file {}", p.display()))
-            })
+            .map(|p| PasswordFile::load(p).context("--password-file"))
             .transpose()?;
         let (acl, warnings) = match acl_file {
             Some(p) => {
-                let (acl, warnings) =
-                    Acl::load(p).with_context(|| format!("--acl-file {}", p.display()))?;
+                let (acl, warnings) = Acl::load(p).context("--acl-file")?;
                 (Some(acl), warnings)
             }
             None => (None, Vec::new()),

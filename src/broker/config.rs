@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {cause}")]
     Io {
         /// The file.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not a `source`: printed once).
+        cause: std::io::Error,
     },
     /// A directive with a value mosquitto would refuse.
     #[error("{path}line {line}: {reason}")]
@@ -150,9 +150,9 @@ pub fn parse(text: &str) -> Result<(FileConfig, Vec<String>), ConfigError> {
 
 /// Read and parse a config file; errors name the file and line.
 pub fn load(path: &Path) -> Result<(FileConfig, Vec<String>), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     })?;
     parse(&text).map_err(|e| match e {
         ConfigError::Line { line, reason, .. } => ConfigError::Line {

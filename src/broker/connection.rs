@@ -154,6 +154,9 @@ pub(super) struct Conn {
     pub out_aliases: HashMap<ByteString, u16>,
     /// The client's receive maximum (capped by `--max-inflight`).
     pub send_maximum: u16,
+    /// Stored session: queue id of each message handed to the session, by its `seq`,
+    /// until the session's `OutgoingQueued` store event takes it over.
+    pub pending_qids: HashMap<u64, u64>,
     pub control: ControlRx,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -341,6 +344,9 @@ impl Conn {
             End::TakenOver(reply) => Some(reply),
             _ => None,
         };
+        if keep {
+            self.save_session(false);
+        }
         let kept = self.kept;
         let handover = {
             let mut store = self.shared.sessions();

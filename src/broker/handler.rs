@@ -28,7 +28,7 @@ impl Conn {
                 Event::Dropped(publish) => self.on_dropped(&publish),
                 Event::PeerTimedOut => return Err(End::KeepAlive),
                 Event::Other(packet) => self.on_other(packet, now)?,
-                Event::Store(_) => {}
+                Event::Store(change) => self.on_store(change),
             }
         }
         while let Some(packet) = self.kept.session.poll_transmit(now) {
@@ -81,6 +81,12 @@ impl Conn {
                 1,
                 format_args!("Denied PUBLISH from {id} to {}", &*publish.topic),
             );
+            if publish.qos != QoS::AtMostOnce {
+                // MQTT 5: PUBACK/PUBREC 0x87 tells the client (3.1.1: dropped silently).
+                self.kept
+                    .session
+                    .refuse_incoming(publish.packet_id, ReasonCode::NotAuthorized);
+            }
             return Ok(());
         }
         self.shared.log(
@@ -196,6 +202,7 @@ impl Conn {
                 }
             }
         }
+        self.save_session(true);
         self.kept.session.send(Packet::SubAck(ack));
         for (msg, options) in retained {
             let qos = msg.qos.min(options.qos);
@@ -231,6 +238,7 @@ impl Conn {
             reason_codes,
             properties: Default::default(),
         };
+        self.save_session(true);
         self.kept.session.send(Packet::UnsubAck(ack));
     }
 
@@ -254,15 +262,14 @@ impl Conn {
     /// than the client accepts (then it is dropped for this client only, MQTT 5.0
     /// §3.1.2.11.4).
     pub(super) fn deliver(&mut self, delivery: Delivery, now: Instant) {
-        if delivery.msg.is_expired(now) {
-            return;
-        }
-        if !self
-            .shared
-            .config
-            .auth
-            .can_receive(&self.identity, &delivery.msg.topic)
+        if delivery.msg.is_expired(now)
+            || !self
+                .shared
+                .config
+                .auth
+                .can_receive(&self.identity, &delivery.msg.topic)
         {
+            self.drop_stored(&delivery);
             return;
         }
         let publish = delivery.to_publish(now);
@@ -274,10 +281,18 @@ impl Conn {
                     &*publish.topic, self.identity.client_id
                 ),
             );
+            self.drop_stored(&delivery);
             return;
         }
         let qos = publish.qos;
         let seq = self.kept.session.publish(publish, now);
+        if delivery.qid() != 0 {
+            if qos == QoS::AtMostOnce {
+                self.drop_stored(&delivery);
+            } else {
+                self.pending_qids.insert(seq, delivery.qid());
+            }
+        }
         if delivery.group().is_some() && qos != QoS::AtMostOnce {
             self.kept.shared_inflight.insert(seq, delivery);
         }

@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
-use super::message::Message;
-use crate::protocol::{Connect, ReasonCode};
+use super::message::{Delivery, Message};
+use super::subscriptions::SubOptions;
+use crate::protocol::session::{PersistedState, StoreChange};
+use crate::protocol::{Connect, ProtocolVersion, ReasonCode};
 
 /// Who a connected client is, as access control sees it.
 #[derive(Debug, Clone)]
@@ -67,6 +69,71 @@ pub trait Persistence: Send + Sync + std::fmt::Debug {
     fn load_retained(&self) -> Vec<Message> {
         Vec::new()
     }
+
+    /// Whether kept sessions are stored; when false the calls below never come.
+    fn keeps_sessions(&self) -> bool {
+        false
+    }
+
+    /// A kept session's settings or subscriptions changed (connect, SUBSCRIBE,
+    /// UNSUBSCRIBE, disconnect).
+    fn session_saved(&self, client_id: &str, session: &SessionSnapshot) {
+        let _ = (client_id, session);
+    }
+
+    /// A stored session ended for good (clean start, expiry, session expiry 0).
+    fn session_removed(&self, client_id: &str) {
+        let _ = client_id;
+    }
+
+    /// A QoS 1/2 message is about to enter a stored session's queue: store it and return
+    /// its queue id, before the publisher is acknowledged. `None`: not stored.
+    fn message_queued(&self, client_id: &str, delivery: &Delivery) -> Option<u64> {
+        let _ = (client_id, delivery);
+        None
+    }
+
+    /// Queue entry `qid` left the queue: `change` (the session's `OutgoingQueued`) took
+    /// it over, or `None` when it was dropped.
+    fn message_taken(&self, client_id: &str, qid: u64, change: Option<&StoreChange>) {
+        let _ = (client_id, qid, change);
+    }
+
+    /// A stored session's QoS 1/2 state changed (`protocol::session` store events).
+    fn session_changed(&self, client_id: &str, change: &StoreChange) {
+        let _ = (client_id, change);
+    }
+
+    /// The stored sessions to bring back at start.
+    fn load_sessions(&self) -> Vec<RestoredSession> {
+        Vec::new()
+    }
+}
+
+/// What is stored of a kept session besides its queue and QoS state.
+#[derive(Debug, Clone)]
+pub struct SessionSnapshot {
+    /// The protocol version of its last connection.
+    pub version: ProtocolVersion,
+    /// Session Expiry Interval in seconds (`u32::MAX`: never).
+    pub expiry_secs: u32,
+    /// When its connection ended; `None` while connected.
+    pub disconnected_at: Option<std::time::SystemTime>,
+    /// Its subscriptions by filter as written.
+    pub subscriptions: Vec<(String, SubOptions)>,
+}
+
+/// A stored session as loaded at start.
+#[derive(Debug)]
+pub struct RestoredSession {
+    /// Client identifier.
+    pub client_id: String,
+    /// Settings and subscriptions.
+    pub snapshot: SessionSnapshot,
+    /// Queued deliveries with their queue ids, oldest first.
+    pub queued: Vec<Delivery>,
+    /// Its QoS 1/2 flows.
+    pub state: PersistedState,
 }
 
 /// Memory only.

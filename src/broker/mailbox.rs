@@ -4,10 +4,11 @@
 //! Must not block a publisher: a full mailbox refuses the delivery (`--max-queued`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::mpsc;
 
+use super::hooks::Persistence;
 use super::message::Delivery;
 use crate::protocol::QoS;
 
@@ -21,6 +22,9 @@ pub struct Mailbox {
     tx: mpsc::Sender<Delivery>,
     online: AtomicBool,
     dropped: AtomicU64,
+    /// `--data-dir` with a kept session: QoS 1/2 deliveries are stored before queuing.
+    stored: AtomicBool,
+    persistence: OnceLock<Arc<dyn Persistence>>,
 }
 
 /// Why a delivery was not queued.
@@ -48,21 +52,63 @@ impl Mailbox {
             tx,
             online: AtomicBool::new(true),
             dropped: AtomicU64::new(0),
+            stored: AtomicBool::new(false),
+            persistence: OnceLock::new(),
         };
         (Arc::new(mailbox), rx)
     }
 
     /// Queues a delivery without waiting. A refused QoS 1/2 delivery is counted in
     /// `dropped`; the delivery comes back so a shared subscription can try another member.
-    pub fn push(&self, delivery: Delivery) -> Result<(), (PushError, Delivery)> {
+    pub fn push(&self, mut delivery: Delivery) -> Result<(), (PushError, Delivery)> {
         if delivery.qos == QoS::AtMostOnce && !self.is_online() {
             return Err((PushError::Offline, delivery));
         }
-        match self.tx.try_send(delivery) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(d)) => Err((PushError::Full, d)),
-            Err(mpsc::error::TrySendError::Closed(d)) => Err((PushError::Offline, d)),
+        // A stored session's QoS 1/2 message is written to the store before it is queued,
+        // so it is durable before the publisher gets its PUBACK/PUBREC. Shared-group
+        // deliveries are not stored (another member may take them).
+        let store = match self.persistence.get() {
+            Some(p)
+                if self.is_stored()
+                    && delivery.qos != QoS::AtMostOnce
+                    && delivery.group().is_none() =>
+            {
+                if self.is_full() {
+                    return Err((PushError::Full, delivery));
+                }
+                let qid = p.message_queued(&self.client_id, &delivery).unwrap_or(0);
+                delivery.set_qid(qid);
+                Some(p)
+            }
+            _ => None,
+        };
+        let refused = match self.tx.try_send(delivery) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Full(d)) => (PushError::Full, d),
+            Err(mpsc::error::TrySendError::Closed(d)) => (PushError::Offline, d),
+        };
+        if let (Some(p), qid @ 1..) = (store, refused.1.qid()) {
+            p.message_taken(&self.client_id, qid, None);
         }
+        Err(refused)
+    }
+
+    /// Queues a delivery loaded from the store at start (already stored).
+    pub fn push_restored(&self, delivery: Delivery) -> bool {
+        self.tx.try_send(delivery).is_ok()
+    }
+
+    /// Stores this session's queue from now on (`Some`), or stops (`None`).
+    pub fn set_stored(&self, persistence: Option<&Arc<dyn Persistence>>) {
+        if let Some(p) = persistence {
+            let _ = self.persistence.set(p.clone());
+        }
+        self.stored.store(persistence.is_some(), Ordering::Relaxed);
+    }
+
+    /// True while the session is kept in the store.
+    pub fn is_stored(&self) -> bool {
+        self.stored.load(Ordering::Relaxed)
     }
 
     /// Counts one message dropped for this session.

@@ -86,6 +86,8 @@ pub struct Delivery {
 struct Extra {
     subscription_ids: Vec<u32>,
     group: Option<SharedKey>,
+    /// Its entry in the durable queue of a stored session (`--data-dir`), 0 if none.
+    qid: u64,
 }
 
 /// A shared subscription's identity: `$share/GROUP/FILTER` as written.
@@ -106,6 +108,7 @@ impl Delivery {
             Box::new(Extra {
                 subscription_ids,
                 group,
+                qid: 0,
             })
         });
         Delivery {
@@ -128,8 +131,32 @@ impl Delivery {
 
     /// Replaces the subscription identifiers (a shared message changing member).
     pub fn set_subscription_ids(&mut self, ids: Vec<u32>) {
-        let group = self.extra.take().and_then(|e| e.group);
+        let old = self.extra.take();
+        let qid = old.as_ref().map_or(0, |e| e.qid);
+        let group = old.and_then(|e| e.group);
         *self = Delivery::new(self.msg.clone(), self.qos, self.retain, ids, group);
+        self.set_qid(qid);
+    }
+
+    /// Its entry in a stored session's durable queue (`--data-dir`), 0 if none.
+    pub fn qid(&self) -> u64 {
+        self.extra.as_ref().map_or(0, |e| e.qid)
+    }
+
+    /// Records its durable queue entry (only stored sessions pay for the allocation).
+    pub fn set_qid(&mut self, qid: u64) {
+        if qid == 0 && self.extra.is_none() {
+            return;
+        }
+        self.extra
+            .get_or_insert_with(|| {
+                Box::new(Extra {
+                    subscription_ids: Vec::new(),
+                    group: None,
+                    qid: 0,
+                })
+            })
+            .qid = qid;
     }
 
     /// The PUBLISH to send (packet id 0; the session assigns one for QoS 1/2).

@@ -34,6 +34,7 @@ mod connection;
 pub mod durable;
 mod handler;
 pub mod hooks;
+mod keep;
 pub mod listeners;
 pub mod mailbox;
 pub mod message;

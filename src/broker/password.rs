@@ -32,12 +32,12 @@ const MAX_ITERATIONS: u32 = 10_000_000;
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file concerned.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not a `source`: printed once).
+        cause: std::io::Error,
     },
     /// A line is not `username:hash` with a hash in one of mosquitto's formats.
     #[error("line {line}: {reason}")]
@@ -255,9 +255,9 @@ impl PasswordFile {
 
     /// Read and parse a password file.
     pub fn load(path: &Path) -> Result<Self, PasswordError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PasswordError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| PasswordError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Self::parse(&text).map_err(|e| match e {
             PasswordError::Line { line, reason } => PasswordError::Line {
@@ -380,9 +380,9 @@ pub fn edit_text(text: &str, user: &str, hash: Option<&PasswordHash>) -> (String
 /// rename) with mode 0600 as mosquitto_passwd does, so a crash never leaves half a file.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), PasswordError> {
     use std::io::Write as _;
-    let io_err = |source| PasswordError::Io {
+    let io_err = |cause| PasswordError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -92,6 +92,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     for msg in shared.config.persistence.load_retained() {
         shared.router.publish(Arc::new(msg), Instant::now());
     }
+    super::keep::restore_sessions(&shared, Instant::now());
     let (stop, shutdown) = watch::channel(false);
     let (done, done_rx) = mpsc::channel(1);
     let handle = BrokerHandle {

@@ -180,6 +180,10 @@ impl Shared {
     pub fn end_session(&self, client_id: &str, mut kept: KeptSession, now: Instant) {
         let session_id = kept.mailbox.session_id;
         kept.mailbox.set_online(false);
+        if kept.mailbox.is_stored() {
+            kept.mailbox.set_stored(None);
+            self.config.persistence.session_removed(client_id);
+        }
         for filter in kept.subscriptions.keys() {
             let (share, inner) = split_filter(filter);
             self.router.unsubscribe(inner, share, session_id);

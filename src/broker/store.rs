@@ -20,7 +20,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -161,6 +161,8 @@ pub struct Store {
     durability: Durability,
     dirty: Arc<AtomicBool>,
     flusher: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    /// The next queue id to hand out (one more than the largest stored).
+    next_qid: AtomicU64,
 }
 
 impl Store {
@@ -184,8 +186,11 @@ impl Store {
             },
             dirty: Arc::new(AtomicBool::new(false)),
             flusher: None,
+            next_qid: AtomicU64::new(1),
         };
         store.check_format()?;
+        let largest = store.largest_qid()?;
+        store.next_qid.store(largest + 1, Ordering::Relaxed);
         if let FsyncPolicy::Every(period) = policy {
             store.flusher = Some(spawn_flusher(store.db.clone(), store.dirty.clone(), period));
         }
@@ -253,6 +258,26 @@ impl Store {
         let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
         f(&txn).map_err(|e| self.fail(e))?;
         self.commit(txn, self.durability)
+    }
+
+    fn largest_qid(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
+        let table = match txn.open_table(QUEUED) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let mut largest = 0;
+        for entry in table.iter().map_err(|e| self.fail(e))? {
+            let (key, _) = entry.map_err(|e| self.fail(e))?;
+            largest = largest.max(key.value().1);
+        }
+        Ok(largest)
+    }
+
+    /// A queue id never used in this store.
+    pub fn next_qid(&self) -> u64 {
+        self.next_qid.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Make every change so far durable now (shutdown, tests).

@@ -116,6 +116,7 @@ pub fn setup(args: &mut ServeArgs) -> anyhow::Result<Deployment> {
         let store = Store::open(dir, policy).context("--data-dir")?;
         // Read everything once now: a damaged record is an error at start, not later.
         store.retained().context("--data-dir")?;
+        store.sessions().context("--data-dir")?;
         deployment.store = Some(Arc::new(store));
     } else if args.fsync.is_some() {
         bail!("--fsync needs --data-dir");

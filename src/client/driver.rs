@@ -254,9 +254,16 @@ impl Driver {
     }
 
     /// A PUBLISH over the broker's maximum packet size would get us disconnected
-    /// (MQTT 5.0 §3.1.2.11.4): refuse it here with the numbers.
+    /// (MQTT 5.0 §3.1.2.11.4): refuse it here with the numbers. Without a broker limit
+    /// MQTT's own still holds (remaining length < 256 MiB, 3.1.1 §2.2.3): a bigger one
+    /// cannot be encoded, and failing at every reconnect would retry it forever.
     fn too_large(&self, publish: &Publish) -> Option<String> {
-        let max = self.broker_max_packet?;
+        let max = match self.broker_max_packet {
+            Some(max) => max,
+            // Far below the limit: skip the probe encoding on the hot path.
+            None if publish.payload.len() < 1 << 20 => return None,
+            None => u32::MAX,
+        };
         let mut buf = bytes::BytesMut::new();
         let mut probe = publish.clone();
         probe.packet_id = 1;

@@ -34,7 +34,7 @@ pub async fn connect_tls(
             } else {
                 " (a self-signed broker needs --cafile CA.pem, or --insecure for testing)"
             };
-            io::Error::new(e.kind(), format!("TLS handshake failed: {e}{hint}"))
+            io::Error::new(e.kind(), format!("the TLS handshake failed: {e}{hint}"))
         })
 }
 
@@ -59,7 +59,12 @@ pub async fn connect_ws<S: Stream>(
     let url = format!("{scheme}://{host}:{port}{slash}{path}");
     ws::connect(stream, &url, max_packet_bytes)
         .await
-        .map_err(|e| io::Error::new(e.kind(), format!("WebSocket upgrade at {url} failed: {e}")))
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("the WebSocket upgrade at {url} failed: {e}"),
+            )
+        })
 }
 
 #[cfg(test)]
