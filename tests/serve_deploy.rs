@@ -485,3 +485,105 @@ fn acknowledged_messages_for_an_offline_persistent_subscriber_survive_sigkill() 
         lost.len()
     );
 }
+
+/// A raw MQTT 3.1.1 client over a TCP socket, keeping bytes read past a packet.
+struct Raw {
+    stream: std::net::TcpStream,
+    buf: bytes::BytesMut,
+}
+
+impl Raw {
+    /// CONNECT with clean session off as `client_id`; returns CONNACK's session present.
+    fn connect(port: u16, client_id: &str) -> (Raw, bool) {
+        use mqtk::protocol::{Connect, Packet, ProtocolVersion};
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(LINE_TIMEOUT)).unwrap();
+        let mut raw = Raw {
+            stream,
+            buf: bytes::BytesMut::new(),
+        };
+        raw.send(Packet::Connect(Connect {
+            protocol_version: ProtocolVersion::V311,
+            client_id: client_id.into(),
+            clean_start: false,
+            keep_alive_secs: 60,
+            username: None,
+            password: None,
+            will: None,
+            properties: Default::default(),
+        }));
+        match raw.read() {
+            Packet::ConnAck(ack) => (raw, ack.session_present),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    fn send(&mut self, packet: mqtk::protocol::Packet) {
+        use std::io::Write as _;
+        let mut buf = bytes::BytesMut::new();
+        packet
+            .encode(mqtk::protocol::ProtocolVersion::V311, &mut buf)
+            .unwrap();
+        self.stream.write_all(&buf).unwrap();
+    }
+
+    /// Reads one packet (bounded by the socket's read timeout).
+    fn read(&mut self) -> mqtk::protocol::Packet {
+        use mqtk::protocol::{Packet, ProtocolVersion};
+        use std::io::Read as _;
+        loop {
+            let decoded = Packet::decode(&mut self.buf, ProtocolVersion::V311, u32::MAX);
+            if let Some(packet) = decoded.expect("well-formed packet") {
+                return packet;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .expect("a packet before the timeout");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// A message sent to an online persistent subscriber and not acknowledged by it is sent
+/// again (DUP) after serve is killed and restarted: the QoS 1 state is stored too.
+#[test]
+fn an_unacknowledged_delivery_is_resent_after_sigkill_and_restart() {
+    use mqtk::protocol::{Packet, QoS, Subscribe, Subscription};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut serve = Serve::start(&["--data-dir", p(&data)]);
+    let (mut sub, present) = Raw::connect(serve.port(), "raw-keeper");
+    assert!(!present);
+    sub.send(Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        subscriptions: vec![Subscription::new("u/#", QoS::AtLeastOnce)],
+        properties: Default::default(),
+    }));
+    assert!(matches!(sub.read(), Packet::SubAck(_)));
+    let out = output(mosquitto_pub(serve.port()).args(["-t", "u/1", "-m", "unacked", "-q", "1"]));
+    assert!(out.status.success());
+    let first = match sub.read() {
+        Packet::Publish(publish) => publish,
+        other => panic!("expected PUBLISH, got {other:?}"),
+    };
+    assert_eq!(&first.payload[..], b"unacked");
+    // No PUBACK: kill serve while the message is in flight.
+    serve.running().signal(libc::SIGKILL);
+    serve.running().expect_exit(LINE_TIMEOUT);
+    drop(sub);
+
+    let serve = Serve::start(&["--data-dir", p(&data)]);
+    let (mut sub, present) = Raw::connect(serve.port(), "raw-keeper");
+    assert!(present, "the kept session must come back");
+    match sub.read() {
+        Packet::Publish(again) => {
+            assert_eq!(&again.payload[..], b"unacked");
+            assert_eq!(again.packet_id, first.packet_id);
+            assert!(again.dup, "a resent PUBLISH has DUP set (MQTT 3.1.1 §4.4)");
+        }
+        other => panic!("expected the PUBLISH again, got {other:?}"),
+    }
+}
