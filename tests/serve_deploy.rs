@@ -587,3 +587,49 @@ fn an_unacknowledged_delivery_is_resent_after_sigkill_and_restart() {
         other => panic!("expected the PUBLISH again, got {other:?}"),
     }
 }
+
+/// QoS 2 state survives too: serve sent PUBREC for a persistent publisher's message and
+/// was killed before PUBREL. After the restart, the publisher's resent PUBLISH (DUP) is
+/// not delivered again, its PUBREL gets PUBCOMP, and the persistent subscriber gets the
+/// message exactly once.
+#[test]
+fn qos2_is_exactly_once_across_a_sigkill_between_pubrec_and_pubrel() {
+    use bytes::Bytes;
+    use mqtk::protocol::{Packet, PubResponse, Publish, QoS};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut serve = Serve::start(&["--data-dir", p(&data)]);
+    let subscribe = output(
+        mosquitto_sub(serve.port()).args(["-c", "-i", "q2-sub", "-q", "2", "-t", "q/#", "-E"]),
+    );
+    assert!(subscribe.status.success(), "{}", text(&subscribe.stderr));
+    let publish = |dup| {
+        Packet::Publish(Publish {
+            dup,
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            topic: "q/1".into(),
+            packet_id: 7,
+            properties: Default::default(),
+            payload: Bytes::from_static(b"once"),
+        })
+    };
+    let (mut publisher, _) = Raw::connect(serve.port(), "q2-pub");
+    publisher.send(publish(false));
+    assert!(matches!(publisher.read(), Packet::PubRec(r) if r.packet_id == 7));
+    serve.running().signal(libc::SIGKILL);
+    serve.running().expect_exit(LINE_TIMEOUT);
+    drop(publisher);
+
+    let serve = Serve::start(&["--data-dir", p(&data)]);
+    let (mut publisher, present) = Raw::connect(serve.port(), "q2-pub");
+    assert!(present);
+    publisher.send(publish(true));
+    assert!(matches!(publisher.read(), Packet::PubRec(r) if r.packet_id == 7));
+    publisher.send(Packet::PubRel(PubResponse::new(7)));
+    assert!(matches!(publisher.read(), Packet::PubComp(r) if r.packet_id == 7));
+    let received = output(mosquitto_sub(serve.port()).args([
+        "-c", "-i", "q2-sub", "-q", "2", "-t", "q/#", "-C", "2", "-W", "3",
+    ]));
+    assert_eq!(text(&received.stdout), "once\n", "exactly one copy");
+}
