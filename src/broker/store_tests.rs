@@ -144,7 +144,11 @@ fn sessions_keep_subscriptions_queue_and_qos_state() {
         store.remove_session("gone").unwrap();
     }
     let store = Store::open(dir.path(), FsyncPolicy::Always).unwrap();
-    assert_eq!(store.next_qid(), 4, "queue ids continue after the largest stored");
+    assert_eq!(
+        store.next_qid(),
+        4,
+        "queue ids continue after the largest stored"
+    );
     let sessions = store.sessions().unwrap();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     let s = &sessions[0];
