@@ -357,6 +357,35 @@ fn the_will_is_published_when_sub_is_killed() {
     );
     sub.signal(libc::SIGKILL);
     watcher.expect_line(|l| l == "will/mqtk gone", WAIT);
+
+    // Ctrl-C or SIGTERM is a clean DISCONNECT: status 0 and no will.
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let mut sub = ready_sub(
+            &broker,
+            &[
+                "-t",
+                "anything",
+                "--will-topic",
+                "will/clean",
+                "--will-payload",
+                "no",
+            ],
+        );
+        sub.signal(signal);
+        assert_eq!(sub.expect_exit(WAIT).code(), Some(0), "{}", sub.stderr());
+        assert!(
+            sub.stderr().contains("sending DISCONNECT"),
+            "{}",
+            sub.stderr()
+        );
+    }
+    publish(&broker, &["-t", "will/end", "-m", "marker"]);
+    watcher.expect_line(|l| l == "will/end marker", WAIT);
+    assert!(
+        !watcher.seen().iter().any(|l| l.starts_with("will/clean")),
+        "{:?}",
+        watcher.seen()
+    );
 }
 
 #[test]

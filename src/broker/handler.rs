@@ -81,6 +81,12 @@ impl Conn {
                 1,
                 format_args!("Denied PUBLISH from {id} to {}", &*publish.topic),
             );
+            if publish.qos != QoS::AtMostOnce {
+                // MQTT 5: PUBACK/PUBREC 0x87 tells the client (3.1.1: dropped silently).
+                self.kept
+                    .session
+                    .refuse_incoming(publish.packet_id, ReasonCode::NotAuthorized);
+            }
             return Ok(());
         }
         self.shared.log(

@@ -225,6 +225,7 @@ async fn subscribe(plan: Plan, connection: connect::Connection) -> anyhow::Resul
     // back to us; these topics are waiting for theirs.
     let mut clearing: HashSet<ByteString> = HashSet::new();
     let mut version = ProtocolVersion::V5;
+    let mut interrupts = Interrupts::new();
     loop {
         let event = match events.try_recv() {
             Ok(event) => event,
@@ -232,6 +233,11 @@ async fn subscribe(plan: Plan, connection: connect::Connection) -> anyhow::Resul
                 // Nothing else is waiting: what was gathered goes out now.
                 flush(&mut out)?;
                 tokio::select! {
+                    _ = interrupts.recv() => {
+                        // Ctrl-C or SIGTERM: a clean DISCONNECT, so no will is published
+                        // (as mosquitto_sub does).
+                        return finish(&client, &mut events).await;
+                    }
                     event = events.recv() => match event {
                         Some(event) => event,
                         None => return Err(ClientError::Closed.into()),
@@ -387,6 +393,38 @@ fn flush(out: &mut Vec<u8>) -> anyhow::Result<()> {
         out.clear();
     }
     Ok(())
+}
+
+/// SIGINT and SIGTERM, caught from the start of the subscription on.
+struct Interrupts {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn new() -> Interrupts {
+        use tokio::signal::unix::{signal, SignalKind};
+        Interrupts {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Resolves when either signal arrives (never, if neither could be caught).
+    async fn recv(&mut self) {
+        async fn one(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.int) => {}
+            _ = one(&mut self.term) => {}
+        }
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -16,8 +16,8 @@ use super::store::Store;
 use super::{ClientEvent, Command};
 use crate::protocol::session::{Event, Role, Session, SessionConfig};
 use crate::protocol::{
-    ConnAck, Disconnect, Packet, Properties, ProtocolVersion, Publish, Subscribe, Subscription,
-    Unsubscribe,
+    ConnAck, Disconnect, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe,
+    Subscription, Unsubscribe,
 };
 
 /// Bytes queued for writing before they are flushed even though more packets wait.
@@ -33,6 +33,8 @@ pub(super) struct Driver {
     version: ProtocolVersion,
     /// The broker's maximum packet size (MQTT 5 CONNACK), if it set one.
     broker_max_packet: Option<u32>,
+    /// The broker's Maximum QoS (MQTT 5 CONNACK), if below 2.
+    broker_max_qos: Option<QoS>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<ClientEvent>,
     /// Every SUBSCRIBE asked for, to send again when the broker kept no session.
@@ -83,6 +85,7 @@ impl Driver {
             store,
             version: established.version,
             broker_max_packet: None,
+            broker_max_qos: None,
             commands,
             events,
             subscriptions: Vec::new(),
@@ -206,7 +209,11 @@ impl Driver {
     fn handle_command(&mut self, command: Option<Command>) -> Step {
         let now = Instant::now();
         match command {
-            Some(Command::Publish(publish)) => {
+            Some(Command::Publish(mut publish)) => {
+                // MQTT 5.0 §3.2.2.3.4: never above the broker's Maximum QoS.
+                if let Some(max) = self.broker_max_qos {
+                    publish.qos = publish.qos.min(max);
+                }
                 if let Some(reason) = self.too_large(&publish) {
                     self.raised.push(ClientEvent::Dropped { publish, reason });
                     return Step::Continue;
@@ -407,6 +414,11 @@ impl Driver {
     /// when the broker kept no session.
     fn start_session(&mut self, established: &Established) {
         self.broker_max_packet = established.connack.properties.maximum_packet_size;
+        self.broker_max_qos = established
+            .connack
+            .properties
+            .maximum_qos
+            .and_then(QoS::from_u8);
         if !established.connack.session_present {
             for (subscriptions, properties) in self.subscriptions.clone() {
                 self.send_subscribe(subscriptions, properties);

@@ -38,6 +38,33 @@ impl Session {
         Ok(())
     }
 
+    /// Refuses the incoming QoS 1/2 message `packet_id` just reported as
+    /// `Event::Message`: its PUBACK or PUBREC, not sent yet, carries `reason` instead of
+    /// success (MQTT 5.0 §3.4.2.1, §3.5.2.1), e.g. 0x87 when the broker's ACL denies the
+    /// topic. A refused QoS 2 message ends its flow (§4.3.3): no PUBREL is awaited.
+    /// MQTT 3.1.1 has no reason codes, so there the acknowledgement stays a success.
+    pub fn refuse_incoming(&mut self, packet_id: u16, reason: ReasonCode) {
+        if self.config.version != ProtocolVersion::V5 {
+            return;
+        }
+        for packet in self.transmit.iter_mut().rev() {
+            match packet {
+                Packet::PubAck(ack) if ack.packet_id == packet_id => {
+                    ack.reason_code = reason;
+                    return;
+                }
+                Packet::PubRec(rec) if rec.packet_id == packet_id => {
+                    rec.reason_code = reason;
+                    if self.incoming_qos2.remove(&packet_id) {
+                        self.store(|| StoreChange::IncomingReleased { packet_id });
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+
     pub(super) fn resolve_topic_alias(
         &mut self,
         publish: &mut Publish,
