@@ -227,7 +227,7 @@ fn a_sigkilled_mqtk_pub_publishes_its_will_and_one_that_finished_does_not() {
                 .args(&broker.host_args)
                 .args(["-V", v, "-d", "-t", "x", "-l"])
                 .args(will_args("killed"));
-            let mut dying = spawn_lines(&mut cmd);
+            let dying = spawn_lines(&mut cmd);
             dying.expect_stderr(|e| e.contains("received CONNACK"), T);
             dying.signal(libc::SIGKILL);
             assert_eq!(
