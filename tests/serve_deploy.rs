@@ -380,3 +380,47 @@ fn config_file_sets_listeners_and_access_and_warns_by_line() {
         "{err}"
     );
 }
+
+#[test]
+fn max_connections_refuses_the_next_client_and_logs_it() {
+    let mut serve = Serve::start(&["--max-connections", "1", "-v"]);
+    let port = serve.port();
+    let holder = common::spawn_lines(mosquitto_sub(port).args(["-t", "hold", "-V", "5"]));
+    let connected = common::wait_until(LINE_TIMEOUT, || {
+        serve.running().stderr().contains("New client connected")
+    });
+    assert!(connected, "{}", serve.running().stderr());
+    let refused = output(mosquitto_pub(port).args(["-t", "t", "-m", "x", "-V", "5"]));
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("Server unavailable"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let logged = common::wait_until(LINE_TIMEOUT, || {
+        serve.running().stderr().contains("server unavailable")
+    });
+    assert!(logged, "{}", serve.running().stderr());
+    holder.signal(libc::SIGTERM);
+}
+
+#[test]
+fn max_queued_bounds_what_an_offline_session_keeps() {
+    let serve = Serve::start(&["--max-queued", "2"]);
+    let port = serve.port();
+    let sub = ["-c", "-i", "slow", "-q", "1", "-t", "mq/#"];
+    assert!(output(mosquitto_sub(port).args(sub).arg("-E"))
+        .status
+        .success());
+    for i in 1..=5 {
+        let out =
+            output(mosquitto_pub(port).args(["-t", "mq/x", "-m", &format!("m{i}"), "-q", "1"]));
+        assert!(out.status.success());
+    }
+    let got = output(mosquitto_sub(port).args(sub).args(["-C", "5", "-W", "2"]));
+    assert_eq!(
+        text(&got.stdout),
+        "m1\nm2\n",
+        "the first two are kept, the rest dropped"
+    );
+}
