@@ -515,7 +515,10 @@ fn a_broker_that_stops_answering_pings_is_treated_as_gone() {
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", sub.stderr());
     let stderr = sub.stderr();
     assert!(stderr.contains("sending PINGREQ"), "{stderr}");
-    assert!(stderr.contains("the broker did not answer PINGREQ within the keep alive"), "{stderr}");
+    assert!(
+        stderr.contains("the broker did not answer PINGREQ within the keep alive"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -523,17 +526,42 @@ fn sub_with_a_session_dir_keeps_its_store_and_refuses_a_twin() {
     let broker = Mosquitto::start();
     let store = tempfile::tempdir().unwrap();
     let dir = store.path().to_str().unwrap();
-    let mut first = ready_sub(&broker, &["-t", "sd", "-q", "2", "-c", "-i", "twin", "--session-dir", dir]);
+    let mut first = ready_sub(
+        &broker,
+        &[
+            "-t",
+            "sd",
+            "-q",
+            "2",
+            "-c",
+            "-i",
+            "twin",
+            "--session-dir",
+            dir,
+        ],
+    );
     publish(&broker, &["-t", "sd", "-m", "m1", "-q", "2"]);
     first.expect_line(|l| l == "m1", WAIT);
     let out = mqtk()
         .arg("sub")
         .args(broker.host_args())
-        .args(["-t", "sd", "-c", "-i", "twin", "--session-dir", dir, "-W", "1"])
+        .args([
+            "-t",
+            "sd",
+            "-c",
+            "-i",
+            "twin",
+            "--session-dir",
+            dir,
+            "-W",
+            "1",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("another mqtk process is using the session"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another mqtk process is using the session")
+    );
     assert!(store.path().join("twin.session").exists());
 }
 
@@ -541,7 +569,9 @@ fn sub_with_a_session_dir_keeps_its_store_and_refuses_a_twin() {
 fn broker_pid(broker: &Mosquitto) -> i32 {
     let conf = broker.dir().join("mosquitto.conf");
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         if String::from_utf8_lossy(&cmdline).contains(conf.to_str().unwrap()) {
             return pid;
