@@ -1,7 +1,7 @@
 //! `mqtk serve` beyond tests, against real peers: TLS with mosquitto_pub/mosquitto_sub
 //! (`--cafile`, client certificates), WebSocket with paho-mqtt's websockets transport,
-//! password file and ACL with mosquitto's clients, `-c FILE`, and `--data-dir` surviving
-//! SIGKILL. Certificates are generated in the test (rcgen).
+//! password file and ACL with mosquitto's clients, and `-c FILE`. Certificates are
+//! generated in the test (rcgen). `--data-dir` is in serve_durable.rs.
 
 mod common;
 
@@ -382,106 +382,45 @@ fn config_file_sets_listeners_and_access_and_warns_by_line() {
 }
 
 #[test]
-fn retained_messages_in_data_dir_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut serve = Serve::start(&["--data-dir", p(&data)]);
-    for i in 0..20 {
-        let topic = format!("keep/{i}");
+fn max_connections_refuses_the_next_client_and_logs_it() {
+    let mut serve = Serve::start(&["--max-connections", "1", "-v"]);
+    let port = serve.port();
+    let holder = common::spawn_lines(mosquitto_sub(port).args(["-t", "hold", "-V", "5"]));
+    let connected = common::wait_until(LINE_TIMEOUT, || {
+        serve.running().stderr().contains("New client connected")
+    });
+    assert!(connected, "{}", serve.running().stderr());
+    let refused = output(mosquitto_pub(port).args(["-t", "t", "-m", "x", "-V", "5"]));
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("Server unavailable"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let logged = common::wait_until(LINE_TIMEOUT, || {
+        serve.running().stderr().contains("server unavailable")
+    });
+    assert!(logged, "{}", serve.running().stderr());
+    holder.signal(libc::SIGTERM);
+}
+
+#[test]
+fn max_queued_bounds_what_an_offline_session_keeps() {
+    let serve = Serve::start(&["--max-queued", "2"]);
+    let port = serve.port();
+    let sub = ["-c", "-i", "slow", "-q", "1", "-t", "mq/#"];
+    assert!(output(mosquitto_sub(port).args(sub).arg("-E"))
+        .status
+        .success());
+    for i in 1..=5 {
         let out =
-            output(mosquitto_pub(serve.port()).args(["-t", &topic, "-m", &topic, "-r", "-q", "1"]));
+            output(mosquitto_pub(port).args(["-t", "mq/x", "-m", &format!("m{i}"), "-q", "1"]));
         assert!(out.status.success());
     }
-    // Deleting a retained message is durable too.
-    assert!(
-        output(mosquitto_pub(serve.port()).args(["-t", "keep/0", "-n", "-r", "-q", "1"]))
-            .status
-            .success()
-    );
-    serve.running().signal(libc::SIGKILL);
-    serve.running().expect_exit(LINE_TIMEOUT);
-
-    let serve = Serve::start(&["--data-dir", p(&data)]);
-    let sub = output(mosquitto_sub(serve.port()).args(["-t", "keep/#", "-C", "19", "-W", "5"]));
-    let mut got: Vec<String> = text(&sub.stdout).lines().map(String::from).collect();
-    got.sort();
-    let mut want: Vec<String> = (1..20).map(|i| format!("keep/{i}")).collect();
-    want.sort();
-    assert_eq!(got, want);
-}
-
-#[test]
-fn a_foreign_data_dir_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("mqtk.redb"), "not a database\n").unwrap();
-    let out = output(mqtk().args(["serve", "-p", "0", "--data-dir", p(dir.path())]));
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    assert!(
-        err.starts_with("mqtk: ") && err.contains("mqtk.redb"),
-        "{err}"
-    );
-}
-
-/// Issue 6: once serve has acknowledged a QoS 1 message (PUBACK), a SIGKILL right after
-/// must not lose it for a kept session. A persistent subscriber goes offline, a QoS 1
-/// stream flows in, serve is killed mid-stream, and after a restart on the same
-/// `--data-dir` the subscriber gets every acknowledged message.
-#[test]
-fn acknowledged_messages_for_an_offline_persistent_subscriber_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut serve = Serve::start(&["--data-dir", p(&data)]);
-    let subscribe = output(
-        mosquitto_sub(serve.port()).args(["-c", "-i", "keeper", "-q", "1", "-t", "s/#", "-E"]),
-    );
-    assert!(subscribe.status.success(), "{}", text(&subscribe.stderr));
-
-    // mosquitto_pub -l sends one message per line; -d prints each PUBACK it receives.
-    let mut publisher =
-        common::spawn_lines(mosquitto_pub(serve.port()).args(["-q", "1", "-t", "s/x", "-l", "-d"]));
-    {
-        use std::io::Write as _;
-        let mut stdin = publisher.stdin().expect("stdin is piped");
-        let lines: String = (1..=2000).map(|i| format!("m{i}\n")).collect();
-        stdin.write_all(lines.as_bytes()).unwrap();
-    }
-    let is_puback = |line: &str| line.contains("received PUBACK");
-    for _ in 0..20 {
-        publisher.wait_for_line(is_puback, LINE_TIMEOUT);
-    }
-    serve.running().signal(libc::SIGKILL);
-    serve.running().expect_exit(LINE_TIMEOUT);
-    // Every PUBACK printed from now on was received before the kill.
-    let _ = publisher.rest_of_lines(Duration::from_millis(500));
-    let acked = publisher.seen().iter().filter(|l| is_puback(l)).count();
-    drop(publisher);
-    assert!(acked >= 20);
-
-    let serve = Serve::start(&["--data-dir", p(&data)]);
-    let sub = output(mosquitto_sub(serve.port()).args([
-        "-c",
-        "-i",
-        "keeper",
-        "-q",
-        "1",
-        "-t",
-        "s/#",
-        "-C",
-        &acked.to_string(),
-        "-W",
-        "10",
-    ]));
-    let got: std::collections::HashSet<String> =
-        text(&sub.stdout).lines().map(String::from).collect();
-    // Packet ids count from 1 in line order, so the i-th PUBACK acknowledged line "m{i}".
-    let lost: Vec<String> = (1..=acked)
-        .map(|i| format!("m{i}"))
-        .filter(|m| !got.contains(m))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {acked} acknowledged messages lost: {lost:?}",
-        lost.len()
+    let got = output(mosquitto_sub(port).args(sub).args(["-C", "5", "-W", "2"]));
+    assert_eq!(
+        text(&got.stdout),
+        "m1\nm2\n",
+        "the first two are kept, the rest dropped"
     );
 }

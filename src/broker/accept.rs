@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
-use super::connection::{Conn, Io, Transport};
+use super::connection::{Conn, ControlRx, Io, Transport};
 use super::hooks::ClientIdentity;
 use super::mailbox::Mailbox;
 use super::sessions::Previous;
@@ -175,7 +175,7 @@ async fn accept(
     } else {
         connect.client_id.as_str().into()
     };
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let (control_tx, control_rx) = oneshot::channel();
     let previous = take_over(&shared, &client_id, conn_id, control_tx, now).await;
     let (kept, resumed) = resume_or_start(&shared, &connect, &client_id, previous, now);
 
@@ -272,7 +272,7 @@ async fn accept(
     let will = connect
         .will
         .as_ref()
-        .map(|w| PendingWill::from_will(w, session_id, now));
+        .map(|w| Box::new(PendingWill::from_will(w, session_id, now)));
     let mut conn = Box::new(Conn {
         io,
         shared: shared.clone(),
@@ -295,7 +295,7 @@ async fn accept(
         out_aliases: HashMap::new(),
         send_maximum,
         pending_qids: HashMap::new(),
-        control: control_rx,
+        control: ControlRx::new(control_rx),
         shutdown,
     });
     // CONNACK goes before anything the resumed session resends.
@@ -310,7 +310,7 @@ async fn take_over(
     shared: &Shared,
     client_id: &Arc<str>,
     conn_id: u64,
-    control: mpsc::UnboundedSender<Control>,
+    control: oneshot::Sender<Control>,
     now: Instant,
 ) -> Option<KeptSession> {
     let (previous, expired) = shared

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use bytestring::ByteString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::hooks::ClientIdentity;
 use super::state::{Control, KeptSession, Shared};
@@ -57,6 +57,11 @@ impl Io {
         if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
             self.rbuf.reserve(self.read_hint);
         }
+    }
+
+    /// True while reads are small: the connection is not busy.
+    pub fn is_quiet(&self) -> bool {
+        self.read_hint == MIN_READ
     }
 
     /// Adapts the next read's size to how much this one brought.
@@ -103,6 +108,32 @@ impl From<ProtocolError> for End {
     }
 }
 
+/// Where a connection task hears about a takeover: at most one message ever comes.
+pub(super) struct ControlRx(Option<oneshot::Receiver<Control>>);
+
+impl ControlRx {
+    pub fn new(rx: oneshot::Receiver<Control>) -> ControlRx {
+        ControlRx(Some(rx))
+    }
+
+    /// Resolves with the message; never, if none can come any more. Cancel-safe.
+    pub async fn recv(&mut self) -> Control {
+        if let Some(rx) = self.0.as_mut() {
+            let result = rx.await;
+            self.0 = None;
+            if let Ok(control) = result {
+                return control;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// The message, if it has come.
+    pub fn try_recv(&mut self) -> Option<Control> {
+        self.0.as_mut()?.try_recv().ok()
+    }
+}
+
 /// A connected client: everything its task owns.
 pub(super) struct Conn {
     pub io: Io,
@@ -112,7 +143,7 @@ pub(super) struct Conn {
     pub identity: ClientIdentity,
     pub version: ProtocolVersion,
     pub kept: KeptSession,
-    pub will: Option<PendingWill>,
+    pub will: Option<Box<PendingWill>>,
     /// Seconds the session outlives the connection; `u32::MAX`: forever.
     pub session_expiry: u32,
     /// The client's Maximum Packet Size (MQTT 5.0 §3.1.2.11.4).
@@ -126,7 +157,7 @@ pub(super) struct Conn {
     /// Stored session: queue id of each message handed to the session, by its `seq`,
     /// until the session's `OutgoingQueued` store event takes it over.
     pub pending_qids: HashMap<u64, u64>,
-    pub control: mpsc::UnboundedReceiver<Control>,
+    pub control: ControlRx,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -159,12 +190,12 @@ impl Conn {
             let can_pull = self.can_pull();
             let deadline = self.kept.session.poll_timeout();
             self.io.prepare_read();
+            if self.io.is_quiet() {
+                self.kept.session.shrink_buffers();
+            }
             tokio::select! {
                 biased;
-                control = self.control.recv() => match control {
-                    Some(Control::TakeOver(reply)) => return End::TakenOver(reply),
-                    None => return End::Shutdown,
-                },
+                Control::TakeOver(reply) = self.control.recv() => return End::TakenOver(reply),
                 _ = self.shutdown.changed() => return End::Shutdown,
                 read = self.io.stream.read_buf(&mut self.io.rbuf) => match read {
                     Ok(0) => return End::Network("connection closed by the client".into()),
@@ -281,13 +312,15 @@ impl Conn {
                 self.io.stream.write_all(&self.io.wbuf).await?;
                 self.io.stream.flush().await
             } => r.map_err(|e| End::Network(e.to_string())),
-            control = self.control.recv() => Err(match control {
-                Some(Control::TakeOver(reply)) => End::TakenOver(reply),
-                None => End::Shutdown,
-            }),
+            Control::TakeOver(reply) = self.control.recv() => Err(End::TakenOver(reply)),
             _ = self.shutdown.changed() => Err(End::Shutdown),
         };
-        self.io.wbuf.clear();
+        if self.io.is_quiet() {
+            // Give the memory back on quiet connections (memory per idle connection).
+            self.io.wbuf = BytesMut::new();
+        } else {
+            self.io.wbuf.clear();
+        }
         self.shared
             .router
             .stats
@@ -332,7 +365,7 @@ impl Conn {
         };
         let Some(handover) = handover else { return };
         if taker.is_none() {
-            while let Ok(Control::TakeOver(reply)) = self.control.try_recv() {
+            if let Some(Control::TakeOver(reply)) = self.control.try_recv() {
                 taker = Some(reply);
             }
         }

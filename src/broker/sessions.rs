@@ -14,8 +14,9 @@ enum Slot<S, C> {
     /// A connection task owns the session; `control` reaches it.
     Online { conn_id: u64, control: C },
     /// Nobody is connected; the session waits until `expires_at` (`None`: forever).
+    /// Boxed so that every slot of the map is small (memory per connection).
     Offline {
-        session: S,
+        session: Box<S>,
         expires_at: Option<Instant>,
     },
 }
@@ -73,9 +74,9 @@ impl<S, C> SessionStore<S, C> {
                 expires_at,
             }) => {
                 if expires_at.is_some_and(|t| t <= now) {
-                    (Previous::None, Some(session))
+                    (Previous::None, Some(*session))
                 } else {
-                    (Previous::Offline(session), None)
+                    (Previous::Offline(*session), None)
                 }
             }
         }
@@ -100,7 +101,7 @@ impl<S, C> SessionStore<S, C> {
             Some(session) => {
                 if let Some(slot) = self.slots.get_mut(client_id) {
                     *slot = Slot::Offline {
-                        session,
+                        session: Box::new(session),
                         expires_at,
                     };
                 }
@@ -125,7 +126,7 @@ impl<S, C> SessionStore<S, C> {
         expired
             .into_iter()
             .filter_map(|id| match self.slots.remove(&id) {
-                Some(Slot::Offline { session, .. }) => Some((id, session)),
+                Some(Slot::Offline { session, .. }) => Some((id, *session)),
                 _ => None,
             })
             .collect()
@@ -141,7 +142,7 @@ impl<S, C> SessionStore<S, C> {
             .collect();
         ids.into_iter()
             .filter_map(|id| match self.slots.remove(&id) {
-                Some(Slot::Offline { session, .. }) => Some((id, session)),
+                Some(Slot::Offline { session, .. }) => Some((id, *session)),
                 _ => None,
             })
             .collect()

@@ -104,7 +104,7 @@ pub struct Shared {
     /// Subscriptions, retained messages, counters.
     pub router: Router,
     /// Client identifier → connection or kept session.
-    pub sessions: Mutex<SessionStore<KeptSession, mpsc::UnboundedSender<Control>>>,
+    pub sessions: Mutex<SessionStore<KeptSession, oneshot::Sender<Control>>>,
     /// Wills waiting for their delay.
     pub wills: Mutex<DelayedWills>,
     /// When the broker started.
@@ -133,7 +133,7 @@ impl Shared {
     /// The session store (never held across `.await`).
     pub fn sessions(
         &self,
-    ) -> MutexGuard<'_, SessionStore<KeptSession, mpsc::UnboundedSender<Control>>> {
+    ) -> MutexGuard<'_, SessionStore<KeptSession, oneshot::Sender<Control>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -22,14 +22,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use bytes::BytesMut;
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::session::{PersistedOutgoing, PersistedState, StoreChange};
-use crate::protocol::{Packet, ProtocolVersion, Publish, QoS};
+use crate::protocol::Publish;
 
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
@@ -537,77 +536,9 @@ fn redb_err(reason: String) -> redb::Error {
     redb::Error::Corrupted(reason)
 }
 
-/// `[1][received ms: u64 BE][packet id: u16 BE][MQTT 5 PUBLISH]`. The packet id is kept
-/// apart because a QoS 1/2 PUBLISH cannot be encoded with id 0 (a queued message has none).
-fn encode_message(message: &StoredMessage) -> Result<Vec<u8>, String> {
-    let ms = message
-        .received
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    let mut out = vec![1u8];
-    out.extend_from_slice(&ms.to_be_bytes());
-    out.extend_from_slice(&encode_publish(&message.publish)?);
-    Ok(out)
-}
-
-fn decode_message(bytes: &[u8]) -> Result<StoredMessage, String> {
-    match bytes {
-        [1, rest @ ..] if rest.len() >= 8 => {
-            let (ms, packet) = rest.split_at(8);
-            let ms = u64::from_be_bytes(ms.try_into().map_err(|_| "short record")?);
-            Ok(StoredMessage {
-                publish: decode_publish(packet)?,
-                received: UNIX_EPOCH + Duration::from_millis(ms),
-            })
-        }
-        _ => Err("unknown message record format".into()),
-    }
-}
-
-fn encode_outgoing(publish: &Publish, released: bool) -> Result<Vec<u8>, String> {
-    let mut out = vec![u8::from(released)];
-    out.extend_from_slice(&encode_publish(publish)?);
-    Ok(out)
-}
-
-fn decode_outgoing(bytes: &[u8]) -> Result<(Publish, bool), String> {
-    match bytes {
-        [flag @ (0 | 1), packet @ ..] => Ok((decode_publish(packet)?, *flag == 1)),
-        _ => Err("unknown outgoing record format".into()),
-    }
-}
-
-fn encode_publish(publish: &Publish) -> Result<Vec<u8>, String> {
-    let mut p = publish.clone();
-    let id = p.packet_id;
-    if p.qos != QoS::AtMostOnce && id == 0 {
-        p.packet_id = 1;
-    }
-    let mut buf = BytesMut::new();
-    Packet::Publish(p)
-        .encode(ProtocolVersion::V5, &mut buf)
-        .map_err(|e| e.to_string())?;
-    let mut out = id.to_be_bytes().to_vec();
-    out.extend_from_slice(&buf);
-    Ok(out)
-}
-
-fn decode_publish(bytes: &[u8]) -> Result<Publish, String> {
-    if bytes.len() < 2 {
-        return Err("short record".into());
-    }
-    let id = u16::from_be_bytes([bytes[0], bytes[1]]);
-    let mut buf = BytesMut::from(&bytes[2..]);
-    match Packet::decode(&mut buf, ProtocolVersion::V5, u32::MAX) {
-        Ok(Some(Packet::Publish(mut p))) if buf.is_empty() => {
-            p.packet_id = id;
-            Ok(p)
-        }
-        Ok(_) => Err("record is not one PUBLISH packet".into()),
-        Err(e) => Err(format!("damaged message record: {e}")),
-    }
-}
+#[path = "store_codec.rs"]
+mod codec;
+use codec::{decode_message, decode_outgoing, encode_message, encode_outgoing};
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

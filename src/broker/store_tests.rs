@@ -2,7 +2,9 @@
 //! changes, foreign and damaged files, `--fsync` parsing.
 
 use super::*;
+use crate::protocol::QoS;
 use bytes::Bytes;
+use std::time::UNIX_EPOCH;
 
 fn publish(topic: &str, payload: &str, qos: QoS, packet_id: u16) -> Publish {
     let mut p = Publish {
@@ -142,6 +144,11 @@ fn sessions_keep_subscriptions_queue_and_qos_state() {
         store.remove_session("gone").unwrap();
     }
     let store = Store::open(dir.path(), FsyncPolicy::Always).unwrap();
+    assert_eq!(
+        store.next_qid(),
+        4,
+        "queue ids continue after the largest stored"
+    );
     let sessions = store.sessions().unwrap();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     let s = &sessions[0];
