@@ -131,9 +131,7 @@ impl Shared {
     }
 
     /// The session store (never held across `.await`).
-    pub fn sessions(
-        &self,
-    ) -> MutexGuard<'_, SessionStore<KeptSession, oneshot::Sender<Control>>> {
+    pub fn sessions(&self) -> MutexGuard<'_, SessionStore<KeptSession, oneshot::Sender<Control>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
