@@ -488,3 +488,36 @@ fn with_no_host_the_embedded_broker_is_measured_and_named() {
     assert_eq!(u64_at(&r, "/lost"), 0);
     assert!(r["cpu"]["embedded_broker_secs"].is_number(), "{r:#}");
 }
+
+#[test]
+fn ctrl_c_ends_the_run_with_a_report_of_what_was_measured() {
+    let broker = Mosquitto::start();
+    let mut cmd = common::mqtk();
+    cmd.arg("bench").args(broker.host_args());
+    cmd.args([
+        "--publishers",
+        "2",
+        "--duration",
+        "60",
+        "--rate",
+        "100",
+        "--json",
+        "-",
+    ]);
+    let mut running = spawn_lines(&mut cmd);
+    // Wait until messages flow (a progress line with a send count), then interrupt.
+    running.expect_stderr(|err| err.contains("sent "), Duration::from_secs(30));
+    running.signal(libc::SIGINT);
+    let status = running.expect_exit(Duration::from_secs(30));
+    let stdout = running.rest_of_lines(Duration::from_secs(5)).join("\n");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(status.code(), Some(130), "stderr:\n{}", running.stderr());
+    assert!(
+        running.stderr().contains("mqtk: interrupted"),
+        "{}",
+        running.stderr()
+    );
+    assert_eq!(u64_at(&r, "/errors/interrupted"), 1);
+    assert!(u64_at(&r, "/sent") > 0, "{r:#}");
+    assert!(u64_at(&r, "/received") > 0, "{r:#}");
+}

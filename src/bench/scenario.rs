@@ -116,8 +116,19 @@ pub async fn run(
     let mut interval_start = Duration::ZERO;
     let mut finish_deadline: Option<Instant> = None;
     let mut last_sent: Option<u64> = None;
+    // Ctrl-C ends the run early with a report of what was measured so far.
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut interrupted = false;
     loop {
         tokio::select! {
+            _ = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                collector.count_errors("interrupted", 1);
+                if let Stage::Publishing { since } = stage {
+                    publish_window = Some((since, Instant::now()));
+                }
+                stage = Stage::Finishing;
+            },
             msg = rx.recv() => match msg {
                 Some(Msg::Update(update)) => collector.absorb(update),
                 Some(Msg::Ready) => ready += 1,

@@ -266,6 +266,11 @@ fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
             report.parameters.qos
         ));
     }
+    if report.errors.contains_key("interrupted") {
+        // As a shell reports a process ended by SIGINT; the report above covers the run so far.
+        problems.insert(0, "interrupted".into());
+        return Err(Exit::new(130, problems.join(", ")).into());
+    }
     if problems.is_empty() {
         Ok(())
     } else {

@@ -113,7 +113,10 @@ impl Driver {
                 Err(err) => {
                     self.session.disconnected();
                     let retry_in = self.config.reconnect.as_ref().map(|r| r.initial_delay);
-                    let fatal = matches!(err, ClientError::Store { .. });
+                    let fatal = matches!(
+                        err,
+                        ClientError::Store { .. } | ClientError::TakenOver { .. }
+                    );
                     if retry_in.is_none() || fatal {
                         break Err(err);
                     }
@@ -320,6 +323,14 @@ impl Driver {
                 }
                 Event::Other(Packet::SubAck(ack)) => ClientEvent::SubAck(ack),
                 Event::Other(Packet::UnsubAck(ack)) => ClientEvent::UnsubAck(ack),
+                Event::Other(Packet::Disconnect(d))
+                    if d.reason_code == crate::protocol::ReasonCode::SessionTakenOver =>
+                {
+                    return Err(ClientError::TakenOver {
+                        address: self.config.address(),
+                        client_id: self.client_id.clone(),
+                    })
+                }
                 Event::Other(Packet::Disconnect(d)) => {
                     let mut reason = format!("the broker sent DISCONNECT: {}", d.reason_code);
                     if let Some(text) = &d.properties.reason_string {

@@ -41,6 +41,18 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// MQTT 5 DISCONNECT 0x8E: another connection with our client id replaced us.
+    /// Not worth a reconnect, which would throw that one out in turn, for ever.
+    #[error(
+        "connection to {address} closed: session taken over (0x8E) by another client with \
+         the id {client_id:?}; give each client its own -i"
+    )]
+    TakenOver {
+        /// `host:port`.
+        address: String,
+        /// Our client identifier.
+        client_id: String,
+    },
     /// The broker sent something the protocol forbids.
     #[error("protocol error from {address}: {source}")]
     Protocol {
