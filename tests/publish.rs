@@ -501,3 +501,24 @@ fn a_damaged_session_store_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn messages_the_broker_refuses_make_pub_fail_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acl"), "topic readwrite allowed/#\n").unwrap();
+    let acl = dir.path().join("acl");
+    let broker = Mosquitto::start_in(dir, &format!("acl_file {}\n", acl.display()));
+    assert_ok(&mqtk_pub(
+        &broker,
+        &["-t", "allowed/x", "-m", "fine", "-q", "1"],
+    ));
+    let out = mqtk_pub(
+        &broker,
+        &["-t", "denied/x", "-m", "no", "-q", "1", "--repeat", "2"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "mqtk: the broker refused 2 of 2 messages: not authorized (0x87)\n"
+    );
+}
