@@ -157,6 +157,7 @@ fn a_shared_subscription_group_gets_each_message_once() {
     assert_eq!(u64_at(&r, "/received"), 200);
     assert_eq!(u64_at(&r, "/lost"), 0);
     assert_eq!(u64_at(&r, "/duplicates"), 0);
+    assert_eq!(u64_at(&r, "/reordered"), 0, "order is per connection only");
     assert_eq!(r["parameters"]["shared_group"], "g");
 }
 
