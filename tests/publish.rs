@@ -310,8 +310,9 @@ fn pub_reports_how_many_messages_were_not_acknowledged_when_the_broker_goes_away
         seen.extend_from_slice(&buf[..n]);
     }
     broker.stop();
-    drop(stdin);
+    // stdin stays open (think `tail -f`): pub must end on its own.
     let status = publisher.wait().unwrap();
+    drop(stdin);
     stderr.read_to_end(&mut seen).unwrap();
     let text = String::from_utf8_lossy(&seen);
     assert_eq!(status.code(), Some(1), "{text}");

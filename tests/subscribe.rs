@@ -579,3 +579,57 @@ fn broker_pid(broker: &Mosquitto) -> i32 {
     }
     panic!("mosquitto for {} not found in /proc", conf.display());
 }
+
+#[test]
+fn pub_and_sub_work_against_mqtk_serve_too() {
+    let serve = common::Serve::start(&[]);
+    let port = serve.port().to_string();
+    let host = ["-h", "127.0.0.1", "-p", port.as_str()];
+    let out = mqtk()
+        .arg("pub")
+        .args(host)
+        .args(["-t", "sv/r", "-m", "kept", "-r", "-q", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = mqtk();
+    cmd.arg("sub")
+        .args(host)
+        .args(["-t", "sv/#", "-q", "2", "-C", "3", "--json", "-d"]);
+    let mut sub = spawn_lines(&mut cmd);
+    sub.expect_stderr(|e| e.contains("received SUBACK"), WAIT);
+    let mut publisher = mqtk()
+        .arg("pub")
+        .args(host)
+        .args(["-t", "sv/live", "-q", "1", "-l"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut publisher.stdin.take().unwrap(), b"a\nb\n").unwrap();
+    assert!(publisher.wait().unwrap().success());
+    assert!(sub.expect_exit(WAIT).success(), "{}", sub.stderr());
+    let got: Vec<(String, String, bool)> = sub
+        .rest_of_lines(WAIT)
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["topic"].as_str().unwrap().into(),
+                v["payload"].as_str().unwrap().into(),
+                v["retain"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("sv/r".into(), "kept".into(), true),
+            ("sv/live".into(), "a".into(), false),
+            ("sv/live".into(), "b".into(), false)
+        ]
+    );
+}

@@ -175,6 +175,22 @@ async fn accept(
     } else {
         connect.client_id.as_str().into()
     };
+    if let Some(will) = &connect.will {
+        // As mosquitto 2.0: a will the client could not publish itself is refused at
+        // CONNECT, or the ACL could be bypassed by disconnecting.
+        let identity = ClientIdentity {
+            client_id: client_id.clone(),
+            username: connect.username.clone(),
+        };
+        if !shared.config.auth.can_publish(&identity, &will.topic) {
+            shared.log(
+                1,
+                format_args!("Denied will topic {} of {client_id}.", &*will.topic),
+            );
+            refuse(io, version, ReasonCode::NotAuthorized, &shared, peer).await;
+            return None;
+        }
+    }
     let (control_tx, control_rx) = oneshot::channel();
     let previous = take_over(&shared, &client_id, conn_id, control_tx, now).await;
     let (kept, resumed) = resume_or_start(&shared, &connect, &client_id, previous, now);
