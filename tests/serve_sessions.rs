@@ -476,3 +476,43 @@ fn keep_alive_0_means_no_timeout() {
     raw.send(&[0xC0, 0x00]);
     raw.expect(&[0xD0, 0x00]);
 }
+
+#[test]
+fn concurrent_takeovers_of_a_kept_session_lose_nothing() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    let mut first = Raw::connect(port);
+    first.send(&connect_v311("racer", false, 60));
+    first.expect(&[0x20, 0x02, 0x00, 0x00]);
+    first.send(&subscribe(1, "race/t", 0x01, false));
+    first.expect(&[0x90, 0x03, 0x00, 0x01, 0x01]);
+    let mut alive = vec![first];
+    for round in 0..20 {
+        let racers: Vec<_> = (0..3)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut raw = Raw::connect(port);
+                    raw.send(&connect_v311("racer", false, 60));
+                    raw.expect(&[0x20, 0x02, 0x01, 0x00]);
+                    raw
+                })
+            })
+            .collect();
+        for racer in racers {
+            alive.push(
+                racer
+                    .join()
+                    .unwrap_or_else(|_| panic!("round {round}: a CONNACK without session present")),
+            );
+        }
+    }
+    let mut last = Raw::connect(port);
+    last.send(&connect_v311("racer", false, 60));
+    last.expect(&[0x20, 0x02, 0x01, 0x00]);
+    publish(port, &["-q", "1", "-t", "race/t", "-m", "kept"]);
+    let got = last.read_packet();
+    assert!(
+        got.ends_with(b"kept"),
+        "the subscription survived: {got:02X?}"
+    );
+}

@@ -329,26 +329,32 @@ async fn take_over(
     control: oneshot::Sender<Control>,
     now: Instant,
 ) -> Option<KeptSession> {
-    let (previous, expired) = shared
-        .sessions()
-        .connect(client_id.clone(), conn_id, control, now);
+    // The takeover request is sent under the store's lock: the old connection, ending
+    // at the same moment, checks for it after finding (under the same lock) that it no
+    // longer owns the client identifier, so the session cannot fall between the two.
+    let (previous, expired, reply) = {
+        let mut store = shared.sessions();
+        let (previous, expired) = store.connect(client_id.clone(), conn_id, control, now);
+        match previous {
+            Previous::Online(old) => {
+                let (tx, rx) = oneshot::channel();
+                let reply = old.send(Control::TakeOver(tx)).is_ok().then_some(rx);
+                (None, expired, reply)
+            }
+            Previous::Offline(kept) => (Some(kept), expired, None),
+            Previous::None => (None, expired, None),
+        }
+    };
     if let Some(expired) = expired {
         shared.end_session(client_id, expired, now);
     }
-    match previous {
-        Previous::None => None,
-        Previous::Offline(kept) => Some(kept),
-        Previous::Online(old) => {
-            let (tx, rx) = oneshot::channel();
-            if old.send(Control::TakeOver(tx)).is_err() {
-                return None;
-            }
-            tokio::time::timeout(TAKEOVER_TIMEOUT, rx)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten()
-        }
+    match reply {
+        Some(rx) => tokio::time::timeout(TAKEOVER_TIMEOUT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten(),
+        None => previous,
     }
 }
 
