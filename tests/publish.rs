@@ -425,6 +425,13 @@ fn pub_with_session_dir_killed_mid_stream_delivers_every_line_exactly_once() {
     unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
     first.wait().unwrap();
     drop(stdin);
+    let log = std::fs::metadata(store.path().join("mqtk-once.session"))
+        .unwrap()
+        .len();
+    assert!(
+        log > 16,
+        "the killed process left unfinished messages in its store"
+    );
 
     // The same id and directory, nothing new on stdin: the store's messages go out.
     let second = session_pub(&broker, store.path())
