@@ -20,22 +20,74 @@ use crate::bench::{render, scenario, sys, BenchConfig, BenchReport, RunBound, Ta
 use crate::output;
 use crate::protocol::{ProtocolVersion, QoS};
 
-/// Long help of the subcommand (`--help`, man page).
+/// Long help of the subcommand (`--help`, man page). Lines indented by two spaces are
+/// kept as written in the man page (see `docs.rs`).
 pub const LONG_ABOUT: &str = "\
 Load-test an MQTT broker with simulated publishers and subscribers and report throughput,
-latency percentiles, losses and duplicates.
+latency percentiles, losses and duplicates (like emqtt-bench, in one run that measures
+both ends).
 
-With no -h or -L it starts the mqtk broker in-process on a free port and measures that.
-Publisher i publishes to --topic with %i replaced by i; subscriber j subscribes to
---sub-topic with %i replaced by j. The default --sub-topic is --topic with %i replaced by
-`+`, so `--topic 'b/%i'` alone is fan-in and adding `--sub-topic 'b/%i'` gives one-to-one
-pairs. Progress goes to stderr (a bar on a terminal, plain lines otherwise).
+With no -h, -p or -L it starts the mqtk broker in-process on 127.0.0.1 and a free port,
+with `mqtk serve`'s defaults, and measures that. Publisher i publishes to --topic with %i
+replaced by i; subscriber j subscribes to --sub-topic with %i replaced by j. The default
+--sub-topic is --topic with %i replaced by `+`, so `--topic 'b/%i'` alone is fan-in and
+adding `--sub-topic 'b/%i'` gives one-to-one pairs. Subscribers connect and subscribe
+first; then every publisher starts at once and sends --messages K (default 1000) or for
+--duration, as fast as the broker takes them or at --rate per publisher. The run ends when
+every message is delivered and acknowledged, or when nothing has moved for 2 s.
 
-Exit status 1 when QoS 1/2 messages were lost or clients failed to connect (the counts are
-printed); Ctrl-C ends the run early, prints the report so far, and exits with 130.
-Latency with --rate is measured from each message's intended send time, so a stalled
-broker shows up as latency rather than as a lower rate. MQTK_BENCH_THREADS=N runs the
-simulated clients on N threads (default 1).";
+Scenarios (--scenario; explicit flags override what they set):
+  (none)     1 publisher, 1 subscriber, --topic and its `+` filter
+  fan-in     10 publishers on their own topics, 1 subscriber on a wildcard
+  fan-out    1 publisher, 10 subscribers on that topic
+  pairs      10 publishers and 10 subscribers, publisher i to subscriber i
+  shared     10 publishers, 10 subscribers in one $share/mqtk-bench/… group:
+             each message goes to one of them
+  connect    100 clients that connect, hold and disconnect: connect times only
+
+The figures (the table on stdout; with --json - the table goes to stderr):
+  sent, received of expected
+             messages published; distinct deliveries, where each message is expected
+             once per matching subscriber (once per shared group)
+  lost       expected deliveries that never arrived, whatever the QoS; this includes
+             messages the broker dropped because a subscriber's queue was full
+             (the built-in broker's --max-queued is 1000 per client, QoS 0 included)
+  duplicates deliveries received more than once
+  reordered  deliveries that arrived after a later message of the same publisher
+  throughput deliveries received per second, over the window from the first publish
+             (or the end of --warmup) to the last delivery; also bytes/s, and the
+             rate messages were sent at
+  latency    publish to delivery, from a timestamp in each payload (same host clock).
+             With --rate it is measured from each message's intended send time, so a
+             broker that stalls the publishers shows up as latency, not as a lower rate
+  puback     QoS 1: PUBLISH to PUBACK; QoS 2: PUBLISH to PUBCOMP
+  connect    TCP connect plus CONNECT/CONNACK of each client, and connects per second
+  bench cpu  the bench's own CPU time (and the built-in broker's); near 100% of a core
+             the bench, not the broker, may be the limit: MQTK_BENCH_THREADS=N runs
+             the simulated clients on N threads (default 1)
+Percentiles are p50, p90, p99, p99.9, max and mean.
+
+--json FILE (or - for stdout) writes the same report as one JSON object: mqtk_version,
+broker {address, embedded, description}, parameters {scenario, protocol_version, qos,
+size_bytes, publishers, subscribers, connect_only_clients, messages_per_publisher,
+duration_secs, rate_msgs_per_sec_per_publisher, warmup_secs, inflight, topic, sub_topic,
+shared_group, connect_rate_per_sec, bind_addresses}, started_unix_ms, elapsed_secs,
+measured_secs, clients {requested, connected, failed, dropped}, connect_time_us,
+connects_per_sec, sent, acked, expected, received, lost, duplicates, reordered,
+warmup_excluded, throughput_msgs_per_sec (received), throughput_bytes_per_sec,
+sent_msgs_per_sec, latency_us, pub_round_trip_us, errors {kind: count}, cpu
+{user_secs, system_secs, per_message_us, embedded_broker_secs, utilization_percent,
+threads}. Each *_us figure is {count, min, p50, p90, p99, p999, max, mean} in
+microseconds, or null when nothing was measured.
+
+Progress goes to stderr: a bar on a terminal, plain lines about once a second otherwise.
+
+Exit status:
+  0    the run finished; QoS 0 losses are reported but do not fail it
+  1    QoS 1/2 messages were lost or clients failed to connect (the counts are
+       printed after the report), or an error before the run
+  130  interrupted with Ctrl-C: the report so far is printed
+  2    the command line cannot be parsed";
 
 /// Examples shown after the flags in `--help`.
 pub const AFTER_HELP: &str = "\

@@ -43,10 +43,15 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
     pages
 }
 
-/// One man page: clap_mangen's sections, but the `after_help` examples as an EXAMPLES
-/// section kept as written (no fill: they are command lines), and a SEE ALSO.
+/// One man page: clap_mangen's sections, but the long help's tables kept as written
+/// (`description_roff`), the `after_help` examples as an EXAMPLES section kept as
+/// written (no fill: they are command lines), and a SEE ALSO.
 fn man_page(cmd: clap::Command, title: &str) -> (String, Vec<u8>) {
     let examples = cmd.get_after_help().map(|h| h.to_string());
+    let description = cmd
+        .get_long_about()
+        .or_else(|| cmd.get_about())
+        .map(|h| h.to_string());
     let has_args = cmd.get_arguments().any(|a| !a.is_hide_set());
     let has_subcommands = cmd.get_subcommands().any(|s| !s.is_hide_set());
     let has_version = cmd.get_version().is_some();
@@ -58,7 +63,10 @@ fn man_page(cmd: clap::Command, title: &str) -> (String, Vec<u8>) {
         man.render_title(&mut buf)?;
         man.render_name_section(&mut buf)?;
         man.render_synopsis_section(&mut buf)?;
-        man.render_description_section(&mut buf)?;
+        if let Some(text) = &description {
+            buf.extend_from_slice(b".SH DESCRIPTION\n");
+            buf.extend_from_slice(description_roff(text).as_bytes());
+        }
         if has_args {
             man.render_options_section(&mut buf)?;
         }
@@ -87,6 +95,33 @@ fn man_page(cmd: clap::Command, title: &str) -> (String, Vec<u8>) {
     };
     render().expect("writing to a Vec<u8> cannot fail");
     (format!("{title}.1"), buf)
+}
+
+/// The long help as roff: a blank line starts a paragraph, plain lines are filled, and
+/// runs of lines indented by two spaces (the tables of a long help) are kept as written.
+fn description_roff(text: &str) -> String {
+    let mut out = String::new();
+    let mut verbatim = false;
+    for line in text.lines() {
+        let indented = line.starts_with("  ");
+        if indented != verbatim {
+            out.push_str(if indented { ".nf\n" } else { ".fi\n" });
+            verbatim = indented;
+        }
+        if line.trim().is_empty() {
+            out.push_str(".PP\n");
+        } else if indented {
+            out.push_str(&roff_line(&line[2..]));
+            out.push('\n');
+        } else {
+            out.push_str(&roff_line(line));
+            out.push('\n');
+        }
+    }
+    if verbatim {
+        out.push_str(".fi\n");
+    }
+    out
 }
 
 /// Escapes one line of text for roff: backslashes, and a leading `.` or `'` that would

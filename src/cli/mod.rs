@@ -135,7 +135,8 @@ pub struct ConnectArgs {
     #[arg(short = 'x', long, value_name = "SECS", value_parser = values::parse_session_expiry)]
     pub session_expiry: Option<u32>,
 
-    /// Keep unacknowledged QoS 1/2 messages in DIR so they survive a restart
+    /// Keep unacknowledged QoS 1/2 messages of client -i ID in DIR, so they survive a
+    /// crash or restart of mqtk (add -c so the broker keeps its half)
     #[arg(long, value_name = "DIR")]
     pub session_dir: Option<PathBuf>,
 

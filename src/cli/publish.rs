@@ -18,14 +18,45 @@ use crate::client::{Client, ClientError, ClientEvent};
 use crate::output;
 use crate::protocol::{topic, Properties, Publish, QoS};
 
-/// Long help of the subcommand (`--help`, man page).
+/// Long help of the subcommand (`--help`, man page). Lines indented by two spaces are
+/// kept as written in the man page (see `docs.rs`).
 pub const LONG_ABOUT: &str = "\
 Publish messages to an MQTT broker, like mosquitto_pub.
 
-The payload comes from exactly one of -m, -f, -s, -l or -n. With -l every line of stdin
-is published as its own message until end of input, so a log can be streamed.
-The exit status is 0 only when every message was published and, for QoS 1 and 2,
-acknowledged by the broker.";
+The payload comes from exactly one of:
+  -m MESSAGE   the text given
+  -f FILE      the whole file, as one message
+  -s           all of stdin, as one message
+  -l           each line of stdin as its own message, until end of input; the newline
+               is removed (a \\r before it is kept), an empty line is an empty message,
+               and a last line without a newline is sent too
+  -n           an empty message (with -r: clears the retained message of the topic)
+--repeat N publishes the -m, -f, -s or -n message N times, --repeat-delay apart.
+
+QoS 1 and 2 messages are pipelined: mqtk does not wait for one acknowledgement before
+sending the next, but keeps up to the broker's Receive Maximum unacknowledged (MQTT 5;
+1000 on MQTT 3.1.1), so -l and --repeat run at the broker's speed. At the end mqtk waits
+for every acknowledgement, then disconnects.
+
+If the connection drops, mqtk reconnects with backoff (0.5 s, doubling up to 30 s) and
+sends again what was not acknowledged; --no-reconnect exits instead. The first
+connection is not retried.
+
+--session-dir DIR (needs -i ID) keeps the unacknowledged QoS 1/2 messages, and the QoS 2
+state, in DIR/ID.session, written to disk before the messages are sent, so they survive
+even a SIGKILL: the next `mqtk pub` with the same -i and DIR sends them before its own
+messages. A lock (DIR/ID.lock) keeps a second process with the same id and directory out.
+Add -c so that the broker keeps its half of the session too: the messages then resume
+exactly (QoS 2 once and only once). Without -c the broker starts a clean session and
+mqtk sends the stored messages again as new messages, so a QoS 1 or 2 message may arrive
+twice.
+
+Exit status:
+  0   every message was published and, for QoS 1 and 2, acknowledged with success
+  1   anything else: cannot connect or read the payload, a bad topic, the broker
+      refused a message (e.g. PUBACK \"not authorized\"), or the connection was lost for
+      good with messages unacknowledged (the counts are printed)
+  2   the command line cannot be parsed";
 
 /// Examples shown after the flags in `--help`.
 pub const AFTER_HELP: &str = "\

@@ -14,15 +14,41 @@ use super::serve_setup;
 use super::{values, Exit};
 use crate::broker::listeners::ListenerSpec;
 
-/// Long help of the subcommand (`--help`, man page).
+/// Long help of the subcommand (`--help`, man page). Lines indented by two spaces are
+/// kept as written in the man page (see `docs.rs`).
 pub const LONG_ABOUT: &str = "\
 Run an MQTT 3.1.1 and 5.0 broker.
 
 Before any other output on stdout it prints exactly one line
-`listening on mqtt://ADDR:PORT` (the real port with -p 0), then one line per further
-listener (mqtts://, ws://), so a script can start it in the background and read the port.
-It stops cleanly on SIGINT and SIGTERM. -c reads the common subset of a mosquitto.conf;
-flags given on the command line win over the file.";
+`listening on mqtt://ADDR:PORT` (the real port with -p 0) and flushes it, then one line
+per further listener (mqtts://, ws://), so a script can start it in the background and
+read the port. Nothing else goes to stdout; logs go to stderr.
+
+By default it listens on 127.0.0.1:1883 only, allows anonymous clients, keeps everything
+in memory, and applies mosquitto's default limits: 20 QoS 1/2 messages in flight and 1000
+more queued per client (when a client's queue is full, further messages to it are
+dropped and counted; unlike mosquitto, QoS 0 messages count towards the queue too),
+packets up to 268435455 bytes, keep alive up to 65535 s, no connection limit. MQTT 5
+clients learn the limits from CONNACK (Receive Maximum, Maximum Packet Size, Server Keep
+Alive); a client that exceeds them is disconnected.
+
+--password-file FILE checks user names and passwords against a mosquitto_passwd file and
+refuses anonymous clients, as mosquitto 2.0 does, unless --allow-anonymous true. A refused
+client gets CONNACK \"not authorized\" (MQTT 5: 0x87, 3.1.1: 5). --acl-file restricts
+topics per user; see README.md for both file formats.
+
+-v logs to stderr, one line each, in mosquitto's words: connections, refusals,
+disconnections, subscriptions. -vv also logs every PUBLISH received and how many
+receivers it went to and how many were dropped. $SYS/# topics publish the broker's
+counters.
+
+SIGINT and SIGTERM stop it cleanly: MQTT 5 clients get DISCONNECT \"server shutting
+down\" (0x8B), and the exit status is 0. -c reads the common subset of a mosquitto.conf;
+flags given on the command line win over the file.
+
+Exit status: 0 after SIGINT or SIGTERM; 1 when it cannot start (port in use, bad -c file,
+unreadable --password-file or --acl-file, a --data-dir that is not an mqtk store); 2 when
+the command line cannot be parsed.";
 
 /// Examples shown after the flags in `--help`.
 pub const AFTER_HELP: &str = "\
@@ -76,7 +102,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_inflight: Option<u16>,
 
-    /// Messages queued per client beyond those in flight [default: 1000]
+    /// Messages queued per client beyond those in flight (QoS 0 included); more are dropped [default: 1000]
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_queued: Option<u32>,
 

@@ -17,17 +17,82 @@ use crate::protocol::{
     topic, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, Subscription,
 };
 
-/// Long help of the subcommand (`--help`, man page).
+/// Long help of the subcommand (`--help`, man page). Lines indented by two spaces are
+/// tables: the man page keeps them as they are (see `docs.rs`).
 pub const LONG_ABOUT: &str = "\
 Subscribe to topic filters and print each message, like mosquitto_sub.
 
+Each message is printed as its payload alone, as `topic payload` with -v, through a
+template with -F, or as one JSON object with --json; a newline follows unless -N.
 Output is flushed after every message, so `mqtk sub ... | grep` and `| head -1` work;
-a closed pipe ends mqtk quietly with status 0. When the connection drops the subscriber
-reconnects with backoff, unless --no-reconnect. With -C N -W SECS it exits with status 27
-if fewer than N messages arrived within SECS.
+a closed pipe ends mqtk quietly with status 0.
 
--F templates (as mosquitto_sub): %t topic, %p payload, %q QoS, %r retain flag, %m message
-id, %I ISO-8601 time, %x payload in hex, %j JSON, %% a percent sign; \\n \\t \\\\ escapes.";
+When the connection drops, the subscriber reconnects on its own: it waits 0.5 s, doubles
+the wait after each failed attempt up to 30 s, tries for as long as it runs, and
+subscribes again when the broker kept no session. Each step is a note on stderr. The
+first connection is not retried: if it fails, mqtk exits with status 1. With
+--no-reconnect a dropped connection also ends mqtk with status 1.
+
+-F TEMPLATE, as in mosquitto_sub. `%` parameters take printf-style flags (`-` left
+aligns, `0` zero-pads %A %E %F %l %m %S %x %X), a width (`%10t`), and a maximum width
+for %C %I %R %t (`%.20t`):
+  %t  topic                          %p  payload, raw bytes
+  %q  QoS                            %r  retain flag, 0 or 1
+  %m  packet id (0 for QoS 0)        %l  payload length in bytes
+  %x  payload in lower-case hex      %X  payload in upper-case hex
+  %I  ISO-8601 local time: 2026-11-25T13:40:21+0000
+  %U  Unix time with nanoseconds: 1795614021.011534990
+  %j  mosquitto_sub's JSON: tst, topic, qos, retain, payloadlen, mid (QoS 1/2),
+      properties (MQTT 5), payload as a string
+  %J  the same with the payload inserted as JSON; a payload that is not JSON prints
+      an error on stderr instead of the message (it still counts for -C)
+  %A  topic alias                    %C  content type
+  %D  correlation data, raw bytes    %E  message expiry interval
+  %F  payload format indicator       %R  response topic
+  %P  user properties, key:value separated by spaces
+  %S  subscription identifiers, separated by spaces
+  %%  a percent sign
+The MQTT 5 parameters (%A to %S) print nothing when the message lacks the property.
+`@` sequences are strftime(3) conversions in local time:
+  @X  strftime's %X, e.g. @Y-@m-@d @H:@M:@S
+  @N  nanoseconds of the current second      @@  an @ sign
+`\\` escapes:
+  \\n newline   \\r carriage return   \\t tab   \\v vertical tab   \\a bell
+  \\e escape (for ANSI colours)   \\0 NUL (for xargs -0)   \\\\ a backslash
+
+--json prints one object a line, fields in this order (packet_id and properties only
+when they apply):
+  topic                 the topic
+  payload               the payload: text when it is UTF-8, else base64
+  payload_encoding      \"text\" or \"base64\": which of the two payload is
+  payload_bytes         payload length in bytes
+  qos, retain, dup      as received (retain and dup are true or false)
+  packet_id             QoS 1 and 2 only
+  received              arrival time, RFC 3339 in UTC with microseconds
+  received_unix_ns      arrival time in nanoseconds since the Unix epoch
+  properties            MQTT 5 properties, only when the message has any:
+                        payload_format_indicator, message_expiry_interval,
+                        content_type, response_topic, correlation_data and
+                        correlation_data_encoding (text or base64 as for the
+                        payload), subscription_identifiers, topic_alias,
+                        user_properties (a list of [key, value] pairs, in order)
+For example, `mqtk sub -t 'a/#' -q 1 --json` prints this line for
+`mqtk pub -t a/b -m hi -q 1 --user-property k=v`:
+  {\"topic\":\"a/b\",\"payload\":\"hi\",\"payload_encoding\":\"text\",\"payload_bytes\":2,
+  \"qos\":1,\"retain\":false,\"dup\":false,\"packet_id\":1,
+  \"received\":\"2026-11-25T13:42:50.875861Z\",\"received_unix_ns\":1795614170875861236,
+  \"properties\":{\"user_properties\":[[\"k\",\"v\"]]}}
+(on one line; wrapped here).
+
+Exit status:
+  0   -C N messages printed, --retained-only done, SIGINT or SIGTERM (mqtk disconnects
+      cleanly, so the broker does not publish the will), or stdout closed
+  27  -W SECS ran out first (before -C N messages, when -C is given), as
+      mosquitto_sub
+  1   an error: cannot connect, the broker refused the connection or every
+      subscription, the connection dropped with --no-reconnect, a bad topic filter or
+      -F template
+  2   the command line cannot be parsed (unknown flag, bad value)";
 
 /// Examples shown after the flags in `--help`.
 pub const AFTER_HELP: &str = "\
@@ -37,7 +102,7 @@ Examples:
   mqtk sub -t 'logs/#' | grep -i error
   mqtk sub -t 'sensors/+/temp' --json | jq .payload
   mqtk sub -t '#' -F '%I %t %x'
-  mqtk sub -t 'cfg/#' --retained-only --remove-retained   clear retained messages";
+  mqtk sub -t 'cfg/#' --retained-only --remove-retained -W 2   clear retained messages";
 
 /// Flags of `mqtk sub`.
 #[derive(Debug, Clone, Args)]
@@ -63,7 +128,7 @@ pub struct SubscribeArgs {
     #[arg(short = 'C', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
-    /// Give up after SECS: exit status 27 if fewer than -C messages arrived
+    /// Give up after SECS with exit status 27 (if -C messages have not arrived by then)
     #[arg(short = 'W', long, value_name = "SECS", value_parser = values::parse_duration)]
     pub timeout: Option<Duration>,
 
@@ -71,12 +136,12 @@ pub struct SubscribeArgs {
     #[arg(short = 'v', long, help_heading = "Output")]
     pub verbose: bool,
 
-    /// Print each message with a mosquitto-style template (%t %p %q %r %m %I %x %j)
+    /// Print each message through a mosquitto_sub template (%t %p %q %r %x %I %j …)
     #[arg(short = 'F', long, value_name = "TEMPLATE", help_heading = "Output",
           conflicts_with_all = ["verbose", "json"])]
     pub format: Option<String>,
 
-    /// One JSON object per line: topic, payload (text or base64), qos, retain, time, properties
+    /// One JSON object per line: topic, payload (text or base64), qos, retain, received, properties
     #[arg(long, help_heading = "Output", conflicts_with = "verbose")]
     pub json: bool,
 
