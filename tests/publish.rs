@@ -310,8 +310,9 @@ fn pub_reports_how_many_messages_were_not_acknowledged_when_the_broker_goes_away
         seen.extend_from_slice(&buf[..n]);
     }
     broker.stop();
-    drop(stdin);
+    // stdin stays open (think `tail -f`): pub must end on its own.
     let status = publisher.wait().unwrap();
+    drop(stdin);
     stderr.read_to_end(&mut seen).unwrap();
     let text = String::from_utf8_lossy(&seen);
     assert_eq!(status.code(), Some(1), "{text}");
@@ -424,6 +425,13 @@ fn pub_with_session_dir_killed_mid_stream_delivers_every_line_exactly_once() {
     unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
     first.wait().unwrap();
     drop(stdin);
+    let log = std::fs::metadata(store.path().join("mqtk-once.session"))
+        .unwrap()
+        .len();
+    assert!(
+        log > 16,
+        "the killed process left unfinished messages in its store"
+    );
 
     // The same id and directory, nothing new on stdin: the store's messages go out.
     let second = session_pub(&broker, store.path())
@@ -499,5 +507,26 @@ fn a_damaged_session_store_is_a_clear_error() {
     assert!(
         stderr.contains("not an mqtk session store") && stderr.contains("move the file away"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn messages_the_broker_refuses_make_pub_fail_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acl"), "topic readwrite allowed/#\n").unwrap();
+    let acl = dir.path().join("acl");
+    let broker = Mosquitto::start_in(dir, &format!("acl_file {}\n", acl.display()));
+    assert_ok(&mqtk_pub(
+        &broker,
+        &["-t", "allowed/x", "-m", "fine", "-q", "1"],
+    ));
+    let out = mqtk_pub(
+        &broker,
+        &["-t", "denied/x", "-m", "no", "-q", "1", "--repeat", "2"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "mqtk: the broker refused 2 of 2 messages: not authorized (0x87)\n"
     );
 }

@@ -221,3 +221,21 @@ fn verbose_logs_connects_subscribes_and_disconnects_on_stderr() {
         "publishes are logged with -vv only"
     );
 }
+
+#[test]
+fn very_verbose_logs_every_publish() {
+    let mut serve = Serve::start(&["-vv"]);
+    let port = serve.port();
+    publish(
+        port,
+        &["-i", "loud", "-t", "loud/topic", "-m", "12345", "-q", "1"],
+    );
+    let running = serve.running();
+    assert!(
+        common::wait_until(T, || running.stderr().contains(
+            "Received PUBLISH from loud (d0, q1, r0, m1, 'loud/topic', ... (5 bytes))"
+        )),
+        "{}",
+        running.stderr()
+    );
+}

@@ -297,3 +297,65 @@ fn packets_sent_with_connect_in_one_write_are_all_answered() {
         0x20, 0x02, 0x00, 0x00, 0x90, 0x03, 0x00, 0x03, 0x00, 0xD0, 0x00,
     ]);
 }
+
+#[test]
+fn connections_beyond_max_connections_are_refused() {
+    let serve = Serve::start(&["--max-connections", "1"]);
+    let _first = Raw::v311(serve.port(), "first", 60);
+    let mut v311 = Raw::connect(serve.port());
+    v311.send(&connect_v311("second", true, 60));
+    v311.expect(&[0x20, 0x02, 0x00, 0x03]);
+    let mut v5 = Raw::connect(serve.port());
+    v5.send(&connect_v5("third", 0x02, 60, &[]));
+    v5.expect(&[0x20, 0x03, 0x00, 0x88, 0x00]);
+}
+
+#[test]
+fn a_subscriber_that_stops_reading_gets_its_queue_capped_and_does_not_slow_the_others() {
+    let mut serve = Serve::start(&["--max-queued", "100", "-v"]);
+    let port = serve.port();
+    // The slow one subscribes to everything and never reads again.
+    let mut slow = Raw::v311(port, "slow", 0);
+    slow.send(&subscribe(1, "flood/#", 0x01, false));
+    slow.expect(&[0x90, 0x03, 0x00, 0x01, 0x01]);
+    let mut fast = subscriber(port, &["-t", "flood/#", "-q", "1", "-F", "%t"]);
+    // 400 messages of 64 KiB: far more than the socket buffers hold.
+    let payload = "x".repeat(64 * 1024);
+    let lines: String = (0..400).map(|_| format!("{payload}\n")).collect();
+    let mut publisher = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "flood/data",
+            "-q",
+            "1",
+            "-l",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub runs");
+    std::io::Write::write_all(
+        &mut publisher.stdin.take().expect("piped"),
+        lines.as_bytes(),
+    )
+    .expect("write lines");
+    assert!(publisher.wait().expect("mosquitto_pub ends").success());
+    publish(port, &["-t", "flood/end", "-m", "end"]);
+    // The fast subscriber gets every message, then the marker.
+    for i in 0..400 {
+        assert_eq!(message(&mut fast), "flood/data", "message {i}");
+    }
+    assert_eq!(message(&mut fast), "flood/end");
+    let running = serve.running();
+    assert!(
+        common::wait_until(T, || running
+            .stderr()
+            .contains("Outgoing messages are being dropped for client slow")),
+        "{}",
+        running.stderr()
+    );
+    drop(slow);
+}

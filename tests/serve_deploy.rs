@@ -324,6 +324,32 @@ fn password_file_and_acl_are_enforced_for_mosquitto_clients() {
             "a refused QoS 2 flow ends at PUBREC: {stdout}"
         );
     }
+    // A will on a topic the client may not publish to is refused at CONNECT.
+    let will = output(as_user(mosquitto_pub(port), "alice", "a").args([
+        "--will-topic",
+        "s/will",
+        "--will-payload",
+        "x",
+        "-t",
+        "a/2",
+        "-m",
+        "x",
+    ]));
+    assert!(
+        !will.status.success(),
+        "a will to a denied topic was accepted"
+    );
+    let allowed = output(as_user(mosquitto_pub(port), "alice", "a").args([
+        "--will-topic",
+        "a/will",
+        "--will-payload",
+        "x",
+        "-t",
+        "a/2",
+        "-m",
+        "x",
+    ]));
+    assert!(allowed.status.success(), "{}", text(&allowed.stderr));
     // A subscription no read rule overlaps is refused in the SUBACK.
     let denied = output(
         as_user(mosquitto_sub(port), "alice", "a").args(["-t", "s/#", "-V", "5", "-W", "2", "-d"]),

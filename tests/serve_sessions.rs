@@ -404,3 +404,115 @@ fn unacknowledged_qos1_messages_are_resent_with_dup_when_a_kept_session_reconnec
     assert_eq!(again[0], 0x3A, "QoS 1 with DUP: {again:02X?}");
     assert_eq!(again[1..], first[1..], "same packet id, topic and payload");
 }
+
+#[test]
+fn pubrel_is_resent_for_a_pubrec_d_message_when_a_kept_session_reconnects() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    let mut raw = Raw::connect(port);
+    raw.send(&connect_v311("half-q2", false, 60));
+    raw.expect(&[0x20, 0x02, 0x00, 0x00]);
+    raw.send(&subscribe(1, "q2/t", 0x02, false));
+    raw.expect(&[0x90, 0x03, 0x00, 0x01, 0x02]);
+    publish(port, &["-q", "2", "-t", "q2/t", "-m", "m"]);
+    let got = raw.read_packet();
+    assert_eq!(got[0], 0x34, "QoS 2 PUBLISH: {got:02X?}");
+    let id = [got[4 + 4], got[4 + 5]]; // after the 2-byte length and "q2/t"
+    raw.send(&[0x50, 0x02, id[0], id[1]]);
+    raw.expect(&[0x62, 0x02, id[0], id[1]]);
+    drop(raw); // no PUBCOMP
+    let mut back = Raw::connect(port);
+    back.send(&connect_v311("half-q2", false, 60));
+    back.expect(&[0x20, 0x02, 0x01, 0x00]);
+    back.expect(&[0x62, 0x02, id[0], id[1]]);
+    back.send(&[0x70, 0x02, id[0], id[1]]);
+    // Finished: nothing more comes.
+    back.send(&[0xC0, 0x00]);
+    back.expect(&[0xD0, 0x00]);
+}
+
+#[test]
+fn the_will_is_published_on_a_protocol_error_and_on_a_keep_alive_timeout() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    let mut watcher = subscriber(port, &["-t", "will/+", "-v"]);
+    // 3.1.1 CONNECT with a will (flags: clean + will) and keep alive `ka`.
+    let connect_with_will = |id: &str, topic: &str, ka: u16| {
+        let mut body = Vec::new();
+        put_str(&mut body, b"MQTT");
+        body.extend_from_slice(&[4, 0x06]);
+        body.extend_from_slice(&ka.to_be_bytes());
+        put_str(&mut body, id.as_bytes());
+        put_str(&mut body, topic.as_bytes());
+        put_str(&mut body, b"gone");
+        frame(0x10, &body)
+    };
+    let mut bad = Raw::connect(port);
+    bad.send(&connect_with_will("bad", "will/error", 60));
+    bad.expect(&[0x20, 0x02, 0x00, 0x00]);
+    bad.send(&[0x00, 0x00]); // reserved packet type
+    assert_eq!(message(&mut watcher), "will/error gone");
+    let mut silent = Raw::connect(port);
+    silent.send(&connect_with_will("silent", "will/silent", 1));
+    silent.expect(&[0x20, 0x02, 0x00, 0x00]);
+    assert_eq!(message(&mut watcher), "will/silent gone");
+}
+
+#[test]
+fn keep_alive_0_means_no_timeout() {
+    let serve = Serve::start(&[]);
+    let mut raw = Raw::v311(serve.port(), "forever", 0);
+    // Silent for 2 s (a keep alive of 1 would have ended it after 1.5 s).
+    raw.stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    let quiet = std::io::Read::read(&mut raw.stream, &mut buf);
+    assert!(
+        quiet.is_err(),
+        "the connection must stay open and silent: {quiet:?}"
+    );
+    raw.stream.set_read_timeout(Some(T)).unwrap();
+    raw.send(&[0xC0, 0x00]);
+    raw.expect(&[0xD0, 0x00]);
+}
+
+#[test]
+fn concurrent_takeovers_of_a_kept_session_lose_nothing() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    let mut first = Raw::connect(port);
+    first.send(&connect_v311("racer", false, 60));
+    first.expect(&[0x20, 0x02, 0x00, 0x00]);
+    first.send(&subscribe(1, "race/t", 0x01, false));
+    first.expect(&[0x90, 0x03, 0x00, 0x01, 0x01]);
+    let mut alive = vec![first];
+    for round in 0..20 {
+        let racers: Vec<_> = (0..3)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut raw = Raw::connect(port);
+                    raw.send(&connect_v311("racer", false, 60));
+                    raw.expect(&[0x20, 0x02, 0x01, 0x00]);
+                    raw
+                })
+            })
+            .collect();
+        for racer in racers {
+            alive.push(
+                racer
+                    .join()
+                    .unwrap_or_else(|_| panic!("round {round}: a CONNACK without session present")),
+            );
+        }
+    }
+    let mut last = Raw::connect(port);
+    last.send(&connect_v311("racer", false, 60));
+    last.expect(&[0x20, 0x02, 0x01, 0x00]);
+    publish(port, &["-q", "1", "-t", "race/t", "-m", "kept"]);
+    let got = last.read_packet();
+    assert!(
+        got.ends_with(b"kept"),
+        "the subscription survived: {got:02X?}"
+    );
+}

@@ -501,3 +501,135 @@ fn qos2_messages_from_mqtk_pub_arrive_once_at_mqtk_sub() {
     let got = sub.rest_of_lines(WAIT);
     assert_eq!(got, (1..=50).map(|i| i.to_string()).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_broker_that_stops_answering_pings_is_treated_as_gone() {
+    let broker = Mosquitto::start();
+    let pid = broker_pid(&broker);
+    let mut sub = ready_sub(&broker, &["-t", "ka", "-k", "1", "--no-reconnect"]);
+    // Frozen, not dead: the TCP connection stays open, only PINGRESP never comes.
+    // SAFETY: kill(2) on the mosquitto this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let status = sub.wait_exit(WAIT);
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", sub.stderr());
+    let stderr = sub.stderr();
+    assert!(stderr.contains("sending PINGREQ"), "{stderr}");
+    assert!(
+        stderr.contains("the broker did not answer PINGREQ within the keep alive"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sub_with_a_session_dir_keeps_its_store_and_refuses_a_twin() {
+    let broker = Mosquitto::start();
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().to_str().unwrap();
+    let mut first = ready_sub(
+        &broker,
+        &[
+            "-t",
+            "sd",
+            "-q",
+            "2",
+            "-c",
+            "-i",
+            "twin",
+            "--session-dir",
+            dir,
+        ],
+    );
+    publish(&broker, &["-t", "sd", "-m", "m1", "-q", "2"]);
+    first.expect_line(|l| l == "m1", WAIT);
+    let out = mqtk()
+        .arg("sub")
+        .args(broker.host_args())
+        .args([
+            "-t",
+            "sd",
+            "-c",
+            "-i",
+            "twin",
+            "--session-dir",
+            dir,
+            "-W",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another mqtk process is using the session")
+    );
+    assert!(store.path().join("twin.session").exists());
+}
+
+/// The pid of the mosquitto listening on the broker's port (from /proc).
+fn broker_pid(broker: &Mosquitto) -> i32 {
+    let conf = broker.dir().join("mosquitto.conf");
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(conf.to_str().unwrap()) {
+            return pid;
+        }
+    }
+    panic!("mosquitto for {} not found in /proc", conf.display());
+}
+
+#[test]
+fn pub_and_sub_work_against_mqtk_serve_too() {
+    let serve = common::Serve::start(&[]);
+    let port = serve.port().to_string();
+    let host = ["-h", "127.0.0.1", "-p", port.as_str()];
+    let out = mqtk()
+        .arg("pub")
+        .args(host)
+        .args(["-t", "sv/r", "-m", "kept", "-r", "-q", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = mqtk();
+    cmd.arg("sub")
+        .args(host)
+        .args(["-t", "sv/#", "-q", "2", "-C", "3", "--json", "-d"]);
+    let mut sub = spawn_lines(&mut cmd);
+    sub.expect_stderr(|e| e.contains("received SUBACK"), WAIT);
+    let mut publisher = mqtk()
+        .arg("pub")
+        .args(host)
+        .args(["-t", "sv/live", "-q", "1", "-l"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut publisher.stdin.take().unwrap(), b"a\nb\n").unwrap();
+    assert!(publisher.wait().unwrap().success());
+    assert!(sub.expect_exit(WAIT).success(), "{}", sub.stderr());
+    let got: Vec<(String, String, bool)> = sub
+        .rest_of_lines(WAIT)
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["topic"].as_str().unwrap().into(),
+                v["payload"].as_str().unwrap().into(),
+                v["retain"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("sv/r".into(), "kept".into(), true),
+            ("sv/live".into(), "a".into(), false),
+            ("sv/live".into(), "b".into(), false)
+        ]
+    );
+}

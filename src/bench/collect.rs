@@ -114,6 +114,7 @@ pub struct Collector {
     dropped: u32,
     last_connect_ns: Option<u64>,
     errors: BTreeMap<String, u64>,
+    unordered_receivers: Vec<bool>,
 }
 
 impl Collector {
@@ -140,7 +141,14 @@ impl Collector {
             dropped: 0,
             last_connect_ns: None,
             errors: BTreeMap::new(),
+            unordered_receivers: Vec::new(),
         }
+    }
+
+    /// Receivers (by id) that are shared-subscription groups: their reordering is not
+    /// counted (see `SequenceTracker::unordered`).
+    pub fn set_unordered_receivers(&mut self, unordered: Vec<bool>) {
+        self.unordered_receivers = unordered;
     }
 
     /// Publishing starts at `start_ns`; messages sent before `start_ns + warmup` are
@@ -173,7 +181,15 @@ impl Collector {
             } => {
                 for s in samples {
                     self.received_total += 1;
-                    let tracker = self.trackers.entry((receiver, s.publisher)).or_default();
+                    let unordered = self
+                        .unordered_receivers
+                        .get(receiver as usize)
+                        .copied()
+                        .unwrap_or(false);
+                    let tracker = self
+                        .trackers
+                        .entry((receiver, s.publisher))
+                        .or_insert_with(|| SequenceTracker::new(unordered));
                     if tracker.observe(s.sequence) == Arrival::Duplicate {
                         continue;
                     }

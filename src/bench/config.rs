@@ -200,6 +200,8 @@ impl BenchConfig {
             "connect-only"
         } else if self.shared_group.is_some() {
             "shared"
+        } else if self.publishers == 1 && self.subscribers == 1 {
+            "one-to-one"
         } else if self.publishers == self.subscribers && self.sub_topic.contains("%i") {
             "pairs"
         } else if self.publishers == 1 && self.subscribers > 1 {
@@ -294,6 +296,8 @@ mod tests {
     fn scenario_names_follow_the_shape_of_the_run() {
         let mut c = BenchConfig::new(Target::Embedded);
         assert_eq!(c.scenario_name(), "fan-in");
+        c.publishers = 1;
+        assert_eq!(c.scenario_name(), "one-to-one");
         c.publishers = 1;
         c.subscribers = 50;
         assert_eq!(c.scenario_name(), "fan-out");

@@ -30,6 +30,8 @@ pub struct Plan {
     pub receivers_of: Vec<Vec<u32>>,
     /// Distinct receivers.
     pub receivers: u32,
+    /// For each receiver, whether it is a shared-subscription group.
+    pub shared_receivers: Vec<bool>,
 }
 
 impl Plan {
@@ -94,11 +96,13 @@ impl Plan {
                 ids
             })
             .collect();
+        let shared_receivers = vec![config.shared_group.is_some(); receiver_filters.len()];
         Ok(Plan {
             publisher_topics,
             subscribers,
             receivers_of,
             receivers: receiver_filters.len() as u32,
+            shared_receivers,
         })
     }
 

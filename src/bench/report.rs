@@ -78,7 +78,7 @@ pub struct BrokerInfo {
 /// What was asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Parameters {
-    /// `fan-in`, `fan-out`, `pairs`, `shared`, `connect-only`, or `custom`.
+    /// `fan-in`, `fan-out`, `pairs`, `one-to-one`, `shared`, `connect-only`, or `custom`.
     pub scenario: String,
     /// `5` or `3.1.1`.
     pub protocol_version: String,

@@ -108,6 +108,7 @@ pub async fn run(
     ));
 
     let mut collector = Collector::new(config.publishers);
+    collector.set_unordered_receivers(ctx.plan.shared_receivers.clone());
     let (mut ready, mut done) = (0u64, 0u64);
     let mut stage = Stage::Connecting;
     let mut publish_window: Option<(Instant, Instant)> = None;

@@ -90,9 +90,21 @@ pub struct SequenceTracker {
     pub duplicates: u64,
     /// Sequences received after a higher one.
     pub reordered: u64,
+    /// Do not count reordering: the receiver is a shared-subscription group, whose
+    /// members' batches reach the collector in no particular order, and MQTT orders
+    /// messages per connection only (MQTT 5.0 §4.6).
+    pub unordered: bool,
 }
 
 impl SequenceTracker {
+    /// A tracker that counts loss and duplicates but not reordering (`unordered`).
+    pub fn new(unordered: bool) -> SequenceTracker {
+        SequenceTracker {
+            unordered,
+            ..SequenceTracker::default()
+        }
+    }
+
     /// Accounts for one arrival of `sequence`.
     pub fn observe(&mut self, sequence: u64) -> Arrival {
         if sequence < self.next || self.ahead.contains(&sequence) {
@@ -104,7 +116,7 @@ impl SequenceTracker {
         }
         self.unique += 1;
         let arrival = match self.max_seen {
-            Some(max) if sequence < max => {
+            Some(max) if sequence < max && !self.unordered => {
                 self.reordered += 1;
                 Arrival::Reordered
             }
@@ -185,6 +197,21 @@ mod tests {
             "the gap closed, nothing left to remember"
         );
         assert_eq!(t.observe(2), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn an_unordered_tracker_counts_loss_and_duplicates_but_not_reordering() {
+        let mut t = SequenceTracker {
+            unordered: true,
+            ..SequenceTracker::default()
+        };
+        for s in [2, 0, 1, 1] {
+            t.observe(s);
+        }
+        assert_eq!(
+            (t.unique, t.duplicates, t.reordered, t.lost(4)),
+            (3, 1, 0, 1)
+        );
     }
 
     #[test]

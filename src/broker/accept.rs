@@ -175,6 +175,22 @@ async fn accept(
     } else {
         connect.client_id.as_str().into()
     };
+    if let Some(will) = &connect.will {
+        // As mosquitto 2.0: a will the client could not publish itself is refused at
+        // CONNECT, or the ACL could be bypassed by disconnecting.
+        let identity = ClientIdentity {
+            client_id: client_id.clone(),
+            username: connect.username.clone(),
+        };
+        if !shared.config.auth.can_publish(&identity, &will.topic) {
+            shared.log(
+                1,
+                format_args!("Denied will topic {} of {client_id}.", &*will.topic),
+            );
+            refuse(io, version, ReasonCode::NotAuthorized, &shared, peer).await;
+            return None;
+        }
+    }
     let (control_tx, control_rx) = oneshot::channel();
     let previous = take_over(&shared, &client_id, conn_id, control_tx, now).await;
     let (kept, resumed) = resume_or_start(&shared, &connect, &client_id, previous, now);
@@ -313,26 +329,32 @@ async fn take_over(
     control: oneshot::Sender<Control>,
     now: Instant,
 ) -> Option<KeptSession> {
-    let (previous, expired) = shared
-        .sessions()
-        .connect(client_id.clone(), conn_id, control, now);
+    // The takeover request is sent under the store's lock: the old connection, ending
+    // at the same moment, checks for it after finding (under the same lock) that it no
+    // longer owns the client identifier, so the session cannot fall between the two.
+    let (previous, expired, reply) = {
+        let mut store = shared.sessions();
+        let (previous, expired) = store.connect(client_id.clone(), conn_id, control, now);
+        match previous {
+            Previous::Online(old) => {
+                let (tx, rx) = oneshot::channel();
+                let reply = old.send(Control::TakeOver(tx)).is_ok().then_some(rx);
+                (None, expired, reply)
+            }
+            Previous::Offline(kept) => (Some(kept), expired, None),
+            Previous::None => (None, expired, None),
+        }
+    };
     if let Some(expired) = expired {
         shared.end_session(client_id, expired, now);
     }
-    match previous {
-        Previous::None => None,
-        Previous::Offline(kept) => Some(kept),
-        Previous::Online(old) => {
-            let (tx, rx) = oneshot::channel();
-            if old.send(Control::TakeOver(tx)).is_err() {
-                return None;
-            }
-            tokio::time::timeout(TAKEOVER_TIMEOUT, rx)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten()
-        }
+    match reply {
+        Some(rx) => tokio::time::timeout(TAKEOVER_TIMEOUT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten(),
+        None => previous,
     }
 }
 

@@ -308,6 +308,8 @@ impl Conn {
     async fn write_out(&mut self) -> Result<(), End> {
         let len = self.io.wbuf.len();
         let result = tokio::select! {
+            // A write that can complete does (a CONNACK before a takeover).
+            biased;
             r = async {
                 self.io.stream.write_all(&self.io.wbuf).await?;
                 self.io.stream.flush().await

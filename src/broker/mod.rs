@@ -12,6 +12,19 @@
 //! (rare, short) subscribe changes the tree. A full mailbox drops the message for that
 //! session only, so a slow subscriber never slows publishers or other subscribers.
 //!
+//! Each connection task drives the shared `protocol::session::Session` (QoS 1/2 flows
+//! and keep-alive are written once for client and broker) and pulls from its mailbox
+//! only while the client's receive window has room, so the mailbox is the one bounded
+//! queue (`--max-queued`), online or offline. The trade-off, measured with
+//! scripts/bench-serve: publishers are never slowed, so under a flood that outruns a
+//! subscriber's connection task its queue fills and messages are dropped for it (counted,
+//! logged), where single-threaded mosquitto slows everyone down instead.
+//!
+//! Memory per idle connection (scripts/serve-memory) is kept small by boxing the
+//! connection state and everything used only at CONNECT or at the end, a 24-byte
+//! `Delivery`, a read buffer that starts at 256 bytes and grows only while reads fill it,
+//! and giving buffers back when the connection is quiet.
+//!
 //! - `message`: the shared `Message` and a subscriber's `Delivery`.
 //! - `mailbox`: a session's bounded queue, also its offline queue.
 //! - `subscriptions`: the topic trie, shared subscription groups.

@@ -132,33 +132,6 @@ impl<S, C> SessionStore<S, C> {
             .collect()
     }
 
-    /// Removes and returns every offline session (shutdown).
-    pub fn take_all_offline(&mut self) -> Vec<(Arc<str>, S)> {
-        let ids: Vec<Arc<str>> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| matches!(s, Slot::Offline { .. }))
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.into_iter()
-            .filter_map(|id| match self.slots.remove(&id) {
-                Some(Slot::Offline { session, .. }) => Some((id, *session)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The control handles of every connected client (shutdown).
-    pub fn online_controls(&self) -> Vec<&C> {
-        self.slots
-            .values()
-            .filter_map(|s| match s {
-                Slot::Online { control, .. } => Some(control),
-                Slot::Offline { .. } => None,
-            })
-            .collect()
-    }
-
     /// (connected, kept offline) counts for `$SYS`.
     pub fn counts(&self) -> (usize, usize) {
         let online = self

@@ -29,7 +29,13 @@ With no -h or -L it starts the mqtk broker in-process on a free port and measure
 Publisher i publishes to --topic with %i replaced by i; subscriber j subscribes to
 --sub-topic with %i replaced by j. The default --sub-topic is --topic with %i replaced by
 `+`, so `--topic 'b/%i'` alone is fan-in and adding `--sub-topic 'b/%i'` gives one-to-one
-pairs. Progress goes to stderr (a bar on a terminal, plain lines otherwise).";
+pairs. Progress goes to stderr (a bar on a terminal, plain lines otherwise).
+
+Exit status 1 when QoS 1/2 messages were lost or clients failed to connect (the counts are
+printed); Ctrl-C ends the run early, prints the report so far, and exits with 130.
+Latency with --rate is measured from each message's intended send time, so a stalled
+broker shows up as latency rather than as a lower rate. MQTK_BENCH_THREADS=N runs the
+simulated clients on N threads (default 1).";
 
 /// Examples shown after the flags in `--help`.
 pub const AFTER_HELP: &str = "\

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use std::io::{BufRead, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -199,7 +201,8 @@ async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<
     let address = connection.config.address();
     let (client, mut events) = Client::connect(connection.config).await?;
     let qos = plan.qos;
-    let producer = tokio::spawn(produce(client, plan));
+    let handed = Arc::new(AtomicU64::new(0));
+    let producer = tokio::spawn(produce(client, plan, Arc::clone(&handed)));
     let mut tally = Tally::default();
     let closed = loop {
         let Some(event) = events.recv().await else {
@@ -243,7 +246,14 @@ async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<
             ClientEvent::Message(_) | ClientEvent::SubAck(_) | ClientEvent::UnsubAck(_) => {}
         }
     };
-    let sent = producer.await.context("the publishing task failed")??;
+    let sent = if closed.is_ok() {
+        // Closed(Ok) comes after the producer asked to disconnect: it is done.
+        producer.await.context("the publishing task failed")??
+    } else {
+        // The connection is gone for good: stop reading stdin (it may never end).
+        producer.abort();
+        handed.load(Ordering::Relaxed)
+    };
     let unfinished = |what: &str| -> String {
         if qos == QoS::AtMostOnce {
             format!("{what}; some of the {sent} QoS 0 messages may not have been sent")
@@ -273,7 +283,7 @@ async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<
 }
 
 /// Hands every message to the client, then asks it to finish; returns how many.
-async fn produce(client: Client, plan: Plan) -> anyhow::Result<u64> {
+async fn produce(client: Client, plan: Plan, handed: Arc<AtomicU64>) -> anyhow::Result<u64> {
     let mut sent = 0u64;
     let outcome = async {
         match &plan.source {
@@ -286,6 +296,7 @@ async fn produce(client: Client, plan: Plan) -> anyhow::Result<u64> {
                     }
                     client.publish(plan.message(payload.clone())).await?;
                     sent += 1;
+                    handed.store(sent, Ordering::Relaxed);
                 }
             }
             Source::Lines => {
@@ -294,6 +305,7 @@ async fn produce(client: Client, plan: Plan) -> anyhow::Result<u64> {
                     for line in batch.context("-l: cannot read stdin")? {
                         client.publish(plan.message(line)).await?;
                         sent += 1;
+                        handed.store(sent, Ordering::Relaxed);
                     }
                 }
             }
