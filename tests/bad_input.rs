@@ -62,10 +62,14 @@ fn a_closed_stderr_does_not_make_mqtk_panic() {
         .expect("mqtk runs");
     drop(child.stderr.take());
     let mut status = None;
-    assert!(common::wait_until(T, || {
+    let exited = common::wait_until(T, || {
         status = child.try_wait().ok().flatten();
         status.is_some()
-    }));
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     assert_eq!(status.and_then(|s| s.code()), Some(1));
 }
 
@@ -74,13 +78,23 @@ fn serve_v_keeps_serving_when_its_log_reader_goes_away() {
     // `mqtk serve -vv 2>&1 | head`: once head exits, every log line fails to write.
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
-    let mut child = mqtk()
+    let child = mqtk()
         .args(["serve", "-p", "0", "-vv"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(writer)
         .spawn()
         .expect("mqtk runs");
+    // Killed when the test ends, even by a failed assertion.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = KillOnDrop(child);
+    let child = &mut guard.0;
     let stdout = child.stdout.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -112,9 +126,7 @@ fn serve_v_keeps_serving_when_its_log_reader_goes_away() {
         status = child.try_wait().ok().flatten();
         status.is_some()
     });
-    if !exited {
-        let _ = child.kill();
-    }
+    assert!(exited, "serve did not stop on SIGTERM");
     assert_eq!(status.and_then(|s| s.code()), Some(0));
 }
 
