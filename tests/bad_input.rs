@@ -157,3 +157,24 @@ fn pub_refuses_a_message_larger_than_mqtt_allows_instead_of_reconnecting_forever
         );
     }
 }
+
+#[test]
+fn bench_refuses_a_json_file_it_cannot_write_before_running_not_after() {
+    // A typo in --json used to be found only when the (maybe long) run was over.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no/such/dir/report.json");
+    let out = mqtk()
+        .args(["bench", "--publishers", "1", "--messages", "1", "--json"])
+        .arg(&missing)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mqtk runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("mqtk: --json ") && stderr.contains("no/such/dir"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("benchmarking"), "it ran first: {stderr}");
+    assert!(out.stdout.is_empty(), "no report table either");
+}
