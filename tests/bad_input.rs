@@ -178,3 +178,28 @@ fn bench_refuses_a_json_file_it_cannot_write_before_running_not_after() {
     assert!(!stderr.contains("benchmarking"), "it ran first: {stderr}");
     assert!(out.stdout.is_empty(), "no report table either");
 }
+
+#[test]
+fn pub_gives_up_when_the_broker_closes_every_connection_before_acknowledging() {
+    // MQTT 3.1.1 has no maximum packet size in CONNACK: a broker that cannot take the
+    // message just closes the connection, and resending it on every reconnect looped
+    // for ever (`mosquitto_pub` does not reconnect at all).
+    let serve = Serve::start(&["--max-packet-size", "1000"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("2k");
+    std::fs::write(&path, [b'x'; 2000]).expect("write");
+    let mut cmd = mqtk();
+    cmd.args(["pub", "-V", "311", "-q", "1", "-t", "big", "-f"])
+        .arg(&path)
+        .args(serve.host_args());
+    let mut run = spawn_lines(&mut cmd);
+    let status = run.expect_exit(T);
+    let stderr = run.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("closed the connection")
+            && last.contains("1 of 1 messages were not acknowledged"),
+        "{stderr}"
+    );
+}
