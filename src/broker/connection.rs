@@ -204,6 +204,10 @@ impl Conn {
                 }
             }
             let can_pull = self.can_pull();
+            if can_pull {
+                // Ready to take deliveries: publishers may wait for room (`flow`).
+                self.kept.mailbox.note_waiting();
+            }
             let deadline = self.kept.session.poll_timeout();
             self.io.prepare_read();
             if self.io.is_quiet() {
@@ -243,6 +247,11 @@ impl Conn {
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     self.kept.session.handle_timeout(Instant::now());
                 },
+            }
+            if can_pull {
+                // Not waiting any more: from now the drain window runs (a client that
+                // stops reading blocks this task in `write_out`, and goes stale).
+                self.kept.mailbox.note_woken(Instant::now());
             }
         }
     }

@@ -28,7 +28,8 @@ pub struct Mailbox {
     /// `--data-dir` with a kept session: QoS 1/2 deliveries are stored before queuing.
     stored: AtomicBool,
     persistence: OnceLock<Arc<dyn Persistence>>,
-    /// When the connection task last took deliveries out (`clock_ms`), 0: never.
+    /// When the connection task last took deliveries out (`clock_ms`); 0: never;
+    /// `WAITING`: it is waiting for them now.
     last_drained_ms: AtomicU64,
     /// Publishers waiting in `wait_for_space`: the drainer notifies only when > 0.
     waiters: AtomicUsize,
@@ -41,11 +42,17 @@ pub struct Mailbox {
 /// reading stalls publishers once, for at most this long.
 pub const DRAIN_WINDOW: Duration = Duration::from_millis(200);
 
-/// Milliseconds since the first call in this process (never 0: 0 means "never").
+/// `last_drained_ms` while the connection task waits for deliveries.
+const WAITING: u64 = u64::MAX;
+
+/// How stale `last_drained_ms` may get before the drainer rewrites it.
+const CLOCK_STEP_MS: u64 = 5;
+
+/// Milliseconds since the first call in this process, at least 1 (0 means "never").
 fn clock_ms(now: Instant) -> u64 {
     static BASE: OnceLock<Instant> = OnceLock::new();
-    let base = *BASE.get_or_init(|| now - Duration::from_millis(1));
-    now.saturating_duration_since(base).as_millis() as u64
+    let base = *BASE.get_or_init(Instant::now);
+    (now.saturating_duration_since(base).as_millis() as u64).max(1)
 }
 
 /// Why a delivery was not queued.
@@ -163,8 +170,8 @@ impl Mailbox {
     /// The connection task took deliveries out at `now`: the mailbox is live, and
     /// publishers waiting for room get woken.
     pub fn note_drained(&self, now: Instant) {
-        self.last_drained_ms.store(clock_ms(now), Ordering::Relaxed);
-        // Pairs with the fence in `wait_registered`: either the waiter sees the freed
+        self.note_woken(now);
+        // Pairs with the fence in `wait_for_space`: either the waiter sees the freed
         // slot on its retry, or we see it registered and wake it.
         fence(Ordering::SeqCst);
         if self.waiters.load(Ordering::Relaxed) > 0 {
@@ -172,13 +179,34 @@ impl Mailbox {
         }
     }
 
-    /// True when the session is online and its queue was drained within `DRAIN_WINDOW`
-    /// of `now`: a full queue here is a flood, not a subscriber that stopped reading.
+    /// The connection task is about to wait for deliveries (among other things): until
+    /// it wakes, the mailbox is live however long that takes to be scheduled.
+    pub fn note_waiting(&self) {
+        // Written only on a change: publishers read this cache line on every push.
+        if self.last_drained_ms.load(Ordering::Relaxed) != WAITING {
+            self.last_drained_ms.store(WAITING, Ordering::Relaxed);
+        }
+    }
+
+    /// The connection task woke at `now` (for a delivery or anything else): it was
+    /// ready until now; from here the drain window runs.
+    pub fn note_woken(&self, now: Instant) {
+        let last = self.last_drained_ms.load(Ordering::Relaxed);
+        let ms = clock_ms(now);
+        if last == WAITING || last == 0 || ms.saturating_sub(last) >= CLOCK_STEP_MS {
+            self.last_drained_ms.store(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// True when the session is online and its connection task is waiting for
+    /// deliveries or took some out within `DRAIN_WINDOW` of `now`: a full queue here is
+    /// a flood, not a subscriber that stopped reading.
     pub fn is_draining(&self, now: Instant) -> bool {
         let last = self.last_drained_ms.load(Ordering::Relaxed);
         self.is_online()
-            && last != 0
-            && clock_ms(now).saturating_sub(last) <= DRAIN_WINDOW.as_millis() as u64
+            && (last == WAITING
+                || (last != 0
+                    && clock_ms(now).saturating_sub(last) <= DRAIN_WINDOW.as_millis() as u64))
     }
 
     /// Waits until the drainer frees slots or `timeout` passes. Register first, then

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
 use super::mailbox::Mailbox;
 use super::message::{Delivery, Message};
-use super::router::{Blocked, Router, Routed};
+use super::router::{Blocked, Routed, Router};
 use super::sessions::SessionStore;
 use super::subscriptions::SubOptions;
 use super::will::DelayedWills;
