@@ -80,6 +80,9 @@ pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
     {
         bail!("-P: MQTT 3.1.1 needs a user name with a password; add -u USER");
     }
+    if args.session_expiry.is_some() && config.version == Some(ProtocolVersion::V311) {
+        bail!("-x: the session expiry interval is MQTT 5 only; drop -x, or use -V 5 (on 3.1.1, -c alone keeps the session)");
+    }
     config.properties = properties.connect.clone();
     // CLI.md: the session expiry is 0, or "never" with -c on MQTT 5, unless -x says.
     if args.disable_clean_session && config.properties.session_expiry_interval.is_none() {
