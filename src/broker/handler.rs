@@ -102,7 +102,9 @@ impl Conn {
             ),
         );
         let msg = Message::from_publish(publish, self.kept.mailbox.session_id, now);
-        self.shared.publish(msg, now);
+        // A live subscriber's full queue: `run_loop` waits for room before reading on.
+        let blocked = self.shared.publish_or_block(msg, now);
+        self.blocked.extend(blocked);
         Ok(())
     }
 
