@@ -20,7 +20,7 @@ fn serve_names_a_missing_config_password_or_acl_file_once_with_its_flag() {
         ),
         (
             "--password-file",
-            "mqtk: --password-file: /nonexistent/qa: No such file or directory (os error 2)\n",
+            "mqtk: --password-file /nonexistent/qa: No such file or directory (os error 2)\n",
         ),
         (
             "--acl-file",
@@ -36,6 +36,26 @@ fn serve_names_a_missing_config_password_or_acl_file_once_with_its_flag() {
         assert!(out.stdout.is_empty(), "{flag}: nothing on stdout");
         eqnice!(expected, String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// QA: a bad line read `--password-file: line 2: PATH: reason`, the path after the line
+/// number; the path follows the flag, as for every other file flag.
+#[test]
+fn serve_names_a_bad_password_file_line_after_the_flag_and_path() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("passwd");
+    std::fs::write(&path, "# users\nalice\n").expect("writable temp dir");
+    let path = path.to_str().expect("temp paths are UTF-8");
+    let out = mqtk()
+        .args(["serve", "-p", "0", "--password-file", path])
+        .stdin(Stdio::null())
+        .output()
+        .expect("mqtk runs");
+    assert_eq!(out.status.code(), Some(1));
+    eqnice!(
+        format!("mqtk: --password-file {path}: line 2: expected username:hash\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
