@@ -20,7 +20,7 @@ fn serve_names_a_missing_config_password_or_acl_file_once_with_its_flag() {
         ),
         (
             "--password-file",
-            "mqtk: --password-file: /nonexistent/qa: No such file or directory (os error 2)\n",
+            "mqtk: --password-file /nonexistent/qa: No such file or directory (os error 2)\n",
         ),
         (
             "--acl-file",
@@ -36,6 +36,26 @@ fn serve_names_a_missing_config_password_or_acl_file_once_with_its_flag() {
         assert!(out.stdout.is_empty(), "{flag}: nothing on stdout");
         eqnice!(expected, String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// QA: a bad line read `--password-file: line 2: PATH: reason`, the path after the line
+/// number; the path follows the flag, as for every other file flag.
+#[test]
+fn serve_names_a_bad_password_file_line_after_the_flag_and_path() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("passwd");
+    std::fs::write(&path, "# users\nalice\n").expect("writable temp dir");
+    let path = path.to_str().expect("temp paths are UTF-8");
+    let out = mqtk()
+        .args(["serve", "-p", "0", "--password-file", path])
+        .stdin(Stdio::null())
+        .output()
+        .expect("mqtk runs");
+    assert_eq!(out.status.code(), Some(1));
+    eqnice!(
+        format!("mqtk: --password-file {path}: line 2: expected username:hash\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -62,10 +82,14 @@ fn a_closed_stderr_does_not_make_mqtk_panic() {
         .expect("mqtk runs");
     drop(child.stderr.take());
     let mut status = None;
-    assert!(common::wait_until(T, || {
+    let exited = common::wait_until(T, || {
         status = child.try_wait().ok().flatten();
         status.is_some()
-    }));
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     assert_eq!(status.and_then(|s| s.code()), Some(1));
 }
 
@@ -74,13 +98,23 @@ fn serve_v_keeps_serving_when_its_log_reader_goes_away() {
     // `mqtk serve -vv 2>&1 | head`: once head exits, every log line fails to write.
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
-    let mut child = mqtk()
+    let child = mqtk()
         .args(["serve", "-p", "0", "-vv"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(writer)
         .spawn()
         .expect("mqtk runs");
+    // Killed when the test ends, even by a failed assertion.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = KillOnDrop(child);
+    let child = &mut guard.0;
     let stdout = child.stdout.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -112,9 +146,7 @@ fn serve_v_keeps_serving_when_its_log_reader_goes_away() {
         status = child.try_wait().ok().flatten();
         status.is_some()
     });
-    if !exited {
-        let _ = child.kill();
-    }
+    assert!(exited, "serve did not stop on SIGTERM");
     assert_eq!(status.and_then(|s| s.code()), Some(0));
 }
 
@@ -144,4 +176,50 @@ fn pub_refuses_a_message_larger_than_mqtt_allows_instead_of_reconnecting_forever
             "-V {v}: {stderr}"
         );
     }
+}
+
+#[test]
+fn bench_refuses_a_json_file_it_cannot_write_before_running_not_after() {
+    // A typo in --json used to be found only when the (maybe long) run was over.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no/such/dir/report.json");
+    let out = mqtk()
+        .args(["bench", "--publishers", "1", "--messages", "1", "--json"])
+        .arg(&missing)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mqtk runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("mqtk: --json ") && stderr.contains("no/such/dir"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("benchmarking"), "it ran first: {stderr}");
+    assert!(out.stdout.is_empty(), "no report table either");
+}
+
+#[test]
+fn pub_gives_up_when_the_broker_closes_every_connection_before_acknowledging() {
+    // MQTT 3.1.1 has no maximum packet size in CONNACK: a broker that cannot take the
+    // message just closes the connection, and resending it on every reconnect looped
+    // for ever (`mosquitto_pub` does not reconnect at all).
+    let serve = Serve::start(&["--max-packet-size", "1000"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("2k");
+    std::fs::write(&path, [b'x'; 2000]).expect("write");
+    let mut cmd = mqtk();
+    cmd.args(["pub", "-V", "311", "-q", "1", "-t", "big", "-f"])
+        .arg(&path)
+        .args(serve.host_args());
+    let mut run = spawn_lines(&mut cmd);
+    let status = run.expect_exit(T);
+    let stderr = run.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("closed the connection")
+            && last.contains("1 of 1 messages were not acknowledged"),
+        "{stderr}"
+    );
 }

@@ -378,3 +378,25 @@ fn property_flag_needs_cmd_name_and_value() {
         "3 values required",
     );
 }
+
+#[test]
+fn serve_refuses_max_connections_0_which_would_refuse_every_client() {
+    usage_error(
+        &["serve", "-p", "0", "--max-connections", "0"],
+        "--max-connections",
+    );
+}
+
+#[test]
+fn session_expiry_with_mqtt_311_is_refused_not_ignored() {
+    // mosquitto_pub refuses -x with -V 311 too; checked before any connection is made.
+    let out = run(&[
+        "pub", "-V", "311", "-x", "60", "-t", "a", "-m", "x", "-p", "1",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("-x: the session expiry interval is MQTT 5 only"),
+        "{err}"
+    );
+}

@@ -267,3 +267,38 @@ fn mqtk_sub_keeps_a_one_second_keep_alive_connection_up_with_pings() {
         );
     }
 }
+
+#[test]
+fn mqtk_sub_with_a_session_dir_does_not_print_a_qos2_message_twice_after_sigkill() {
+    // A scripted broker (tests/py/fake_broker_qos2_resend.py) resends a QoS 2 PUBLISH
+    // whose PUBREC it "lost" to the restarted subscriber: only the store in
+    // --session-dir can tell it was printed already (MQTT 3.1.1 §4.3.3).
+    common::python3_paho();
+    let script = format!(
+        "{}/tests/py/fake_broker_qos2_resend.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut broker = spawn_lines(std::process::Command::new("python3").arg(&script));
+    let port = broker
+        .expect_line(|l| l.starts_with("listening "), T)
+        .trim_start_matches("listening ")
+        .to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sub_cmd = || {
+        let mut cmd = mqtk();
+        cmd.args(["sub", "-V", "311", "-h", "127.0.0.1", "-p", &port])
+            .args(["-t", "eo/t", "-q", "2", "-c", "-i", "qa-store"])
+            .arg("--session-dir")
+            .arg(dir.path());
+        cmd
+    };
+    let mut first = spawn_lines(&mut sub_cmd());
+    first.expect_line(|l| l == "once", T);
+    broker.expect_line(|l| l == "connection 1: PUBREC 7", T);
+    first.signal(libc::SIGKILL);
+    first.expect_exit(T);
+    let mut second = spawn_lines(&mut sub_cmd());
+    second.expect_line(|l| l == "marker", T);
+    assert_eq!(second.seen(), ["marker"], "{}", second.stderr());
+    broker.expect_line(|l| l == "connection 2: PUBCOMP 7", T);
+}

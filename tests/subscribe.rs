@@ -633,3 +633,31 @@ fn pub_and_sub_work_against_mqtk_serve_too() {
         ]
     );
 }
+
+/// QA: a refused 3.1.1 subscription (SUBACK 0x80) was shown as "unspecified error
+/// (0x80)", MQTT 5's name for the code; MQTT 3.1.1 §3.9.3 calls it "Failure".
+/// mosquitto 2.0 grants every SUBSCRIBE (it filters on delivery), so the refusing broker
+/// is `mqtk serve --acl-file`.
+#[test]
+fn a_refused_subscription_is_named_failure_on_3_1_1_and_by_its_reason_on_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "topic readwrite allowed\n").unwrap();
+    let broker = common::Serve::start(&["--acl-file", acl.to_str().unwrap()]);
+    for (version, reason) in [("311", "(failure, 0x80)"), ("5", "(not authorized, 0x87)")] {
+        let out = mqtk()
+            .arg("sub")
+            .args(broker.host_args())
+            .args(["-V", version, "-t", "x", "-W", "5"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "-V {version}: {err}");
+        let expected = format!("the broker refused the subscription to 'x' {reason}");
+        assert!(
+            err.contains(&expected),
+            "-V {version}: expected {expected:?} in:\n{err}"
+        );
+    }
+}

@@ -280,3 +280,72 @@ fn pub_and_sub_talk_to_serve_over_ws_and_wss() {
     ]));
     assert_eq!(ok(&sub_wss), "over wss\n");
 }
+
+/// QA: `--cafile /nonexistent` against a port where nothing listens said "connection
+/// refused"; the TLS files are now read before connecting, so the bad flag is named.
+#[test]
+fn an_unreadable_tls_file_is_named_before_connecting_whatever_the_broker_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let missing = dir.path().join("missing.pem");
+    let port = free_port().to_string(); // nothing listens there
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("--cafile", vec!["--cafile", p(&missing)]),
+        (
+            "--cert",
+            vec!["--cert", p(&missing), "--key", p(&pki.client_key)],
+        ),
+        (
+            "--key",
+            vec!["--cert", p(&pki.client_cert), "--key", p(&missing)],
+        ),
+    ];
+    for (flag, tls_args) in cases {
+        for cmd in [
+            vec!["sub", "-t", "a", "-W", "5"],
+            vec!["pub", "-t", "a", "-m", "x"],
+        ] {
+            let out = run(mqtk()
+                .args(&cmd)
+                .args(["-h", "127.0.0.1", "-p", &port])
+                .args(&tls_args));
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{cmd:?} {tls_args:?}: {err}");
+            assert!(
+                err.contains(&format!("{flag} {}", p(&missing))),
+                "{cmd:?} {tls_args:?}: {err}"
+            );
+            assert!(!err.contains("refused"), "{cmd:?} {tls_args:?}: {err}");
+        }
+    }
+}
+
+/// QA: `mqtts://` (or `--insecure`) against a plain MQTT listener said "the broker closed
+/// the connection"; it is the TLS handshake that failed, most likely for want of TLS there.
+#[test]
+fn tls_against_a_plain_broker_says_the_tls_handshake_failed() {
+    let broker = Mosquitto::start();
+    let url = format!("mqtts://127.0.0.1:{}/a", broker.port());
+    let port = broker.port().to_string();
+    for cmd in [
+        vec!["pub", "-L", &url, "-m", "x", "--insecure", "--no-reconnect"],
+        vec![
+            "sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "a",
+            "--insecure",
+            "-W",
+            "5",
+        ],
+    ] {
+        let out = run(mqtk().args(&cmd));
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{cmd:?}: {err}");
+        assert!(err.contains("TLS handshake failed"), "{cmd:?}: {err}");
+        assert!(err.contains("may not speak TLS"), "{cmd:?}: {err}");
+    }
+}

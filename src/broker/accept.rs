@@ -311,6 +311,7 @@ async fn accept(
         out_aliases: HashMap::new(),
         send_maximum,
         pending_qids: HashMap::new(),
+        blocked: Vec::new(),
         control: ControlRx::new(control_rx),
         shutdown,
     });

@@ -46,7 +46,8 @@ impl AccessControl {
     ) -> anyhow::Result<(Self, Vec<String>)> {
         use anyhow::Context as _;
         let passwords = password_file
-            .map(|p| PasswordFile::load(p).context("--password-file"))
+            // "--password-file PATH: line N: why", the path next to its flag.
+            .map(|p| PasswordFile::load(p).map_err(|e| anyhow::anyhow!("--password-file {e}")))
             .transpose()?;
         let (acl, warnings) = match acl_file {
             Some(p) => {

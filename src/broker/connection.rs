@@ -16,7 +16,9 @@ use bytestring::ByteString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{oneshot, watch};
 
+use super::flow;
 use super::hooks::ClientIdentity;
+use super::router::Blocked;
 use super::state::{Control, KeptSession, Shared};
 use super::will::PendingWill;
 use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
@@ -157,6 +159,9 @@ pub(super) struct Conn {
     /// Stored session: queue id of each message handed to the session, by its `seq`,
     /// until the session's `OutgoingQueued` store event takes it over.
     pub pending_qids: HashMap<u64, u64>,
+    /// Deliveries of the last message received that wait for room in a live
+    /// subscriber's queue (`flow`); nothing more is read until they are settled.
+    pub blocked: Vec<Blocked>,
     pub control: ControlRx,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -182,12 +187,27 @@ impl Conn {
             if let Err(end) = self.drive(Instant::now()) {
                 return end;
             }
+            if !self.blocked.is_empty() {
+                // Flow control: settle the message before reading on (its PUBACK/PUBREC
+                // stays in the write buffer until then).
+                if let Err(end) = self.wait_blocked().await {
+                    return end;
+                }
+                if let Err(end) = self.decode_all(Instant::now()) {
+                    return end;
+                }
+                continue;
+            }
             if !self.io.wbuf.is_empty() {
                 if let Err(end) = self.write_out().await {
                     return end;
                 }
             }
             let can_pull = self.can_pull();
+            if can_pull {
+                // Ready to take deliveries: publishers may wait for room (`flow`).
+                self.kept.mailbox.note_waiting();
+            }
             let deadline = self.kept.session.poll_timeout();
             self.io.prepare_read();
             if self.io.is_quiet() {
@@ -222,11 +242,35 @@ impl Conn {
                             Err(_) => break,
                         }
                     }
+                    self.kept.mailbox.note_drained(now);
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     self.kept.session.handle_timeout(Instant::now());
                 },
             }
+            if can_pull {
+                // Not waiting any more: from now the drain window runs (a client that
+                // stops reading blocks this task in `write_out`, and goes stale).
+                self.kept.mailbox.note_woken(Instant::now());
+            }
+        }
+    }
+
+    /// Waits (bounded, `flow::MAX_WAIT`) until the blocked deliveries are queued or
+    /// given up on; a takeover or shutdown meanwhile ends the connection.
+    async fn wait_blocked(&mut self) -> Result<(), End> {
+        let Conn {
+            shared,
+            blocked,
+            control,
+            shutdown,
+            ..
+        } = self;
+        tokio::select! {
+            biased;
+            Control::TakeOver(reply) = control.recv() => Err(End::TakenOver(reply)),
+            _ = shutdown.changed() => Err(End::Shutdown),
+            () = flow::deliver_blocked(shared, blocked) => Ok(()),
         }
     }
 
@@ -255,6 +299,10 @@ impl Conn {
                     // Handle what this packet caused before decoding the next one, so
                     // a DISCONNECT stops the loop with the right state.
                     self.drive(now)?;
+                    if !self.blocked.is_empty() {
+                        // Flow control: the rest waits until this message is settled.
+                        return Ok(());
+                    }
                 }
                 Ok(None) => return Ok(()),
                 Err(err) => return Err(err.into()),
@@ -334,6 +382,7 @@ impl Conn {
     async fn finish(mut self: Box<Self>, end: End) {
         let now = Instant::now();
         let client_id = self.identity.client_id.clone();
+        flow::give_up(&self.shared, std::mem::take(&mut self.blocked));
         self.say_goodbye(&end).await;
         self.log_end(&end);
         self.handle_will(&end, now);

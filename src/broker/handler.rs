@@ -53,7 +53,7 @@ impl Conn {
             )),
             other => Err(End::Error(
                 ReasonCode::ProtocolError,
-                format!("a client must not send {}", packet_name(&other)),
+                format!("a client must not send {}", other.name()),
             )),
         }
     }
@@ -102,7 +102,9 @@ impl Conn {
             ),
         );
         let msg = Message::from_publish(publish, self.kept.mailbox.session_id, now);
-        self.shared.publish(msg, now);
+        // A live subscriber's full queue: `run_loop` waits for room before reading on.
+        let blocked = self.shared.publish_or_block(msg, now);
+        self.blocked.extend(blocked);
         Ok(())
     }
 
@@ -316,26 +318,5 @@ fn granted(qos: QoS) -> ReasonCode {
         QoS::AtMostOnce => ReasonCode::Success,
         QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
         QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
-    }
-}
-
-/// The packet's name for messages.
-pub(super) fn packet_name(packet: &Packet) -> &'static str {
-    match packet {
-        Packet::Connect(_) => "CONNECT",
-        Packet::ConnAck(_) => "CONNACK",
-        Packet::Publish(_) => "PUBLISH",
-        Packet::PubAck(_) => "PUBACK",
-        Packet::PubRec(_) => "PUBREC",
-        Packet::PubRel(_) => "PUBREL",
-        Packet::PubComp(_) => "PUBCOMP",
-        Packet::Subscribe(_) => "SUBSCRIBE",
-        Packet::SubAck(_) => "SUBACK",
-        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
-        Packet::UnsubAck(_) => "UNSUBACK",
-        Packet::PingReq => "PINGREQ",
-        Packet::PingResp => "PINGRESP",
-        Packet::Disconnect(_) => "DISCONNECT",
-        Packet::Auth(_) => "AUTH",
     }
 }

@@ -1,12 +1,15 @@
 //! A session's mailbox: the bounded queue publishers push deliveries into without
-//! waiting, and the flags they read (online, dropped count). It lives as long as the
-//! session, across network connections, so it is also the offline queue.
-//! Must not block a publisher: a full mailbox refuses the delivery (`--max-queued`).
+//! waiting, and the flags they read (online, dropped count, when it was last drained).
+//! It lives as long as the session, across network connections, so it is also the
+//! offline queue. Must not block a publisher: a full mailbox refuses the delivery
+//! (`--max-queued`); waiting for space is the publisher's choice (`flow`), helped by
+//! `is_draining` and `space`, and never happens under a lock.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use super::hooks::Persistence;
 use super::message::Delivery;
@@ -25,6 +28,31 @@ pub struct Mailbox {
     /// `--data-dir` with a kept session: QoS 1/2 deliveries are stored before queuing.
     stored: AtomicBool,
     persistence: OnceLock<Arc<dyn Persistence>>,
+    /// When the connection task last took deliveries out (`clock_ms`); 0: never;
+    /// `WAITING`: it is waiting for them now.
+    last_drained_ms: AtomicU64,
+    /// Publishers waiting in `wait_for_space`: the drainer notifies only when > 0.
+    waiters: AtomicUsize,
+    /// Signalled when the drainer frees slots while someone waits.
+    space: Notify,
+}
+
+/// A mailbox drained within this window counts as live: a publisher may wait for room
+/// in it. Longer than a scheduling hiccup, short enough that a subscriber that stopped
+/// reading stalls publishers once, for at most this long.
+pub const DRAIN_WINDOW: Duration = Duration::from_millis(200);
+
+/// `last_drained_ms` while the connection task waits for deliveries.
+const WAITING: u64 = u64::MAX;
+
+/// How stale `last_drained_ms` may get before the drainer rewrites it.
+const CLOCK_STEP_MS: u64 = 5;
+
+/// Milliseconds since the first call in this process, at least 1 (0 means "never").
+fn clock_ms(now: Instant) -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    (now.saturating_duration_since(base).as_millis() as u64).max(1)
 }
 
 /// Why a delivery was not queued.
@@ -54,6 +82,9 @@ impl Mailbox {
             dropped: AtomicU64::new(0),
             stored: AtomicBool::new(false),
             persistence: OnceLock::new(),
+            last_drained_ms: AtomicU64::new(0),
+            waiters: AtomicUsize::new(0),
+            space: Notify::new(),
         };
         (Arc::new(mailbox), rx)
     }
@@ -134,5 +165,75 @@ impl Mailbox {
     /// True when the queue has no free slot.
     pub fn is_full(&self) -> bool {
         self.tx.capacity() == 0
+    }
+
+    /// The connection task took deliveries out at `now`: the mailbox is live, and
+    /// publishers waiting for room get woken.
+    pub fn note_drained(&self, now: Instant) {
+        self.note_woken(now);
+        // Pairs with the fence in `wait_for_space`: either the waiter sees the freed
+        // slot on its retry, or we see it registered and wake it.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            self.space.notify_waiters();
+        }
+    }
+
+    /// The connection task is about to wait for deliveries (among other things): until
+    /// it wakes, the mailbox is live however long that takes to be scheduled.
+    pub fn note_waiting(&self) {
+        // Written only on a change: publishers read this cache line on every push.
+        if self.last_drained_ms.load(Ordering::Relaxed) != WAITING {
+            self.last_drained_ms.store(WAITING, Ordering::Relaxed);
+        }
+    }
+
+    /// The connection task woke at `now` (for a delivery or anything else): it was
+    /// ready until now; from here the drain window runs.
+    pub fn note_woken(&self, now: Instant) {
+        let last = self.last_drained_ms.load(Ordering::Relaxed);
+        let ms = clock_ms(now);
+        if last == WAITING || last == 0 || ms.saturating_sub(last) >= CLOCK_STEP_MS {
+            self.last_drained_ms.store(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// True when the session is online and its connection task is waiting for
+    /// deliveries or took some out within `DRAIN_WINDOW` of `now`: a full queue here is
+    /// a flood, not a subscriber that stopped reading.
+    pub fn is_draining(&self, now: Instant) -> bool {
+        let last = self.last_drained_ms.load(Ordering::Relaxed);
+        self.is_online()
+            && (last == WAITING
+                || (last != 0
+                    && clock_ms(now).saturating_sub(last) <= DRAIN_WINDOW.as_millis() as u64))
+    }
+
+    /// Waits until the drainer frees slots or `timeout` passes. Register first, then
+    /// retry the push, then call this: a slot freed in between is never missed.
+    pub async fn wait_for_space(&self, timeout: Duration) {
+        let notified = self.space.notified();
+        let _registered = Waiter::register(&self.waiters);
+        fence(Ordering::SeqCst);
+        // The caller's push failed before we registered: look once more.
+        if self.is_full() {
+            let _ = tokio::time::timeout(timeout, notified).await;
+        }
+    }
+}
+
+/// One registered waiter; unregisters when dropped, also when the wait is cancelled.
+struct Waiter<'a>(&'a AtomicUsize);
+
+impl<'a> Waiter<'a> {
+    fn register(count: &'a AtomicUsize) -> Waiter<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiter(count)
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

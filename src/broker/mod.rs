@@ -15,10 +15,13 @@
 //! Each connection task drives the shared `protocol::session::Session` (QoS 1/2 flows
 //! and keep-alive are written once for client and broker) and pulls from its mailbox
 //! only while the client's receive window has room, so the mailbox is the one bounded
-//! queue (`--max-queued`), online or offline. The trade-off, measured with
-//! scripts/bench-serve: publishers are never slowed, so under a flood that outruns a
-//! subscriber's connection task its queue fills and messages are dropped for it (counted,
-//! logged), where single-threaded mosquitto slows everyone down instead.
+//! queue (`--max-queued`), online or offline. Flow control (`flow`): a QoS 1/2 message
+//! that finds a live subscriber's queue full (drained within the last 200 ms) makes its
+//! publisher's task wait for room, at most 1 s, reading nothing more from its socket
+//! meanwhile, so under a flood publishers slow down to what subscribers take, as with
+//! single-threaded mosquitto, instead of losing messages. A subscriber that stopped
+//! reading, or is offline, never slows anyone: its queue fills and further messages are
+//! dropped for it (counted, logged). QoS 0 is dropped when the queue is full, as before.
 //!
 //! Memory per idle connection (scripts/serve-memory) is kept small by boxing the
 //! connection state and everything used only at CONNECT or at the end, a 24-byte
@@ -30,6 +33,7 @@
 //! - `subscriptions`: the topic trie, shared subscription groups.
 //! - `retained`: retained messages by topic.
 //! - `router`: publish → mailboxes, retained store, shared-group requeue.
+//! - `flow`: a publisher waiting for room in a live subscriber's full queue.
 //! - `sessions`: client id → connected task or kept session, expiry.
 //! - `will`: wills and the MQTT 5 will delay.
 //! - `sys`: counters and `$SYS/broker/...` topics.
@@ -45,6 +49,7 @@ pub mod auth;
 pub mod config;
 mod connection;
 pub mod durable;
+mod flow;
 mod handler;
 pub mod hooks;
 mod keep;

@@ -40,8 +40,10 @@ pub enum PasswordError {
         cause: std::io::Error,
     },
     /// A line is not `username:hash` with a hash in one of mosquitto's formats.
-    #[error("line {line}: {reason}")]
+    #[error("{path}line {line}: {reason}")]
     Line {
+        /// `"FILE: "` when known (`load`), else empty (`parse`).
+        path: String,
         /// 1-based line number.
         line: usize,
         /// What is wrong with it.
@@ -237,6 +239,7 @@ impl PasswordFile {
                 continue;
             }
             let bad = |reason: String| PasswordError::Line {
+                path: String::new(),
                 line: index + 1,
                 reason,
             };
@@ -260,9 +263,10 @@ impl PasswordFile {
             cause,
         })?;
         Self::parse(&text).map_err(|e| match e {
-            PasswordError::Line { line, reason } => PasswordError::Line {
+            PasswordError::Line { line, reason, .. } => PasswordError::Line {
+                path: format!("{}: ", path.display()),
                 line,
-                reason: format!("{}: {reason}", path.display()),
+                reason,
             },
             other => other,
         })

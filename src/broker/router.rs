@@ -2,9 +2,11 @@
 //! it, and the retained store. The subscription tree sits behind a `RwLock`:
 //! publishers take the read lock (many at once, on every core), only SUBSCRIBE,
 //! UNSUBSCRIBE and session ends take the write lock. Each mailbox push is a
-//! non-blocking `try_send`, so a slow subscriber never slows a publisher: its queue
-//! fills and further messages are dropped for it alone. No lock is held across `.await`.
-//! Must not encode packets or know about connections.
+//! non-blocking `try_send`. A QoS 1/2 delivery that finds a live (recently drained)
+//! session's queue full comes back in `Routed::blocked` for the publisher to wait on
+//! after the lock is released (`flow`); any other full queue drops the message for that
+//! session alone, so a subscriber that stopped reading never slows a publisher.
+//! No lock is held across `.await`. Must not encode packets or know about connections.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -27,7 +29,7 @@ pub struct Router {
 }
 
 /// What happened to one published message.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Routed {
     /// Sessions it was queued for.
     pub delivered: usize,
@@ -35,6 +37,18 @@ pub struct Routed {
     pub dropped: usize,
     /// Their client identifiers (for the log).
     pub dropped_for: Vec<Arc<str>>,
+    /// QoS 1/2 deliveries refused by a full queue of a session that is draining: the
+    /// publisher may wait for room (`flow::deliver_blocked`) or drop them (`drop_blocked`).
+    pub blocked: Vec<Blocked>,
+}
+
+/// A delivery waiting for room in a live session's queue.
+#[derive(Debug)]
+pub struct Blocked {
+    /// The session's queue.
+    pub mailbox: Arc<Mailbox>,
+    /// What to queue.
+    pub delivery: Delivery,
 }
 
 impl Router {
@@ -114,21 +128,43 @@ impl Router {
                 subscription_ids,
                 None,
             );
-            self.push(mailbox, delivery, &mut routed);
+            self.push(mailbox, delivery, now, &mut routed);
         }
         routed
     }
 
-    fn push(&self, mailbox: &Mailbox, delivery: Delivery, routed: &mut Routed) {
+    fn push(&self, mailbox: &Arc<Mailbox>, delivery: Delivery, now: Instant, routed: &mut Routed) {
         match mailbox.push(delivery) {
             Ok(()) => routed.delivered += 1,
-            Err((PushError::Full, _)) => {
-                mailbox.count_drop();
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                routed.dropped += 1;
-                routed.dropped_for.push(mailbox.client_id.clone());
+            Err((PushError::Full, delivery))
+                if delivery.qos != QoS::AtMostOnce && mailbox.is_draining(now) =>
+            {
+                routed.blocked.push(Blocked {
+                    mailbox: mailbox.clone(),
+                    delivery,
+                });
             }
+            Err((PushError::Full, _)) => self.count_drop(mailbox, routed),
             Err((PushError::Offline, _)) => {}
+        }
+    }
+
+    fn count_drop(&self, mailbox: &Mailbox, routed: &mut Routed) {
+        mailbox.count_drop();
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        routed.dropped += 1;
+        routed.dropped_for.push(mailbox.client_id.clone());
+    }
+
+    /// Gives up on blocked deliveries: each is dropped for its session (and counted),
+    /// unless its queue has room by now.
+    pub fn drop_blocked(&self, blocked: Vec<Blocked>, routed: &mut Routed) {
+        for Blocked { mailbox, delivery } in blocked {
+            match mailbox.push(delivery) {
+                Ok(()) => routed.delivered += 1,
+                Err((PushError::Full, _)) => self.count_drop(&mailbox, routed),
+                Err((PushError::Offline, _)) => {}
+            }
         }
     }
 
@@ -283,14 +319,9 @@ mod tests {
         router.subscribe("t/+", None, &mb, opts(QoS::AtLeastOnce, Some(1)));
         router.subscribe("t/#", None, &mb, opts(QoS::ExactlyOnce, Some(2)));
         let m = msg("t/x", QoS::ExactlyOnce, false, 9);
-        assert_eq!(
-            router.publish(m.clone(), Instant::now()),
-            Routed {
-                dropped_for: vec![],
-                delivered: 1,
-                dropped: 0
-            }
-        );
+        let routed = router.publish(m.clone(), Instant::now());
+        assert_eq!((routed.delivered, routed.dropped), (1, 0));
+        assert!(routed.dropped_for.is_empty() && routed.blocked.is_empty());
         let got = drain(&mut rx);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].qos, QoS::ExactlyOnce);

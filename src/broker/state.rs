@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
 use super::mailbox::Mailbox;
 use super::message::{Delivery, Message};
-use super::router::Router;
+use super::router::{Blocked, Routed, Router};
 use super::sessions::SessionStore;
 use super::subscriptions::SubOptions;
 use super::will::DelayedWills;
@@ -140,8 +140,17 @@ impl Shared {
         self.wills.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Routes a message (and tells persistence about retained changes).
+    /// Routes a message (and tells persistence about retained changes); a full queue
+    /// drops it for that session. For wills and other messages without a publisher to
+    /// slow down.
     pub fn publish(&self, msg: Message, now: Instant) {
+        let blocked = self.publish_or_block(msg, now);
+        super::flow::give_up(self, blocked);
+    }
+
+    /// Routes a message like `publish`, but gives back the QoS 1/2 deliveries that
+    /// found a live session's queue full, for the publisher to wait on (`flow`).
+    pub fn publish_or_block(&self, msg: Message, now: Instant) -> Vec<Blocked> {
         let msg = Arc::new(msg);
         self.router
             .stats
@@ -151,24 +160,31 @@ impl Shared {
             let stored = (!msg.payload.is_empty()).then_some(&msg);
             self.config.persistence.retained_changed(&msg.topic, stored);
         }
-        let routed = self.router.publish(msg.clone(), now);
-        for client_id in &routed.dropped_for {
-            self.log(
-                1,
-                format_args!("Outgoing messages are being dropped for client {client_id}."),
-            );
-        }
+        let mut routed = self.router.publish(msg.clone(), now);
+        self.log_dropped(&routed);
         if self.config.verbosity >= 2 {
             crate::output::log_line(format_args!(
-                "{}: publish to {} ({} bytes, q{}, r{}): {} receivers, {} dropped",
+                "{}: publish to {} ({} bytes, q{}, r{}): {} receivers, {} dropped, {} waiting",
                 timestamp(),
                 &*msg.topic,
                 msg.payload.len(),
                 msg.qos as u8,
                 u8::from(msg.retain),
                 routed.delivered,
-                routed.dropped
+                routed.dropped,
+                routed.blocked.len()
             ));
+        }
+        std::mem::take(&mut routed.blocked)
+    }
+
+    /// Logs the sessions a message was dropped for.
+    pub fn log_dropped(&self, routed: &Routed) {
+        for client_id in &routed.dropped_for {
+            self.log(
+                1,
+                format_args!("Outgoing messages are being dropped for client {client_id}."),
+            );
         }
     }
 

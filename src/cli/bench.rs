@@ -214,6 +214,17 @@ pub struct BenchArgs {
 /// could not connect.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let config = bench_config(&args)?;
+    // Find a typo in --json now, not after a run that may take minutes.
+    if let Some(dir) = args.json.as_deref().filter(|p| *p != Path::new("-")) {
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(parent) = parent.filter(|p| !p.is_dir()) {
+            anyhow::bail!(
+                "--json {}: the directory {} does not exist",
+                dir.display(),
+                parent.display()
+            );
+        }
+    }
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
     let in_process = config.target == Target::Embedded;

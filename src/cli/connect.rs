@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::properties::CommandProperties;
 use super::{ConnectArgs, UrlScheme};
+use crate::client::tls::ClientTlsFiles;
 use crate::client::{ConnectConfig, PacketDirection, Reconnect, TlsOptions, Transport};
 use crate::output::{self, Direction};
 use crate::protocol::{topic, ProtocolVersion, QoS, Will};
@@ -47,19 +48,23 @@ pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
     }
     let client_id = client_id(args)?;
     let mut config = ConnectConfig::new(host, port, client_id);
-    let tls_options = TlsOptions {
-        cafile: args.cafile.clone(),
-        cert: args.cert.clone(),
-        key: args.key.clone(),
-        insecure: args.insecure,
+    // Read the TLS files now, once: a bad one is named before any connection attempt,
+    // and reconnects reuse the config.
+    let tls_options = || {
+        TlsOptions::load(&ClientTlsFiles {
+            cafile: args.cafile.clone(),
+            cert: args.cert.clone(),
+            key: args.key.clone(),
+            insecure: args.insecure,
+        })
     };
     config.transport = match scheme {
         Some(UrlScheme::Ws) => Transport::Ws { path: None },
         Some(UrlScheme::Wss) => Transport::Wss {
-            tls: tls_options,
+            tls: tls_options()?,
             path: None,
         },
-        _ if tls => Transport::Tls(tls_options),
+        _ if tls => Transport::Tls(tls_options()?),
         _ => Transport::Tcp,
     };
     config.version = args.protocol_version;
@@ -79,6 +84,9 @@ pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
         && config.version == Some(ProtocolVersion::V311)
     {
         bail!("-P: MQTT 3.1.1 needs a user name with a password; add -u USER");
+    }
+    if args.session_expiry.is_some() && config.version == Some(ProtocolVersion::V311) {
+        bail!("-x: the session expiry interval is MQTT 5 only; drop -x, or use -V 5 (on 3.1.1, -c alone keeps the session)");
     }
     config.properties = properties.connect.clone();
     // CLI.md: the session expiry is 0, or "never" with -c on MQTT 5, unless -x says.

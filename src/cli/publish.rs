@@ -217,6 +217,10 @@ impl Plan {
     }
 }
 
+/// Connections lost in a row with no message acknowledged, refused or dropped in
+/// between, after which pub stops resending and fails.
+const MAX_LOSSES_WITHOUT_PROGRESS: u32 = 5;
+
 /// What became of the messages.
 #[derive(Default)]
 struct Tally {
@@ -235,6 +239,7 @@ async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<
     let handed = Arc::new(AtomicU64::new(0));
     let producer = tokio::spawn(produce(client, plan, Arc::clone(&handed)));
     let mut tally = Tally::default();
+    let (mut losses_without_progress, mut progress_at_last_loss) = (0u32, 0u64);
     let closed = loop {
         let Some(event) = events.recv().await else {
             break Err(ClientError::Closed);
@@ -266,6 +271,31 @@ async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<
                 tally.first_drop.get_or_insert(reason);
             }
             ClientEvent::ConnectionLost { error, retry_in } => {
+                // A broker that drops every connection before acknowledging anything
+                // (a message it cannot take, 3.1.1 having no maximum packet size to
+                // tell us) would have us resend it for ever: give up after a few.
+                // Only while QoS 1/2 messages wait (QoS 0 ones are never resent; an idle
+                // `tail -f | mqtk pub -l` rides out any number of broker restarts).
+                let progress = tally.acknowledged + tally.refused + tally.dropped;
+                let waiting = qos != QoS::AtMostOnce && handed.load(Ordering::Relaxed) > progress;
+                if !waiting {
+                    losses_without_progress = 0;
+                } else if progress == progress_at_last_loss {
+                    losses_without_progress += 1;
+                } else {
+                    losses_without_progress = 1;
+                }
+                progress_at_last_loss = progress;
+                if losses_without_progress >= MAX_LOSSES_WITHOUT_PROGRESS {
+                    break Err(ClientError::ConnectionLost {
+                        address: address.clone(),
+                        reason: format!(
+                            "the broker closed the connection {MAX_LOSSES_WITHOUT_PROGRESS} \
+                             times in a row without acknowledging anything (is a message \
+                             too large for it, or not allowed?)"
+                        ),
+                    });
+                }
                 if let Some(delay) = retry_in {
                     output::note(format!("{error}; reconnecting in {}", seconds(delay)));
                 }

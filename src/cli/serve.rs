@@ -89,7 +89,8 @@ pub struct ServeArgs {
     pub fsync: Option<String>,
 
     /// Maximum number of client connections [default: unlimited]
-    #[arg(long, value_name = "N", help_heading = "Limits")]
+    #[arg(long, value_name = "N", help_heading = "Limits",
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: Option<u32>,
 
     /// Largest packet accepted, in bytes [default: 268435455, the MQTT maximum]

@@ -365,7 +365,9 @@ async fn subscribe(plan: Plan, connection: connect::Connection) -> anyhow::Resul
                     flush(&mut out)?;
                 }
             }
-            ClientEvent::SubAck(ack) => check_suback(&plan.subscriptions, &ack.reason_codes)?,
+            ClientEvent::SubAck(ack) => {
+                check_suback(&plan.subscriptions, &ack.reason_codes, version)?
+            }
             ClientEvent::Connected {
                 fell_back,
                 reconnected,
@@ -420,14 +422,24 @@ fn clear_retained(publish: &Publish) -> Publish {
 }
 
 /// Warns about each refused filter; fails when none was granted.
-fn check_suback(subscriptions: &[Subscription], codes: &[ReasonCode]) -> anyhow::Result<()> {
+fn check_suback(
+    subscriptions: &[Subscription],
+    codes: &[ReasonCode],
+    version: ProtocolVersion,
+) -> anyhow::Result<()> {
     let mut refused = 0;
     for (sub, code) in subscriptions.iter().zip(codes) {
         if !code.is_success() {
             refused += 1;
+            let reason = match version {
+                // MQTT 3.1.1 §3.9.3: 0x80, its only refusal, is "Failure"; "unspecified
+                // error" is MQTT 5's name for the byte.
+                ProtocolVersion::V311 => "failure",
+                ProtocolVersion::V5 => code.description(),
+            };
             output::warning(format!(
-                "the broker refused the subscription to {}: {code}",
-                sub.filter
+                "the broker refused the subscription to '{}' ({reason}, 0x{:02X})",
+                sub.filter, *code as u8
             ));
         }
     }

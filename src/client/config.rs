@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::tls::TlsOptions;
 use crate::protocol::{Packet, Properties, ProtocolVersion, Will};
 
 /// How bytes reach the broker (`transport::open` is the one place that picks; TLS and
@@ -28,19 +29,6 @@ pub enum Transport {
         /// The HTTP path of the upgrade.
         path: Option<String>,
     },
-}
-
-/// TLS options (`--cafile`, `--cert`, `--key`, `--insecure`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsOptions {
-    /// CA certificates to trust (PEM); `None`: the system's.
-    pub cafile: Option<PathBuf>,
-    /// Client certificate (PEM).
-    pub cert: Option<PathBuf>,
-    /// Private key of `cert` (PEM).
-    pub key: Option<PathBuf>,
-    /// Skip certificate and host name checks.
-    pub insecure: bool,
 }
 
 /// Which way a packet went, for the packet observer (`-d`).

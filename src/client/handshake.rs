@@ -121,7 +121,7 @@ async fn attempt(
                 address,
                 reason: format!(
                     "the broker answered CONNECT with {} instead of CONNACK",
-                    name(&other)
+                    other.name()
                 ),
             }))
         }
@@ -217,25 +217,4 @@ fn refusal(version: ProtocolVersion, code: ReasonCode) -> String {
 
 fn secs(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
-}
-
-/// The spec name of a packet, for messages.
-pub fn name(packet: &Packet) -> &'static str {
-    match packet {
-        Packet::Connect(_) => "CONNECT",
-        Packet::ConnAck(_) => "CONNACK",
-        Packet::Publish(_) => "PUBLISH",
-        Packet::PubAck(_) => "PUBACK",
-        Packet::PubRec(_) => "PUBREC",
-        Packet::PubRel(_) => "PUBREL",
-        Packet::PubComp(_) => "PUBCOMP",
-        Packet::Subscribe(_) => "SUBSCRIBE",
-        Packet::SubAck(_) => "SUBACK",
-        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
-        Packet::UnsubAck(_) => "UNSUBACK",
-        Packet::PingReq => "PINGREQ",
-        Packet::PingResp => "PINGRESP",
-        Packet::Disconnect(_) => "DISCONNECT",
-        Packet::Auth(_) => "AUTH",
-    }
 }

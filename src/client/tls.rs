@@ -5,37 +5,93 @@
 //! Must not know MQTT; configs come from `net::tls`.
 
 use std::io;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
 
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-pub use crate::net::tls::ClientTlsFiles;
+pub use crate::net::tls::{ClientTlsFiles, TlsError};
 use crate::net::ws::{self, WsStream};
 use crate::net::Stream;
+
+/// A client's TLS settings, loaded once from `--cafile`/`--cert`/`--key` before the first
+/// connection (so a bad file is reported at once, naming its flag, whatever the broker's
+/// state) and shared by every reconnect (the files are not read again).
+#[derive(Clone)]
+pub struct TlsOptions {
+    config: Arc<ClientConfig>,
+    /// No `--cafile` and no `--insecure`: a failed handshake hints at them.
+    system_roots: bool,
+}
+
+impl TlsOptions {
+    /// Reads the files and builds the rustls client config.
+    pub fn load(files: &ClientTlsFiles) -> Result<TlsOptions, TlsError> {
+        Ok(TlsOptions {
+            config: crate::net::tls::client_config(files)?,
+            system_roots: !files.insecure && files.cafile.is_none(),
+        })
+    }
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("system_roots", &self.system_roots)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two options are equal when they are the same loaded config.
+impl PartialEq for TlsOptions {
+    fn eq(&self, other: &TlsOptions) -> bool {
+        Arc::ptr_eq(&self.config, &other.config)
+    }
+}
+
+impl Eq for TlsOptions {}
 
 /// Runs the TLS handshake over `tcp`, checking the broker's certificate against `host`
 /// (unless `--insecure`). Errors say what failed and which flag fixes it.
 pub async fn connect_tls(
     tcp: TcpStream,
     host: &str,
-    files: &ClientTlsFiles,
+    tls: &TlsOptions,
 ) -> io::Result<TlsStream<TcpStream>> {
-    let config = crate::net::tls::client_config(files)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let name = crate::net::tls::server_name(host)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    TlsConnector::from(config)
+    TlsConnector::from(tls.config.clone())
         .connect(name, tcp)
         .await
-        .map_err(|e| {
-            let hint = if files.insecure || files.cafile.is_some() {
-                ""
-            } else {
-                " (a self-signed broker needs --cafile CA.pem, or --insecure for testing)"
-            };
-            io::Error::new(e.kind(), format!("the TLS handshake failed: {e}{hint}"))
-        })
+        .map_err(|e| handshake_error(&e, tls.system_roots))
+}
+
+/// The error of a failed handshake, as `io::ErrorKind::Other` so that `io_reason` keeps
+/// the text instead of shortening a closed connection to "the broker closed the
+/// connection", which hides that TLS was attempted.
+fn handshake_error(e: &io::Error, system_roots: bool) -> io::Error {
+    let closed = matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    );
+    let text = if closed {
+        // A plain MQTT listener reads the ClientHello as a malformed packet and hangs up.
+        "the broker closed the connection during it; the broker may not speak TLS on \
+         this port (use mqtt:// and drop --cafile/--cert/--key/--insecure for plain MQTT, \
+         or give the port of its TLS listener)"
+            .to_string()
+    } else if system_roots {
+        format!("{e} (a self-signed broker needs --cafile CA.pem, or --insecure for testing)")
+    } else {
+        e.to_string()
+    };
+    io::Error::other(format!("the TLS handshake failed: {text}"))
 }
 
 /// Upgrades `stream` (TCP or TLS) to MQTT over WebSocket at `path` (`/mqtt` by default),
@@ -125,10 +181,11 @@ mod tests {
     async fn tls_and_wss_reach_a_server_whose_ca_is_given() {
         let dir = tempfile::tempdir().unwrap();
         let (ca, config) = pki(dir.path());
-        let files = ClientTlsFiles {
+        let files = TlsOptions::load(&ClientTlsFiles {
             cafile: Some(ca),
             ..Default::default()
-        };
+        })
+        .unwrap();
         for ws in [false, true] {
             let port = echo_server(config.clone(), ws).await;
             let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -157,20 +214,19 @@ mod tests {
         let port = echo_server(config.clone(), false).await;
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         // The system roots do not know our CA.
-        let err = connect_tls(tcp, "localhost", &ClientTlsFiles::default())
+        let system = TlsOptions::load(&ClientTlsFiles::default()).unwrap();
+        let err = connect_tls(tcp, "localhost", &system)
             .await
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("--cafile") || err.contains("system CA"),
-            "{err}"
-        );
+        assert!(err.contains("--cafile"), "{err}");
         let port = echo_server(config, false).await;
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let insecure = ClientTlsFiles {
+        let insecure = TlsOptions::load(&ClientTlsFiles {
             insecure: true,
             ..Default::default()
-        };
+        })
+        .unwrap();
         connect_tls(tcp, "127.0.0.1", &insecure).await.unwrap();
     }
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::config::{ConnectConfig, TlsOptions, Transport};
+use super::config::{ConnectConfig, Transport};
 use super::connection::MAX_PACKET_SIZE;
 use super::error::{io_reason, ClientError};
-use super::tls::{connect_tls, connect_ws, ClientTlsFiles};
+use super::tls::{connect_tls, connect_ws};
 
 pub use crate::net::Stream;
 
@@ -27,14 +27,14 @@ pub async fn open(config: &ConnectConfig) -> Result<Box<dyn Stream>, ClientError
     let (host, port) = (config.host.as_str(), config.port);
     let stream: Box<dyn Stream> = match &config.transport {
         Transport::Tcp => Box::new(tcp),
-        Transport::Tls(tls) => Box::new(connect_tls(tcp, host, &files(tls)).await.map_err(failed)?),
+        Transport::Tls(tls) => Box::new(connect_tls(tcp, host, tls).await.map_err(failed)?),
         Transport::Ws { path } => Box::new(
             connect_ws(tcp, false, host, port, path.as_deref(), max_packet)
                 .await
                 .map_err(failed)?,
         ),
         Transport::Wss { tls, path } => {
-            let tls = connect_tls(tcp, host, &files(tls)).await.map_err(failed)?;
+            let tls = connect_tls(tcp, host, tls).await.map_err(failed)?;
             Box::new(
                 connect_ws(tls, true, host, port, path.as_deref(), max_packet)
                     .await
@@ -43,15 +43,6 @@ pub async fn open(config: &ConnectConfig) -> Result<Box<dyn Stream>, ClientError
         }
     };
     Ok(stream)
-}
-
-fn files(tls: &TlsOptions) -> ClientTlsFiles {
-    ClientTlsFiles {
-        cafile: tls.cafile.clone(),
-        cert: tls.cert.clone(),
-        key: tls.key.clone(),
-        insecure: tls.insecure,
-    }
 }
 
 async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ClientError> {

@@ -75,7 +75,16 @@ pub fn load_key(flag: &'static str, path: &Path) -> Result<PrivateKeyDer<'static
 
 fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
     match e {
-        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        // "no such file or directory", not "No such file or directory (os error 2)".
+        rustls::pki_types::pem::Error::Io(io) => {
+            let text = io.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => String::new(),
+            }
+        }
         other => format!("not a valid PEM file: {other:?}"),
     }
 }
