@@ -39,8 +39,9 @@ sending the next, but keeps up to the broker's Receive Maximum unacknowledged (M
 for every acknowledgement, then disconnects.
 
 If the connection drops, mqtk reconnects with backoff (0.5 s, doubling up to 30 s) and
-sends again what was not acknowledged; --no-reconnect exits instead. The first
-connection is not retried.
+sends again what was not acknowledged; it gives up (status 1) when the connection has
+been lost 5 times in a row with nothing acknowledged, and --no-reconnect exits at the
+first drop. The first connection is not retried.
 
 --session-dir DIR (needs -i ID) keeps the unacknowledged QoS 1/2 messages, and the QoS 2
 state, in DIR/ID.session, written to disk before the messages are sent, so they survive

@@ -26,9 +26,11 @@ read the port. Nothing else goes to stdout; logs go to stderr.
 
 By default it listens on 127.0.0.1:1883 only, allows anonymous clients, keeps everything
 in memory, and applies mosquitto's default limits: 20 QoS 1/2 messages in flight and 1000
-more queued per client (when a client's queue is full, further messages to it are
-dropped and counted; unlike mosquitto, QoS 0 messages count towards the queue too),
-packets up to 268435455 bytes, keep alive up to 65535 s, no connection limit. MQTT 5
+more queued per client, packets up to 268435455 bytes, keep alive up to 65535 s, no
+connection limit. When a connected client's queue is full, a QoS 1/2 message for it
+makes the publisher wait (up to 1 s) for room; QoS 0 messages, and messages for a client
+that is offline or has stopped reading, are dropped and counted (-vv shows them). Unlike
+mosquitto, QoS 0 messages count towards the queue too. MQTT 5
 clients learn the limits from CONNACK (Receive Maximum, Maximum Packet Size, Server Keep
 Alive); a client that exceeds them is disconnected.
 
@@ -103,7 +105,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_inflight: Option<u16>,
 
-    /// Messages queued per client beyond those in flight (QoS 0 included); more are dropped [default: 1000]
+    /// Messages queued per client beyond those in flight, QoS 0 included [default: 1000]
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_queued: Option<u32>,
 
