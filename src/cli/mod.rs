@@ -34,10 +34,10 @@ Flag names follow mosquitto_pub and mosquitto_sub, so `-h` is the broker host an
 
 const AFTER_HELP: &str = "\
 Examples:
-  mqtk serve                                  start a broker on 127.0.0.1:1883
-  mqtk sub -t 'sensors/#' -v                  print every message under sensors/
-  mqtk pub -t sensors/t1 -m 21.5 -q 1         publish one message, wait for its PUBACK
-  mqtk bench --publishers 10 --subscribers 10 measure the built-in broker
+  mqtk serve                                       start a broker on 127.0.0.1:1883
+  mqtk sub -t 'sensors/#' -v                       print every message under sensors/
+  mqtk pub -t sensors/t1 -m 21.5 -q 1              publish one message, wait for its PUBACK
+  mqtk bench --publishers 10 --subscribers 10 -q 1 measure the built-in broker
   mqtk completions bash > ~/.local/share/bash-completion/completions/mqtk";
 
 /// `mqtk`: the parsed command line.
