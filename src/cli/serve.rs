@@ -29,10 +29,10 @@ in memory, and applies mosquitto's default limits: 20 QoS 1/2 messages in flight
 more queued per client, packets up to 268435455 bytes, keep alive up to 65535 s, no
 connection limit. When a connected client's queue is full, a QoS 1/2 message for it
 makes the publisher wait (up to 1 s) for room; QoS 0 messages, and messages for a client
-that is offline or has stopped reading, are dropped and counted (-vv shows them). Unlike
-mosquitto, QoS 0 messages count towards the queue too. MQTT 5
-clients learn the limits from CONNACK (Receive Maximum, Maximum Packet Size, Server Keep
-Alive); a client that exceeds them is disconnected.
+that is offline or has stopped reading, are dropped and counted instead (-vv shows
+them). Unlike mosquitto, QoS 0 messages count towards the queue too. MQTT 5 clients
+learn the limits from CONNACK (Receive Maximum, Maximum Packet Size, Server Keep Alive);
+a client that exceeds them is disconnected.
 
 --password-file FILE checks user names and passwords against a mosquitto_passwd file and
 refuses anonymous clients, as mosquitto 2.0 does, unless --allow-anonymous true. A refused
