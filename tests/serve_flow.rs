@@ -1,4 +1,4 @@
-//! Flow control in `mqtk serve`: a QoS 1/2 flood into live subscribers slows the
+//! Flow control in `mqtk serve`: a flood (any QoS) into live subscribers slows the
 //! publishers down instead of overflowing the subscribers' bounded queues
 //! (`--max-queued`), while a subscriber that stops reading still only gets its own queue
 //! capped (that test is in serve_conformance.rs). Loads are small (seconds) and every
@@ -115,4 +115,46 @@ fn mosquitto_pub_floods_reach_slower_mosquitto_sub_subscribers_in_full() {
         "{}",
         serve.running().stderr()
     );
+}
+
+#[test]
+fn a_qos0_fan_in_flood_into_live_subscribers_loses_nothing_either() {
+    // mosquitto delivers a QoS 0 flood to connected subscribers in full; so must serve.
+    let serve = Serve::start(&["--max-queued", "100"]);
+    let report = bench(
+        serve.port(),
+        &[
+            "--publishers",
+            "4",
+            "--subscribers",
+            "4",
+            "--messages",
+            "3000",
+            "-q",
+            "0",
+        ],
+    );
+    assert_eq!(report["expected"], 48_000, "{report:#}");
+    assert_eq!(report["lost"], 0, "{report:#}");
+    assert_eq!(report["received"], 48_000, "{report:#}");
+}
+
+#[test]
+fn max_queued_0_means_no_limit_as_in_mosquitto_conf() {
+    let serve = Serve::start(&["--max-queued", "0"]);
+    let report = bench(
+        serve.port(),
+        &[
+            "--publishers",
+            "1",
+            "--subscribers",
+            "1",
+            "--messages",
+            "2000",
+            "-q",
+            "1",
+        ],
+    );
+    assert_eq!(report["lost"], 0, "{report:#}");
+    assert_eq!(report["received"], 2_000, "{report:#}");
 }

@@ -2,7 +2,7 @@
 //! it, and the retained store. The subscription tree sits behind a `RwLock`:
 //! publishers take the read lock (many at once, on every core), only SUBSCRIBE,
 //! UNSUBSCRIBE and session ends take the write lock. Each mailbox push is a
-//! non-blocking `try_send`. A QoS 1/2 delivery that finds a live (recently drained)
+//! non-blocking `try_send`. A delivery (any QoS) that finds a live (recently drained)
 //! session's queue full comes back in `Routed::blocked` for the publisher to wait on
 //! after the lock is released (`flow`); any other full queue drops the message for that
 //! session alone, so a subscriber that stopped reading never slows a publisher.
@@ -136,9 +136,7 @@ impl Router {
     fn push(&self, mailbox: &Arc<Mailbox>, delivery: Delivery, now: Instant, routed: &mut Routed) {
         match mailbox.push(delivery) {
             Ok(()) => routed.delivered += 1,
-            Err((PushError::Full, delivery))
-                if delivery.qos != QoS::AtMostOnce && mailbox.is_draining(now) =>
-            {
+            Err((PushError::Full, delivery)) if mailbox.is_draining(now) => {
                 routed.blocked.push(Blocked {
                     mailbox: mailbox.clone(),
                     delivery,

@@ -50,8 +50,7 @@ The figures (the table on stdout; with --json - the table goes to stderr):
              messages published; distinct deliveries, where each message is expected
              once per matching subscriber (once per shared group)
   lost       expected deliveries that never arrived, whatever the QoS; this includes
-             messages the broker dropped because a subscriber's queue was full (the
-             built-in broker drops QoS 0 messages beyond 1000 queued per subscriber)
+             messages the broker dropped because a subscriber's queue was full
   duplicates deliveries received more than once
   reordered  deliveries that arrived after a later message of the same publisher
   throughput deliveries received per second, over the window from the first publish

@@ -27,10 +27,10 @@ read the port. Nothing else goes to stdout; logs go to stderr.
 By default it listens on 127.0.0.1:1883 only, allows anonymous clients, keeps everything
 in memory, and applies mosquitto's default limits: 20 QoS 1/2 messages in flight and 1000
 more queued per client, packets up to 268435455 bytes, keep alive up to 65535 s, no
-connection limit. When a connected client's queue is full, a QoS 1/2 message for it
-makes the publisher wait (up to 1 s) for room; QoS 0 messages, and messages for a client
-that is offline or has stopped reading, are dropped and counted instead (-vv shows
-them). Unlike mosquitto, QoS 0 messages count towards the queue too. MQTT 5 clients
+connection limit. When a connected client's queue is full, a message for it (any QoS)
+makes the publisher wait (up to 1 s) for room; messages for a client that is offline or
+has stopped reading are dropped and counted instead (-vv shows them). Unlike mosquitto,
+QoS 0 messages count towards the queue too. MQTT 5 clients
 learn the limits from CONNACK (Receive Maximum, Maximum Packet Size, Server Keep Alive);
 a client that exceeds them is disconnected.
 
@@ -105,7 +105,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_inflight: Option<u16>,
 
-    /// Messages queued per client beyond those in flight, QoS 0 included [default: 1000]
+    /// Messages queued per client beyond those in flight, QoS 0 included; 0: no limit [default: 1000]
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_queued: Option<u32>,
 
@@ -203,7 +203,8 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         max_inflight: args.max_inflight.unwrap_or(defaults.max_inflight),
         max_queued: args
             .max_queued
-            .map(|n| n as usize)
+            // 0 is "no limit", as max_queued_messages 0 is in mosquitto.conf.
+            .map(|n| if n == 0 { super::serve_setup::UNLIMITED_QUEUE } else { n } as usize)
             .unwrap_or(defaults.max_queued),
         max_keepalive: args.max_keepalive.unwrap_or(defaults.max_keepalive),
         ..defaults

@@ -23,7 +23,7 @@ use crate::net::tls::{self, ServerTlsFiles};
 const DEFAULT_PORT: u16 = 1883;
 const DEFAULT_BIND: &str = "127.0.0.1";
 /// Our cap where mosquitto.conf says "no limit" for queued messages.
-const UNLIMITED_QUEUE: u32 = 1_000_000;
+pub(super) const UNLIMITED_QUEUE: u32 = 1_000_000;
 
 /// What the deployment flags add to a broker.
 #[derive(Debug, Default)]
