@@ -21,7 +21,7 @@
 //! meanwhile, so under a flood publishers slow down to what subscribers take, as with
 //! single-threaded mosquitto, instead of losing messages. A subscriber that stopped
 //! reading, or is offline, never slows anyone: its queue fills and further messages are
-//! dropped for it (counted, logged). QoS 0 is dropped when the queue is full, as before.
+//! dropped for it (counted, logged). QoS 0 waits the same way.
 //!
 //! Memory per idle connection (scripts/serve-memory) is kept small by boxing the
 //! connection state and everything used only at CONNECT or at the end, a 24-byte
