@@ -4,9 +4,13 @@
 //! offline queue. Must not block a publisher: a full mailbox refuses the delivery
 //! (`--max-queued`); waiting for space is the publisher's choice (`flow`), helped by
 //! `is_draining` and `space`, and never happens under a lock.
+//!
+//! The channel is made at the first delivery, not with the session: tokio allocates a
+//! block of 32 slots and its shared state up front (~0.8 KB), which most idle
+//! connections never use (memory per idle connection, scripts/serve-memory).
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify};
@@ -22,7 +26,12 @@ pub struct Mailbox {
     pub session_id: u64,
     /// The client identifier, for logs.
     pub client_id: Arc<str>,
-    tx: mpsc::Sender<Delivery>,
+    /// Made by the first push (`sender`); the receiver waits in `lazy` for the `Inbox`.
+    tx: OnceLock<mpsc::Sender<Delivery>>,
+    capacity: usize,
+    lazy: Mutex<Lazy>,
+    /// Signalled when the channel is made, for the `Inbox` waiting for it.
+    made: Notify,
     online: AtomicBool,
     dropped: AtomicU64,
     /// `--data-dir` with a kept session: QoS 1/2 deliveries are stored before queuing.
@@ -68,16 +77,14 @@ pub enum PushError {
 
 impl Mailbox {
     /// A mailbox holding at most `capacity` (at least 1) waiting deliveries.
-    pub fn new(
-        session_id: u64,
-        client_id: Arc<str>,
-        capacity: usize,
-    ) -> (Arc<Mailbox>, mpsc::Receiver<Delivery>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+    pub fn new(session_id: u64, client_id: Arc<str>, capacity: usize) -> (Arc<Mailbox>, Inbox) {
         let mailbox = Mailbox {
             session_id,
             client_id,
-            tx,
+            tx: OnceLock::new(),
+            capacity: capacity.max(1),
+            lazy: Mutex::new(Lazy::default()),
+            made: Notify::new(),
             online: AtomicBool::new(true),
             dropped: AtomicU64::new(0),
             stored: AtomicBool::new(false),
@@ -86,7 +93,32 @@ impl Mailbox {
             waiters: AtomicUsize::new(0),
             space: Notify::new(),
         };
-        (Arc::new(mailbox), rx)
+        let mailbox = Arc::new(mailbox);
+        let inbox = Inbox {
+            mailbox: mailbox.clone(),
+            rx: None,
+        };
+        (mailbox, inbox)
+    }
+
+    /// The channel's sending half, made on first use; `None` once the inbox is closed.
+    fn sender(&self) -> Option<&mpsc::Sender<Delivery>> {
+        if let Some(tx) = self.tx.get() {
+            return Some(tx);
+        }
+        // Once per session: the lock orders the making against `Inbox::close`.
+        let mut lazy = self.lazy.lock().unwrap_or_else(|e| e.into_inner());
+        if lazy.closed {
+            return None;
+        }
+        let tx = self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(self.capacity);
+            lazy.rx = Some(rx);
+            tx
+        });
+        drop(lazy);
+        self.made.notify_one();
+        Some(tx)
     }
 
     /// Queues a delivery without waiting. A refused QoS 1/2 delivery is counted in
@@ -113,7 +145,10 @@ impl Mailbox {
             }
             _ => None,
         };
-        let refused = match self.tx.try_send(delivery) {
+        let Some(tx) = self.sender() else {
+            return Err((PushError::Offline, delivery));
+        };
+        let refused = match tx.try_send(delivery) {
             Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Full(d)) => (PushError::Full, d),
             Err(mpsc::error::TrySendError::Closed(d)) => (PushError::Offline, d),
@@ -126,7 +161,8 @@ impl Mailbox {
 
     /// Queues a delivery loaded from the store at start (already stored).
     pub fn push_restored(&self, delivery: Delivery) -> bool {
-        self.tx.try_send(delivery).is_ok()
+        self.sender()
+            .is_some_and(|tx| tx.try_send(delivery).is_ok())
     }
 
     /// Stores this session's queue from now on (`Some`), or stops (`None`).
@@ -164,7 +200,7 @@ impl Mailbox {
 
     /// True when the queue has no free slot.
     pub fn is_full(&self) -> bool {
-        self.tx.capacity() == 0
+        self.tx.get().is_some_and(|tx| tx.capacity() == 0)
     }
 
     /// The connection task took deliveries out at `now`: the mailbox is live, and
@@ -235,5 +271,145 @@ impl<'a> Waiter<'a> {
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The channel's receiver before the `Inbox` takes it, and whether it was closed.
+#[derive(Debug, Default)]
+struct Lazy {
+    rx: Option<mpsc::Receiver<Delivery>>,
+    closed: bool,
+}
+
+/// The receiving half of a mailbox, owned by the session.
+#[derive(Debug)]
+pub struct Inbox {
+    mailbox: Arc<Mailbox>,
+    rx: Option<mpsc::Receiver<Delivery>>,
+}
+
+impl Inbox {
+    /// Takes the receiver once the first push made the channel.
+    fn take(&mut self) -> Option<&mut mpsc::Receiver<Delivery>> {
+        if self.rx.is_none() && self.mailbox.tx.get().is_some() {
+            let mut lazy = self.mailbox.lazy.lock().unwrap_or_else(|e| e.into_inner());
+            self.rx = lazy.rx.take();
+        }
+        self.rx.as_mut()
+    }
+
+    /// The next delivery; `None` once closed and empty. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(rx) = self.take() {
+                return rx.recv().await;
+            }
+            if self
+                .mailbox
+                .lazy
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .closed
+            {
+                return None;
+            }
+            // `notify_one` keeps a permit when nobody waits: a channel made between
+            // the check above and here is not missed.
+            self.mailbox.made.notified().await;
+        }
+    }
+
+    /// A delivery if one is queued.
+    pub fn try_recv(&mut self) -> Result<Delivery, mpsc::error::TryRecvError> {
+        match self.take() {
+            Some(rx) => rx.try_recv(),
+            None => Err(mpsc::error::TryRecvError::Empty),
+        }
+    }
+
+    /// Refuses further pushes; what is queued can still be taken.
+    pub fn close(&mut self) {
+        let mut lazy = self.mailbox.lazy.lock().unwrap_or_else(|e| e.into_inner());
+        lazy.closed = true;
+        if self.rx.is_none() {
+            self.rx = lazy.rx.take();
+        }
+        drop(lazy);
+        if let Some(rx) = self.rx.as_mut() {
+            rx.close();
+        }
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        // As when a receiver is dropped: pushes are refused from now.
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::broker::message::Message;
+    use crate::protocol::Properties;
+
+    fn delivery(qos: QoS) -> Delivery {
+        let msg = Arc::new(Message {
+            topic: "t".into(),
+            payload: Bytes::from_static(b"x"),
+            qos,
+            retain: false,
+            properties: Properties::default(),
+            publisher: 1,
+            received_at: Instant::now(),
+        });
+        Delivery::new(msg, qos, false, Vec::new(), None)
+    }
+
+    #[test]
+    fn an_idle_mailbox_makes_no_channel_until_the_first_push() {
+        let (mb, mut inbox) = Mailbox::new(1, "a".into(), 2);
+        assert!(mb.tx.get().is_none());
+        assert!(!mb.is_full());
+        assert!(inbox.try_recv().is_err());
+        assert!(mb.tx.get().is_none(), "polling the inbox makes nothing");
+        mb.push(delivery(QoS::AtLeastOnce)).expect("queued");
+        mb.push(delivery(QoS::AtLeastOnce)).expect("queued");
+        assert!(mb.is_full());
+        assert!(inbox.try_recv().is_ok());
+        assert!(!mb.is_full());
+    }
+
+    #[test]
+    fn a_closed_mailbox_refuses_pushes_even_before_its_channel_exists() {
+        let (mb, mut inbox) = Mailbox::new(1, "a".into(), 2);
+        inbox.close();
+        let (why, _) = mb.push(delivery(QoS::AtLeastOnce)).expect_err("closed");
+        assert_eq!(why, PushError::Offline);
+        let (mb, inbox) = Mailbox::new(2, "b".into(), 2);
+        drop(inbox);
+        assert!(mb.push(delivery(QoS::ExactlyOnce)).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_inbox_wakes_when_the_first_push_makes_the_channel() {
+        let (mb, mut inbox) = Mailbox::new(1, "a".into(), 2);
+        let pusher = {
+            let mb = mb.clone();
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                mb.push(delivery(QoS::AtMostOnce)).expect("queued");
+            })
+        };
+        let got = tokio::time::timeout(Duration::from_secs(5), inbox.recv()).await;
+        assert!(matches!(got, Ok(Some(_))), "the delivery arrives");
+        pusher.await.expect("pusher ran");
+        inbox.close();
+        assert!(inbox.recv().await.is_none(), "closed and empty");
     }
 }

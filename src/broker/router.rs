@@ -275,8 +275,8 @@ pub fn split_shared_key(key: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::mailbox::Inbox;
     use bytes::Bytes;
-    use tokio::sync::mpsc::Receiver;
 
     use super::*;
     use crate::protocol::Properties;
@@ -302,7 +302,7 @@ mod tests {
         }
     }
 
-    fn drain(rx: &mut Receiver<Delivery>) -> Vec<Delivery> {
+    fn drain(rx: &mut Inbox) -> Vec<Delivery> {
         let mut out = Vec::new();
         while let Ok(d) = rx.try_recv() {
             out.push(d);

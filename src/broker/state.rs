@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
-use super::mailbox::Mailbox;
+use super::mailbox::{Inbox, Mailbox};
 use super::message::{Delivery, Message};
 use super::router::{Blocked, Routed, Router};
 use super::sessions::SessionStore;
@@ -85,7 +85,7 @@ pub struct KeptSession {
     /// Where publishers queue messages for it.
     pub mailbox: Arc<Mailbox>,
     /// The other end of the mailbox.
-    pub rx: mpsc::Receiver<Delivery>,
+    pub rx: Inbox,
     /// QoS 1/2 flows in both directions.
     pub session: Session,
     /// Its subscriptions by filter as written (`$share/…` included).
