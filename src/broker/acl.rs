@@ -22,28 +22,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::file_error::{self, FileError};
+
 /// Why an ACL file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum AclError {
-    /// The file could not be read.
-    #[error("{path}: {cause}")]
-    Io {
-        /// The file concerned.
-        path: String,
-        /// The underlying error (in the message, so not a `source`: printed once).
-        cause: std::io::Error,
-    },
-    /// A line mosquitto would refuse.
-    #[error("{path}line {line}: {reason}")]
-    Line {
-        /// `"FILE: "` when known, else empty.
-        path: String,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
-}
+pub type AclError = FileError;
 
 /// The access a rule grants, or `Deny`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,11 +87,7 @@ impl Acl {
         let mut user: Option<String> = None;
         for (index, raw) in text.lines().enumerate() {
             let line_no = index + 1;
-            let bad = |reason: String| AclError::Line {
-                path: String::new(),
-                line: line_no,
-                reason,
-            };
+            let bad = |reason: String| FileError::line(line_no, reason);
             let line = raw.trim_end();
             if line.starts_with('#') {
                 continue;
@@ -183,18 +161,7 @@ impl Acl {
 
     /// Read and parse an ACL file; errors name the file and line.
     pub fn load(path: &Path) -> Result<(Acl, Vec<String>), AclError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| AclError::Io {
-            path: path.display().to_string(),
-            cause,
-        })?;
-        Self::parse(&text).map_err(|e| match e {
-            AclError::Line { line, reason, .. } => AclError::Line {
-                path: format!("{}: ", path.display()),
-                line,
-                reason,
-            },
-            other => other,
-        })
+        file_error::load(path, "", Self::parse)
     }
 
     /// May this client publish to `topic` (mosquitto's MOSQ_ACL_WRITE)?

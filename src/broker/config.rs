@@ -9,28 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::file_error::{self, FileError};
+
 /// Why the config file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {cause}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The underlying error (in the message, so not a `source`: printed once).
-        cause: std::io::Error,
-    },
-    /// A directive with a value mosquitto would refuse.
-    #[error("{path}line {line}: {reason}")]
-    Line {
-        /// `"FILE: "` when known, else empty.
-        path: String,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong and what would be right.
-        reason: String,
-    },
-}
+pub type ConfigError = FileError;
 
 /// The protocol of a `listener`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,11 +118,7 @@ pub fn parse(text: &str) -> Result<(FileConfig, Vec<String>), ConfigError> {
             Some(i) => (&line[..i], line[i..].trim()),
             None => (line, ""),
         };
-        let bad = |reason: String| ConfigError::Line {
-            path: String::new(),
-            line: line_no,
-            reason: format!("{directive}: {reason}"),
-        };
+        let bad = |reason: String| FileError::line(line_no, format!("{directive}: {reason}"));
         if let Some(warning) = apply(&mut config, directive, value).map_err(bad)? {
             warnings.push(format!("line {line_no}: {warning}"));
         }
@@ -150,18 +128,7 @@ pub fn parse(text: &str) -> Result<(FileConfig, Vec<String>), ConfigError> {
 
 /// Read and parse a config file; errors name the file and line.
 pub fn load(path: &Path) -> Result<(FileConfig, Vec<String>), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Io {
-        path: path.display().to_string(),
-        cause,
-    })?;
-    parse(&text).map_err(|e| match e {
-        ConfigError::Line { line, reason, .. } => ConfigError::Line {
-            path: format!("{}: ", path.display()),
-            line,
-            reason,
-        },
-        other => other,
-    })
+    file_error::load(path, "cannot read config file ", parse)
 }
 
 /// Apply one directive; `Ok(Some(warning))` for one that is ignored.

@@ -55,6 +55,7 @@ pub mod auth;
 pub mod config;
 mod connection;
 pub mod durable;
+pub mod file_error;
 mod flow;
 mod handler;
 pub mod hooks;

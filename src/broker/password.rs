@@ -19,6 +19,8 @@ use base64::Engine as _;
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 
+use super::file_error::{self, FileError};
+
 /// mosquitto_passwd's default PBKDF2 iteration count (mosquitto 2.0 `PW_DEFAULT_ITERATIONS`).
 pub const DEFAULT_ITERATIONS: u32 = 101;
 /// Salt length mosquitto_passwd generates (`SALT_LEN`).
@@ -31,24 +33,10 @@ const MAX_ITERATIONS: u32 = 10_000_000;
 /// Why a password file could not be read or a hash could not be parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
-    /// The file could not be read or written.
-    #[error("{path}: {cause}")]
-    Io {
-        /// The file concerned.
-        path: String,
-        /// The underlying error (in the message, so not a `source`: printed once).
-        cause: std::io::Error,
-    },
-    /// A line is not `username:hash` with a hash in one of mosquitto's formats.
-    #[error("{path}line {line}: {reason}")]
-    Line {
-        /// `"FILE: "` when known (`load`), else empty (`parse`).
-        path: String,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// The file could not be read or written, or a line is not `username:hash` with a
+    /// hash in one of mosquitto's formats.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A user name mosquitto would not accept.
     #[error("invalid username {0:?}: it must be non-empty, valid UTF-8 and contain no ':'")]
     BadUsername(String),
@@ -231,18 +219,14 @@ impl PasswordFile {
     }
 
     /// Parse the text of a password file. A later line for the same user replaces an earlier.
-    pub fn parse(text: &str) -> Result<Self, PasswordError> {
+    pub fn parse(text: &str) -> Result<Self, FileError> {
         let mut file = PasswordFile::new();
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim_end_matches('\r');
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |reason: String| PasswordError::Line {
-                path: String::new(),
-                line: index + 1,
-                reason,
-            };
+            let bad = |reason: String| FileError::line(index + 1, reason);
             let (user, hash) = line
                 .split_once(':')
                 .ok_or_else(|| bad("expected username:hash".to_string()))?;
@@ -258,18 +242,7 @@ impl PasswordFile {
 
     /// Read and parse a password file.
     pub fn load(path: &Path) -> Result<Self, PasswordError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| PasswordError::Io {
-            path: path.display().to_string(),
-            cause,
-        })?;
-        Self::parse(&text).map_err(|e| match e {
-            PasswordError::Line { line, reason, .. } => PasswordError::Line {
-                path: format!("{}: ", path.display()),
-                line,
-                reason,
-            },
-            other => other,
-        })
+        Ok(file_error::load(path, "", Self::parse)?)
     }
 
     /// The file's text, one `username:hash` line per user.
@@ -384,10 +357,7 @@ pub fn edit_text(text: &str, user: &str, hash: Option<&PasswordHash>) -> (String
 /// rename) with mode 0600 as mosquitto_passwd does, so a crash never leaves half a file.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), PasswordError> {
     use std::io::Write as _;
-    let io_err = |cause| PasswordError::Io {
-        path: path.display().to_string(),
-        cause,
-    };
+    let io_err = |cause| PasswordError::File(FileError::io(path, cause));
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
