@@ -22,6 +22,16 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// Fails the test, showing the status and stderr, unless the run exited 0.
+    fn assert_success(&self) {
+        assert!(
+            self.status.success(),
+            "status {:?}\nstderr:\n{}",
+            self.status,
+            self.stderr
+        );
+    }
+
     /// The `--json -` report on stdout.
     fn report(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
@@ -74,12 +84,7 @@ fn qos1_run_with_200_clients_loses_nothing_and_receives_every_message() {
         .chain(["-q", "1", "--messages", "50", "--json", "-"])
         .collect::<Vec<_>>(),
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let r = out.report();
     assert_eq!(u64_at(&r, "/clients/connected"), 200, "{r:#}");
     assert_eq!(u64_at(&r, "/sent"), 5_000);
@@ -111,12 +116,7 @@ fn fan_out_counts_each_message_once_per_subscriber() {
             "-",
         ],
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let r = out.report();
     assert_eq!(u64_at(&r, "/sent"), 30);
     assert_eq!(u64_at(&r, "/expected"), 600, "30 messages × 20 subscribers");
@@ -146,12 +146,7 @@ fn a_shared_subscription_group_gets_each_message_once() {
             "-",
         ],
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let r = out.report();
     assert_eq!(u64_at(&r, "/expected"), 200, "one group: each message once");
     assert_eq!(u64_at(&r, "/received"), 200);
@@ -179,12 +174,7 @@ fn json_report_has_every_field() {
             "-",
         ],
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let r = out.report();
     for field in [
         "mqtk_version",
@@ -287,12 +277,7 @@ fn a_2000_client_run_connects_them_all() {
         &broker,
         &["--scenario", "connect", "--clients", "2000", "--json", "-"],
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let r = out.report();
     assert_eq!(u64_at(&r, "/clients/requested"), 2000);
     assert_eq!(u64_at(&r, "/clients/connected"), 2000, "{r:#}");
@@ -320,12 +305,7 @@ fn hdr_log_is_written_in_the_interval_log_format() {
             log_arg,
         ],
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("#[StartTime: "), "{text}");
     let intervals: Vec<&str> = text
@@ -403,12 +383,7 @@ fn warmup_deliveries_are_counted_but_left_out_of_the_latency_figures() {
             "-",
         ],
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let r = out.report();
     let received = u64_at(&r, "/received");
     let excluded = u64_at(&r, "/warmup_excluded");
@@ -443,12 +418,7 @@ fn mqtt_311_runs_count_the_same_way() {
             "-",
         ],
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let r = out.report();
     assert_eq!(r["parameters"]["protocol_version"], "3.1.1");
     assert_eq!(u64_at(&r, "/received"), 100);
@@ -539,12 +509,7 @@ fn bind_addresses_spread_connections_over_local_addresses() {
             "-",
         ],
     );
-    assert!(
-        out.status.success(),
-        "status {:?}\nstderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    out.assert_success();
     let r = out.report();
     assert_eq!(u64_at(&r, "/clients/connected"), 10);
     assert_eq!(
