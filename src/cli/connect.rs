@@ -161,6 +161,16 @@ fn will(args: &ConnectArgs, properties: &CommandProperties) -> anyhow::Result<Op
     }))
 }
 
+/// Runs a client command's future to completion on a single-threaded runtime: one client
+/// needs no more, and `pub` and `sub` start fast.
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,11 +136,7 @@ pub struct PublishArgs {
 pub fn run(args: PublishArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(&args)?;
     let connection = connect::connection(&args.connect)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(publish(plan, connection))
+    connect::block_on(publish(plan, connection))?
 }
 
 /// Where the payloads come from.

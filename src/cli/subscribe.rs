@@ -189,11 +189,7 @@ pub struct SubscribeArgs {
 pub fn run(args: SubscribeArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(&args)?;
     let connection = connect::connection(&args.connect)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(subscribe(plan, connection))
+    connect::block_on(subscribe(plan, connection))?
 }
 
 /// The checked subscribe flags.
