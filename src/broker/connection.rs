@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use bytestring::ByteString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{oneshot, watch};
 
 use super::flow;
 use super::hooks::ClientIdentity;
 use super::router::Blocked;
-use super::state::{Control, KeptSession, Shared};
+use super::signal::{Signal, TakeOverReply, Wake};
+use super::state::{KeptSession, Shared};
 use super::will::PendingWill;
 use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
 
@@ -99,40 +99,25 @@ pub(super) enum End {
     /// Silent for 1.5 times its keep alive.
     KeepAlive,
     /// Another connection took the client identifier over.
-    TakenOver(oneshot::Sender<Option<KeptSession>>),
+    TakenOver(TakeOverReply),
     /// The broker is stopping.
     Shutdown,
+}
+
+impl From<Wake> for End {
+    fn from(wake: Wake) -> End {
+        match wake {
+            Wake::TakeOver(reply) => End::TakenOver(reply),
+            Wake::Shutdown => End::Shutdown,
+            // Not asked for outside the idle wait.
+            Wake::Timer => End::KeepAlive,
+        }
+    }
 }
 
 impl From<ProtocolError> for End {
     fn from(err: ProtocolError) -> End {
         End::Error(err.reason_code(), err.to_string())
-    }
-}
-
-/// Where a connection task hears about a takeover: at most one message ever comes.
-pub(super) struct ControlRx(Option<oneshot::Receiver<Control>>);
-
-impl ControlRx {
-    pub fn new(rx: oneshot::Receiver<Control>) -> ControlRx {
-        ControlRx(Some(rx))
-    }
-
-    /// Resolves with the message; never, if none can come any more. Cancel-safe.
-    pub async fn recv(&mut self) -> Control {
-        if let Some(rx) = self.0.as_mut() {
-            let result = rx.await;
-            self.0 = None;
-            if let Ok(control) = result {
-                return control;
-            }
-        }
-        std::future::pending().await
-    }
-
-    /// The message, if it has come.
-    pub fn try_recv(&mut self) -> Option<Control> {
-        self.0.as_mut()?.try_recv().ok()
     }
 }
 
@@ -162,8 +147,8 @@ pub(super) struct Conn {
     /// Deliveries of the last message received that wait for room in a live
     /// subscriber's queue (`flow`); nothing more is read until they are settled.
     pub blocked: Vec<Blocked>,
-    pub control: ControlRx,
-    pub shutdown: watch::Receiver<bool>,
+    /// Takeover, shutdown and keep-alive wake-ups (shared with the session store).
+    pub signal: Arc<Signal>,
 }
 
 /// Deliveries pulled from the mailbox per wake-up, so reads are not starved.
@@ -190,7 +175,9 @@ impl Conn {
             if !self.blocked.is_empty() {
                 // Flow control: settle the message before reading on (its PUBACK/PUBREC
                 // stays in the write buffer until then).
-                if let Err(end) = self.wait_blocked().await {
+                // Boxed: flow control is rare, and its state would otherwise make every
+                // connection's future bigger (memory per idle connection).
+                if let Err(end) = Box::pin(self.wait_blocked()).await {
                     return end;
                 }
                 if let Err(end) = self.decode_all(Instant::now()) {
@@ -208,15 +195,19 @@ impl Conn {
                 // Ready to take deliveries: publishers may wait for room (`flow`).
                 self.kept.mailbox.note_waiting();
             }
-            let deadline = self.kept.session.poll_timeout();
+            // The keep-alive sweep wakes us when the session's timer is due.
+            self.signal.set_deadline(self.kept.session.poll_timeout());
             self.io.prepare_read();
             if self.io.is_quiet() {
                 self.kept.session.shrink_buffers();
             }
             tokio::select! {
                 biased;
-                Control::TakeOver(reply) = self.control.recv() => return End::TakenOver(reply),
-                _ = self.shutdown.changed() => return End::Shutdown,
+                wake = self.signal.wait(true) => match wake {
+                    Wake::TakeOver(reply) => return End::TakenOver(reply),
+                    Wake::Shutdown => return End::Shutdown,
+                    Wake::Timer => self.kept.session.handle_timeout(Instant::now()),
+                },
                 read = self.io.stream.read_buf(&mut self.io.rbuf) => match read {
                     Ok(0) => return End::Network("connection closed by the client".into()),
                     Ok(n) => {
@@ -244,9 +235,6 @@ impl Conn {
                     }
                     self.kept.mailbox.note_drained(now);
                 },
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    self.kept.session.handle_timeout(Instant::now());
-                },
             }
             if can_pull {
                 // Not waiting any more: from now the drain window runs (a client that
@@ -262,14 +250,12 @@ impl Conn {
         let Conn {
             shared,
             blocked,
-            control,
-            shutdown,
+            signal,
             ..
         } = self;
         tokio::select! {
             biased;
-            Control::TakeOver(reply) = control.recv() => Err(End::TakenOver(reply)),
-            _ = shutdown.changed() => Err(End::Shutdown),
+            wake = signal.wait(false) => Err(End::from(wake)),
             () = flow::deliver_blocked(shared, blocked) => Ok(()),
         }
     }
@@ -362,8 +348,7 @@ impl Conn {
                 self.io.stream.write_all(&self.io.wbuf).await?;
                 self.io.stream.flush().await
             } => r.map_err(|e| End::Network(e.to_string())),
-            Control::TakeOver(reply) = self.control.recv() => Err(End::TakenOver(reply)),
-            _ = self.shutdown.changed() => Err(End::Shutdown),
+            wake = self.signal.wait(false) => Err(End::from(wake)),
         };
         if self.io.is_quiet() {
             // Give the memory back on quiet connections (memory per idle connection).
@@ -414,11 +399,12 @@ impl Conn {
                 None
             }
         };
+        // From here no takeover can come (the store no longer names this connection);
+        // one that came meanwhile is taken here.
+        let late = self.signal.close();
         let Some(handover) = handover else { return };
         if taker.is_none() {
-            if let Some(Control::TakeOver(reply)) = self.control.try_recv() {
-                taker = Some(reply);
-            }
+            taker = late;
         }
         match taker {
             Some(reply) => {
@@ -504,9 +490,24 @@ impl Conn {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::state::{BrokerConfig, Shared};
+
+    /// Every connection keeps its task's future for its whole life: the memory per
+    /// idle connection (scripts/serve-memory) starts here. Everything rare (CONNECT,
+    /// flow control, the goodbye) is boxed; the idle wait holds only references.
+    #[tokio::test]
+    async fn a_connection_future_stays_small() {
+        let (stream, _peer) = tokio::io::duplex(64);
+        let shared = Arc::new(Shared::new(BrokerConfig::default()));
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let (done, _done_rx) = tokio::sync::mpsc::channel(1);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let future =
+            super::super::accept::serve_connection(Box::new(stream), peer, shared, shutdown, done);
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 256, "the connection future is {size} bytes");
     }
 }

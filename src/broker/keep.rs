@@ -130,7 +130,7 @@ fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
         now + expiry.saturating_sub(elapsed)
     });
     let conn_id = shared.next_id();
-    let (control, _) = tokio::sync::oneshot::channel();
+    let control = Arc::new(super::signal::Signal::default());
     let mut sessions = shared.sessions();
     let _ = sessions.connect(client_id.clone(), conn_id, control, now);
     let _ = sessions.disconnect(&client_id, conn_id, Some(kept), expires_at);

@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
 use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
 use super::mailbox::{Inbox, Mailbox};
 use super::message::{Delivery, Message};
 use super::router::{Blocked, Routed, Router};
 use super::sessions::SessionStore;
+use super::signal::Signal;
 use super::subscriptions::SubOptions;
 use super::will::DelayedWills;
 use crate::protocol::session::Session;
@@ -71,14 +70,6 @@ impl Default for BrokerConfig {
     }
 }
 
-/// A message to a connection task from outside.
-#[derive(Debug)]
-pub enum Control {
-    /// Another connection with the same client identifier arrived: send DISCONNECT
-    /// 0x8E, close, and hand the session over.
-    TakeOver(oneshot::Sender<Option<KeptSession>>),
-}
-
 /// A session's state that outlives a network connection (MQTT 5.0 §4.1).
 #[derive(Debug)]
 pub struct KeptSession {
@@ -104,7 +95,7 @@ pub struct Shared {
     /// Subscriptions, retained messages, counters.
     pub router: Router,
     /// Client identifier → connection or kept session.
-    pub sessions: Mutex<SessionStore<KeptSession, oneshot::Sender<Control>>>,
+    pub sessions: Mutex<SessionStore<KeptSession, Arc<Signal>>>,
     /// Wills waiting for their delay.
     pub wills: Mutex<DelayedWills>,
     /// When the broker started.
@@ -131,7 +122,7 @@ impl Shared {
     }
 
     /// The session store (never held across `.await`).
-    pub fn sessions(&self) -> MutexGuard<'_, SessionStore<KeptSession, oneshot::Sender<Control>>> {
+    pub fn sessions(&self) -> MutexGuard<'_, SessionStore<KeptSession, Arc<Signal>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
