@@ -3,7 +3,6 @@
 //! start the session, and answer CONNACK with what the server supports (MQTT 5.0
 //! §3.2.2.3). Must not keep the session store locked across `.await`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +21,7 @@ use crate::protocol::session::{Role, Session, SessionConfig};
 use crate::protocol::{
     topic, ConnAck, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode,
 };
+use crate::small_map::SmallMap;
 
 /// How long a new connection waits for the old one to hand its session over.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -322,9 +322,9 @@ async fn accept(
         } else {
             0
         },
-        out_aliases: HashMap::new(),
+        out_aliases: SmallMap::new(),
         send_maximum,
-        pending_qids: HashMap::new(),
+        pending_qids: SmallMap::new(),
         blocked: Vec::new(),
         signal,
     });
@@ -408,8 +408,8 @@ fn resume_or_start(
                 mailbox,
                 rx,
                 session,
-                subscriptions: HashMap::new(),
-                shared_inflight: HashMap::new(),
+                subscriptions: SmallMap::new(),
+                shared_inflight: SmallMap::new(),
             };
             (kept, false)
         }

@@ -6,7 +6,6 @@
 //! store. Transport-agnostic: anything `AsyncRead + AsyncWrite` (TCP here; TLS and
 //! WebSocket plug in the same way). Must not hold a lock across `.await`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +21,7 @@ use super::signal::{Signal, TakeOverReply, Wake};
 use super::state::{KeptSession, Shared};
 use super::will::PendingWill;
 use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
+use crate::small_map::SmallMap;
 
 /// A byte stream a client connection runs over.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -138,12 +138,12 @@ pub(super) struct Conn {
     /// The client's Topic Alias Maximum: aliases we may use towards it.
     pub client_alias_max: u16,
     /// Topic → alias we assigned on this connection.
-    pub out_aliases: HashMap<ByteString, u16>,
+    pub out_aliases: SmallMap<ByteString, u16>,
     /// The client's receive maximum (capped by `--max-inflight`).
     pub send_maximum: u16,
     /// Stored session: queue id of each message handed to the session, by its `seq`,
     /// until the session's `OutgoingQueued` store event takes it over.
-    pub pending_qids: HashMap<u64, u64>,
+    pub pending_qids: SmallMap<u64, u64>,
     /// Deliveries of the last message received that wait for room in a live
     /// subscriber's queue (`flow`); nothing more is read until they are settled.
     pub blocked: Vec<Blocked>,

@@ -4,7 +4,6 @@
 //! its subscriptions, give unacknowledged shared messages to other members, publish
 //! a will still waiting. Must not do I/O.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +19,7 @@ use super::subscriptions::SubOptions;
 use super::will::DelayedWills;
 use crate::protocol::session::Session;
 use crate::protocol::topic;
+use crate::small_map::SmallMap;
 
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
 #[derive(Debug, Clone)]
@@ -80,11 +80,11 @@ pub struct KeptSession {
     /// QoS 1/2 flows in both directions.
     pub session: Session,
     /// Its subscriptions by filter as written (`$share/…` included).
-    pub subscriptions: HashMap<String, SubOptions>,
+    pub subscriptions: SmallMap<String, SubOptions>,
     /// Shared-subscription messages handed to `session` and not acknowledged yet, by
     /// the number `Session::publish` gave them: another member gets them if the
     /// session ends first (MQTT 5.0 §4.8.2).
-    pub shared_inflight: HashMap<u64, Delivery>,
+    pub shared_inflight: SmallMap<u64, Delivery>,
 }
 
 /// The state shared by the listener and every connection task.
