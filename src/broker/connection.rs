@@ -10,9 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use std::pin::Pin;
+use std::task::{ready, Poll};
+
+use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::flow;
 use super::hooks::ClientIdentity;
@@ -35,7 +38,7 @@ pub(super) struct Io {
     read_hint: usize,
 }
 
-/// Smallest read buffer: what an idle connection holds.
+/// Smallest read: what a quiet connection reads at once, into a stack buffer.
 const MIN_READ: usize = 256;
 /// Largest read a busy connection asks for at once.
 const MAX_READ: usize = 64 * 1024;
@@ -50,15 +53,28 @@ impl Io {
         }
     }
 
-    /// Makes room for the next read: small for a quiet client (memory per idle
-    /// connection), doubling up to `MAX_READ` while reads fill the buffer.
-    pub fn prepare_read(&mut self) {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * self.read_hint {
+    /// Reads what the socket has into `rbuf`; `Ok(0)` at the end of the stream.
+    /// A quiet connection reads into a buffer on the stack and keeps only the bytes
+    /// that came, so that waiting holds no read buffer (memory per idle connection);
+    /// a busy one reads straight into `rbuf`, up to `read_hint` bytes at once.
+    pub async fn read(&mut self) -> std::io::Result<usize> {
+        if !self.is_quiet() {
+            if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
+                self.rbuf.reserve(self.read_hint);
+            }
+            return self.stream.read_buf(&mut self.rbuf).await;
+        }
+        if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
         }
-        if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
-            self.rbuf.reserve(self.read_hint);
-        }
+        std::future::poll_fn(|cx| {
+            let mut stack = [0u8; MIN_READ];
+            let mut buf = ReadBuf::new(&mut stack);
+            ready!(Pin::new(&mut *self.stream).poll_read(cx, &mut buf))?;
+            self.rbuf.extend_from_slice(buf.filled());
+            Poll::Ready(Ok(buf.filled().len()))
+        })
+        .await
     }
 
     /// True while reads are small: the connection is not busy.
@@ -197,7 +213,6 @@ impl Conn {
             }
             // The keep-alive sweep wakes us when the session's timer is due.
             self.signal.set_deadline(self.kept.session.poll_timeout());
-            self.io.prepare_read();
             if self.io.is_quiet() {
                 self.kept.session.shrink_buffers();
             }
@@ -208,7 +223,7 @@ impl Conn {
                     Wake::Shutdown => return End::Shutdown,
                     Wake::Timer => self.kept.session.handle_timeout(Instant::now()),
                 },
-                read = self.io.stream.read_buf(&mut self.io.rbuf) => match read {
+                read = self.io.read() => match read {
                     Ok(0) => return End::Network("connection closed by the client".into()),
                     Ok(n) => {
                         self.io.after_read(n);
@@ -341,15 +356,29 @@ impl Conn {
     /// stopped reading) ends the connection instead of waiting.
     async fn write_out(&mut self) -> Result<(), End> {
         let len = self.io.wbuf.len();
-        let result = tokio::select! {
+        // By hand rather than `select!` over `write_all`: the future is then only a
+        // reference (memory per idle connection).
+        let Conn { io, signal, .. } = self;
+        let result = std::future::poll_fn(|cx| {
             // A write that can complete does (a CONNACK before a takeover).
-            biased;
-            r = async {
-                self.io.stream.write_all(&self.io.wbuf).await?;
-                self.io.stream.flush().await
-            } => r.map_err(|e| End::Network(e.to_string())),
-            wake = self.signal.wait(false) => Err(End::from(wake)),
-        };
+            while !io.wbuf.is_empty() {
+                match Pin::new(&mut *io.stream).poll_write(cx, &io.wbuf) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(End::Network(
+                            "the connection took no more bytes".into(),
+                        )))
+                    }
+                    Poll::Ready(Ok(n)) => io.wbuf.advance(n),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(End::Network(e.to_string()))),
+                    Poll::Pending => return signal.poll_wake(cx, false).map(|w| Err(End::from(w))),
+                }
+            }
+            match Pin::new(&mut *io.stream).poll_flush(cx) {
+                Poll::Ready(r) => Poll::Ready(r.map_err(|e| End::Network(e.to_string()))),
+                Poll::Pending => signal.poll_wake(cx, false).map(|w| Err(End::from(w))),
+            }
+        })
+        .await;
         if self.io.is_quiet() {
             // Give the memory back on quiet connections (memory per idle connection).
             self.io.wbuf = BytesMut::new();
@@ -508,6 +537,6 @@ mod tests {
         let future =
             super::super::accept::serve_connection(Box::new(stream), peer, shared, shutdown, done);
         let size = std::mem::size_of_val(&future);
-        assert!(size <= 256, "the connection future is {size} bytes");
+        assert!(size <= 192, "the connection future is {size} bytes");
     }
 }

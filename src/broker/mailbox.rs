@@ -302,8 +302,8 @@ impl Inbox {
     }
 
     /// The next delivery; `None` once closed and empty. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<Delivery> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    pub fn recv(&mut self) -> impl std::future::Future<Output = Option<Delivery>> + '_ {
+        std::future::poll_fn(|cx| self.poll_recv(cx))
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {

@@ -6,7 +6,7 @@
 //! scripts/serve-memory); mosquitto checks keep alives in its main loop the same way.
 //! Must not decide anything: the connection task does (keep alive: `Session`).
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -128,7 +128,8 @@ impl Signal {
         slot.take()
     }
 
-    fn poll_wake(&self, cx: &mut Context<'_>, timer: bool) -> Poll<Wake> {
+    /// `wait` by hand, for a task polling it together with other things.
+    pub fn poll_wake(&self, cx: &mut Context<'_>, timer: bool) -> Poll<Wake> {
         if let Some(wake) = self.check(timer) {
             return Poll::Ready(wake);
         }
@@ -160,8 +161,8 @@ impl Signal {
     /// Resolves with the next reason to wake; `timer: false` waits for a takeover or
     /// shutdown only (the timer flag stays for later). Cancel-safe; the future is a
     /// reference (memory per idle connection).
-    pub async fn wait(&self, timer: bool) -> Wake {
-        poll_fn(|cx| self.poll_wake(cx, timer)).await
+    pub fn wait(&self, timer: bool) -> impl Future<Output = Wake> + '_ {
+        poll_fn(move |cx| self.poll_wake(cx, timer))
     }
 }
 
