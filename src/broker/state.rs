@@ -144,13 +144,14 @@ impl Shared {
     /// drops it for that session. For wills and other messages without a publisher to
     /// slow down.
     pub fn publish(&self, msg: Message, now: Instant) {
-        let blocked = self.publish_or_block(msg, now);
+        let (blocked, _) = self.publish_or_block(msg, now);
         super::flow::give_up(self, blocked);
     }
 
     /// Routes a message like `publish`, but gives back the QoS 1/2 deliveries that
-    /// found a live session's queue full, for the publisher to wait on (`flow`).
-    pub fn publish_or_block(&self, msg: Message, now: Instant) -> Vec<Blocked> {
+    /// found a live session's queue full, for the publisher to wait on (`flow`), and
+    /// whether any subscription matched (`Routed::matched`).
+    pub fn publish_or_block(&self, msg: Message, now: Instant) -> (Vec<Blocked>, bool) {
         let msg = Arc::new(msg);
         self.router
             .stats
@@ -175,7 +176,7 @@ impl Shared {
                 routed.blocked.len()
             ));
         }
-        std::mem::take(&mut routed.blocked)
+        (std::mem::take(&mut routed.blocked), routed.matched)
     }
 
     /// Logs the sessions a message was dropped for.
