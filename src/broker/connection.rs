@@ -87,6 +87,9 @@ impl Io {
     }
 }
 
+/// Where a connection that took the client identifier over waits for the session.
+pub(super) type Taker = oneshot::Sender<Option<KeptSession>>;
+
 /// Why a connection ends.
 #[derive(Debug)]
 pub(super) enum End {
@@ -99,7 +102,7 @@ pub(super) enum End {
     /// Silent for 1.5 times its keep alive.
     KeepAlive,
     /// Another connection took the client identifier over.
-    TakenOver(oneshot::Sender<Option<KeptSession>>),
+    TakenOver(Taker),
     /// The broker is stopping.
     Shutdown,
 }
@@ -383,6 +386,7 @@ impl Conn {
         let now = Instant::now();
         let client_id = self.identity.client_id.clone();
         flow::give_up(&self.shared, std::mem::take(&mut self.blocked));
+        let (end, early_taker) = self.read_before_takeover(end).await;
         self.say_goodbye(&end).await;
         self.log_end(&end);
         self.handle_will(&end, now);
@@ -393,7 +397,7 @@ impl Conn {
             .then(|| now + Duration::from_secs(self.session_expiry.into()));
         let mut taker = match end {
             End::TakenOver(reply) => Some(reply),
-            _ => None,
+            _ => early_taker,
         };
         if keep {
             self.save_session(false);
@@ -428,6 +432,45 @@ impl Conn {
             }
             None => self.shared.end_session(&client_id, handover, now),
         }
+    }
+
+    /// A takeover can overtake what the client sent on this connection before it
+    /// connected again: a DISCONNECT lowering the session expiry to 0 (MQTT 5.0
+    /// §3.14.2.2.2), messages, may already wait in this socket while the new CONNECT
+    /// is handled (the reactor woke this task for both, and the takeover is polled
+    /// first). They came first, so what is readable now is read, without waiting, and
+    /// handled before the session is handed over; if it ends the connection (DISCONNECT,
+    /// a protocol error), that is the end, and the new owner still gets its answer.
+    /// Messages that would wait for a full subscriber queue are given up on at once.
+    async fn read_before_takeover(&mut self, end: End) -> (End, Option<Taker>) {
+        use std::future::Future as _;
+        let End::TakenOver(reply) = end else {
+            return (end, None);
+        };
+        // Bounded: a client cannot keep the new connection waiting by sending more.
+        for _ in 0..16 {
+            let result = self.decode_all(Instant::now());
+            flow::give_up(&self.shared, std::mem::take(&mut self.blocked));
+            if let Err(end) = result {
+                return (end, Some(reply));
+            }
+            if self.io.rbuf.len() >= MAX_READ {
+                break;
+            }
+            self.io.prepare_read();
+            let read = self.io.stream.read_buf(&mut self.io.rbuf);
+            let mut read = std::pin::pin!(read);
+            // One poll: ready bytes are taken, an empty socket is not waited for.
+            let polled = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(read.as_mut().poll(cx))
+            }))
+            .await;
+            match polled {
+                std::task::Poll::Ready(Ok(n)) if n > 0 => {}
+                _ => break,
+            }
+        }
+        (End::TakenOver(reply), None)
     }
 
     /// MQTT 5: tell the client why we close (§3.14); 3.1.1 has no server DISCONNECT.
