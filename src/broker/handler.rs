@@ -167,6 +167,14 @@ impl Conn {
             {
                 ReasonCode::NotAuthorized
             } else {
+                if share.is_none()
+                    && filter.starts_with("$SYS")
+                    && sub.retain_handling != RetainHandling::DoNotSend
+                {
+                    // Fresh values for the retained messages it is about to get (before
+                    // it subscribes: it gets them once, retained).
+                    self.shared.publish_sys(now);
+                }
                 let options = SubOptions {
                     qos: sub.qos,
                     no_local: sub.no_local,

@@ -18,9 +18,10 @@ use super::message::{Delivery, Message};
 use super::router::{Blocked, Routed, Router};
 use super::sessions::SessionStore;
 use super::subscriptions::SubOptions;
+use super::sys::{Gauges, SysState};
 use super::will::DelayedWills;
 use crate::protocol::session::Session;
-use crate::protocol::topic;
+use crate::protocol::{topic, Properties, QoS};
 
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
 #[derive(Debug, Clone)]
@@ -109,6 +110,8 @@ pub struct Shared {
     pub wills: Mutex<DelayedWills>,
     /// When the broker started.
     pub started: Instant,
+    /// The `$SYS` values published last.
+    pub sys: SysState,
     next_id: AtomicU64,
 }
 
@@ -121,6 +124,7 @@ impl Shared {
             sessions: Mutex::new(SessionStore::new()),
             wills: Mutex::new(DelayedWills::new()),
             started: Instant::now(),
+            sys: SysState::default(),
             next_id: AtomicU64::new(1),
         }
     }
@@ -177,6 +181,39 @@ impl Shared {
             ));
         }
         (std::mem::take(&mut routed.blocked), routed.matched)
+    }
+
+    /// Publishes the `$SYS/broker/...` values that changed since the last time: retained
+    /// QoS 0 messages, straight to the router (they are not client messages to count).
+    /// Called every `sys_interval` and before a `$SYS` subscription takes the retained
+    /// values, so that a subscriber never starts from a stale snapshot (the one of the
+    /// broker's first instant, with no client connected yet, in its first interval).
+    pub fn publish_sys(&self, now: Instant) {
+        let gauges = || {
+            let (clients_connected, clients_disconnected) = self.sessions().counts();
+            let (subscriptions, retained) = self.router.counts();
+            Gauges {
+                uptime: now.saturating_duration_since(self.started),
+                clients_connected,
+                clients_disconnected,
+                subscriptions,
+                retained,
+            }
+        };
+        self.sys
+            .refresh(&self.router.stats, gauges, |topic, value| {
+                let msg = Message {
+                    topic: topic.into(),
+                    payload: value.to_owned().into(),
+                    qos: QoS::AtMostOnce,
+                    retain: true,
+                    properties: Properties::default(),
+                    publisher: 0,
+                    received_at: now,
+                };
+                let routed = self.router.publish(Arc::new(msg), now);
+                super::flow::give_up(self, routed.blocked);
+            });
     }
 
     /// Logs the sessions a message was dropped for.
