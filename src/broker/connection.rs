@@ -59,9 +59,7 @@ impl Io {
     /// a busy one reads straight into `rbuf`, up to `read_hint` bytes at once.
     pub async fn read(&mut self) -> std::io::Result<usize> {
         if !self.is_quiet() {
-            if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
-                self.rbuf.reserve(self.read_hint);
-            }
+            self.reserve_read();
             return self.stream.read_buf(&mut self.rbuf).await;
         }
         if self.rbuf.is_empty() {
@@ -75,6 +73,13 @@ impl Io {
             Poll::Ready(Ok(buf.filled().len()))
         })
         .await
+    }
+
+    /// Makes room in `rbuf` for a read of `read_hint` bytes.
+    pub fn reserve_read(&mut self) {
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
+            self.rbuf.reserve(self.read_hint);
+        }
     }
 
     /// True while reads are small: the connection is not busy.
@@ -397,6 +402,7 @@ impl Conn {
         let now = Instant::now();
         let client_id = self.identity.client_id.clone();
         flow::give_up(&self.shared, std::mem::take(&mut self.blocked));
+        let (end, early_taker) = self.read_before_takeover(end).await;
         self.say_goodbye(&end).await;
         self.log_end(&end);
         self.handle_will(&end, now);
@@ -407,7 +413,7 @@ impl Conn {
             .then(|| now + Duration::from_secs(self.session_expiry.into()));
         let mut taker = match end {
             End::TakenOver(reply) => Some(reply),
-            _ => None,
+            _ => early_taker,
         };
         if keep {
             self.save_session(false);
@@ -443,6 +449,45 @@ impl Conn {
             }
             None => self.shared.end_session(&client_id, handover, now),
         }
+    }
+
+    /// A takeover can overtake what the client sent on this connection before it
+    /// connected again: a DISCONNECT lowering the session expiry to 0 (MQTT 5.0
+    /// §3.14.2.2.2), messages, may already wait in this socket while the new CONNECT
+    /// is handled (the reactor woke this task for both, and the takeover is polled
+    /// first). They came first, so what is readable now is read, without waiting, and
+    /// handled before the session is handed over; if it ends the connection (DISCONNECT,
+    /// a protocol error), that is the end, and the new owner still gets its answer.
+    /// Messages that would wait for a full subscriber queue are given up on at once.
+    async fn read_before_takeover(&mut self, end: End) -> (End, Option<TakeOverReply>) {
+        use std::future::Future as _;
+        let End::TakenOver(reply) = end else {
+            return (end, None);
+        };
+        // Bounded: a client cannot keep the new connection waiting by sending more.
+        for _ in 0..16 {
+            let result = self.decode_all(Instant::now());
+            flow::give_up(&self.shared, std::mem::take(&mut self.blocked));
+            if let Err(end) = result {
+                return (end, Some(reply));
+            }
+            if self.io.rbuf.len() >= MAX_READ {
+                break;
+            }
+            self.io.reserve_read();
+            let read = self.io.stream.read_buf(&mut self.io.rbuf);
+            let mut read = std::pin::pin!(read);
+            // One poll: ready bytes are taken, an empty socket is not waited for.
+            let polled = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(read.as_mut().poll(cx))
+            }))
+            .await;
+            match polled {
+                std::task::Poll::Ready(Ok(n)) if n > 0 => {}
+                _ => break,
+            }
+        }
+        (End::TakenOver(reply), None)
     }
 
     /// MQTT 5: tell the client why we close (§3.14); 3.1.1 has no server DISCONNECT.

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -18,11 +17,8 @@ use tokio::task::JoinHandle;
 use super::accept::serve_connection;
 use super::connection::Transport;
 use super::mailbox::clock_ms;
-use super::message::Message;
 use super::signal::SWEEP_PERIOD;
 use super::state::{BrokerConfig, Shared};
-use super::sys::{sys_topics, Gauges};
-use crate::protocol::{Properties, QoS};
 
 /// How long shutdown waits for connection tasks to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -179,7 +175,6 @@ async fn keep_alive_sweep(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
 /// retained messages, refresh `$SYS` topics whose value changed.
 async fn housekeeping(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_sys: Vec<(&'static str, String)> = Vec::new();
     let mut since_sys = shared.config.sys_interval;
     loop {
         tokio::select! {
@@ -200,37 +195,7 @@ async fn housekeeping(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) 
         since_sys += Duration::from_secs(1);
         if since_sys >= shared.config.sys_interval {
             since_sys = Duration::ZERO;
-            publish_sys(&shared, &mut last_sys, now);
+            shared.publish_sys(now);
         }
     }
-}
-
-fn publish_sys(shared: &Shared, last: &mut Vec<(&'static str, String)>, now: Instant) {
-    let (clients_connected, clients_disconnected) = shared.sessions().counts();
-    let (subscriptions, retained) = shared.router.counts();
-    let gauges = Gauges {
-        uptime: now.saturating_duration_since(shared.started),
-        clients_connected,
-        clients_disconnected,
-        subscriptions,
-        retained,
-    };
-    let topics = sys_topics(&shared.router.stats, gauges);
-    for (topic, value) in &topics {
-        if last.iter().any(|(t, v)| t == topic && v == value) {
-            continue;
-        }
-        let msg = Message {
-            topic: (*topic).into(),
-            payload: Bytes::from(value.clone()),
-            qos: QoS::AtMostOnce,
-            retain: true,
-            properties: Properties::default(),
-            publisher: 0,
-            received_at: now,
-        };
-        // Straight to the router: $SYS updates are not client messages to count.
-        shared.router.publish(Arc::new(msg), now);
-    }
-    *last = topics;
 }

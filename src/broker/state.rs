@@ -16,9 +16,10 @@ use super::router::{Blocked, Routed, Router};
 use super::sessions::SessionStore;
 use super::signal::Signal;
 use super::subscriptions::SubOptions;
+use super::sys::{Gauges, SysState};
 use super::will::DelayedWills;
 use crate::protocol::session::Session;
-use crate::protocol::topic;
+use crate::protocol::{topic, Properties, QoS};
 use crate::small_map::SmallMap;
 
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
@@ -100,6 +101,8 @@ pub struct Shared {
     pub wills: Mutex<DelayedWills>,
     /// When the broker started.
     pub started: Instant,
+    /// The `$SYS` values published last.
+    pub sys: SysState,
     next_id: AtomicU64,
 }
 
@@ -112,6 +115,7 @@ impl Shared {
             sessions: Mutex::new(SessionStore::new()),
             wills: Mutex::new(DelayedWills::new()),
             started: Instant::now(),
+            sys: SysState::default(),
             next_id: AtomicU64::new(1),
         }
     }
@@ -135,13 +139,14 @@ impl Shared {
     /// drops it for that session. For wills and other messages without a publisher to
     /// slow down.
     pub fn publish(&self, msg: Message, now: Instant) {
-        let blocked = self.publish_or_block(msg, now);
+        let (blocked, _) = self.publish_or_block(msg, now);
         super::flow::give_up(self, blocked);
     }
 
     /// Routes a message like `publish`, but gives back the QoS 1/2 deliveries that
-    /// found a live session's queue full, for the publisher to wait on (`flow`).
-    pub fn publish_or_block(&self, msg: Message, now: Instant) -> Vec<Blocked> {
+    /// found a live session's queue full, for the publisher to wait on (`flow`), and
+    /// whether any subscription matched (`Routed::matched`).
+    pub fn publish_or_block(&self, msg: Message, now: Instant) -> (Vec<Blocked>, bool) {
         let msg = Arc::new(msg);
         self.router
             .stats
@@ -166,7 +171,40 @@ impl Shared {
                 routed.blocked.len()
             ));
         }
-        std::mem::take(&mut routed.blocked)
+        (std::mem::take(&mut routed.blocked), routed.matched)
+    }
+
+    /// Publishes the `$SYS/broker/...` values that changed since the last time: retained
+    /// QoS 0 messages, straight to the router (they are not client messages to count).
+    /// Called every `sys_interval` and before a `$SYS` subscription takes the retained
+    /// values, so that a subscriber never starts from a stale snapshot (the one of the
+    /// broker's first instant, with no client connected yet, in its first interval).
+    pub fn publish_sys(&self, now: Instant) {
+        let gauges = || {
+            let (clients_connected, clients_disconnected) = self.sessions().counts();
+            let (subscriptions, retained) = self.router.counts();
+            Gauges {
+                uptime: now.saturating_duration_since(self.started),
+                clients_connected,
+                clients_disconnected,
+                subscriptions,
+                retained,
+            }
+        };
+        self.sys
+            .refresh(&self.router.stats, gauges, |topic, value| {
+                let msg = Message {
+                    topic: topic.into(),
+                    payload: value.to_owned().into(),
+                    qos: QoS::AtMostOnce,
+                    retain: true,
+                    properties: Properties::default(),
+                    publisher: 0,
+                    received_at: now,
+                };
+                let routed = self.router.publish(Arc::new(msg), now);
+                super::flow::give_up(self, routed.blocked);
+            });
     }
 
     /// Logs the sessions a message was dropped for.
