@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::pin::Pin;
-use std::task::{ready, Poll};
+use std::future::Future;
+use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
@@ -57,22 +58,22 @@ impl Io {
     /// A quiet connection reads into a buffer on the stack and keeps only the bytes
     /// that came, so that waiting holds no read buffer (memory per idle connection);
     /// a busy one reads straight into `rbuf`, up to `read_hint` bytes at once.
-    pub async fn read(&mut self) -> std::io::Result<usize> {
+    /// A poll function rather than a future, so that the waiting connection's future
+    /// holds only a reference.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if !self.is_quiet() {
             self.reserve_read();
-            return self.stream.read_buf(&mut self.rbuf).await;
+            // `read_buf`'s future keeps no state between polls.
+            return std::pin::pin!(self.stream.read_buf(&mut self.rbuf)).poll(cx);
         }
-        if self.rbuf.is_empty() {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
         }
-        std::future::poll_fn(|cx| {
-            let mut stack = [0u8; MIN_READ];
-            let mut buf = ReadBuf::new(&mut stack);
-            ready!(Pin::new(&mut *self.stream).poll_read(cx, &mut buf))?;
-            self.rbuf.extend_from_slice(buf.filled());
-            Poll::Ready(Ok(buf.filled().len()))
-        })
-        .await
+        let mut stack = [0u8; MIN_READ];
+        let mut buf = ReadBuf::new(&mut stack);
+        ready!(Pin::new(&mut *self.stream).poll_read(cx, &mut buf))?;
+        self.rbuf.extend_from_slice(buf.filled());
+        Poll::Ready(Ok(buf.filled().len()))
     }
 
     /// Makes room in `rbuf` for a read of `read_hint` bytes.
@@ -228,7 +229,7 @@ impl Conn {
                     Wake::Shutdown => return End::Shutdown,
                     Wake::Timer => self.kept.session.handle_timeout(Instant::now()),
                 },
-                read = self.io.read() => match read {
+                read = std::future::poll_fn(|cx| self.io.poll_read(cx)) => match read {
                     Ok(0) => return End::Network("connection closed by the client".into()),
                     Ok(n) => {
                         self.io.after_read(n);
@@ -582,6 +583,6 @@ mod tests {
         let future =
             super::super::accept::serve_connection(Box::new(stream), peer, shared, shutdown, done);
         let size = std::mem::size_of_val(&future);
-        assert!(size <= 192, "the connection future is {size} bytes");
+        assert!(size <= 152, "the connection future is {size} bytes");
     }
 }
