@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::pin::Pin;
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, BytesMut};
@@ -159,18 +159,25 @@ pub(super) struct Conn {
     pub client_max_packet: u32,
     /// The client's Topic Alias Maximum: aliases we may use towards it.
     pub client_alias_max: u16,
-    /// Topic → alias we assigned on this connection.
-    pub out_aliases: SmallMap<ByteString, u16>,
     /// The client's receive maximum (capped by `--max-inflight`).
     pub send_maximum: u16,
-    /// Stored session: queue id of each message handed to the session, by its `seq`,
-    /// until the session's `OutgoingQueued` store event takes it over.
-    pub pending_qids: SmallMap<u64, u64>,
+    /// Outgoing topic aliases and stored-queue ids, made on first use.
+    pub extra: Option<Box<ConnExtra>>,
     /// Deliveries of the last message received that wait for room in a live
     /// subscriber's queue (`flow`); nothing more is read until they are settled.
     pub blocked: Vec<Blocked>,
     /// Takeover, shutdown and keep-alive wake-ups (shared with the session store).
     pub signal: Arc<Signal>,
+}
+
+/// What most connections never use, boxed on first use (memory per idle connection).
+#[derive(Debug, Default)]
+pub(super) struct ConnExtra {
+    /// Topic → alias we assigned on this connection.
+    pub out_aliases: SmallMap<ByteString, u16>,
+    /// Stored session: queue id of each message handed to the session, by its `seq`,
+    /// until the session's `OutgoingQueued` store event takes it over.
+    pub pending_qids: SmallMap<u64, u64>,
 }
 
 /// Deliveries pulled from the mailbox per wake-up, so reads are not starved.
@@ -281,6 +288,11 @@ impl Conn {
         }
     }
 
+    /// Topic aliases and stored-queue ids, made on first use.
+    pub fn extra(&mut self) -> &mut ConnExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     /// True when a new outgoing message would be sent at once: nothing waits in the
     /// session's queue and the client's receive window has room (MQTT 5.0 §4.9).
     fn can_pull(&self) -> bool {
@@ -348,12 +360,14 @@ impl Conn {
         if self.client_alias_max == 0 || self.version != ProtocolVersion::V5 {
             return;
         }
-        if let Some(&alias) = self.out_aliases.get(&publish.topic) {
+        let max = usize::from(self.client_alias_max);
+        let aliases = &mut self.extra().out_aliases;
+        if let Some(&alias) = aliases.get(&publish.topic) {
             publish.properties.topic_alias = Some(alias);
             publish.topic = ByteString::new();
-        } else if self.out_aliases.len() < usize::from(self.client_alias_max) {
-            let alias = self.out_aliases.len() as u16 + 1;
-            self.out_aliases.insert(publish.topic.clone(), alias);
+        } else if aliases.len() < max {
+            let alias = aliases.len() as u16 + 1;
+            aliases.insert(publish.topic.clone(), alias);
             publish.properties.topic_alias = Some(alias);
         }
     }

@@ -67,18 +67,23 @@ pub enum Matched<'a> {
 struct Node {
     children: SmallMap<Box<str>, Box<Node>>,
     subscribers: SmallMap<u64, (Arc<Mailbox>, SubOptions)>,
-    /// Shared subscription groups (rare): a plain list.
-    shared: Vec<(Box<str>, SharedGroup)>,
+    /// Shared subscription groups (rare): a plain list, boxed, `None` when empty.
+    shared: Option<Box<Vec<(Box<str>, SharedGroup)>>>,
 }
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_empty()
+        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_none()
     }
 
     fn collect<'a>(&'a self, out: &mut Vec<Matched<'a>>) {
         out.extend(self.subscribers.values().map(|(m, o)| Matched::Plain(m, o)));
-        out.extend(self.shared.iter().map(|(_, g)| Matched::Shared(g)));
+        out.extend(
+            self.shared
+                .iter()
+                .flat_map(|v| v.iter())
+                .map(|(_, g)| Matched::Shared(g)),
+        );
     }
 }
 
@@ -116,10 +121,11 @@ impl SubscriptionTree {
                 .insert(mailbox.session_id, (mailbox.clone(), options))
                 .is_some(),
             Some(group) => {
-                let i = match node.shared.iter().position(|(g, _)| &**g == group) {
+                let groups = node.shared.get_or_insert_with(Box::default);
+                let i = match groups.iter().position(|(g, _)| &**g == group) {
                     Some(i) => i,
                     None => {
-                        node.shared.push((
+                        groups.push((
                             group.into(),
                             SharedGroup {
                                 key: format!("$share/{group}/{filter}").into(),
@@ -127,10 +133,10 @@ impl SubscriptionTree {
                                 next: AtomicUsize::new(0),
                             },
                         ));
-                        node.shared.len() - 1
+                        groups.len() - 1
                     }
                 };
-                let entry = &mut node.shared[i].1;
+                let entry = &mut groups[i].1;
                 match entry
                     .members
                     .iter_mut()
@@ -178,6 +184,7 @@ impl SubscriptionTree {
             node = node.children.get(level)?;
         }
         node.shared
+            .as_ref()?
             .iter()
             .find(|(g, _)| &**g == share)
             .map(|(_, g)| g)
@@ -222,15 +229,21 @@ fn remove(node: &mut Node, levels: &[&str], share: Option<&str>, session_id: u64
         return match share {
             None => node.subscribers.remove(&session_id).is_some(),
             Some(group) => {
-                let Some(i) = node.shared.iter().position(|(g, _)| &**g == group) else {
+                let Some(groups) = node.shared.as_mut() else {
                     return false;
                 };
-                let g = &mut node.shared[i].1;
+                let Some(i) = groups.iter().position(|(g, _)| &**g == group) else {
+                    return false;
+                };
+                let g = &mut groups[i].1;
                 let before = g.members.len();
                 g.members.retain(|(m, _)| m.session_id != session_id);
                 let removed = g.members.len() != before;
                 if g.members.is_empty() {
-                    node.shared.swap_remove(i);
+                    groups.swap_remove(i);
+                    if groups.is_empty() {
+                        node.shared = None;
+                    }
                 }
                 removed
             }
