@@ -58,6 +58,9 @@ pub enum Matched<'a> {
     Shared(&'a SharedGroup),
 }
 
+/// A node's shared subscription groups, by group name.
+type Groups = Vec<(Box<str>, SharedGroup)>;
+
 /// Most nodes of a broker with many clients have one child (`idle/17/cmd`) and one
 /// subscriber or none, or are one of thousands of children: `SmallMap`s hold exactly
 /// their entries (24 bytes each) until they grow big, and children are boxed so that
@@ -68,7 +71,7 @@ struct Node {
     children: SmallMap<Box<str>, Box<Node>>,
     subscribers: SmallMap<u64, (Arc<Mailbox>, SubOptions)>,
     /// Shared subscription groups (rare): a plain list, boxed, `None` when empty.
-    shared: Option<Box<Vec<(Box<str>, SharedGroup)>>>,
+    shared: Option<Box<Groups>>,
 }
 
 impl Node {
