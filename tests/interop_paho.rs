@@ -180,3 +180,16 @@ fn paho_sees_retained_messages_replaced_deleted_and_filtered_by_retain_handling(
     );
     eqnice!(v5_expected, v5);
 }
+
+#[test]
+fn paho_gets_suback_0x8f_for_an_invalid_filter_and_puback_0x10_when_nobody_subscribed_on_5() {
+    let [v311, v5] = scenario("reason_codes");
+    let expected_311 = "suback: closed\n\
+         no subscriber: 0x00\n\
+         subscriber: 0x00 (rc/311/ok mine q1 r0 d0)";
+    eqnice!(expected_311, v311);
+    let expected_5 = "suback: [1, 143, 2]\n\
+         no subscriber: 0x10\n\
+         subscriber: 0x00 (rc/5/ok mine q1 r0 d0)";
+    eqnice!(expected_5, v5);
+}

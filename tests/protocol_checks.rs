@@ -124,7 +124,8 @@ const CASES: &[(&str, ProtocolVersion, &[u8], ReasonCode)] = &[
     ("SUBACK reason code SUBACK may not carry", V5, &[0x90, 0x04, 0, 1, 0, 0x04], Malformed),
     ("UNSUBSCRIBE without filters", V311, &[0xA2, 0x02, 0, 1], ProtocolErr),
     ("UNSUBSCRIBE invalid filter", V5, &[0xA2, 0x06, 0, 1, 0, 0, 1, 0], Malformed),
-    ("UNSUBSCRIBE misplaced #", V5, &[0xA2, 0x07, 0, 1, 0, 0, 2, b'#', b'a'], ReasonCode::TopicFilterInvalid),
+    // (MQTT 5 keeps a misplaced wildcard for an UNSUBACK / SUBACK 0x8F, §3.9.3.)
+    ("UNSUBSCRIBE misplaced #", V311, &[0xA2, 0x06, 0, 1, 0, 2, b'#', b'a'], ReasonCode::TopicFilterInvalid),
     ("UNSUBACK trailing bytes on 3.1.1", V311, &[0xB0, 0x03, 0, 1, 0], Malformed),
     ("UNSUBACK without reason codes on 5.0", V5, &[0xB0, 0x03, 0, 1, 0], ProtocolErr),
     ("UNSUBACK reason code UNSUBACK may not carry", V5, &[0xB0, 0x04, 0, 1, 0, 0x01], Malformed),

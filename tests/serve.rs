@@ -168,6 +168,57 @@ fn dollar_topics_are_not_matched_by_leading_wildcards_and_sys_topics_exist() {
 }
 
 #[test]
+fn a_sys_subscriber_right_after_start_gets_current_values_not_the_first_instants() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    publish(port, &["-t", "early", "-q", "1", "-m", "1"]);
+    // Within the broker's first second: before, the retained values were those of its
+    // first instant (no client, nothing received) until the next refresh.
+    let mut sys = subscriber(port, &["-t", "$SYS/broker/#", "-v"]);
+    let wanted = [
+        "clients/connected",
+        "clients/total",
+        "messages/received",
+        "publish/messages/received",
+        "bytes/received",
+        "uptime",
+        "version",
+    ];
+    let mut first: std::collections::HashMap<String, String> = Default::default();
+    while wanted.iter().any(|w| !first.contains_key(*w)) {
+        let line = sys.expect_line(|l| l.starts_with("$SYS/broker/"), T);
+        let (topic, value) = line["$SYS/broker/".len()..]
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("topic and value: {line}"));
+        first
+            .entry(topic.to_string())
+            .or_insert_with(|| value.to_string());
+    }
+    let number = |k: &str| -> u64 {
+        first[k]
+            .parse()
+            .unwrap_or_else(|_| panic!("{k}: {first:?}"))
+    };
+    assert!(
+        number("clients/connected") >= 1,
+        "itself at least: {first:?}"
+    );
+    assert!(
+        number("clients/total") >= number("clients/connected"),
+        "{first:?}"
+    );
+    assert_eq!(
+        number("messages/received"),
+        1,
+        "the publish before: {first:?}"
+    );
+    assert_eq!(number("publish/messages/received"), 1, "{first:?}");
+    assert!(number("bytes/received") > 0, "{first:?}");
+    assert!(first["uptime"].ends_with(" seconds"), "{first:?}");
+    assert!(first["version"].starts_with("mqtk version "), "{first:?}");
+}
+
+#[test]
 fn wildcards_and_overlapping_subscriptions_deliver_one_copy() {
     let serve = Serve::start(&[]);
     let port = serve.port();

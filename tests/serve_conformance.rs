@@ -187,7 +187,8 @@ fn more_unacknowledged_qos2_publishes_than_the_receive_maximum_get_disconnect_0x
     );
     for id in 1..=2u16 {
         raw.send(&publish_packet("rm", 2, id, b"x", true));
-        raw.expect(&[0x50, 0x02, 0x00, id as u8]);
+        // 0x10: no subscription matches "rm".
+        raw.expect(&[0x50, 0x03, 0x00, id as u8, 0x10]);
     }
     raw.send(&publish_packet("rm", 2, 3, b"x", true));
     let (_, got) = raw.expect_closed(T);
@@ -203,14 +204,101 @@ fn no_local_on_a_shared_subscription_is_a_protocol_error() {
     );
 }
 
+/// A SUBSCRIBE of several (filter, options) pairs; `v5` adds an empty property block.
+fn subscribe_many(packet_id: u16, filters: &[(&[u8], u8)], v5: bool) -> Vec<u8> {
+    let mut body = packet_id.to_be_bytes().to_vec();
+    if v5 {
+        body.push(0);
+    }
+    for (filter, options) in filters {
+        put_str(&mut body, filter);
+        body.push(*options);
+    }
+    frame(0x82, &body)
+}
+
 #[test]
-fn an_invalid_topic_filter_closes_the_connection_with_0x8f() {
+fn an_invalid_topic_filter_gets_suback_0x8f_on_5_the_others_are_granted_and_3_1_1_is_closed() {
     let serve = Serve::start(&[]);
+    let port = serve.port();
+    let filters: &[(&[u8], u8)] = &[(b"ok/1", 0x01), (b"a/#/b", 0x01), (b"ok/+", 0x02)];
+    let (mut v5, _) = Raw::v5(port, "badfilter5", 60);
+    v5.send(&subscribe_many(9, filters, true));
+    // MQTT 5.0 §3.9.3: one reason code per filter, 0x8F for the invalid one.
+    v5.expect(&[0x90, 0x06, 0x00, 0x09, 0x00, 0x01, 0x8F, 0x02]);
+    // Still connected, and the granted filters deliver.
+    publish(port, &["-t", "ok/1", "-q", "1", "-m", "granted"]);
+    let (_, topic, _, _, payload) = serve_util::parse_publish_v5(&v5.read_packet());
+    assert_eq!((topic.as_str(), &payload[..]), ("ok/1", &b"granted"[..]));
+    // UNSUBSCRIBE: 0x8F for the invalid filter, success for the other (§3.11.3).
+    let mut unsub = vec![0x00, 0x0A, 0x00];
+    put_str(&mut unsub, b"ok/1");
+    put_str(&mut unsub, b"#a");
+    v5.send(&frame(0xA2, &unsub));
+    v5.expect(&[0xB0, 0x05, 0x00, 0x0A, 0x00, 0x00, 0x8F]);
+    v5.send(&[0xC0, 0x00]);
+    v5.expect(&[0xD0, 0x00]);
+    // MQTT 3.1.1 has no such code: the connection closes (§4.8), as with mosquitto.
+    v311_closed_silently(port, &subscribe_many(9, filters, false));
+    v311_closed_silently(port, &subscribe(9, "a+", 0x01, false));
+}
+
+#[test]
+fn a_structurally_malformed_subscribe_still_closes_an_mqtt5_connection() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    // Ill-formed UTF-8 and U+0000 in a filter: malformed (§1.5.4).
+    for filter in [&[0xC3u8, 0x28][..], b"a\0b"] {
+        let bytes = subscribe_many(1, &[(b"ok", 0x00), (filter, 0x00)], true);
+        assert_eq!(v5_close_reason(port, &bytes), 0x81, "{filter:02X?}");
+    }
+    // Reserved option bits (§3.8.3.1) and a filter cut short.
+    let bytes = subscribe_many(1, &[(b"ok", 0xC0)], true);
+    assert_eq!(v5_close_reason(port, &bytes), 0x81);
     assert_eq!(
-        v5_close_reason(serve.port(), &subscribe(9, "a/#/b", 0x01, true)),
-        0x8F
+        v5_close_reason(port, &[0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x05, b'a']),
+        0x81
     );
-    v311_closed_silently(serve.port(), &subscribe(9, "a+", 0x01, false));
+}
+
+#[test]
+fn mqtt5_publishes_no_subscription_matches_get_0x10_and_3_1_1_ones_a_plain_ack() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    let (mut v5, _) = Raw::v5(port, "nomatch5", 60);
+    v5.send(&publish_packet("nobody/here", 1, 7, b"x", true));
+    v5.expect(&[0x40, 0x03, 0x00, 0x07, 0x10]);
+    // QoS 2: PUBREC 0x10 accepts the message, so the flow goes on to PUBCOMP.
+    v5.send(&publish_packet("nobody/here", 2, 8, b"x", true));
+    v5.expect(&[0x50, 0x03, 0x00, 0x08, 0x10]);
+    v5.send(&[0x62, 0x02, 0x00, 0x08]);
+    v5.expect(&[0x70, 0x02, 0x00, 0x08]);
+    // A retained message that nobody receives now: 0x10 as well (it is still kept).
+    v5.send(&frame(0x33, &{
+        let mut b = Vec::new();
+        put_str(&mut b, b"nobody/kept");
+        b.extend_from_slice(&[0x00, 0x09, 0x00]);
+        b.extend_from_slice(b"kept");
+        b
+    }));
+    v5.expect(&[0x40, 0x03, 0x00, 0x09, 0x10]);
+    // $SYS is not the clients' to publish to: 0x87, as mosquitto answers.
+    v5.send(&publish_packet("$SYS/mine", 1, 10, b"x", true));
+    v5.expect(&[0x40, 0x03, 0x00, 0x0A, 0x87]);
+    // With a subscriber: plain success.
+    let mut sub = subscriber(port, &["-t", "some/+", "-V", "5"]);
+    v5.send(&publish_packet("some/t", 1, 11, b"x", true));
+    v5.expect(&[0x40, 0x02, 0x00, 0x0B]);
+    assert_eq!(message(&mut sub), "x");
+    // MQTT 3.1.1 has no reason codes.
+    let mut v311 = Raw::v311(port, "nomatch311", 60);
+    v311.send(&publish_packet("nobody/here", 1, 7, b"x", false));
+    v311.expect(&[0x40, 0x02, 0x00, 0x07]);
+    v311.send(&publish_packet("nobody/here", 2, 8, b"x", false));
+    v311.expect(&[0x50, 0x02, 0x00, 0x08]);
+    // The retained message was kept although nobody matched.
+    let mut late = subscriber(port, &["-t", "nobody/kept", "-V", "5"]);
+    assert_eq!(message(&mut late), "kept");
 }
 
 #[test]
@@ -245,8 +333,9 @@ fn qos1_and_qos2_publishes_get_their_acks_on_both_versions() {
     v311.send(&[0x62, 0x02, 0x01, 0x02]);
     v311.expect(&[0x70, 0x02, 0x01, 0x02]);
     let (mut v5, _) = Raw::v5(serve.port(), "pub5", 60);
+    // (0x10: no subscription matches "acks".)
     v5.send(&publish_packet("acks", 1, 7, b"x", true));
-    v5.expect(&[0x40, 0x02, 0x00, 0x07]);
+    v5.expect(&[0x40, 0x03, 0x00, 0x07, 0x10]);
     // PUBREL for an id never seen: PUBCOMP 0x92.
     v5.send(&[0x62, 0x02, 0x00, 0x09]);
     v5.expect(&[0x70, 0x03, 0x00, 0x09, 0x92]);

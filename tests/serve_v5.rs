@@ -461,3 +461,35 @@ print(result["payload"], result["corr"])
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "pong:hello req-42\n");
 }
+
+#[test]
+fn a_reconnect_right_after_disconnect_with_session_expiry_0_finds_no_session() {
+    let serve = Serve::start(&[]);
+    let port = serve.port();
+    // Session Expiry Interval (0x11) 300 s in CONNECT, lowered to 0 by the DISCONNECT.
+    let expiry_300 = [0x11, 0x00, 0x00, 0x01, 0x2C];
+    let disconnect_expiry_0 = [0xE0, 0x07, 0x00, 0x05, 0x11, 0, 0, 0, 0];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for round in 0..200 {
+        assert!(Instant::now() < deadline, "only {round} rounds in 60 s");
+        let mut old = Raw::connect(port);
+        old.send(&connect_v5("race", 0x02, 60, &expiry_300));
+        assert_eq!(old.read_packet()[2..4], [0x00, 0x00], "round {round}");
+        old.send(&subscribe(1, "race/t", 0x01, true));
+        old.expect(&[0x90, 0x04, 0x00, 0x01, 0x00, 0x01]);
+        old.send(&disconnect_expiry_0);
+        // The old socket is left open in half of the rounds (its DISCONNECT and the new
+        // CONNECT then reach the broker on two live connections), closed in the others.
+        let kept_open = (round % 2 == 0).then_some(old);
+        let mut new = Raw::connect(port);
+        new.send(&connect_v5("race", 0x00, 60, &expiry_300));
+        let connack = new.read_packet();
+        assert_eq!(
+            connack[2..4],
+            [0x00, 0x00],
+            "round {round}: session present after DISCONNECT with session expiry 0"
+        );
+        new.send(&disconnect_expiry_0);
+        drop(kept_open);
+    }
+}

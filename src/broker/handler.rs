@@ -69,6 +69,12 @@ impl Conn {
                 1,
                 format_args!("Client {id} published to {}: ignored", &*publish.topic),
             );
+            if publish.qos != QoS::AtMostOnce {
+                // As mosquitto 2: MQTT 5 PUBACK/PUBREC 0x87 (3.1.1: a plain ack).
+                self.kept
+                    .session
+                    .refuse_incoming(publish.packet_id, ReasonCode::NotAuthorized);
+            }
             return Ok(());
         }
         if !self
@@ -101,10 +107,18 @@ impl Conn {
                 publish.payload.len()
             ),
         );
+        let (qos, packet_id) = (publish.qos, publish.packet_id);
         let msg = Message::from_publish(publish, self.kept.mailbox.session_id, now);
         // A live subscriber's full queue: `run_loop` waits for room before reading on.
-        let blocked = self.shared.publish_or_block(msg, now);
+        let (blocked, matched) = self.shared.publish_or_block(msg, now);
         self.blocked.extend(blocked);
+        if !matched && qos != QoS::AtMostOnce {
+            // MQTT 5.0 §3.4.2.1, §3.5.2.1: "the message is accepted but there are no
+            // subscribers" (mosquitto 2 says so in its PUBACK; 3.1.1: plain ack).
+            self.kept
+                .session
+                .ack_incoming_with(packet_id, ReasonCode::NoMatchingSubscribers);
+        }
         Ok(())
     }
 
@@ -153,6 +167,14 @@ impl Conn {
             {
                 ReasonCode::NotAuthorized
             } else {
+                if share.is_none()
+                    && filter.starts_with("$SYS")
+                    && sub.retain_handling != RetainHandling::DoNotSend
+                {
+                    // Fresh values for the retained messages it is about to get (before
+                    // it subscribes: it gets them once, retained).
+                    self.shared.publish_sys(now);
+                }
                 let options = SubOptions {
                     qos: sub.qos,
                     no_local: sub.no_local,
@@ -221,6 +243,10 @@ impl Conn {
             .filters
             .iter()
             .map(|f| {
+                if topic::validate_topic_filter(f).is_err() {
+                    // MQTT 5.0 §3.11.3 (the codec refuses it on 3.1.1).
+                    return ReasonCode::TopicFilterInvalid;
+                }
                 let (share, filter) = split_filter(f);
                 let existed = self.kept.subscriptions.remove(f).is_some();
                 let removed = self.shared.router.unsubscribe(filter, share, session_id);

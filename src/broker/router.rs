@@ -31,6 +31,10 @@ pub struct Router {
 /// What happened to one published message.
 #[derive(Debug, Default)]
 pub struct Routed {
+    /// At least one subscription matched the topic (even one of an offline session, one
+    /// with a full queue, or a no-local one of the publisher itself, as in mosquitto):
+    /// false answers an MQTT 5 QoS 1/2 publish with 0x10 No matching subscribers.
+    pub matched: bool,
     /// Sessions it was queued for.
     pub delivered: usize,
     /// Matching sessions whose queue was full.
@@ -87,6 +91,7 @@ impl Router {
         let tree = self.subs();
         let mut matched = Vec::new();
         tree.collect(&msg.topic, &mut matched);
+        routed.matched = !matched.is_empty();
         let mut plain: Vec<(&Arc<Mailbox>, &SubOptions)> = Vec::with_capacity(matched.len());
         for m in &matched {
             match m {

@@ -10,17 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::accept::serve_connection;
 use super::connection::Transport;
-use super::message::Message;
+use super::mailbox::clock_ms;
+use super::signal::SWEEP_PERIOD;
 use super::state::{BrokerConfig, Shared};
-use super::sys::{sys_topics, Gauges};
-use crate::protocol::{Properties, QoS};
 
 /// How long shutdown waits for connection tasks to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -46,10 +44,7 @@ impl BrokerHandle {
             .stats
             .connections_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(async move {
-            serve_connection(stream, peer, shared, shutdown).await;
-            drop(done);
-        });
+        tokio::spawn(serve_connection(stream, peer, shared, shutdown, done));
     }
 
     /// Logs a line when `-v` is at least `level` (0: always), as the broker does.
@@ -101,13 +96,14 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         done,
     };
     let accept = tokio::spawn(accept_loop(listener, handle.clone()));
+    let sweep = tokio::spawn(keep_alive_sweep(shared.clone(), handle.shutdown.clone()));
     let housekeeping = tokio::spawn(housekeeping(shared, handle.shutdown.clone()));
     Ok(RunningBroker {
         local_addr,
         handle,
         stop,
         done_rx,
-        tasks: vec![accept, housekeeping],
+        tasks: vec![accept, housekeeping, sweep],
     })
 }
 
@@ -126,6 +122,11 @@ impl RunningBroker {
     /// (bounded) until every connection task has finished.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        // Connected clients hear it through their signal (one registering now sees
+        // `stop` instead: the store's lock orders the two).
+        for signal in self.handle.shared.sessions().online() {
+            signal.shut_down();
+        }
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
@@ -153,11 +154,27 @@ async fn accept_loop(listener: TcpListener, handle: BrokerHandle) {
     }
 }
 
+/// Every `SWEEP_PERIOD`: wakes the connection tasks whose keep-alive deadline passed
+/// (their session decides), instead of a timer per connection.
+async fn keep_alive_sweep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SWEEP_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let now_ms = clock_ms(Instant::now());
+        for signal in shared.sessions().online() {
+            signal.sweep(now_ms);
+        }
+    }
+}
+
 /// Once a second: expire sessions, publish wills whose delay passed, drop expired
 /// retained messages, refresh `$SYS` topics whose value changed.
 async fn housekeeping(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_sys: Vec<(&'static str, String)> = Vec::new();
     let mut since_sys = shared.config.sys_interval;
     loop {
         tokio::select! {
@@ -178,37 +195,7 @@ async fn housekeeping(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) 
         since_sys += Duration::from_secs(1);
         if since_sys >= shared.config.sys_interval {
             since_sys = Duration::ZERO;
-            publish_sys(&shared, &mut last_sys, now);
+            shared.publish_sys(now);
         }
     }
-}
-
-fn publish_sys(shared: &Shared, last: &mut Vec<(&'static str, String)>, now: Instant) {
-    let (clients_connected, clients_disconnected) = shared.sessions().counts();
-    let (subscriptions, retained) = shared.router.counts();
-    let gauges = Gauges {
-        uptime: now.saturating_duration_since(shared.started),
-        clients_connected,
-        clients_disconnected,
-        subscriptions,
-        retained,
-    };
-    let topics = sys_topics(&shared.router.stats, gauges);
-    for (topic, value) in &topics {
-        if last.iter().any(|(t, v)| t == topic && v == value) {
-            continue;
-        }
-        let msg = Message {
-            topic: (*topic).into(),
-            payload: Bytes::from(value.clone()),
-            qos: QoS::AtMostOnce,
-            retain: true,
-            properties: Properties::default(),
-            publisher: 0,
-            received_at: now,
-        };
-        // Straight to the router: $SYS updates are not client messages to count.
-        shared.router.publish(Arc::new(msg), now);
-    }
-    *last = topics;
 }

@@ -4,23 +4,23 @@
 //! its subscriptions, give unacknowledged shared messages to other members, publish
 //! a will still waiting. Must not do I/O.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-use tokio::sync::oneshot;
 
 use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
 use super::mailbox::{Inbox, Mailbox};
 use super::message::{Delivery, Message};
 use super::router::{Blocked, Routed, Router};
 use super::sessions::SessionStore;
+use super::signal::Signal;
 use super::subscriptions::SubOptions;
+use super::sys::{Gauges, SysState};
 use super::will::DelayedWills;
 use crate::protocol::session::Session;
-use crate::protocol::topic;
+use crate::protocol::{topic, Properties, QoS};
+use crate::small_map::SmallMap;
 
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
 #[derive(Debug, Clone)]
@@ -71,14 +71,6 @@ impl Default for BrokerConfig {
     }
 }
 
-/// A message to a connection task from outside.
-#[derive(Debug)]
-pub enum Control {
-    /// Another connection with the same client identifier arrived: send DISCONNECT
-    /// 0x8E, close, and hand the session over.
-    TakeOver(oneshot::Sender<Option<KeptSession>>),
-}
-
 /// A session's state that outlives a network connection (MQTT 5.0 §4.1).
 #[derive(Debug)]
 pub struct KeptSession {
@@ -89,11 +81,11 @@ pub struct KeptSession {
     /// QoS 1/2 flows in both directions.
     pub session: Session,
     /// Its subscriptions by filter as written (`$share/…` included).
-    pub subscriptions: HashMap<String, SubOptions>,
+    pub subscriptions: SmallMap<String, SubOptions>,
     /// Shared-subscription messages handed to `session` and not acknowledged yet, by
     /// the number `Session::publish` gave them: another member gets them if the
     /// session ends first (MQTT 5.0 §4.8.2).
-    pub shared_inflight: HashMap<u64, Delivery>,
+    pub shared_inflight: SmallMap<u64, Delivery>,
 }
 
 /// The state shared by the listener and every connection task.
@@ -104,11 +96,13 @@ pub struct Shared {
     /// Subscriptions, retained messages, counters.
     pub router: Router,
     /// Client identifier → connection or kept session.
-    pub sessions: Mutex<SessionStore<KeptSession, oneshot::Sender<Control>>>,
+    pub sessions: Mutex<SessionStore<KeptSession, Arc<Signal>>>,
     /// Wills waiting for their delay.
     pub wills: Mutex<DelayedWills>,
     /// When the broker started.
     pub started: Instant,
+    /// The `$SYS` values published last.
+    pub sys: SysState,
     next_id: AtomicU64,
 }
 
@@ -121,6 +115,7 @@ impl Shared {
             sessions: Mutex::new(SessionStore::new()),
             wills: Mutex::new(DelayedWills::new()),
             started: Instant::now(),
+            sys: SysState::default(),
             next_id: AtomicU64::new(1),
         }
     }
@@ -131,7 +126,7 @@ impl Shared {
     }
 
     /// The session store (never held across `.await`).
-    pub fn sessions(&self) -> MutexGuard<'_, SessionStore<KeptSession, oneshot::Sender<Control>>> {
+    pub fn sessions(&self) -> MutexGuard<'_, SessionStore<KeptSession, Arc<Signal>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -144,13 +139,14 @@ impl Shared {
     /// drops it for that session. For wills and other messages without a publisher to
     /// slow down.
     pub fn publish(&self, msg: Message, now: Instant) {
-        let blocked = self.publish_or_block(msg, now);
+        let (blocked, _) = self.publish_or_block(msg, now);
         super::flow::give_up(self, blocked);
     }
 
     /// Routes a message like `publish`, but gives back the QoS 1/2 deliveries that
-    /// found a live session's queue full, for the publisher to wait on (`flow`).
-    pub fn publish_or_block(&self, msg: Message, now: Instant) -> Vec<Blocked> {
+    /// found a live session's queue full, for the publisher to wait on (`flow`), and
+    /// whether any subscription matched (`Routed::matched`).
+    pub fn publish_or_block(&self, msg: Message, now: Instant) -> (Vec<Blocked>, bool) {
         let msg = Arc::new(msg);
         self.router
             .stats
@@ -175,7 +171,40 @@ impl Shared {
                 routed.blocked.len()
             ));
         }
-        std::mem::take(&mut routed.blocked)
+        (std::mem::take(&mut routed.blocked), routed.matched)
+    }
+
+    /// Publishes the `$SYS/broker/...` values that changed since the last time: retained
+    /// QoS 0 messages, straight to the router (they are not client messages to count).
+    /// Called every `sys_interval` and before a `$SYS` subscription takes the retained
+    /// values, so that a subscriber never starts from a stale snapshot (the one of the
+    /// broker's first instant, with no client connected yet, in its first interval).
+    pub fn publish_sys(&self, now: Instant) {
+        let gauges = || {
+            let (clients_connected, clients_disconnected) = self.sessions().counts();
+            let (subscriptions, retained) = self.router.counts();
+            Gauges {
+                uptime: now.saturating_duration_since(self.started),
+                clients_connected,
+                clients_disconnected,
+                subscriptions,
+                retained,
+            }
+        };
+        self.sys
+            .refresh(&self.router.stats, gauges, |topic, value| {
+                let msg = Message {
+                    topic: topic.into(),
+                    payload: value.to_owned().into(),
+                    qos: QoS::AtMostOnce,
+                    retain: true,
+                    properties: Properties::default(),
+                    publisher: 0,
+                    received_at: now,
+                };
+                let routed = self.router.publish(Arc::new(msg), now);
+                super::flow::give_up(self, routed.blocked);
+            });
     }
 
     /// Logs the sessions a message was dropped for.

@@ -1,9 +1,12 @@
 //! Broker statistics and the `$SYS/broker/...` topics mosquitto publishes (version,
 //! uptime, clients, messages, subscriptions, retained count). Counters are relaxed
-//! atomics bumped on the hot path; this file only reads them to build the topic list.
-//! Must not publish or schedule anything itself (the listener's `$SYS` task does).
+//! atomics bumped on the hot path; this file only reads them to build the topic list
+//! and remembers what was published last, so that only changes go out again.
+//! Must not publish or schedule anything itself (`Shared::publish_sys` does, from the
+//! housekeeping tick and before a `$SYS` subscription takes the retained values).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Broker-wide counters.
@@ -36,6 +39,33 @@ pub struct Gauges {
     pub subscriptions: usize,
     /// Retained messages.
     pub retained: usize,
+}
+
+/// The `$SYS` values published last.
+#[derive(Debug, Default)]
+pub struct SysState {
+    last: Mutex<Vec<(&'static str, String)>>,
+}
+
+impl SysState {
+    /// Calls `publish` for every topic whose value changed since the last refresh
+    /// (all of them the first time). The gauges are read and published under one lock,
+    /// so two refreshes at once cannot publish an older value after a newer one.
+    pub fn refresh(
+        &self,
+        stats: &Stats,
+        gauges: impl FnOnce() -> Gauges,
+        mut publish: impl FnMut(&'static str, &str),
+    ) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let topics = sys_topics(stats, gauges());
+        for (topic, value) in &topics {
+            if !last.iter().any(|(t, v)| t == topic && v == value) {
+                publish(topic, value);
+            }
+        }
+        *last = topics;
+    }
 }
 
 /// `(topic, payload)` for every `$SYS` topic, mosquitto's names.
@@ -117,5 +147,36 @@ mod tests {
         assert_eq!(get("$SYS/broker/clients/connected"), "2");
         assert_eq!(get("$SYS/broker/messages/received"), "3");
         assert!(get("$SYS/broker/version").starts_with("mqtk version "));
+    }
+
+    #[test]
+    fn a_refresh_publishes_everything_first_then_only_changes() {
+        let state = SysState::default();
+        let stats = Stats::default();
+        let mut published = Vec::new();
+        let gauges = Gauges::default;
+        state.refresh(&stats, gauges, |t, v| published.push((t, v.to_string())));
+        assert_eq!(published.len(), sys_topics(&stats, gauges()).len());
+        published.clear();
+        state.refresh(&stats, gauges, |t, v| published.push((t, v.to_string())));
+        assert!(published.is_empty(), "{published:?}");
+        stats.publish_received.fetch_add(1, Ordering::Relaxed);
+        let connected = || Gauges {
+            clients_connected: 1,
+            ..Gauges::default()
+        };
+        state.refresh(&stats, connected, |t, v| published.push((t, v.to_string())));
+        published.sort();
+        let names: Vec<_> = published.iter().map(|(t, v)| format!("{t} {v}")).collect();
+        assert_eq!(
+            names,
+            [
+                "$SYS/broker/clients/active 1",
+                "$SYS/broker/clients/connected 1",
+                "$SYS/broker/clients/total 1",
+                "$SYS/broker/messages/received 1",
+                "$SYS/broker/publish/messages/received 1",
+            ]
+        );
     }
 }

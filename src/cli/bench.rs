@@ -35,6 +35,8 @@ adding `--sub-topic 'b/%i'` gives one-to-one pairs. Subscribers connect and subs
 first; then every publisher starts at once and sends --messages K (default 1000) or for
 --duration, as fast as the broker takes them or at --rate per publisher. The run ends when
 every message is delivered and acknowledged, or when nothing has moved for 2 s.
+Connection flags that make sense for one client only (-i, -c, -x, --session-dir, --will-*,
+-d, --receive-maximum, -D other than publish) are refused rather than ignored.
 
 Scenarios (--scenario; explicit flags override what they set):
   (none)     1 publisher, 1 subscriber, --topic and its `+` filter
@@ -372,6 +374,9 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
             "bench speaks plain MQTT over TCP only: use an mqtt:// URL and no --cafile/--cert"
         );
     }
+    if let Some((flag, why)) = unused_connection_flag(c)? {
+        anyhow::bail!("bench does not use {flag}: {why}");
+    }
     let (target, url_user, url_password) = match (&c.url, &c.host, c.port) {
         (Some(url), _, _) => (
             Target::Remote {
@@ -447,6 +452,67 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     Ok(config)
 }
 
+/// The first connection flag given that bench would otherwise ignore, with the reason:
+/// a flag that silently does nothing would make a run measure something else than asked.
+fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static str, &'static str)>> {
+    let properties = c.properties()?;
+    let only_publish_properties = properties.connect == Default::default()
+        && properties.subscribe == Default::default()
+        && properties.unsubscribe == Default::default()
+        && properties.disconnect == Default::default()
+        && properties.will == Default::default();
+    let clean = "every simulated client connects with a clean session";
+    let checks = [
+        (
+            c.id.is_some(),
+            "-i",
+            "each simulated client has its own id; use -I PREFIX",
+        ),
+        (c.disable_clean_session, "-c", clean),
+        (c.session_expiry.is_some(), "-x", clean),
+        (c.session_dir.is_some(), "--session-dir", clean),
+        (
+            c.will_topic.is_some(),
+            "--will-topic",
+            "simulated clients have no will",
+        ),
+        (
+            c.insecure,
+            "--insecure",
+            "bench speaks plain MQTT over TCP only",
+        ),
+        (
+            c.debug,
+            "-d",
+            "bench does not print packets; see --json and --hdr-log",
+        ),
+        (
+            c.receive_maximum.is_some(),
+            "--receive-maximum",
+            "subscribers take what --inflight allows",
+        ),
+        (
+            c.maximum_packet_size.is_some(),
+            "--maximum-packet-size",
+            "bench sets no limit on packets",
+        ),
+        (
+            c.topic_alias_maximum.is_some(),
+            "--topic-alias-maximum",
+            "bench uses no topic aliases",
+        ),
+        (
+            !only_publish_properties,
+            "-D",
+            "bench sends only -D publish properties (and --message-expiry and the like)",
+        ),
+    ];
+    Ok(checks
+        .into_iter()
+        .find(|(given, _, _)| *given)
+        .map(|(_, flag, why)| (flag, why)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +525,29 @@ mod tests {
             unreachable!("bench was parsed")
         };
         bench_config(&bench)
+    }
+
+    #[test]
+    fn flags_bench_would_ignore_are_refused_with_the_reason() {
+        for (args, flag) in [
+            (&["-i", "x"][..], "-i"),
+            (&["-c"][..], "-c"),
+            (&["-x", "60"][..], "-x"),
+            (&["--session-dir", "/tmp"][..], "--session-dir"),
+            (&["--will-topic", "w"][..], "--will-topic"),
+            (&["-d"][..], "-d"),
+            (&["--insecure"][..], "--insecure"),
+            (&["--receive-maximum", "5"][..], "--receive-maximum"),
+            (&["-D", "connect", "session-expiry-interval", "5"][..], "-D"),
+        ] {
+            let err = config(args).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("bench does not use {flag}: ")),
+                "{args:?}: {err}"
+            );
+        }
+        let config = config(&["-D", "publish", "content-type", "text/plain", "-I", "p"]);
+        assert!(config.is_ok(), "publish properties and -I are used");
     }
 
     #[test]

@@ -42,7 +42,7 @@ topics per user; see README.md for both file formats.
 -v logs to stderr, one line each, in mosquitto's words: connections, refusals,
 disconnections, subscriptions. -vv also logs every PUBLISH received and how many
 receivers it went to and how many were dropped. $SYS/# topics publish the broker's
-counters.
+counters every second, and afresh for each new $SYS subscriber.
 
 SIGINT and SIGTERM stop it cleanly: MQTT 5 clients get DISCONNECT \"server shutting
 down\" (0x8B), and the exit status is 0. -c reads the common subset of a mosquitto.conf;

@@ -50,6 +50,7 @@ class Peer:
         self.disconnect_reason = None
         self.subacks = []
         self.acked_mids = set()
+        self.ack_reasons = {}
         proto = mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311
         kwargs = dict(client_id=client_id, protocol=proto, manual_ack=manual_ack)
         if not self.v5:
@@ -80,8 +81,9 @@ class Peer:
     def _on_disconnect(self, _c, _u, _flags, reason, _p):
         self.disconnect_reason = reason.value
 
-    def _on_publish(self, _c, _u, mid, _reason, _p):
+    def _on_publish(self, _c, _u, mid, reason, _p):
         self.acked_mids.add(mid)
+        self.ack_reasons[mid] = reason.value
 
     # driving
     def pump(self, until, timeout=TIMEOUT, what="condition"):

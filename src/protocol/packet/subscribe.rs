@@ -56,7 +56,7 @@ impl Subscribe {
         while !b.is_empty() {
             let filter = codec::get_string(&mut b, "SUBSCRIBE topic filter is truncated")?;
             let options = codec::get_u8(&mut b, "SUBSCRIBE subscription options are missing")?;
-            topic::validate_topic_filter(&filter)?;
+            check_filter(&filter, version)?;
             subscriptions.push(decode_options(filter, options, version)?);
         }
         if subscriptions.is_empty() {
@@ -89,6 +89,19 @@ impl Subscribe {
             s.put_u8(options);
         }
         Ok(())
+    }
+}
+
+/// Checks a well-formed UTF-8 filter of SUBSCRIBE or UNSUBSCRIBE. On 3.1.1 a filter
+/// that breaks the rules of §4.7 is a protocol violation that closes the connection
+/// (§4.8; mosquitto closes it too). MQTT 5.0 has a per-filter answer for it, reason
+/// code 0x8F Topic Filter invalid in the SUBACK / UNSUBACK (§3.9.3, §3.11.3), so the
+/// filter is kept for the receiver to refuse alone while it grants the others: one
+/// bad filter then costs the client that subscription, not its connection.
+fn check_filter(filter: &str, version: ProtocolVersion) -> Result<()> {
+    match version {
+        ProtocolVersion::V311 => topic::validate_topic_filter(filter),
+        ProtocolVersion::V5 => Ok(()),
     }
 }
 
@@ -179,7 +192,7 @@ impl Unsubscribe {
         let mut filters = Vec::new();
         while !b.is_empty() {
             let filter = codec::get_string(&mut b, "UNSUBSCRIBE topic filter is truncated")?;
-            topic::validate_topic_filter(&filter)?;
+            check_filter(&filter, version)?;
             filters.push(filter);
         }
         if filters.is_empty() {
@@ -349,8 +362,40 @@ mod tests {
         assert!(decode(&[0x82, 0x07, 0, 1, 0, 0, 1, b'a', 0x04], v5).is_ok());
         assert!(decode(&[0x82, 0x07, 0, 1, 0, 0, 1, b'a', 0x30], v5).is_err());
         assert!(decode(&[0x82, 0x07, 0, 1, 0, 0, 1, b'a', 0x40], v5).is_err());
-        // Invalid filter: 0x8F.
-        let err = decode(&[0x82, 0x08, 0, 1, 0, 0, 2, b'a', b'#', 0], v5).unwrap_err();
+        // Invalid filter: 3.1.1 refuses the packet, 5.0 keeps the filter for a SUBACK
+        // 0x8F (§3.9.3).
+        let err = decode(&[0x82, 0x07, 0, 1, 0, 2, b'a', b'#', 0], v).unwrap_err();
+        assert_eq!(err.reason_code(), ReasonCode::TopicFilterInvalid);
+        let Packet::Subscribe(sub) = decode(&[0x82, 0x08, 0, 1, 0, 0, 2, b'a', b'#', 0], v5)
+            .expect("5.0 keeps an invalid filter")
+        else {
+            panic!("not a SUBSCRIBE");
+        };
+        assert_eq!(sub.subscriptions[0].filter, "a#");
+        // Bad UTF-8 and U+0000 stay malformed on both versions.
+        for version in BOTH {
+            let props: &[u8] = if version == v5 { &[0] } else { &[] };
+            for bad in [[0xC3, 0x28], [b'a', 0]] {
+                let mut body = vec![0, 1];
+                body.extend_from_slice(props);
+                body.extend_from_slice(&[0, 2, bad[0], bad[1], 0]);
+                let mut packet = vec![0x82, body.len() as u8];
+                packet.extend_from_slice(&body);
+                let err = decode(&packet, version).unwrap_err();
+                assert_eq!(err.reason_code(), ReasonCode::MalformedPacket, "{bad:02X?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsubscribe_keeps_an_invalid_filter_on_5_only() {
+        let v5 = ProtocolVersion::V5;
+        let packet = [0xA2, 0x07, 0, 1, 0, 0, 2, b'#', b'a'];
+        let Packet::Unsubscribe(unsub) = decode(&packet, v5).expect("5.0 keeps it") else {
+            panic!("not an UNSUBSCRIBE");
+        };
+        assert_eq!(unsub.filters, ["#a"]);
+        let err = decode(&[0xA2, 0x06, 0, 1, 0, 2, b'#', b'a'], ProtocolVersion::V311).unwrap_err();
         assert_eq!(err.reason_code(), ReasonCode::TopicFilterInvalid);
     }
 }
