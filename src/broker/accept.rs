@@ -324,7 +324,6 @@ async fn accept(
         },
         send_maximum,
         extra: None,
-        blocked: Vec::new(),
         signal,
     });
     // CONNACK goes before anything the resumed session resends.

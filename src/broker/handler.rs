@@ -111,7 +111,9 @@ impl Conn {
         let msg = Message::from_publish(publish, self.kept.mailbox.session_id, now);
         // A live subscriber's full queue: `run_loop` waits for room before reading on.
         let (blocked, matched) = self.shared.publish_or_block(msg, now);
-        self.blocked.extend(blocked);
+        if !blocked.is_empty() {
+            self.extra().blocked.extend(blocked);
+        }
         if !matched && qos != QoS::AtMostOnce {
             // MQTT 5.0 §3.4.2.1, §3.5.2.1: "the message is accepted but there are no
             // subscribers" (mosquitto 2 says so in its PUBACK; 3.1.1: plain ack).
