@@ -407,7 +407,7 @@ fn resume_or_start(
                 rx,
                 session,
                 subscriptions: SmallMap::new(),
-                shared_inflight: SmallMap::new(),
+                shared_inflight: None,
             };
             (kept, false)
         }

@@ -11,6 +11,7 @@ use super::mailbox::Mailbox;
 use super::message::SharedKey;
 use crate::protocol::QoS;
 use crate::small_map::SmallMap;
+use smol_str::SmolStr;
 
 /// What one subscription asked for (MQTT 5.0 §3.8.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +64,13 @@ type Groups = Vec<(Box<str>, SharedGroup)>;
 
 /// Most nodes of a broker with many clients have one child (`idle/17/cmd`) and one
 /// subscriber or none, or are one of thousands of children: `SmallMap`s hold exactly
-/// their entries (24 bytes each) until they grow big, and children are boxed so that
+/// their entries until they grow big, a level's name is kept inline up to 23 bytes
+/// (`SmolStr`: no allocation of its own), and children are boxed so that
 /// a big table's slot is a pointer, not a node (memory per connection). Subscribers
 /// are keyed by their mailbox's session id.
 #[derive(Debug, Default)]
 struct Node {
-    children: SmallMap<Box<str>, Box<Node>>,
+    children: SmallMap<SmolStr, Box<Node>>,
     subscribers: SmallMap<u64, (Arc<Mailbox>, SubOptions)>,
     /// Shared subscription groups (rare): a plain list, boxed, `None` when empty.
     shared: Option<Box<Groups>>,
