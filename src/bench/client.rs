@@ -100,7 +100,7 @@ const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Payloads are cut from blocks of this size.
 const PAYLOAD_BLOCK: usize = 64 * 1024;
 /// Width of the pacing slots publishers are dealt into with `--rate` (see
-/// `Driver::intended_ns`).
+/// `intended_ns`).
 const PACE_SLOT: Duration = Duration::from_millis(5);
 /// First read buffer growth step of a client.
 const READ_CHUNK: usize = 4 * 1024;
@@ -439,19 +439,10 @@ impl Driver {
         Some(self.ctx.epoch + Duration::from_nanos(due_ns))
     }
 
-    /// The intended send time of message `sequence` with `--rate`: `sequence / rate`
-    /// after the start, plus the publisher's slot. Publishers are dealt into slots of
-    /// `PACE_SLOT` across one interval, so that those in a slot send together, on one
-    /// wake-up of the pacer (and of the broker), while a large, slow fleet is still
-    /// spread over the interval.
     fn intended_ns(&self, index: u32, start_ns: u64, sequence: u64) -> u64 {
         let config = &self.ctx.config;
-        let interval_ns = 1e9 / config.rate.unwrap_or(1.0);
-        let slots = (interval_ns / PACE_SLOT.as_nanos() as f64)
-            .floor()
-            .clamp(1.0, config.publishers.max(1) as f64);
-        let offset = (index as f64 % slots) / slots;
-        start_ns + ((sequence as f64 + offset) * interval_ns) as u64
+        let rate = config.rate.unwrap_or(1.0);
+        intended_ns(rate, config.publishers, index, start_ns, sequence)
     }
 
     fn window_full(&self) -> bool {
@@ -633,5 +624,45 @@ impl Driver {
                 payload_len,
             }));
         }
+    }
+}
+
+/// The intended send time of publisher `index`'s message `sequence` at `rate` messages
+/// per second each, `publishers` in all: `sequence / rate` after the start, plus the
+/// publisher's slot. Publishers are dealt into slots of `PACE_SLOT` across one interval,
+/// so that those in a slot send together, on one wake-up of the pacer (and of the
+/// broker), while a large, slow fleet is still spread over the interval.
+fn intended_ns(rate: f64, publishers: u32, index: u32, start_ns: u64, sequence: u64) -> u64 {
+    let interval_ns = 1e9 / rate;
+    let slots = (interval_ns / PACE_SLOT.as_nanos() as f64)
+        .floor()
+        .clamp(1.0, publishers.max(1) as f64);
+    let offset_ns = (index as f64 % slots) * interval_ns / slots;
+    start_ns + (sequence as f64 * interval_ns) as u64 + offset_ns as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishers_faster_than_a_slot_send_together() {
+        // 500 msgs/s each: one 2 ms interval, narrower than a slot.
+        for index in 0..10 {
+            assert_eq!(intended_ns(500.0, 10, index, 1_000, 3), 1_000 + 6_000_000);
+        }
+    }
+
+    #[test]
+    fn slow_publishers_are_spread_over_the_interval_in_slots() {
+        // 10 msgs/s each: a 100 ms interval holds 20 slots of 5 ms.
+        let starts: Vec<u64> = (0..40).map(|i| intended_ns(10.0, 40, i, 0, 0)).collect();
+        assert_eq!(starts[0], 0);
+        assert_eq!(starts[1], 5_000_000);
+        assert_eq!(starts[19], 95_000_000);
+        assert_eq!(starts[20], 0, "publisher 20 shares slot 0");
+        assert_eq!(intended_ns(10.0, 40, 1, 0, 2), 205_000_000);
+        // Never more slots than publishers: two publishers split the interval in two.
+        assert_eq!(intended_ns(10.0, 2, 1, 0, 0), 50_000_000);
     }
 }
