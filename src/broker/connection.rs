@@ -267,13 +267,14 @@ impl Conn {
             blocked,
             control,
             shutdown,
+            kept,
             ..
         } = self;
         tokio::select! {
             biased;
             Control::TakeOver(reply) = control.recv() => Err(End::TakenOver(reply)),
             _ = shutdown.changed() => Err(End::Shutdown),
-            () = flow::deliver_blocked(shared, blocked) => Ok(()),
+            () = flow::deliver_blocked(shared, &kept.mailbox, blocked) => Ok(()),
         }
     }
 
