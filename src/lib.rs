@@ -10,3 +10,4 @@ pub mod client;
 pub mod net;
 pub mod output;
 pub mod protocol;
+pub mod small_map;

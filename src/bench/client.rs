@@ -22,6 +22,7 @@ use super::collect::{Sample, Update};
 use super::config::{BenchConfig, RunBound};
 use super::conn::Conn;
 use super::header::{Header, HEADER_LEN};
+use super::pacer;
 use super::plan::Plan;
 
 /// What the run is doing; every client watches it.
@@ -96,6 +97,9 @@ const MAX_BATCH: usize = 1024;
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Payloads are cut from blocks of this size.
 const PAYLOAD_BLOCK: usize = 64 * 1024;
+/// Width of the pacing slots publishers are dealt into with `--rate` (see
+/// `Driver::intended_ns`).
+const PACE_SLOT: Duration = Duration::from_millis(5);
 /// Messages a publisher produces before letting reads and writes run.
 const PUBLISH_BURST: usize = 256;
 
@@ -318,29 +322,28 @@ impl Driver {
             // periodic wake-up each would cost a core.
             let flush = self.has_unreported().then_some(self.next_flush);
             let mut deadline = self.ctx.epoch + FAR;
-            for d in [
-                flush,
-                self.session.poll_timeout(),
-                self.subscribe_deadline,
-                self.next_due(phase),
-            ]
-            .into_iter()
-            .flatten()
+            for d in [flush, self.session.poll_timeout(), self.subscribe_deadline]
+                .into_iter()
+                .flatten()
             {
                 deadline = deadline.min(d);
             }
-            if deadline <= now && self.conn.wbuf.is_empty() {
+            let due = self.next_due(phase);
+            if (deadline <= now || due.is_some_and(|d| d <= now)) && self.conn.wbuf.is_empty() {
                 // More to produce right away (a due message, a timer): go round again.
                 self.session.handle_timeout(now);
                 tokio::task::yield_now().await;
                 continue;
             }
             // One timer per client, moved only when the deadline moves: registering a
-            // fresh one on every turn of the loop shows up in the profile.
+            // fresh one on every turn of the loop shows up in the profile. The next
+            // message's send time waits on the thread's pacer instead, which wakes every
+            // publisher due at once.
             if self.timer_at != deadline {
                 self.timer.as_mut().reset(deadline.into());
                 self.timer_at = deadline;
             }
+            let paced = due.map(pacer::until);
             let Conn {
                 stream, rbuf, wbuf, ..
             } = &mut self.conn;
@@ -363,6 +366,12 @@ impl Driver {
                         return End::Dropped;
                     }
                 }
+                _ = async {
+                    match paced {
+                        Some(tick) => tick.await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
                 _ = &mut self.timer => {
                     // A fired timer stays ready: make the next turn set it again.
                     self.timer_at = self.ctx.epoch;
@@ -398,12 +407,18 @@ impl Driver {
         Some(self.ctx.epoch + Duration::from_nanos(due_ns))
     }
 
-    /// The intended send time of message `sequence` with `--rate`; publishers are
-    /// spread evenly over one interval so they do not all fire at once.
+    /// The intended send time of message `sequence` with `--rate`: `sequence / rate`
+    /// after the start, plus the publisher's slot. Publishers are dealt into slots of
+    /// `PACE_SLOT` across one interval, so that those in a slot send together, on one
+    /// wake-up of the pacer (and of the broker), while a large, slow fleet is still
+    /// spread over the interval.
     fn intended_ns(&self, index: u32, start_ns: u64, sequence: u64) -> u64 {
         let config = &self.ctx.config;
         let interval_ns = 1e9 / config.rate.unwrap_or(1.0);
-        let offset = index as f64 / config.publishers.max(1) as f64;
+        let slots = (interval_ns / PACE_SLOT.as_nanos() as f64)
+            .floor()
+            .clamp(1.0, config.publishers.max(1) as f64);
+        let offset = (index as f64 % slots) / slots;
         start_ns + ((sequence as f64 + offset) * interval_ns) as u64
     }
 

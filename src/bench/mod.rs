@@ -6,6 +6,7 @@
 //! - `config`: `BenchConfig`, the checked run configuration; `%i` templates.
 //! - `header`: the payload header (publisher, sequence, send time) padded to `--size`.
 //! - `stats`: HDR histograms (µs) and per-publisher sequence tracking.
+//! - `pacer`: one timer per worker thread that wakes every paced publisher due.
 //! - `plan`: who publishes where, and which receivers expect each publisher's messages.
 //! - `conn`: one lean connection (TCP, buffers, CONNECT/CONNACK).
 //! - `client`: one simulated client task driving `protocol::session::Session`.
@@ -27,6 +28,7 @@ pub mod embedded;
 
 pub mod hdrlog;
 pub mod header;
+pub mod pacer;
 pub mod plan;
 pub mod progress;
 pub mod render;

@@ -4,7 +4,8 @@
 //! mosquitto at 5,000 msgs/s fan-in, one worker cost 8-10 µs of CPU per message, two
 //! workers or tokio's multi-threaded scheduler 9-14 µs (more threads, more wake-ups
 //! and context switches), and at full speed against `mqtk serve` one worker left the
-//! broker the other core and measured up to twice the throughput. The run's own loop
+//! broker the other core and measured up to twice the throughput. Each worker runs the
+//! `pacer` of its thread. The run's own loop
 //! (collector, progress) stays on the caller's runtime. Must not know what tasks do.
 
 use std::future::Future;
@@ -40,7 +41,11 @@ impl Workers {
                 .name(THREAD_NAME.into())
                 .spawn(move || {
                     runtime.block_on(async {
-                        let _ = stopped.await;
+                        // The thread's pacer runs as long as the worker.
+                        tokio::select! {
+                            _ = stopped => {}
+                            _ = super::pacer::run() => {}
+                        }
                     });
                     // Dropping the runtime drops any task still there.
                 })?;

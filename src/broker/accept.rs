@@ -3,39 +3,48 @@
 //! start the session, and answer CONNACK with what the server supports (MQTT 5.0
 //! §3.2.2.3). Must not keep the session store locked across `.await`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::connection::{Conn, ControlRx, Io, Transport};
+use super::connection::{Conn, Io, Transport};
 use super::hooks::ClientIdentity;
 use super::mailbox::Mailbox;
 use super::sessions::Previous;
-use super::state::{Control, KeptSession, Shared};
+use super::signal::Signal;
+use super::state::{KeptSession, Shared};
 use super::will::PendingWill;
 use crate::protocol::session::{Role, Session, SessionConfig};
 use crate::protocol::{
     topic, ConnAck, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode,
 };
+use crate::small_map::SmallMap;
 
 /// How long a new connection waits for the old one to hand its session over.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves one network connection from its first byte to its end.
-pub async fn serve_connection(
+/// Serves one network connection from its first byte to its end; `done` is dropped
+/// at the end (shutdown waits for every such handle).
+///
+/// The CONNECT phase is boxed and takes the arguments, so that neither its state nor
+/// the arguments stay inline in the long-lived connection future (an `async fn` keeps
+/// its arguments for its whole life): memory per idle connection.
+pub fn serve_connection(
     stream: Box<dyn Transport>,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
-) {
-    // The CONNECT phase is boxed so that its state does not stay inline in the
-    // long-lived connection future (memory per idle connection).
-    if let Some(conn) = Box::pin(handshake(stream, peer, shared, shutdown)).await {
-        conn.run().await;
+    done: mpsc::Sender<()>,
+) -> impl std::future::Future<Output = ()> + Send {
+    let handshake = Box::pin(handshake(stream, peer, shared, shutdown));
+    async move {
+        if let Some(conn) = handshake.await {
+            conn.run().await;
+        }
+        drop(done);
     }
 }
 
@@ -191,8 +200,13 @@ async fn accept(
             return None;
         }
     }
-    let (control_tx, control_rx) = oneshot::channel();
-    let previous = take_over(&shared, &client_id, conn_id, control_tx, now).await;
+    let signal = Arc::new(Signal::default());
+    let previous = take_over(&shared, &client_id, conn_id, signal.clone(), now).await;
+    // Registered: from now a shutdown reaches this connection through `signal`; one
+    // that started before is seen here (the store's lock orders the two).
+    if *shutdown.borrow() {
+        signal.shut_down();
+    }
     let (kept, resumed) = resume_or_start(&shared, &connect, &client_id, previous, now);
 
     // Keep alive: MQTT 5 clients asking for more than --max-keepalive (or 0, no limit)
@@ -308,12 +322,11 @@ async fn accept(
         } else {
             0
         },
-        out_aliases: HashMap::new(),
+        out_aliases: SmallMap::new(),
         send_maximum,
-        pending_qids: HashMap::new(),
+        pending_qids: SmallMap::new(),
         blocked: Vec::new(),
-        control: ControlRx::new(control_rx),
-        shutdown,
+        signal,
     });
     // CONNACK goes before anything the resumed session resends.
     conn.encode(Packet::ConnAck(ack));
@@ -327,7 +340,7 @@ async fn take_over(
     shared: &Shared,
     client_id: &Arc<str>,
     conn_id: u64,
-    control: oneshot::Sender<Control>,
+    signal: Arc<Signal>,
     now: Instant,
 ) -> Option<KeptSession> {
     // The takeover request is sent under the store's lock: the old connection, ending
@@ -335,11 +348,11 @@ async fn take_over(
     // longer owns the client identifier, so the session cannot fall between the two.
     let (previous, expired, reply) = {
         let mut store = shared.sessions();
-        let (previous, expired) = store.connect(client_id.clone(), conn_id, control, now);
+        let (previous, expired) = store.connect(client_id.clone(), conn_id, signal, now);
         match previous {
             Previous::Online(old) => {
                 let (tx, rx) = oneshot::channel();
-                let reply = old.send(Control::TakeOver(tx)).is_ok().then_some(rx);
+                let reply = old.take_over(tx).is_ok().then_some(rx);
                 (None, expired, reply)
             }
             Previous::Offline(kept) => (Some(kept), expired, None),
@@ -395,8 +408,8 @@ fn resume_or_start(
                 mailbox,
                 rx,
                 session,
-                subscriptions: HashMap::new(),
-                shared_inflight: HashMap::new(),
+                subscriptions: SmallMap::new(),
+                shared_inflight: SmallMap::new(),
             };
             (kept, false)
         }

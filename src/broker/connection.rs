@@ -6,22 +6,25 @@
 //! store. Transport-agnostic: anything `AsyncRead + AsyncWrite` (TCP here; TLS and
 //! WebSocket plug in the same way). Must not hold a lock across `.await`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use std::pin::Pin;
+use std::task::{ready, Poll};
+
+use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{oneshot, watch};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::flow;
 use super::hooks::ClientIdentity;
 use super::router::Blocked;
-use super::state::{Control, KeptSession, Shared};
+use super::signal::{Signal, TakeOverReply, Wake};
+use super::state::{KeptSession, Shared};
 use super::will::PendingWill;
 use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
+use crate::small_map::SmallMap;
 
 /// A byte stream a client connection runs over.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -35,7 +38,7 @@ pub(super) struct Io {
     read_hint: usize,
 }
 
-/// Smallest read buffer: what an idle connection holds.
+/// Smallest read: what a quiet connection reads at once, into a stack buffer.
 const MIN_READ: usize = 256;
 /// Largest read a busy connection asks for at once.
 const MAX_READ: usize = 64 * 1024;
@@ -50,12 +53,30 @@ impl Io {
         }
     }
 
-    /// Makes room for the next read: small for a quiet client (memory per idle
-    /// connection), doubling up to `MAX_READ` while reads fill the buffer.
-    pub fn prepare_read(&mut self) {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * self.read_hint {
+    /// Reads what the socket has into `rbuf`; `Ok(0)` at the end of the stream.
+    /// A quiet connection reads into a buffer on the stack and keeps only the bytes
+    /// that came, so that waiting holds no read buffer (memory per idle connection);
+    /// a busy one reads straight into `rbuf`, up to `read_hint` bytes at once.
+    pub async fn read(&mut self) -> std::io::Result<usize> {
+        if !self.is_quiet() {
+            self.reserve_read();
+            return self.stream.read_buf(&mut self.rbuf).await;
+        }
+        if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
         }
+        std::future::poll_fn(|cx| {
+            let mut stack = [0u8; MIN_READ];
+            let mut buf = ReadBuf::new(&mut stack);
+            ready!(Pin::new(&mut *self.stream).poll_read(cx, &mut buf))?;
+            self.rbuf.extend_from_slice(buf.filled());
+            Poll::Ready(Ok(buf.filled().len()))
+        })
+        .await
+    }
+
+    /// Makes room in `rbuf` for a read of `read_hint` bytes.
+    pub fn reserve_read(&mut self) {
         if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
             self.rbuf.reserve(self.read_hint);
         }
@@ -87,9 +108,6 @@ impl Io {
     }
 }
 
-/// Where a connection that took the client identifier over waits for the session.
-pub(super) type Taker = oneshot::Sender<Option<KeptSession>>;
-
 /// Why a connection ends.
 #[derive(Debug)]
 pub(super) enum End {
@@ -102,40 +120,25 @@ pub(super) enum End {
     /// Silent for 1.5 times its keep alive.
     KeepAlive,
     /// Another connection took the client identifier over.
-    TakenOver(Taker),
+    TakenOver(TakeOverReply),
     /// The broker is stopping.
     Shutdown,
+}
+
+impl From<Wake> for End {
+    fn from(wake: Wake) -> End {
+        match wake {
+            Wake::TakeOver(reply) => End::TakenOver(reply),
+            Wake::Shutdown => End::Shutdown,
+            // Not asked for outside the idle wait.
+            Wake::Timer => End::KeepAlive,
+        }
+    }
 }
 
 impl From<ProtocolError> for End {
     fn from(err: ProtocolError) -> End {
         End::Error(err.reason_code(), err.to_string())
-    }
-}
-
-/// Where a connection task hears about a takeover: at most one message ever comes.
-pub(super) struct ControlRx(Option<oneshot::Receiver<Control>>);
-
-impl ControlRx {
-    pub fn new(rx: oneshot::Receiver<Control>) -> ControlRx {
-        ControlRx(Some(rx))
-    }
-
-    /// Resolves with the message; never, if none can come any more. Cancel-safe.
-    pub async fn recv(&mut self) -> Control {
-        if let Some(rx) = self.0.as_mut() {
-            let result = rx.await;
-            self.0 = None;
-            if let Ok(control) = result {
-                return control;
-            }
-        }
-        std::future::pending().await
-    }
-
-    /// The message, if it has come.
-    pub fn try_recv(&mut self) -> Option<Control> {
-        self.0.as_mut()?.try_recv().ok()
     }
 }
 
@@ -156,17 +159,17 @@ pub(super) struct Conn {
     /// The client's Topic Alias Maximum: aliases we may use towards it.
     pub client_alias_max: u16,
     /// Topic → alias we assigned on this connection.
-    pub out_aliases: HashMap<ByteString, u16>,
+    pub out_aliases: SmallMap<ByteString, u16>,
     /// The client's receive maximum (capped by `--max-inflight`).
     pub send_maximum: u16,
     /// Stored session: queue id of each message handed to the session, by its `seq`,
     /// until the session's `OutgoingQueued` store event takes it over.
-    pub pending_qids: HashMap<u64, u64>,
+    pub pending_qids: SmallMap<u64, u64>,
     /// Deliveries of the last message received that wait for room in a live
     /// subscriber's queue (`flow`); nothing more is read until they are settled.
     pub blocked: Vec<Blocked>,
-    pub control: ControlRx,
-    pub shutdown: watch::Receiver<bool>,
+    /// Takeover, shutdown and keep-alive wake-ups (shared with the session store).
+    pub signal: Arc<Signal>,
 }
 
 /// Deliveries pulled from the mailbox per wake-up, so reads are not starved.
@@ -193,7 +196,9 @@ impl Conn {
             if !self.blocked.is_empty() {
                 // Flow control: settle the message before reading on (its PUBACK/PUBREC
                 // stays in the write buffer until then).
-                if let Err(end) = self.wait_blocked().await {
+                // Boxed: flow control is rare, and its state would otherwise make every
+                // connection's future bigger (memory per idle connection).
+                if let Err(end) = Box::pin(self.wait_blocked()).await {
                     return end;
                 }
                 if let Err(end) = self.decode_all(Instant::now()) {
@@ -211,16 +216,19 @@ impl Conn {
                 // Ready to take deliveries: publishers may wait for room (`flow`).
                 self.kept.mailbox.note_waiting();
             }
-            let deadline = self.kept.session.poll_timeout();
-            self.io.prepare_read();
+            // The keep-alive sweep wakes us when the session's timer is due.
+            self.signal.set_deadline(self.kept.session.poll_timeout());
             if self.io.is_quiet() {
                 self.kept.session.shrink_buffers();
             }
             tokio::select! {
                 biased;
-                Control::TakeOver(reply) = self.control.recv() => return End::TakenOver(reply),
-                _ = self.shutdown.changed() => return End::Shutdown,
-                read = self.io.stream.read_buf(&mut self.io.rbuf) => match read {
+                wake = self.signal.wait(true) => match wake {
+                    Wake::TakeOver(reply) => return End::TakenOver(reply),
+                    Wake::Shutdown => return End::Shutdown,
+                    Wake::Timer => self.kept.session.handle_timeout(Instant::now()),
+                },
+                read = self.io.read() => match read {
                     Ok(0) => return End::Network("connection closed by the client".into()),
                     Ok(n) => {
                         self.io.after_read(n);
@@ -247,9 +255,6 @@ impl Conn {
                     }
                     self.kept.mailbox.note_drained(now);
                 },
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    self.kept.session.handle_timeout(Instant::now());
-                },
             }
             if can_pull {
                 // Not waiting any more: from now the drain window runs (a client that
@@ -265,15 +270,13 @@ impl Conn {
         let Conn {
             shared,
             blocked,
-            control,
-            shutdown,
+            signal,
             kept,
             ..
         } = self;
         tokio::select! {
             biased;
-            Control::TakeOver(reply) = control.recv() => Err(End::TakenOver(reply)),
-            _ = shutdown.changed() => Err(End::Shutdown),
+            wake = signal.wait(false) => Err(End::from(wake)),
             () = flow::deliver_blocked(shared, &kept.mailbox, blocked) => Ok(()),
         }
     }
@@ -359,16 +362,29 @@ impl Conn {
     /// stopped reading) ends the connection instead of waiting.
     async fn write_out(&mut self) -> Result<(), End> {
         let len = self.io.wbuf.len();
-        let result = tokio::select! {
+        // By hand rather than `select!` over `write_all`: the future is then only a
+        // reference (memory per idle connection).
+        let Conn { io, signal, .. } = self;
+        let result = std::future::poll_fn(|cx| {
             // A write that can complete does (a CONNACK before a takeover).
-            biased;
-            r = async {
-                self.io.stream.write_all(&self.io.wbuf).await?;
-                self.io.stream.flush().await
-            } => r.map_err(|e| End::Network(e.to_string())),
-            Control::TakeOver(reply) = self.control.recv() => Err(End::TakenOver(reply)),
-            _ = self.shutdown.changed() => Err(End::Shutdown),
-        };
+            while !io.wbuf.is_empty() {
+                match Pin::new(&mut *io.stream).poll_write(cx, &io.wbuf) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(End::Network(
+                            "the connection took no more bytes".into(),
+                        )))
+                    }
+                    Poll::Ready(Ok(n)) => io.wbuf.advance(n),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(End::Network(e.to_string()))),
+                    Poll::Pending => return signal.poll_wake(cx, false).map(|w| Err(End::from(w))),
+                }
+            }
+            match Pin::new(&mut *io.stream).poll_flush(cx) {
+                Poll::Ready(r) => Poll::Ready(r.map_err(|e| End::Network(e.to_string()))),
+                Poll::Pending => signal.poll_wake(cx, false).map(|w| Err(End::from(w))),
+            }
+        })
+        .await;
         if self.io.is_quiet() {
             // Give the memory back on quiet connections (memory per idle connection).
             self.io.wbuf = BytesMut::new();
@@ -419,11 +435,12 @@ impl Conn {
                 None
             }
         };
+        // From here no takeover can come (the store no longer names this connection);
+        // one that came meanwhile is taken here.
+        let late = self.signal.close();
         let Some(handover) = handover else { return };
         if taker.is_none() {
-            if let Some(Control::TakeOver(reply)) = self.control.try_recv() {
-                taker = Some(reply);
-            }
+            taker = late;
         }
         match taker {
             Some(reply) => {
@@ -443,7 +460,7 @@ impl Conn {
     /// handled before the session is handed over; if it ends the connection (DISCONNECT,
     /// a protocol error), that is the end, and the new owner still gets its answer.
     /// Messages that would wait for a full subscriber queue are given up on at once.
-    async fn read_before_takeover(&mut self, end: End) -> (End, Option<Taker>) {
+    async fn read_before_takeover(&mut self, end: End) -> (End, Option<TakeOverReply>) {
         use std::future::Future as _;
         let End::TakenOver(reply) = end else {
             return (end, None);
@@ -458,7 +475,7 @@ impl Conn {
             if self.io.rbuf.len() >= MAX_READ {
                 break;
             }
-            self.io.prepare_read();
+            self.io.reserve_read();
             let read = self.io.stream.read_buf(&mut self.io.rbuf);
             let mut read = std::pin::pin!(read);
             // One poll: ready bytes are taken, an empty socket is not waited for.
@@ -548,9 +565,24 @@ impl Conn {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::state::{BrokerConfig, Shared};
+
+    /// Every connection keeps its task's future for its whole life: the memory per
+    /// idle connection (scripts/serve-memory) starts here. Everything rare (CONNECT,
+    /// flow control, the goodbye) is boxed; the idle wait holds only references.
+    #[tokio::test]
+    async fn a_connection_future_stays_small() {
+        let (stream, _peer) = tokio::io::duplex(64);
+        let shared = Arc::new(Shared::new(BrokerConfig::default()));
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let (done, _done_rx) = tokio::sync::mpsc::channel(1);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let future =
+            super::super::accept::serve_connection(Box::new(stream), peer, shared, shutdown, done);
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 192, "the connection future is {size} bytes");
     }
 }

@@ -8,7 +8,6 @@
 //! A queued message moves from the queue to the QoS state in one store transaction, so a
 //! crash neither loses nor doubles it. Must not do I/O itself: the hook does.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -18,6 +17,7 @@ use super::mailbox::Mailbox;
 use super::message::Delivery;
 use super::state::{split_filter, KeptSession, Shared};
 use crate::protocol::session::{Role, Session, SessionConfig, StoreChange};
+use crate::small_map::SmallMap;
 
 impl Conn {
     /// The persistence hook when this connection's session is stored.
@@ -106,7 +106,7 @@ fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
     let mut config = SessionConfig::new(snapshot.version, Role::Server);
     config.persist = true;
     let session = Session::restore(config, stored.state, now);
-    let mut subscriptions = HashMap::new();
+    let mut subscriptions = SmallMap::new();
     for (filter, options) in snapshot.subscriptions {
         let (share, inner) = split_filter(&filter);
         shared.router.subscribe(inner, share, &mailbox, options);
@@ -117,7 +117,7 @@ fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
         rx,
         session,
         subscriptions,
-        shared_inflight: HashMap::new(),
+        shared_inflight: SmallMap::new(),
     };
     // Expiry counts from the disconnection; one that crashed while connected starts
     // counting now.
@@ -130,7 +130,7 @@ fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
         now + expiry.saturating_sub(elapsed)
     });
     let conn_id = shared.next_id();
-    let (control, _) = tokio::sync::oneshot::channel();
+    let control = Arc::new(super::signal::Signal::default());
     let mut sessions = shared.sessions();
     let _ = sessions.connect(client_id.clone(), conn_id, control, now);
     let _ = sessions.disconnect(&client_id, conn_id, Some(kept), expires_at);

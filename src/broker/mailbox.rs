@@ -11,8 +11,10 @@
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::{mpsc, Notify};
 
 use super::hooks::Persistence;
@@ -30,8 +32,9 @@ pub struct Mailbox {
     tx: OnceLock<mpsc::Sender<Delivery>>,
     capacity: usize,
     lazy: Mutex<Lazy>,
-    /// Signalled when the channel is made, for the `Inbox` waiting for it.
-    made: Notify,
+    /// Woken when the channel is made, for the `Inbox` waiting for it (a waker, not a
+    /// `Notify`: the waiting future is then only a reference).
+    made: AtomicWaker,
     online: AtomicBool,
     /// Its connection task waits for other sessions' queues (`flow`) and takes nothing
     /// out meanwhile: publishers must not wait for it to get below `flow::CONGESTED`
@@ -62,7 +65,7 @@ const WAITING: u64 = u64::MAX;
 const CLOCK_STEP_MS: u64 = 5;
 
 /// Milliseconds since the first call in this process, at least 1 (0 means "never").
-fn clock_ms(now: Instant) -> u64 {
+pub(super) fn clock_ms(now: Instant) -> u64 {
     static BASE: OnceLock<Instant> = OnceLock::new();
     let base = *BASE.get_or_init(Instant::now);
     (now.saturating_duration_since(base).as_millis() as u64).max(1)
@@ -88,7 +91,7 @@ impl Mailbox {
             tx: OnceLock::new(),
             capacity: capacity.max(1),
             lazy: Mutex::new(Lazy::default()),
-            made: Notify::new(),
+            made: AtomicWaker::new(),
             online: AtomicBool::new(true),
             paused: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
@@ -122,7 +125,7 @@ impl Mailbox {
             tx
         });
         drop(lazy);
-        self.made.notify_one();
+        self.made.wake();
         Some(tx)
     }
 
@@ -345,24 +348,37 @@ impl Inbox {
     }
 
     /// The next delivery; `None` once closed and empty. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<Delivery> {
-        loop {
-            if let Some(rx) = self.take() {
-                return rx.recv().await;
+    pub fn recv(&mut self) -> impl std::future::Future<Output = Option<Delivery>> + '_ {
+        std::future::poll_fn(|cx| self.poll_recv(cx))
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        if self.take().is_none() {
+            if self.is_closed() {
+                return Poll::Ready(None);
             }
-            if self
-                .mailbox
-                .lazy
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .closed
-            {
-                return None;
+            // Registered before looking again: a channel made in between is not missed.
+            self.mailbox.made.register(cx.waker());
+            if self.take().is_none() {
+                return if self.is_closed() {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending
+                };
             }
-            // `notify_one` keeps a permit when nobody waits: a channel made between
-            // the check above and here is not missed.
-            self.mailbox.made.notified().await;
         }
+        match self.rx.as_mut() {
+            Some(rx) => rx.poll_recv(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.mailbox
+            .lazy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed
     }
 
     /// A delivery if one is queued.

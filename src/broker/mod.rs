@@ -41,6 +41,7 @@
 //! - `router`: publish → mailboxes, retained store, shared-group requeue.
 //! - `flow`: a publisher waiting for room in a live subscriber's full queue.
 //! - `sessions`: client id → connected task or kept session, expiry.
+//! - `signal`: what wakes a connection task (takeover, shutdown, keep-alive sweep).
 //! - `will`: wills and the MQTT 5 will delay.
 //! - `sys`: counters and `$SYS/broker/...` topics.
 //! - `hooks`: the access-control and persistence seams.
@@ -68,6 +69,7 @@ pub mod retained;
 pub mod router;
 pub mod server;
 pub mod sessions;
+mod signal;
 pub mod state;
 pub mod store;
 pub mod subscriptions;

@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 
 use super::accept::serve_connection;
 use super::connection::Transport;
+use super::mailbox::clock_ms;
+use super::signal::SWEEP_PERIOD;
 use super::state::{BrokerConfig, Shared};
 
 /// How long shutdown waits for connection tasks to finish.
@@ -42,10 +44,7 @@ impl BrokerHandle {
             .stats
             .connections_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(async move {
-            serve_connection(stream, peer, shared, shutdown).await;
-            drop(done);
-        });
+        tokio::spawn(serve_connection(stream, peer, shared, shutdown, done));
     }
 
     /// Logs a line when `-v` is at least `level` (0: always), as the broker does.
@@ -97,13 +96,14 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         done,
     };
     let accept = tokio::spawn(accept_loop(listener, handle.clone()));
+    let sweep = tokio::spawn(keep_alive_sweep(shared.clone(), handle.shutdown.clone()));
     let housekeeping = tokio::spawn(housekeeping(shared, handle.shutdown.clone()));
     Ok(RunningBroker {
         local_addr,
         handle,
         stop,
         done_rx,
-        tasks: vec![accept, housekeeping],
+        tasks: vec![accept, housekeeping, sweep],
     })
 }
 
@@ -122,6 +122,11 @@ impl RunningBroker {
     /// (bounded) until every connection task has finished.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        // Connected clients hear it through their signal (one registering now sees
+        // `stop` instead: the store's lock orders the two).
+        for signal in self.handle.shared.sessions().online() {
+            signal.shut_down();
+        }
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
@@ -145,6 +150,23 @@ async fn accept_loop(listener: TcpListener, handle: BrokerHandle) {
                 }
             },
             _ = handle.stopping() => return,
+        }
+    }
+}
+
+/// Every `SWEEP_PERIOD`: wakes the connection tasks whose keep-alive deadline passed
+/// (their session decides), instead of a timer per connection.
+async fn keep_alive_sweep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SWEEP_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let now_ms = clock_ms(Instant::now());
+        for signal in shared.sessions().online() {
+            signal.sweep(now_ms);
         }
     }
 }

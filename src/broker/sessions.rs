@@ -132,6 +132,14 @@ impl<S, C> SessionStore<S, C> {
             .collect()
     }
 
+    /// The control handle of every connected client.
+    pub fn online(&self) -> impl Iterator<Item = &C> {
+        self.slots.values().filter_map(|slot| match slot {
+            Slot::Online { control, .. } => Some(control),
+            Slot::Offline { .. } => None,
+        })
+    }
+
     /// (connected, kept offline) counts for `$SYS`.
     pub fn counts(&self) -> (usize, usize) {
         let online = self

@@ -4,24 +4,23 @@
 //! its subscriptions, give unacknowledged shared messages to other members, publish
 //! a will still waiting. Must not do I/O.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-use tokio::sync::oneshot;
 
 use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
 use super::mailbox::{Inbox, Mailbox};
 use super::message::{Delivery, Message};
 use super::router::{Blocked, Routed, Router};
 use super::sessions::SessionStore;
+use super::signal::Signal;
 use super::subscriptions::SubOptions;
 use super::sys::{Gauges, SysState};
 use super::will::DelayedWills;
 use crate::protocol::session::Session;
 use crate::protocol::{topic, Properties, QoS};
+use crate::small_map::SmallMap;
 
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
 #[derive(Debug, Clone)]
@@ -72,14 +71,6 @@ impl Default for BrokerConfig {
     }
 }
 
-/// A message to a connection task from outside.
-#[derive(Debug)]
-pub enum Control {
-    /// Another connection with the same client identifier arrived: send DISCONNECT
-    /// 0x8E, close, and hand the session over.
-    TakeOver(oneshot::Sender<Option<KeptSession>>),
-}
-
 /// A session's state that outlives a network connection (MQTT 5.0 §4.1).
 #[derive(Debug)]
 pub struct KeptSession {
@@ -90,11 +81,11 @@ pub struct KeptSession {
     /// QoS 1/2 flows in both directions.
     pub session: Session,
     /// Its subscriptions by filter as written (`$share/…` included).
-    pub subscriptions: HashMap<String, SubOptions>,
+    pub subscriptions: SmallMap<String, SubOptions>,
     /// Shared-subscription messages handed to `session` and not acknowledged yet, by
     /// the number `Session::publish` gave them: another member gets them if the
     /// session ends first (MQTT 5.0 §4.8.2).
-    pub shared_inflight: HashMap<u64, Delivery>,
+    pub shared_inflight: SmallMap<u64, Delivery>,
 }
 
 /// The state shared by the listener and every connection task.
@@ -105,7 +96,7 @@ pub struct Shared {
     /// Subscriptions, retained messages, counters.
     pub router: Router,
     /// Client identifier → connection or kept session.
-    pub sessions: Mutex<SessionStore<KeptSession, oneshot::Sender<Control>>>,
+    pub sessions: Mutex<SessionStore<KeptSession, Arc<Signal>>>,
     /// Wills waiting for their delay.
     pub wills: Mutex<DelayedWills>,
     /// When the broker started.
@@ -135,7 +126,7 @@ impl Shared {
     }
 
     /// The session store (never held across `.await`).
-    pub fn sessions(&self) -> MutexGuard<'_, SessionStore<KeptSession, oneshot::Sender<Control>>> {
+    pub fn sessions(&self) -> MutexGuard<'_, SessionStore<KeptSession, Arc<Signal>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -4,13 +4,13 @@
 //! to the filters that match, not to the number of subscriptions.
 //! Must not deliver or queue anything: it answers "who matches" (see router.rs).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::mailbox::Mailbox;
 use super::message::SharedKey;
 use crate::protocol::QoS;
+use crate::small_map::SmallMap;
 
 /// What one subscription asked for (MQTT 5.0 §3.8.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,15 +58,17 @@ pub enum Matched<'a> {
     Shared(&'a SharedGroup),
 }
 
-/// Children are boxed: a table slot is then 32 bytes instead of a whole node (three
-/// maps, 160 bytes with the key), which matters because hashbrown allocates at least
-/// four slots and keeps an eighth free, and most nodes of a broker with many clients
-/// have one child (`idle/17/cmd`), or are one of thousands (memory per connection).
+/// Most nodes of a broker with many clients have one child (`idle/17/cmd`) and one
+/// subscriber or none, or are one of thousands of children: `SmallMap`s hold exactly
+/// their entries (24 bytes each) until they grow big, and children are boxed so that
+/// a big table's slot is a pointer, not a node (memory per connection). Subscribers
+/// are keyed by their mailbox's session id.
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Box<str>, Box<Node>>,
-    subscribers: HashMap<u64, (Arc<Mailbox>, SubOptions)>,
-    shared: HashMap<Box<str>, SharedGroup>,
+    children: SmallMap<Box<str>, Box<Node>>,
+    subscribers: SmallMap<u64, (Arc<Mailbox>, SubOptions)>,
+    /// Shared subscription groups (rare): a plain list.
+    shared: Vec<(Box<str>, SharedGroup)>,
 }
 
 impl Node {
@@ -76,7 +78,7 @@ impl Node {
 
     fn collect<'a>(&'a self, out: &mut Vec<Matched<'a>>) {
         out.extend(self.subscribers.values().map(|(m, o)| Matched::Plain(m, o)));
-        out.extend(self.shared.values().map(Matched::Shared));
+        out.extend(self.shared.iter().map(|(_, g)| Matched::Shared(g)));
     }
 }
 
@@ -106,7 +108,7 @@ impl SubscriptionTree {
     ) -> bool {
         let mut node = &mut self.root;
         for level in filter.split('/') {
-            node = node.children.entry(level.into()).or_default();
+            node = node.children.get_or_insert_with(level.into(), Box::default);
         }
         let existed = match share {
             None => node
@@ -114,14 +116,21 @@ impl SubscriptionTree {
                 .insert(mailbox.session_id, (mailbox.clone(), options))
                 .is_some(),
             Some(group) => {
-                let entry = node
-                    .shared
-                    .entry(group.into())
-                    .or_insert_with(|| SharedGroup {
-                        key: format!("$share/{group}/{filter}").into(),
-                        members: Vec::new(),
-                        next: AtomicUsize::new(0),
-                    });
+                let i = match node.shared.iter().position(|(g, _)| &**g == group) {
+                    Some(i) => i,
+                    None => {
+                        node.shared.push((
+                            group.into(),
+                            SharedGroup {
+                                key: format!("$share/{group}/{filter}").into(),
+                                members: Vec::new(),
+                                next: AtomicUsize::new(0),
+                            },
+                        ));
+                        node.shared.len() - 1
+                    }
+                };
+                let entry = &mut node.shared[i].1;
                 match entry
                     .members
                     .iter_mut()
@@ -168,7 +177,10 @@ impl SubscriptionTree {
         for level in filter.split('/') {
             node = node.children.get(level)?;
         }
-        node.shared.get(share)
+        node.shared
+            .iter()
+            .find(|(g, _)| &**g == share)
+            .map(|(_, g)| g)
     }
 
     /// How many subscriptions exist (for `$SYS/broker/subscriptions/count`).
@@ -210,14 +222,15 @@ fn remove(node: &mut Node, levels: &[&str], share: Option<&str>, session_id: u64
         return match share {
             None => node.subscribers.remove(&session_id).is_some(),
             Some(group) => {
-                let Some(g) = node.shared.get_mut(group) else {
+                let Some(i) = node.shared.iter().position(|(g, _)| &**g == group) else {
                     return false;
                 };
+                let g = &mut node.shared[i].1;
                 let before = g.members.len();
                 g.members.retain(|(m, _)| m.session_id != session_id);
                 let removed = g.members.len() != before;
                 if g.members.is_empty() {
-                    node.shared.remove(group);
+                    node.shared.swap_remove(i);
                 }
                 removed
             }

@@ -23,9 +23,9 @@ impl Session {
             QoS::ExactlyOnce => {
                 // Already delivered, PUBREL pending: the peer resends because our PUBREC
                 // was lost. Acknowledge again, deliver nothing (MQTT 5.0 §4.3.3).
-                if !self.incoming_qos2.contains(&packet_id) {
+                if !self.incoming_qos2.contains_key(&packet_id) {
                     self.check_receive_maximum()?;
-                    self.incoming_qos2.insert(packet_id);
+                    self.incoming_qos2.insert(packet_id, ());
                     // Delivered before it is recorded: a crash in between repeats the
                     // message rather than losing it.
                     self.events.push_back(Event::Message(publish));
@@ -62,7 +62,7 @@ impl Session {
                 }
                 Packet::PubRec(rec) if rec.packet_id == packet_id => {
                     rec.reason_code = reason;
-                    if !reason.is_success() && self.incoming_qos2.remove(&packet_id) {
+                    if !reason.is_success() && self.incoming_qos2.remove(&packet_id).is_some() {
                         self.store(|| StoreChange::IncomingReleased { packet_id });
                     }
                     return;
@@ -121,7 +121,7 @@ impl Session {
 
     pub(super) fn on_pubrel(&mut self, rel: PubResponse) {
         let id = rel.packet_id;
-        if self.incoming_qos2.remove(&id) {
+        if self.incoming_qos2.remove(&id).is_some() {
             self.store(|| StoreChange::IncomingReleased { packet_id: id });
             self.transmit
                 .push_back(Packet::PubComp(PubResponse::new(id)));

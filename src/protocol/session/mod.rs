@@ -18,7 +18,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
@@ -28,6 +28,7 @@ pub use state::{PersistedOutgoing, PersistedState, StoreChange};
 use super::error::ProtocolError;
 use super::packet::{Packet, ProtocolVersion, PubResponse, Publish, QoS};
 use super::reason::ReasonCode;
+use crate::small_map::SmallMap;
 use keep_alive::{Action, KeepAlive};
 
 /// Which end of the connection this session is.
@@ -145,18 +146,18 @@ pub struct Session {
     next_seq: u64,
     next_packet_id: u16,
     /// Our QoS 1/2 messages in flight, by packet id.
-    inflight: HashMap<u16, Outgoing>,
+    inflight: SmallMap<u16, Outgoing>,
     /// Packet ids handed out by `allocate_packet_id` (SUBSCRIBE, UNSUBSCRIBE).
-    reserved_ids: HashSet<u16>,
+    reserved_ids: SmallMap<u16, ()>,
     /// Messages waiting for a send-window slot (or for the connection), in order.
     queue: VecDeque<(u64, Publish)>,
     /// The peer's QoS 2 packet ids we delivered and that await PUBREL.
-    incoming_qos2: HashSet<u16>,
+    incoming_qos2: SmallMap<u16, ()>,
     /// PUBACKs queued but not yet handed to `poll_transmit`'s caller: they still count
     /// against our receive maximum.
     unsent_pubacks: usize,
     /// Incoming topic aliases of this network connection.
-    aliases: HashMap<u16, ByteString>,
+    aliases: SmallMap<u16, ByteString>,
     transmit: VecDeque<Packet>,
     events: VecDeque<Event>,
     keep_alive: KeepAlive,
@@ -171,12 +172,12 @@ impl Session {
             online: true,
             next_seq: 1,
             next_packet_id: 1,
-            inflight: HashMap::new(),
-            reserved_ids: HashSet::new(),
+            inflight: SmallMap::new(),
+            reserved_ids: SmallMap::new(),
             queue: VecDeque::new(),
-            incoming_qos2: HashSet::new(),
+            incoming_qos2: SmallMap::new(),
             unsent_pubacks: 0,
-            aliases: HashMap::new(),
+            aliases: SmallMap::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             keep_alive,
@@ -217,7 +218,9 @@ impl Session {
                 );
             }
         }
-        session.incoming_qos2.extend(state.incoming_qos2);
+        session
+            .incoming_qos2
+            .extend(state.incoming_qos2.into_iter().map(|id| (id, ())));
         session
     }
 
@@ -277,7 +280,7 @@ impl Session {
     /// `None` when all 65,535 are in use.
     pub fn allocate_packet_id(&mut self) -> Option<u16> {
         let id = self.next_free_id()?;
-        self.reserved_ids.insert(id);
+        self.reserved_ids.insert(id, ());
         Some(id)
     }
 
@@ -389,7 +392,8 @@ impl Session {
     /// messages, in order, before the queue.
     pub fn restart(&mut self, config: SessionConfig, now: Instant) {
         self.reconnect(config, now);
-        for packet_id in std::mem::take(&mut self.incoming_qos2) {
+        let released: Vec<u16> = self.incoming_qos2.drain().map(|(id, ())| id).collect();
+        for packet_id in released {
             self.store(|| StoreChange::IncomingReleased { packet_id });
         }
         let mut flows: Vec<Outgoing> = self.inflight.drain().map(|(_, out)| out).collect();
@@ -431,6 +435,9 @@ impl Session {
     /// `Packet` is ~860 bytes, so each keeps ~3.4 KB once used): the broker calls this
     /// for quiet connections, to keep the memory per idle connection small.
     pub fn shrink_buffers(&mut self) {
+        if self.inflight.is_empty() {
+            self.inflight.shrink_to_fit();
+        }
         if self.transmit.is_empty() {
             self.transmit.shrink_to_fit();
         }
@@ -589,7 +596,7 @@ impl Session {
         loop {
             let id = self.next_packet_id;
             self.next_packet_id = if id == u16::MAX { 1 } else { id + 1 };
-            if !self.inflight.contains_key(&id) && !self.reserved_ids.contains(&id) {
+            if !self.inflight.contains_key(&id) && !self.reserved_ids.contains_key(&id) {
                 return Some(id);
             }
         }

@@ -1,0 +1,277 @@
+//! The pacer: one timer per worker thread for every paced publisher on it. A publisher
+//! waiting for its next message's intended send time registers here instead of moving a
+//! timer of its own; at each tick the pacer wakes every publisher that is due, and they
+//! write in one burst on the same turn of the runtime.
+//!
+//! Why: with a timer per publisher, tokio wakes its driver (an eventfd write and one more
+//! `epoll_wait`) each time a publisher moves its timer ahead of the driver's next wake,
+//! which was once per message, and publishers firing at different moments each woke the
+//! broker and our subscribers on their own. Measured by `scripts/bench-serve`.
+//!
+//! State is per thread (the workers are single-threaded runtimes, so a task is always
+//! polled on the thread it registered on); `run` drives it and must run on that thread.
+//! A `Tick` polled on a thread without a running pacer keeps a timer of its own.
+//! Must not know what publishers do when woken.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
+
+/// "Never" for the pacer's timer.
+const FAR: Duration = Duration::from_secs(7 * 86_400);
+
+#[derive(Default)]
+struct Pacer {
+    /// Waiting ticks by due time, then a number unique on this thread.
+    waiting: BTreeMap<(Instant, u64), Waker>,
+    next_id: u64,
+    /// The pacer task, to wake when a tick due earlier than its timer comes in.
+    driver: Option<Waker>,
+    /// When the pacer's timer is set for (`None`: no pacer runs on this thread).
+    driver_at: Option<Instant>,
+}
+
+thread_local! {
+    static PACER: RefCell<Pacer> = RefCell::default();
+}
+
+/// Resolves at `due` (or the pacer's first tick after it).
+pub fn until(due: Instant) -> Tick {
+    Tick {
+        due,
+        key: None,
+        own_timer: None,
+    }
+}
+
+/// A wait for one intended send time; see `until`.
+pub struct Tick {
+    due: Instant,
+    /// Where this tick waits in the pacer, once registered.
+    key: Option<(Instant, u64)>,
+    /// Used on a thread where no pacer runs.
+    own_timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Future for Tick {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.due {
+            self.unregister();
+            return Poll::Ready(());
+        }
+        if let Some(timer) = &mut self.own_timer {
+            return timer.as_mut().poll(cx);
+        }
+        let due = self.due;
+        let key = self.key;
+        let registered = PACER.with(|pacer| {
+            let mut pacer = pacer.borrow_mut();
+            let driver_at = pacer.driver_at?;
+            let key = match key {
+                Some(key) if pacer.waiting.contains_key(&key) => key,
+                _ => {
+                    pacer.next_id += 1;
+                    (due, pacer.next_id)
+                }
+            };
+            match pacer.waiting.get_mut(&key) {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                Some(waker) => *waker = cx.waker().clone(),
+                None => {
+                    pacer.waiting.insert(key, cx.waker().clone());
+                }
+            }
+            if due < driver_at {
+                if let Some(driver) = &pacer.driver {
+                    driver.wake_by_ref();
+                }
+            }
+            Some(key)
+        });
+        match registered {
+            Some(key) => {
+                self.key = Some(key);
+                Poll::Pending
+            }
+            None => {
+                let mut timer = Box::pin(tokio::time::sleep_until(due.into()));
+                let poll = timer.as_mut().poll(cx);
+                self.own_timer = Some(timer);
+                poll
+            }
+        }
+    }
+}
+
+impl Tick {
+    fn unregister(&mut self) {
+        if let Some(key) = self.key.take() {
+            // try_with: a tick dropped while the thread ends has nothing to unregister.
+            let _ = PACER.try_with(|pacer| pacer.borrow_mut().waiting.remove(&key));
+        }
+    }
+}
+
+impl Drop for Tick {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// Drives this thread's pacer until dropped: sleeps until the earliest waiting tick,
+/// then wakes every tick that is due.
+pub async fn run() {
+    let _running = Running::start();
+    let mut timer = Box::pin(tokio::time::sleep(FAR));
+    let mut timer_at = Instant::now() + FAR;
+    std::future::poll_fn(|cx| loop {
+        let now = Instant::now();
+        let next = PACER.with(|pacer| {
+            let mut pacer = pacer.borrow_mut();
+            while let Some(entry) = pacer.waiting.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                entry.remove().wake();
+            }
+            if !pacer
+                .driver
+                .as_ref()
+                .is_some_and(|d| d.will_wake(cx.waker()))
+            {
+                pacer.driver = Some(cx.waker().clone());
+            }
+            let next = pacer.waiting.first_key_value().map(|((at, _), _)| *at);
+            // Idle: leave a far timer where it is rather than move it on every turn.
+            let next = next.unwrap_or(if timer_at > now + FAR / 2 {
+                timer_at
+            } else {
+                now + FAR
+            });
+            pacer.driver_at = Some(next);
+            next
+        });
+        if next != timer_at {
+            timer.as_mut().reset(next.into());
+            timer_at = next;
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::<()>::Pending;
+        }
+    })
+    .await
+}
+
+/// Marks the pacer running on this thread, and stopped again when dropped.
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        PACER.with(|pacer| pacer.borrow_mut().driver_at = Some(Instant::now() + FAR));
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = PACER.try_with(|pacer| {
+            let mut pacer = pacer.borrow_mut();
+            pacer.driver_at = None;
+            pacer.driver = None;
+            // Whoever still waits re-polls and falls back to a timer of its own.
+            for (_, waker) in std::mem::take(&mut pacer.waiting) {
+                waker.wake();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn ticks_resolve_no_earlier_than_due_with_one_pacer() {
+        runtime().block_on(async {
+            let pacer = tokio::spawn(run());
+            tokio::task::yield_now().await;
+            let start = Instant::now();
+            let dues: Vec<Instant> = (1..=5)
+                .map(|i| start + Duration::from_millis(3 * i))
+                .collect();
+            let tasks: Vec<_> = dues
+                .iter()
+                .map(|&due| {
+                    tokio::spawn(async move {
+                        until(due).await;
+                        Instant::now()
+                    })
+                })
+                .collect();
+            for (task, due) in tasks.into_iter().zip(dues) {
+                let woke = tokio::time::timeout(Duration::from_secs(5), task)
+                    .await
+                    .expect("tick never came")
+                    .unwrap();
+                assert!(woke >= due);
+            }
+            assert!(PACER.with(|p| p.borrow().waiting.is_empty()));
+            pacer.abort();
+        });
+    }
+
+    #[test]
+    fn an_earlier_tick_moves_the_pacer_timer_forward() {
+        runtime().block_on(async {
+            let pacer = tokio::spawn(run());
+            tokio::task::yield_now().await;
+            let late = tokio::spawn(until(Instant::now() + Duration::from_secs(3600)));
+            tokio::task::yield_now().await;
+            let early = Instant::now() + Duration::from_millis(5);
+            tokio::time::timeout(Duration::from_secs(5), until(early))
+                .await
+                .expect("the early tick waited for the late one");
+            assert!(Instant::now() >= early);
+            late.abort();
+            pacer.abort();
+        });
+    }
+
+    #[test]
+    fn a_dropped_tick_leaves_the_pacer() {
+        runtime().block_on(async {
+            let pacer = tokio::spawn(run());
+            tokio::task::yield_now().await;
+            let due = Instant::now() + Duration::from_secs(3600);
+            let waited = tokio::time::timeout(Duration::from_millis(5), until(due)).await;
+            assert!(waited.is_err());
+            assert!(PACER.with(|p| p.borrow().waiting.is_empty()));
+            pacer.abort();
+        });
+    }
+
+    #[test]
+    fn without_a_pacer_a_tick_keeps_its_own_timer() {
+        runtime().block_on(async {
+            let due = Instant::now() + Duration::from_millis(5);
+            tokio::time::timeout(Duration::from_secs(5), until(due))
+                .await
+                .expect("tick never came");
+            assert!(Instant::now() >= due);
+        });
+    }
+}
