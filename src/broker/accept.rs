@@ -322,9 +322,8 @@ async fn accept(
         } else {
             0
         },
-        out_aliases: SmallMap::new(),
         send_maximum,
-        pending_qids: SmallMap::new(),
+        extra: None,
         blocked: Vec::new(),
         signal,
     });

@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
@@ -57,22 +58,22 @@ impl Io {
     /// A quiet connection reads into a buffer on the stack and keeps only the bytes
     /// that came, so that waiting holds no read buffer (memory per idle connection);
     /// a busy one reads straight into `rbuf`, up to `read_hint` bytes at once.
-    pub async fn read(&mut self) -> std::io::Result<usize> {
+    /// A poll function rather than a future, so that the waiting connection's future
+    /// holds only a reference.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if !self.is_quiet() {
             self.reserve_read();
-            return self.stream.read_buf(&mut self.rbuf).await;
+            // `read_buf`'s future keeps no state between polls.
+            return std::pin::pin!(self.stream.read_buf(&mut self.rbuf)).poll(cx);
         }
-        if self.rbuf.is_empty() {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
         }
-        std::future::poll_fn(|cx| {
-            let mut stack = [0u8; MIN_READ];
-            let mut buf = ReadBuf::new(&mut stack);
-            ready!(Pin::new(&mut *self.stream).poll_read(cx, &mut buf))?;
-            self.rbuf.extend_from_slice(buf.filled());
-            Poll::Ready(Ok(buf.filled().len()))
-        })
-        .await
+        let mut stack = [0u8; MIN_READ];
+        let mut buf = ReadBuf::new(&mut stack);
+        ready!(Pin::new(&mut *self.stream).poll_read(cx, &mut buf))?;
+        self.rbuf.extend_from_slice(buf.filled());
+        Poll::Ready(Ok(buf.filled().len()))
     }
 
     /// Makes room in `rbuf` for a read of `read_hint` bytes.
@@ -158,18 +159,25 @@ pub(super) struct Conn {
     pub client_max_packet: u32,
     /// The client's Topic Alias Maximum: aliases we may use towards it.
     pub client_alias_max: u16,
-    /// Topic → alias we assigned on this connection.
-    pub out_aliases: SmallMap<ByteString, u16>,
     /// The client's receive maximum (capped by `--max-inflight`).
     pub send_maximum: u16,
-    /// Stored session: queue id of each message handed to the session, by its `seq`,
-    /// until the session's `OutgoingQueued` store event takes it over.
-    pub pending_qids: SmallMap<u64, u64>,
+    /// Outgoing topic aliases and stored-queue ids, made on first use.
+    pub extra: Option<Box<ConnExtra>>,
     /// Deliveries of the last message received that wait for room in a live
     /// subscriber's queue (`flow`); nothing more is read until they are settled.
     pub blocked: Vec<Blocked>,
     /// Takeover, shutdown and keep-alive wake-ups (shared with the session store).
     pub signal: Arc<Signal>,
+}
+
+/// What most connections never use, boxed on first use (memory per idle connection).
+#[derive(Debug, Default)]
+pub(super) struct ConnExtra {
+    /// Topic → alias we assigned on this connection.
+    pub out_aliases: SmallMap<ByteString, u16>,
+    /// Stored session: queue id of each message handed to the session, by its `seq`,
+    /// until the session's `OutgoingQueued` store event takes it over.
+    pub pending_qids: SmallMap<u64, u64>,
 }
 
 /// Deliveries pulled from the mailbox per wake-up, so reads are not starved.
@@ -228,7 +236,7 @@ impl Conn {
                     Wake::Shutdown => return End::Shutdown,
                     Wake::Timer => self.kept.session.handle_timeout(Instant::now()),
                 },
-                read = self.io.read() => match read {
+                read = std::future::poll_fn(|cx| self.io.poll_read(cx)) => match read {
                     Ok(0) => return End::Network("connection closed by the client".into()),
                     Ok(n) => {
                         self.io.after_read(n);
@@ -279,6 +287,11 @@ impl Conn {
             wake = signal.wait(false) => Err(End::from(wake)),
             () = flow::deliver_blocked(shared, &kept.mailbox, blocked) => Ok(()),
         }
+    }
+
+    /// Topic aliases and stored-queue ids, made on first use.
+    pub fn extra(&mut self) -> &mut ConnExtra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// True when a new outgoing message would be sent at once: nothing waits in the
@@ -348,12 +361,14 @@ impl Conn {
         if self.client_alias_max == 0 || self.version != ProtocolVersion::V5 {
             return;
         }
-        if let Some(&alias) = self.out_aliases.get(&publish.topic) {
+        let max = usize::from(self.client_alias_max);
+        let aliases = &mut self.extra().out_aliases;
+        if let Some(&alias) = aliases.get(&publish.topic) {
             publish.properties.topic_alias = Some(alias);
             publish.topic = ByteString::new();
-        } else if self.out_aliases.len() < usize::from(self.client_alias_max) {
-            let alias = self.out_aliases.len() as u16 + 1;
-            self.out_aliases.insert(publish.topic.clone(), alias);
+        } else if aliases.len() < max {
+            let alias = aliases.len() as u16 + 1;
+            aliases.insert(publish.topic.clone(), alias);
             publish.properties.topic_alias = Some(alias);
         }
     }
@@ -583,6 +598,6 @@ mod tests {
         let future =
             super::super::accept::serve_connection(Box::new(stream), peer, shared, shutdown, done);
         let size = std::mem::size_of_val(&future);
-        assert!(size <= 192, "the connection future is {size} bytes");
+        assert!(size <= 152, "the connection future is {size} bytes");
     }
 }

@@ -318,7 +318,7 @@ impl Conn {
             if qos == QoS::AtMostOnce {
                 self.drop_stored(&delivery);
             } else {
-                self.pending_qids.insert(seq, delivery.qid());
+                self.extra().pending_qids.insert(seq, delivery.qid());
             }
         }
         if delivery.group().is_some() && qos != QoS::AtMostOnce {

@@ -40,7 +40,8 @@ impl Conn {
         };
         let client_id = &self.identity.client_id;
         if let StoreChange::OutgoingQueued { seq, .. } = &change {
-            if let Some(qid) = self.pending_qids.remove(seq) {
+            let pending = self.extra.as_mut().and_then(|e| e.pending_qids.remove(seq));
+            if let Some(qid) = pending {
                 store.message_taken(client_id, qid, Some(&change));
                 return;
             }

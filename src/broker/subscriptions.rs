@@ -58,6 +58,9 @@ pub enum Matched<'a> {
     Shared(&'a SharedGroup),
 }
 
+/// A node's shared subscription groups, by group name.
+type Groups = Vec<(Box<str>, SharedGroup)>;
+
 /// Most nodes of a broker with many clients have one child (`idle/17/cmd`) and one
 /// subscriber or none, or are one of thousands of children: `SmallMap`s hold exactly
 /// their entries (24 bytes each) until they grow big, and children are boxed so that
@@ -67,18 +70,23 @@ pub enum Matched<'a> {
 struct Node {
     children: SmallMap<Box<str>, Box<Node>>,
     subscribers: SmallMap<u64, (Arc<Mailbox>, SubOptions)>,
-    /// Shared subscription groups (rare): a plain list.
-    shared: Vec<(Box<str>, SharedGroup)>,
+    /// Shared subscription groups (rare): a plain list, boxed, `None` when empty.
+    shared: Option<Box<Groups>>,
 }
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_empty()
+        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_none()
     }
 
     fn collect<'a>(&'a self, out: &mut Vec<Matched<'a>>) {
         out.extend(self.subscribers.values().map(|(m, o)| Matched::Plain(m, o)));
-        out.extend(self.shared.iter().map(|(_, g)| Matched::Shared(g)));
+        out.extend(
+            self.shared
+                .iter()
+                .flat_map(|v| v.iter())
+                .map(|(_, g)| Matched::Shared(g)),
+        );
     }
 }
 
@@ -116,10 +124,11 @@ impl SubscriptionTree {
                 .insert(mailbox.session_id, (mailbox.clone(), options))
                 .is_some(),
             Some(group) => {
-                let i = match node.shared.iter().position(|(g, _)| &**g == group) {
+                let groups = node.shared.get_or_insert_with(Box::default);
+                let i = match groups.iter().position(|(g, _)| &**g == group) {
                     Some(i) => i,
                     None => {
-                        node.shared.push((
+                        groups.push((
                             group.into(),
                             SharedGroup {
                                 key: format!("$share/{group}/{filter}").into(),
@@ -127,10 +136,10 @@ impl SubscriptionTree {
                                 next: AtomicUsize::new(0),
                             },
                         ));
-                        node.shared.len() - 1
+                        groups.len() - 1
                     }
                 };
-                let entry = &mut node.shared[i].1;
+                let entry = &mut groups[i].1;
                 match entry
                     .members
                     .iter_mut()
@@ -178,6 +187,7 @@ impl SubscriptionTree {
             node = node.children.get(level)?;
         }
         node.shared
+            .as_ref()?
             .iter()
             .find(|(g, _)| &**g == share)
             .map(|(_, g)| g)
@@ -222,15 +232,21 @@ fn remove(node: &mut Node, levels: &[&str], share: Option<&str>, session_id: u64
         return match share {
             None => node.subscribers.remove(&session_id).is_some(),
             Some(group) => {
-                let Some(i) = node.shared.iter().position(|(g, _)| &**g == group) else {
+                let Some(groups) = node.shared.as_mut() else {
                     return false;
                 };
-                let g = &mut node.shared[i].1;
+                let Some(i) = groups.iter().position(|(g, _)| &**g == group) else {
+                    return false;
+                };
+                let g = &mut groups[i].1;
                 let before = g.members.len();
                 g.members.retain(|(m, _)| m.session_id != session_id);
                 let removed = g.members.len() != before;
                 if g.members.is_empty() {
-                    node.shared.swap_remove(i);
+                    groups.swap_remove(i);
+                    if groups.is_empty() {
+                        node.shared = None;
+                    }
                 }
                 removed
             }

@@ -23,9 +23,13 @@ impl Session {
             QoS::ExactlyOnce => {
                 // Already delivered, PUBREL pending: the peer resends because our PUBREC
                 // was lost. Acknowledge again, deliver nothing (MQTT 5.0 §4.3.3).
-                if !self.incoming_qos2.contains_key(&packet_id) {
+                let pending = self
+                    .ids
+                    .as_ref()
+                    .is_some_and(|ids| ids.incoming_qos2.contains_key(&packet_id));
+                if !pending {
                     self.check_receive_maximum()?;
-                    self.incoming_qos2.insert(packet_id, ());
+                    self.ids().incoming_qos2.insert(packet_id, ());
                     // Delivered before it is recorded: a crash in between repeats the
                     // message rather than losing it.
                     self.events.push_back(Event::Message(publish));
@@ -62,7 +66,7 @@ impl Session {
                 }
                 Packet::PubRec(rec) if rec.packet_id == packet_id => {
                     rec.reason_code = reason;
-                    if !reason.is_success() && self.incoming_qos2.remove(&packet_id).is_some() {
+                    if !reason.is_success() && self.release_incoming(packet_id) {
                         self.store(|| StoreChange::IncomingReleased { packet_id });
                     }
                     return;
@@ -93,7 +97,7 @@ impl Session {
             ));
         }
         if publish.topic.is_empty() {
-            match self.aliases.get(&alias) {
+            match self.ids.as_ref().and_then(|ids| ids.aliases.get(&alias)) {
                 Some(topic) => publish.topic = topic.clone(),
                 None => {
                     return Err(ProtocolError::Protocol(
@@ -102,7 +106,7 @@ impl Session {
                 }
             }
         } else {
-            self.aliases.insert(alias, publish.topic.clone());
+            self.ids().aliases.insert(alias, publish.topic.clone());
         }
         Ok(())
     }
@@ -110,7 +114,7 @@ impl Session {
     /// MQTT 5.0 §4.9: the peer may have at most our receive maximum QoS 1/2 PUBLISH
     /// packets unacknowledged (a QoS 2 one until we send PUBCOMP).
     pub(super) fn check_receive_maximum(&self) -> Result<(), ProtocolError> {
-        let unacknowledged = self.incoming_qos2.len() + self.unsent_pubacks;
+        let unacknowledged = self.incoming_qos2_len() + self.unsent_pubacks;
         if self.config.version == ProtocolVersion::V5
             && unacknowledged >= usize::from(self.config.receive_maximum)
         {
@@ -121,7 +125,7 @@ impl Session {
 
     pub(super) fn on_pubrel(&mut self, rel: PubResponse) {
         let id = rel.packet_id;
-        if self.incoming_qos2.remove(&id).is_some() {
+        if self.release_incoming(id) {
             self.store(|| StoreChange::IncomingReleased { packet_id: id });
             self.transmit
                 .push_back(Packet::PubComp(PubResponse::new(id)));
