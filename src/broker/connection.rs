@@ -279,12 +279,13 @@ impl Conn {
             shared,
             blocked,
             signal,
+            kept,
             ..
         } = self;
         tokio::select! {
             biased;
             wake = signal.wait(false) => Err(End::from(wake)),
-            () = flow::deliver_blocked(shared, blocked) => Ok(()),
+            () = flow::deliver_blocked(shared, &kept.mailbox, blocked) => Ok(()),
         }
     }
 
