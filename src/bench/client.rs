@@ -4,7 +4,9 @@
 //! Must not aggregate statistics (the collector does) or draw progress.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,8 +100,12 @@ const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Payloads are cut from blocks of this size.
 const PAYLOAD_BLOCK: usize = 64 * 1024;
 /// Width of the pacing slots publishers are dealt into with `--rate` (see
-/// `Driver::intended_ns`).
+/// `intended_ns`).
 const PACE_SLOT: Duration = Duration::from_millis(5);
+/// First read buffer growth step of a client.
+const READ_CHUNK: usize = 4 * 1024;
+/// Largest read buffer growth step, for a subscriber receiving many messages at once.
+const MAX_READ_CHUNK: usize = 64 * 1024;
 /// Messages a publisher produces before letting reads and writes run.
 const PUBLISH_BURST: usize = 256;
 
@@ -110,7 +116,7 @@ pub async fn run(
     bind: Option<IpAddr>,
     ctx: Arc<Ctx>,
     tx: mpsc::UnboundedSender<Msg>,
-    phase: watch::Receiver<Phase>,
+    mut phase: watch::Receiver<Phase>,
     permit: OwnedSemaphorePermit,
 ) {
     let config = &ctx.config;
@@ -168,13 +174,16 @@ pub async fn run(
     };
     let window = session_config.send_maximum as usize;
     let session = Session::new(session_config, now);
+    let current_phase = *phase.borrow_and_update();
     let mut driver = Driver {
         ctx: ctx.clone(),
         conn,
         session,
         role,
         tx,
-        phase,
+        phase: current_phase,
+        phase_wait: wait_phase(phase),
+        read_chunk: READ_CHUNK,
         window,
         topic: ByteString::new(),
         next_sequence: 0,
@@ -216,13 +225,26 @@ pub async fn run(
     driver.drive().await;
 }
 
+type PhaseWait = Pin<Box<dyn Future<Output = Option<watch::Receiver<Phase>>> + Send>>;
+
+/// Waits for the next change of the run's phase.
+fn wait_phase(mut phase: watch::Receiver<Phase>) -> PhaseWait {
+    Box::pin(async move { phase.changed().await.ok().map(|()| phase) })
+}
+
 struct Driver {
     ctx: Arc<Ctx>,
     conn: Conn,
     session: Session,
     role: Role,
     tx: mpsc::UnboundedSender<Msg>,
-    phase: watch::Receiver<Phase>,
+    /// The run's phase, as last seen.
+    phase: Phase,
+    /// Resolves with the receiver when the phase changes (`None`: the run is gone). Kept
+    /// across turns of the loop, so that waiting for a change is registered once.
+    phase_wait: PhaseWait,
+    /// Read buffer growth step: doubles when a read fills the buffer.
+    read_chunk: usize,
     /// QoS 1/2 messages in flight at most.
     window: usize,
     // Publisher state.
@@ -287,7 +309,7 @@ impl Driver {
     async fn event_loop(&mut self) -> End {
         loop {
             let now = Instant::now();
-            let phase = *self.phase.borrow_and_update();
+            let phase = self.phase;
             if phase == Phase::Finishing {
                 return End::Finished;
             }
@@ -303,6 +325,11 @@ impl Driver {
                 if self.conn.queue(&packet).is_err() {
                     self.count_error("encode");
                 }
+            }
+            // Write what was queued now, without another turn of the loop; the select
+            // below waits only when the socket is full.
+            if self.conn.try_flush().is_err() {
+                return End::Dropped;
             }
             if self.publishing_done && self.session.is_idle() {
                 self.send_done();
@@ -329,12 +356,6 @@ impl Driver {
                 deadline = deadline.min(d);
             }
             let due = self.next_due(phase);
-            if (deadline <= now || due.is_some_and(|d| d <= now)) && self.conn.wbuf.is_empty() {
-                // More to produce right away (a due message, a timer): go round again.
-                self.session.handle_timeout(now);
-                tokio::task::yield_now().await;
-                continue;
-            }
             // One timer per client, moved only when the deadline moves: registering a
             // fresh one on every turn of the loop shows up in the profile. The next
             // message's send time waits on the thread's pacer instead, which wakes every
@@ -343,19 +364,33 @@ impl Driver {
                 self.timer.as_mut().reset(deadline.into());
                 self.timer_at = deadline;
             }
-            let paced = due.map(pacer::until);
+            // A message due now (as fast as possible) goes round again after one
+            // yield, so the other clients on this thread and the branches below get
+            // their turn; a message due later waits for the pacer.
+            let wait_due = async {
+                match due {
+                    Some(due) if due <= now => tokio::task::yield_now().await,
+                    Some(due) => pacer::until(due).await,
+                    None => std::future::pending().await,
+                }
+            };
             let Conn {
                 stream, rbuf, wbuf, ..
             } = &mut self.conn;
             let (mut rd, mut wr) = stream.split();
             let want_write = !wbuf.is_empty();
             if rbuf.capacity() - rbuf.len() < 1024 {
-                rbuf.reserve(4096);
+                rbuf.reserve(self.read_chunk);
             }
+            let room = rbuf.capacity() - rbuf.len();
             tokio::select! {
                 read = tokio::io::AsyncReadExt::read_buf(&mut rd, rbuf) => match read {
                     Ok(0) | Err(_) => return End::Dropped,
-                    Ok(_) => {
+                    Ok(n) => {
+                        if n == room {
+                            // A full read: more is coming than fits, read more at once.
+                            self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK);
+                        }
                         if let Err(end) = self.decode_all() {
                             return end;
                         }
@@ -366,21 +401,18 @@ impl Driver {
                         return End::Dropped;
                     }
                 }
-                _ = async {
-                    match paced {
-                        Some(tick) => tick.await,
-                        None => std::future::pending().await,
-                    }
-                } => {}
+                _ = wait_due => {}
                 _ = &mut self.timer => {
                     // A fired timer stays ready: make the next turn set it again.
                     self.timer_at = self.ctx.epoch;
                     self.session.handle_timeout(Instant::now());
                 }
-                changed = self.phase.changed() => {
-                    if changed.is_err() {
-                        return End::Finished;
+                changed = &mut self.phase_wait => match changed {
+                    Some(mut phase) => {
+                        self.phase = *phase.borrow_and_update();
+                        self.phase_wait = wait_phase(phase);
                     }
+                    None => return End::Finished,
                 }
             }
         }
@@ -407,19 +439,10 @@ impl Driver {
         Some(self.ctx.epoch + Duration::from_nanos(due_ns))
     }
 
-    /// The intended send time of message `sequence` with `--rate`: `sequence / rate`
-    /// after the start, plus the publisher's slot. Publishers are dealt into slots of
-    /// `PACE_SLOT` across one interval, so that those in a slot send together, on one
-    /// wake-up of the pacer (and of the broker), while a large, slow fleet is still
-    /// spread over the interval.
     fn intended_ns(&self, index: u32, start_ns: u64, sequence: u64) -> u64 {
         let config = &self.ctx.config;
-        let interval_ns = 1e9 / config.rate.unwrap_or(1.0);
-        let slots = (interval_ns / PACE_SLOT.as_nanos() as f64)
-            .floor()
-            .clamp(1.0, config.publishers.max(1) as f64);
-        let offset = (index as f64 % slots) / slots;
-        start_ns + ((sequence as f64 + offset) * interval_ns) as u64
+        let rate = config.rate.unwrap_or(1.0);
+        intended_ns(rate, config.publishers, index, start_ns, sequence)
     }
 
     fn window_full(&self) -> bool {
@@ -601,5 +624,45 @@ impl Driver {
                 payload_len,
             }));
         }
+    }
+}
+
+/// The intended send time of publisher `index`'s message `sequence` at `rate` messages
+/// per second each, `publishers` in all: `sequence / rate` after the start, plus the
+/// publisher's slot. Publishers are dealt into slots of `PACE_SLOT` across one interval,
+/// so that those in a slot send together, on one wake-up of the pacer (and of the
+/// broker), while a large, slow fleet is still spread over the interval.
+fn intended_ns(rate: f64, publishers: u32, index: u32, start_ns: u64, sequence: u64) -> u64 {
+    let interval_ns = 1e9 / rate;
+    let slots = (interval_ns / PACE_SLOT.as_nanos() as f64)
+        .floor()
+        .clamp(1.0, publishers.max(1) as f64);
+    let offset_ns = (index as f64 % slots) * interval_ns / slots;
+    start_ns + (sequence as f64 * interval_ns) as u64 + offset_ns as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishers_faster_than_a_slot_send_together() {
+        // 500 msgs/s each: one 2 ms interval, narrower than a slot.
+        for index in 0..10 {
+            assert_eq!(intended_ns(500.0, 10, index, 1_000, 3), 1_000 + 6_000_000);
+        }
+    }
+
+    #[test]
+    fn slow_publishers_are_spread_over_the_interval_in_slots() {
+        // 10 msgs/s each: a 100 ms interval holds 20 slots of 5 ms.
+        let starts: Vec<u64> = (0..40).map(|i| intended_ns(10.0, 40, i, 0, 0)).collect();
+        assert_eq!(starts[0], 0);
+        assert_eq!(starts[1], 5_000_000);
+        assert_eq!(starts[19], 95_000_000);
+        assert_eq!(starts[20], 0, "publisher 20 shares slot 0");
+        assert_eq!(intended_ns(10.0, 40, 1, 0, 2), 205_000_000);
+        // Never more slots than publishers: two publishers split the interval in two.
+        assert_eq!(intended_ns(10.0, 2, 1, 0, 0), 50_000_000);
     }
 }

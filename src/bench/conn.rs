@@ -153,6 +153,19 @@ impl Conn {
         self.stream.write_all_buf(&mut self.wbuf).await
     }
 
+    /// Writes what the socket takes now without waiting; the rest stays buffered.
+    pub fn try_flush(&mut self) -> std::io::Result<()> {
+        while !self.wbuf.is_empty() {
+            match self.stream.try_write(&self.wbuf) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes::Buf::advance(&mut self.wbuf, n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// The next packet already in the read buffer.
     pub fn decode(&mut self) -> Result<Option<Packet>, ProtocolError> {
         Packet::decode(&mut self.rbuf, self.version, MAX_PACKET_SIZE)

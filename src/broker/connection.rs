@@ -281,13 +281,14 @@ impl Conn {
             shared,
             extra,
             signal,
+            kept,
             ..
         } = self;
         let blocked = &mut extra.get_or_insert_with(Box::default).blocked;
         tokio::select! {
             biased;
             wake = signal.wait(false) => Err(End::from(wake)),
-            () = flow::deliver_blocked(shared, blocked) => Ok(()),
+            () = flow::deliver_blocked(shared, &kept.mailbox, blocked) => Ok(()),
         }
     }
 

@@ -7,12 +7,19 @@
 //! deliveries are dropped and counted as before. QoS 0 waits too: a live subscriber
 //! loses nothing to a burst, as with mosquitto, whose QoS 0 queue for an online client
 //! has no count limit; "at most once" still allows the drop when it stops draining.
+//! Long before a queue is full, one that holds more than `CONGESTED` deliveries makes
+//! the publisher wait the same way until it is down to `UNCONGESTED` (nothing is
+//! dropped for that): publishers then go at their subscribers' pace and a message waits
+//! in a short queue, not behind thousands (p99 latency at full speed,
+//! scripts/bench-serve). A publisher that waits is marked paused, and nobody waits for
+//! a paused session's queue to shorten, so two clients publishing to each other
+//! cannot wait for each other.
 //! Must not hold a lock across `.await` (it runs after the router released its read
 //! lock) and must not do I/O.
 
 use std::time::{Duration, Instant};
 
-use super::mailbox::{PushError, DRAIN_WINDOW};
+use super::mailbox::{Mailbox, PushError, DRAIN_WINDOW};
 use super::router::{Blocked, Routed};
 use super::state::Shared;
 
@@ -20,18 +27,54 @@ use super::state::Shared;
 /// together; then what still does not fit is dropped.
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// Queues each blocked delivery as room appears, while its session keeps draining and
-/// until `MAX_WAIT` after the first try; drops (and counts) the rest. Cancel-safe: a
-/// delivery not queued yet stays in `blocked` (last element first), for `give_up`.
-pub async fn deliver_blocked(shared: &Shared, blocked: &mut Vec<Blocked>) {
+/// A live subscriber's queue longer than this after a message was queued makes the
+/// publisher wait (`Blocked` without delivery) until it is down to `UNCONGESTED`.
+/// Far below `--max-queued`: nothing is dropped for it, the publisher is only slowed
+/// to what its subscribers take, so a message waits in a short queue here and the
+/// latency stays low when publishers are faster than subscribers.
+pub const CONGESTED: usize = 64;
+
+/// Where a congested queue lets its publishers read on again.
+pub const UNCONGESTED: usize = CONGESTED / 2;
+
+/// Queues each blocked delivery as room appears, and waits for each congested queue to
+/// drain to `UNCONGESTED`, while its session keeps draining and until `MAX_WAIT` after
+/// the first try; drops (and counts) the deliveries left. `me` is the waiting
+/// publisher's own queue, marked paused meanwhile so that nobody waits for it in turn.
+/// Cancel-safe: what is not settled stays in `blocked` (last element first), for
+/// `give_up`.
+pub async fn deliver_blocked(shared: &Shared, me: &Mailbox, blocked: &mut Vec<Blocked>) {
+    me.set_paused(true);
+    let _unpause = Unpause(me);
     let deadline = Instant::now() + MAX_WAIT;
     let mut gave_up = Vec::new();
     while let Some(Blocked { mailbox, delivery }) = blocked.pop() {
+        let Some(delivery) = delivery else {
+            // Queued already: wait while the queue is long and its session live.
+            let now = Instant::now();
+            if mailbox.len() > UNCONGESTED
+                && now < deadline
+                && mailbox.is_draining(now)
+                && !mailbox.is_paused()
+            {
+                let wait = (deadline - now).min(DRAIN_WINDOW);
+                let waiting_for = mailbox.clone();
+                blocked.push(Blocked {
+                    mailbox,
+                    delivery: None,
+                });
+                waiting_for.wait_for_len(UNCONGESTED, wait).await;
+            }
+            continue;
+        };
         match mailbox.push(delivery) {
             Ok(()) | Err((PushError::Offline, _)) => {}
             Err((PushError::Full, delivery)) => {
                 let now = Instant::now();
-                let item = Blocked { mailbox, delivery };
+                let item = Blocked {
+                    mailbox,
+                    delivery: Some(delivery),
+                };
                 if now >= deadline || !item.mailbox.is_draining(now) {
                     gave_up.push(item);
                     continue;
@@ -45,6 +88,15 @@ pub async fn deliver_blocked(shared: &Shared, blocked: &mut Vec<Blocked>) {
         }
     }
     give_up(shared, gave_up);
+}
+
+/// Clears the paused mark, also when the wait is cancelled.
+struct Unpause<'a>(&'a Mailbox);
+
+impl Drop for Unpause<'_> {
+    fn drop(&mut self) {
+        self.0.set_paused(false);
+    }
 }
 
 /// Drops what is still blocked (unless its queue has room by now), counted and logged
@@ -85,6 +137,11 @@ mod tests {
 
     fn delivery(qos: QoS) -> Delivery {
         Delivery::new(message(qos), qos, false, Vec::new(), None)
+    }
+
+    /// The waiting publisher's own queue.
+    fn publisher() -> Arc<Mailbox> {
+        Mailbox::new(99, "publisher".into(), 1).0
     }
 
     fn subscribe(shared: &Shared, mailbox: &Arc<Mailbox>) {
@@ -146,7 +203,7 @@ mod tests {
             let shared = shared.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
-                deliver_blocked(&shared, &mut routed.blocked).await;
+                deliver_blocked(&shared, &publisher(), &mut routed.blocked).await;
                 (started.elapsed(), routed.blocked.len())
             })
         };
@@ -164,6 +221,83 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_long_live_queue_makes_the_publisher_wait_until_it_is_drained_dropping_nothing() {
+        let shared = Arc::new(Shared::new(BrokerConfig::default()));
+        let (mb, mut rx) = Mailbox::new(1, "sub".into(), 1000);
+        subscribe(&shared, &mb);
+        for _ in 0..CONGESTED {
+            mb.push(delivery(QoS::AtLeastOnce)).expect("room");
+        }
+        mb.note_drained(Instant::now());
+        // Queued (no loss), and the publisher is asked to wait.
+        let mut routed = shared
+            .router
+            .publish(message(QoS::AtLeastOnce), Instant::now());
+        assert_eq!((routed.delivered, routed.dropped), (1, 0));
+        assert_eq!(routed.blocked.len(), 1);
+        assert!(routed.blocked[0].delivery.is_none());
+        assert_eq!(mb.len(), CONGESTED + 1);
+        let waiter = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                deliver_blocked(&shared, &publisher(), &mut routed.blocked).await;
+                (started.elapsed(), routed.blocked.len())
+            })
+        };
+        tokio::task::yield_now().await;
+        while mb.len() > UNCONGESTED {
+            rx.recv().await.expect("queued");
+        }
+        mb.note_drained(Instant::now());
+        let (waited, left) = waiter.await.expect("waiter ran");
+        assert_eq!(left, 0);
+        assert!(waited < DRAIN_WINDOW, "woken by the drain: {waited:?}");
+        assert_eq!(mb.dropped(), 0);
+        // A queue at or below the threshold asks nobody to wait.
+        let routed = shared
+            .router
+            .publish(message(QoS::AtMostOnce), Instant::now());
+        assert!(routed.blocked.is_empty());
+    }
+
+    #[tokio::test]
+    async fn nobody_waits_for_the_queue_of_a_paused_publisher() {
+        let shared = Arc::new(Shared::new(BrokerConfig::default()));
+        let (mb, _rx) = Mailbox::new(1, "both".into(), 1000);
+        subscribe(&shared, &mb);
+        for _ in 0..=CONGESTED {
+            mb.push(delivery(QoS::AtMostOnce)).expect("room");
+        }
+        mb.note_drained(Instant::now());
+        mb.set_paused(true);
+        let routed = shared
+            .router
+            .publish(message(QoS::AtMostOnce), Instant::now());
+        assert!(routed.blocked.is_empty(), "paused: not waited for");
+        // Paused while someone already waits for it: the waiter is woken and stops.
+        mb.set_paused(false);
+        let mut routed = shared
+            .router
+            .publish(message(QoS::AtMostOnce), Instant::now());
+        assert_eq!(routed.blocked.len(), 1);
+        let waiter = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                deliver_blocked(&shared, &publisher(), &mut routed.blocked).await;
+                started.elapsed()
+            })
+        };
+        tokio::task::yield_now().await;
+        // `mb`'s owner now waits in turn (as in a circle).
+        mb.set_paused(true);
+        let waited = waiter.await.expect("waiter ran");
+        assert!(waited < DRAIN_WINDOW, "woken by the pause: {waited:?}");
+        assert_eq!(mb.dropped(), 0);
+    }
+
+    #[tokio::test]
     async fn a_subscriber_that_stops_draining_is_given_up_on_within_the_window() {
         let shared = Shared::new(BrokerConfig::default());
         let (mb, _rx) = Mailbox::new(1, "stuck".into(), 1);
@@ -175,7 +309,7 @@ mod tests {
             .publish(message(QoS::AtLeastOnce), Instant::now());
         assert_eq!(routed.blocked.len(), 1);
         let started = Instant::now();
-        deliver_blocked(&shared, &mut routed.blocked).await;
+        deliver_blocked(&shared, &publisher(), &mut routed.blocked).await;
         let waited = started.elapsed();
         assert!(routed.blocked.is_empty());
         assert_eq!(

@@ -40,6 +40,10 @@ pub struct Mailbox {
     /// `Notify`: the waiting future is then only a reference).
     made: AtomicWaker,
     online: AtomicBool,
+    /// Its connection task waits for other sessions' queues (`flow`) and takes nothing
+    /// out meanwhile: publishers must not wait for it to get below `flow::CONGESTED`
+    /// (two clients publishing to each other would wait in a circle).
+    paused: AtomicBool,
     dropped: AtomicU64,
     /// `--data-dir` with a kept session: QoS 1/2 deliveries are stored before queuing.
     stored: AtomicBool,
@@ -94,6 +98,7 @@ impl Mailbox {
             closed: AtomicBool::new(false),
             made: AtomicWaker::new(),
             online: AtomicBool::new(true),
+            paused: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             stored: AtomicBool::new(false),
             persistence: OnceLock::new(),
@@ -211,6 +216,36 @@ impl Mailbox {
         self.tx.get().is_some_and(|tx| tx.capacity() == 0)
     }
 
+    /// Deliveries waiting in the queue.
+    pub fn len(&self) -> usize {
+        self.tx
+            .get()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
+    /// True when nothing waits in the queue.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True while its connection task waits for other queues (`set_paused`).
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    /// Marks the connection task as waiting for other queues (`flow`) or not. Pausing
+    /// wakes the publishers waiting for this queue, to look again and see they must
+    /// not wait for it.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+        if paused {
+            fence(Ordering::SeqCst);
+            if self.waiters.load(Ordering::Relaxed) > 0 {
+                self.space.notify_waiters();
+            }
+        }
+    }
+
     /// The connection task took deliveries out at `now`: the mailbox is live, and
     /// publishers waiting for room get woken.
     pub fn note_drained(&self, now: Instant) {
@@ -256,11 +291,22 @@ impl Mailbox {
     /// Waits until the drainer frees slots or `timeout` passes. Register first, then
     /// retry the push, then call this: a slot freed in between is never missed.
     pub async fn wait_for_space(&self, timeout: Duration) {
+        self.wait_while(timeout, || self.is_full()).await;
+    }
+
+    /// Waits until at most `len` deliveries are queued, the connection task pauses, or
+    /// `timeout` passes (the caller looks again in any case).
+    pub async fn wait_for_len(&self, len: usize, timeout: Duration) {
+        self.wait_while(timeout, || self.len() > len && !self.is_paused())
+            .await;
+    }
+
+    async fn wait_while(&self, timeout: Duration, waiting: impl Fn() -> bool) {
         let notified = self.space.notified();
         let _registered = Waiter::register(&self.waiters);
         fence(Ordering::SeqCst);
-        // The caller's push failed before we registered: look once more.
-        if self.is_full() {
+        // The caller looked before we registered: look once more.
+        if waiting() {
             let _ = tokio::time::timeout(timeout, notified).await;
         }
     }

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
+use super::flow::CONGESTED;
 use super::mailbox::{Mailbox, PushError};
 use super::message::{Delivery, Message};
 use super::retained::RetainedStore;
@@ -46,13 +47,17 @@ pub struct Routed {
     pub blocked: Vec<Blocked>,
 }
 
-/// A delivery waiting for room in a live session's queue.
+/// A delivery waiting for room in a live session's queue, or (`delivery: None`) a
+/// live session's queue that holds more than `flow::CONGESTED` deliveries after this
+/// message was queued in it: the publisher waits until it is drained below
+/// `flow::UNCONGESTED` before reading on, so that publishers go no faster than their
+/// subscribers and messages wait in the publishers rather than in a long queue here.
 #[derive(Debug)]
 pub struct Blocked {
     /// The session's queue.
     pub mailbox: Arc<Mailbox>,
-    /// What to queue.
-    pub delivery: Delivery,
+    /// What to queue; `None`: queued already.
+    pub delivery: Option<Delivery>,
 }
 
 impl Router {
@@ -140,11 +145,19 @@ impl Router {
 
     fn push(&self, mailbox: &Arc<Mailbox>, delivery: Delivery, now: Instant, routed: &mut Routed) {
         match mailbox.push(delivery) {
-            Ok(()) => routed.delivered += 1,
+            Ok(()) => {
+                routed.delivered += 1;
+                if mailbox.len() > CONGESTED && mailbox.is_draining(now) && !mailbox.is_paused() {
+                    routed.blocked.push(Blocked {
+                        mailbox: mailbox.clone(),
+                        delivery: None,
+                    });
+                }
+            }
             Err((PushError::Full, delivery)) if mailbox.is_draining(now) => {
                 routed.blocked.push(Blocked {
                     mailbox: mailbox.clone(),
-                    delivery,
+                    delivery: Some(delivery),
                 });
             }
             Err((PushError::Full, _)) => self.count_drop(mailbox, routed),
@@ -163,6 +176,7 @@ impl Router {
     /// unless its queue has room by now.
     pub fn drop_blocked(&self, blocked: Vec<Blocked>, routed: &mut Routed) {
         for Blocked { mailbox, delivery } in blocked {
+            let Some(delivery) = delivery else { continue };
             match mailbox.push(delivery) {
                 Ok(()) => routed.delivered += 1,
                 Err((PushError::Full, _)) => self.count_drop(&mailbox, routed),

@@ -33,8 +33,10 @@ replaced by i; subscriber j subscribes to --sub-topic with %i replaced by j. The
 --sub-topic is --topic with %i replaced by `+`, so `--topic 'b/%i'` alone is fan-in and
 adding `--sub-topic 'b/%i'` gives one-to-one pairs. Subscribers connect and subscribe
 first; then every publisher starts at once and sends --messages K (default 1000) or for
---duration, as fast as the broker takes them or at --rate per publisher. The run ends when
-every message is delivered and acknowledged, or when nothing has moved for 2 s.
+--duration, as fast as the broker takes them or at --rate per publisher. With --rate,
+publishers sending more often than every 5 ms send together, on one schedule; slower ones
+are spread over their interval in 5 ms slots. The run ends when every message is delivered
+and acknowledged, or when nothing has moved for 2 s.
 Connection flags that make sense for one client only (-i, -c, -x, --session-dir, --will-*,
 -d, --receive-maximum, -D other than publish) are refused rather than ignored.
 

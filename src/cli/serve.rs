@@ -29,7 +29,10 @@ in memory, and applies mosquitto's default limits: 20 QoS 1/2 messages in flight
 more queued per client, packets up to 268435455 bytes, keep alive up to 65535 s, no
 connection limit. When a connected client's queue is full, a message for it (any QoS)
 makes the publisher wait (up to 1 s) for room; messages for a client that is offline or
-has stopped reading are dropped and counted instead (-vv shows them). Unlike mosquitto,
+has stopped reading are dropped and counted instead (-vv shows them). Long before that,
+a connected client with more than 64 messages queued makes the publishers wait until
+it has taken half of them (nothing is dropped for this), so publishers go at their
+subscribers' pace and messages do not wait behind long queues. Unlike mosquitto,
 QoS 0 messages count towards the queue too. MQTT 5 clients
 learn the limits from CONNACK (Receive Maximum, Maximum Packet Size, Server Keep Alive);
 a client that exceeds them is disconnected.
