@@ -102,6 +102,8 @@ const MAX_FEW: usize = 8;
 #[derive(Debug)]
 enum Subscribers {
     Few(Vec<(Arc<Mailbox>, SubOptions)>),
+    // Boxed: the enum stays the size of the vector.
+    #[allow(clippy::box_collection)]
     Many(Box<HashMap<u64, (Arc<Mailbox>, SubOptions)>>),
 }
 
