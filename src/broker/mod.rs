@@ -41,6 +41,7 @@
 //! - `router`: publish → mailboxes, retained store, shared-group requeue.
 //! - `flow`: a publisher waiting for room in a live subscriber's full queue.
 //! - `sessions`: client id → connected task or kept session, expiry.
+//! - `stream`: a connection's byte stream, TCP inline.
 //! - `signal`: what wakes a connection task (takeover, shutdown, keep-alive sweep).
 //! - `will`: wills and the MQTT 5 will delay.
 //! - `sys`: counters and `$SYS/broker/...` topics.
@@ -72,6 +73,7 @@ pub mod sessions;
 mod signal;
 pub mod state;
 pub mod store;
+pub mod stream;
 pub mod subscriptions;
 pub mod sys;
 pub mod will;

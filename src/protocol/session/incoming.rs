@@ -18,7 +18,7 @@ impl Session {
                 self.events.push_back(Event::Message(publish));
                 self.transmit
                     .push_back(Packet::PubAck(PubResponse::new(packet_id)));
-                self.unsent_pubacks += 1;
+                self.unsent_pubacks = self.unsent_pubacks.saturating_add(1);
             }
             QoS::ExactlyOnce => {
                 // Already delivered, PUBREL pending: the peer resends because our PUBREC
@@ -114,7 +114,7 @@ impl Session {
     /// MQTT 5.0 §4.9: the peer may have at most our receive maximum QoS 1/2 PUBLISH
     /// packets unacknowledged (a QoS 2 one until we send PUBCOMP).
     pub(super) fn check_receive_maximum(&self) -> Result<(), ProtocolError> {
-        let unacknowledged = self.incoming_qos2_len() + self.unsent_pubacks;
+        let unacknowledged = self.incoming_qos2_len() + self.unsent_pubacks as usize;
         if self.config.version == ProtocolVersion::V5
             && unacknowledged >= usize::from(self.config.receive_maximum)
         {

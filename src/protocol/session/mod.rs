@@ -169,7 +169,7 @@ pub struct Session {
     queue: VecDeque<(u64, Publish)>,
     /// PUBACKs queued but not yet handed to `poll_transmit`'s caller: they still count
     /// against our receive maximum.
-    unsent_pubacks: usize,
+    unsent_pubacks: u32,
     /// Packet ids and aliases most connections never use (`Ids`), made on first use.
     ids: Option<Box<Ids>>,
     transmit: VecDeque<Packet>,
