@@ -324,7 +324,6 @@ async fn accept(
         },
         send_maximum,
         extra: None,
-        blocked: Vec::new(),
         signal,
     });
     // CONNACK goes before anything the resumed session resends.
@@ -408,7 +407,7 @@ fn resume_or_start(
                 rx,
                 session,
                 subscriptions: SmallMap::new(),
-                shared_inflight: SmallMap::new(),
+                shared_inflight: None,
             };
             (kept, false)
         }

@@ -66,7 +66,9 @@ impl Io {
             // `read_buf`'s future keeps no state between polls.
             return std::pin::pin!(self.stream.read_buf(&mut self.rbuf)).poll(cx);
         }
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+        if self.rbuf.is_empty() {
+            // Also when its capacity is 0: a buffer a decoded frame was split from
+            // still holds that frame's allocation.
             self.rbuf = BytesMut::new();
         }
         let mut stack = [0u8; MIN_READ];
@@ -163,9 +165,6 @@ pub(super) struct Conn {
     pub send_maximum: u16,
     /// Outgoing topic aliases and stored-queue ids, made on first use.
     pub extra: Option<Box<ConnExtra>>,
-    /// Deliveries of the last message received that wait for room in a live
-    /// subscriber's queue (`flow`); nothing more is read until they are settled.
-    pub blocked: Vec<Blocked>,
     /// Takeover, shutdown and keep-alive wake-ups (shared with the session store).
     pub signal: Arc<Signal>,
 }
@@ -178,6 +177,9 @@ pub(super) struct ConnExtra {
     /// Stored session: queue id of each message handed to the session, by its `seq`,
     /// until the session's `OutgoingQueued` store event takes it over.
     pub pending_qids: SmallMap<u64, u64>,
+    /// Deliveries of the last message received that wait for room in a live
+    /// subscriber's queue (`flow`); nothing more is read until they are settled.
+    pub blocked: Vec<Blocked>,
 }
 
 /// Deliveries pulled from the mailbox per wake-up, so reads are not starved.
@@ -201,7 +203,7 @@ impl Conn {
             if let Err(end) = self.drive(Instant::now()) {
                 return end;
             }
-            if !self.blocked.is_empty() {
+            if self.is_blocked() {
                 // Flow control: settle the message before reading on (its PUBACK/PUBREC
                 // stays in the write buffer until then).
                 // Boxed: flow control is rare, and its state would otherwise make every
@@ -277,11 +279,12 @@ impl Conn {
     async fn wait_blocked(&mut self) -> Result<(), End> {
         let Conn {
             shared,
-            blocked,
+            extra,
             signal,
             kept,
             ..
         } = self;
+        let blocked = &mut extra.get_or_insert_with(Box::default).blocked;
         tokio::select! {
             biased;
             wake = signal.wait(false) => Err(End::from(wake)),
@@ -292,6 +295,19 @@ impl Conn {
     /// Topic aliases and stored-queue ids, made on first use.
     pub fn extra(&mut self) -> &mut ConnExtra {
         self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// True while deliveries wait for room in a subscriber's queue (`flow`).
+    pub fn is_blocked(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| !e.blocked.is_empty())
+    }
+
+    /// The deliveries still waiting for room, taken out.
+    fn take_blocked(&mut self) -> Vec<Blocked> {
+        self.extra
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.blocked))
+            .unwrap_or_default()
     }
 
     /// True when a new outgoing message would be sent at once: nothing waits in the
@@ -319,7 +335,7 @@ impl Conn {
                     // Handle what this packet caused before decoding the next one, so
                     // a DISCONNECT stops the loop with the right state.
                     self.drive(now)?;
-                    if !self.blocked.is_empty() {
+                    if self.is_blocked() {
                         // Flow control: the rest waits until this message is settled.
                         return Ok(());
                     }
@@ -417,7 +433,8 @@ impl Conn {
     async fn finish(mut self: Box<Self>, end: End) {
         let now = Instant::now();
         let client_id = self.identity.client_id.clone();
-        flow::give_up(&self.shared, std::mem::take(&mut self.blocked));
+        let blocked = self.take_blocked();
+        flow::give_up(&self.shared, blocked);
         let (end, early_taker) = self.read_before_takeover(end).await;
         self.say_goodbye(&end).await;
         self.log_end(&end);
@@ -483,7 +500,8 @@ impl Conn {
         // Bounded: a client cannot keep the new connection waiting by sending more.
         for _ in 0..16 {
             let result = self.decode_all(Instant::now());
-            flow::give_up(&self.shared, std::mem::take(&mut self.blocked));
+            let blocked = self.take_blocked();
+            flow::give_up(&self.shared, blocked);
             if let Err(end) = result {
                 return (end, Some(reply));
             }

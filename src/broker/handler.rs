@@ -14,6 +14,7 @@ use crate::protocol::{
     topic, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
     UnsubAck, Unsubscribe,
 };
+use smol_str::SmolStr;
 
 impl Conn {
     /// Handles the session's events, then encodes what it wants sent. Events come
@@ -23,7 +24,9 @@ impl Conn {
             match event {
                 Event::Message(publish) => self.on_message(publish, now)?,
                 Event::Delivered { seq, .. } => {
-                    self.kept.shared_inflight.remove(&seq);
+                    if let Some(inflight) = &mut self.kept.shared_inflight {
+                        inflight.remove(&seq);
+                    }
                 }
                 Event::Dropped(publish) => self.on_dropped(&publish),
                 Event::PeerTimedOut => return Err(End::KeepAlive),
@@ -111,7 +114,9 @@ impl Conn {
         let msg = Message::from_publish(publish, self.kept.mailbox.session_id, now);
         // A live subscriber's full queue: `run_loop` waits for room before reading on.
         let (blocked, matched) = self.shared.publish_or_block(msg, now);
-        self.blocked.extend(blocked);
+        if !blocked.is_empty() {
+            self.extra().blocked.extend(blocked);
+        }
         if !matched && qos != QoS::AtMostOnce {
             // MQTT 5.0 §3.4.2.1, §3.5.2.1: "the message is accepted but there are no
             // subscribers" (mosquitto 2 says so in its PUBACK; 3.1.1: plain ack).
@@ -185,7 +190,9 @@ impl Conn {
                     self.shared
                         .router
                         .subscribe(filter, share, &self.kept.mailbox, options);
-                self.kept.subscriptions.insert(sub.filter.clone(), options);
+                self.kept
+                    .subscriptions
+                    .insert(SmolStr::new(&sub.filter), options);
                 // Shared subscriptions get no retained messages (MQTT 5.0 §4.8.2).
                 let send_retained = share.is_none()
                     && match sub.retain_handling {
@@ -248,7 +255,7 @@ impl Conn {
                     return ReasonCode::TopicFilterInvalid;
                 }
                 let (share, filter) = split_filter(f);
-                let existed = self.kept.subscriptions.remove(f).is_some();
+                let existed = self.kept.subscriptions.remove(f.as_str()).is_some();
                 let removed = self.shared.router.unsubscribe(filter, share, session_id);
                 self.shared.log(
                     1,
@@ -322,7 +329,10 @@ impl Conn {
             }
         }
         if delivery.group().is_some() && qos != QoS::AtMostOnce {
-            self.kept.shared_inflight.insert(seq, delivery);
+            self.kept
+                .shared_inflight
+                .get_or_insert_with(Box::default)
+                .insert(seq, delivery);
         }
     }
 

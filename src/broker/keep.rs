@@ -18,6 +18,7 @@ use super::message::Delivery;
 use super::state::{split_filter, KeptSession, Shared};
 use crate::protocol::session::{Role, Session, SessionConfig, StoreChange};
 use crate::small_map::SmallMap;
+use smol_str::SmolStr;
 
 impl Conn {
     /// The persistence hook when this connection's session is stored.
@@ -71,7 +72,7 @@ fn snapshot(conn: &Conn, online: bool) -> SessionSnapshot {
             .kept
             .subscriptions
             .iter()
-            .map(|(filter, options)| (filter.clone(), *options))
+            .map(|(filter, options)| (filter.to_string(), *options))
             .collect(),
     }
 }
@@ -111,14 +112,14 @@ fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
     for (filter, options) in snapshot.subscriptions {
         let (share, inner) = split_filter(&filter);
         shared.router.subscribe(inner, share, &mailbox, options);
-        subscriptions.insert(filter, options);
+        subscriptions.insert(SmolStr::new(&filter), options);
     }
     let kept = KeptSession {
         mailbox,
         rx,
         session,
         subscriptions,
-        shared_inflight: SmallMap::new(),
+        shared_inflight: None,
     };
     // Expiry counts from the disconnection; one that crashed while connected starts
     // counting now.

@@ -30,8 +30,12 @@ pub struct Mailbox {
     pub client_id: Arc<str>,
     /// Made by the first push (`sender`); the receiver waits in `lazy` for the `Inbox`.
     tx: OnceLock<mpsc::Sender<Delivery>>,
-    capacity: usize,
-    lazy: Mutex<Lazy>,
+    /// At most this many queued deliveries (u32: packs with the flags).
+    capacity: u32,
+    /// The channel's receiver, from its making until the `Inbox` takes it.
+    lazy: Mutex<Option<mpsc::Receiver<Delivery>>>,
+    /// The inbox was closed: no channel is made any more (written under `lazy`).
+    closed: AtomicBool,
     /// Woken when the channel is made, for the `Inbox` waiting for it (a waker, not a
     /// `Notify`: the waiting future is then only a reference).
     made: AtomicWaker,
@@ -89,8 +93,9 @@ impl Mailbox {
             session_id,
             client_id,
             tx: OnceLock::new(),
-            capacity: capacity.max(1),
-            lazy: Mutex::new(Lazy::default()),
+            capacity: u32::try_from(capacity.max(1)).unwrap_or(u32::MAX),
+            lazy: Mutex::new(None),
+            closed: AtomicBool::new(false),
             made: AtomicWaker::new(),
             online: AtomicBool::new(true),
             paused: AtomicBool::new(false),
@@ -116,12 +121,12 @@ impl Mailbox {
         }
         // Once per session: the lock orders the making against `Inbox::close`.
         let mut lazy = self.lazy.lock().unwrap_or_else(|e| e.into_inner());
-        if lazy.closed {
+        if self.closed.load(Ordering::Relaxed) {
             return None;
         }
         let tx = self.tx.get_or_init(|| {
-            let (tx, rx) = mpsc::channel(self.capacity);
-            lazy.rx = Some(rx);
+            let (tx, rx) = mpsc::channel(self.capacity as usize);
+            *lazy = Some(rx);
             tx
         });
         drop(lazy);
@@ -323,13 +328,6 @@ impl Drop for Waiter<'_> {
     }
 }
 
-/// The channel's receiver before the `Inbox` takes it, and whether it was closed.
-#[derive(Debug, Default)]
-struct Lazy {
-    rx: Option<mpsc::Receiver<Delivery>>,
-    closed: bool,
-}
-
 /// The receiving half of a mailbox, owned by the session.
 #[derive(Debug)]
 pub struct Inbox {
@@ -342,7 +340,7 @@ impl Inbox {
     fn take(&mut self) -> Option<&mut mpsc::Receiver<Delivery>> {
         if self.rx.is_none() && self.mailbox.tx.get().is_some() {
             let mut lazy = self.mailbox.lazy.lock().unwrap_or_else(|e| e.into_inner());
-            self.rx = lazy.rx.take();
+            self.rx = lazy.take();
         }
         self.rx.as_mut()
     }
@@ -374,11 +372,9 @@ impl Inbox {
     }
 
     fn is_closed(&self) -> bool {
-        self.mailbox
-            .lazy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .closed
+        // Written under the lock, read under it: ordered with the channel's making.
+        let _lazy = self.mailbox.lazy.lock().unwrap_or_else(|e| e.into_inner());
+        self.mailbox.closed.load(Ordering::Relaxed)
     }
 
     /// A delivery if one is queued.
@@ -392,9 +388,9 @@ impl Inbox {
     /// Refuses further pushes; what is queued can still be taken.
     pub fn close(&mut self) {
         let mut lazy = self.mailbox.lazy.lock().unwrap_or_else(|e| e.into_inner());
-        lazy.closed = true;
+        self.mailbox.closed.store(true, Ordering::Relaxed);
         if self.rx.is_none() {
-            self.rx = lazy.rx.take();
+            self.rx = lazy.take();
         }
         drop(lazy);
         if let Some(rx) = self.rx.as_mut() {
@@ -431,6 +427,12 @@ mod tests {
             received_at: Instant::now(),
         });
         Delivery::new(msg, qos, false, Vec::new(), None)
+    }
+
+    #[test]
+    fn a_mailbox_stays_small() {
+        // Every session has one (memory per idle connection).
+        assert!(std::mem::size_of::<Mailbox>() <= 168);
     }
 
     #[test]

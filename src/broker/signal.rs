@@ -53,7 +53,9 @@ pub struct Signal {
     /// The task's keep-alive deadline (`clock_ms`), read by the sweep.
     deadline_ms: AtomicU64,
     waker: AtomicWaker,
-    takeover: Mutex<Option<TakeOverReply>>,
+    /// Boxed: 8 bytes instead of 16 in every connection's signal; made only by a
+    /// takeover.
+    takeover: Mutex<Option<Box<TakeOverReply>>>,
 }
 
 impl Default for Signal {
@@ -80,7 +82,7 @@ impl Signal {
         if self.flags.load(Ordering::Acquire) & CLOSED != 0 {
             return Err(reply);
         }
-        *slot = Some(reply);
+        *slot = Some(Box::new(reply));
         drop(slot);
         self.raise(TAKEOVER);
         Ok(())
@@ -117,7 +119,7 @@ impl Signal {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         self.flags.fetch_and(!TAKEOVER, Ordering::AcqRel);
-        reply
+        reply.map(|r| *r)
     }
 
     /// The task has ended: later takeover requests are refused; one that came in
@@ -125,7 +127,7 @@ impl Signal {
     pub fn close(&self) -> Option<TakeOverReply> {
         let mut slot = self.takeover.lock().unwrap_or_else(|e| e.into_inner());
         self.flags.fetch_or(CLOSED, Ordering::AcqRel);
-        slot.take()
+        slot.take().map(|r| *r)
     }
 
     /// `wait` by hand, for a task polling it together with other things.
@@ -169,6 +171,12 @@ impl Signal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signal_is_small() {
+        // Every connection has one (memory per idle connection).
+        assert!(std::mem::size_of::<Signal>() <= 56);
+    }
 
     #[tokio::test]
     async fn a_takeover_wakes_the_task_and_hands_it_the_reply() {

@@ -21,6 +21,7 @@ use super::will::DelayedWills;
 use crate::protocol::session::Session;
 use crate::protocol::{topic, Properties, QoS};
 use crate::small_map::SmallMap;
+use smol_str::SmolStr;
 
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
 #[derive(Debug, Clone)]
@@ -80,12 +81,14 @@ pub struct KeptSession {
     pub rx: Inbox,
     /// QoS 1/2 flows in both directions.
     pub session: Session,
-    /// Its subscriptions by filter as written (`$share/…` included).
-    pub subscriptions: SmallMap<String, SubOptions>,
+    /// Its subscriptions by filter as written (`$share/…` included); a filter of up
+    /// to 23 bytes is kept inline (memory per idle connection).
+    pub subscriptions: SmallMap<SmolStr, SubOptions>,
     /// Shared-subscription messages handed to `session` and not acknowledged yet, by
     /// the number `Session::publish` gave them: another member gets them if the
-    /// session ends first (MQTT 5.0 §4.8.2).
-    pub shared_inflight: SmallMap<u64, Delivery>,
+    /// session ends first (MQTT 5.0 §4.8.2). Boxed on first use: most sessions have
+    /// no shared subscription (memory per idle connection).
+    pub shared_inflight: Option<Box<SmallMap<u64, Delivery>>>,
 }
 
 /// The state shared by the listener and every connection task.
@@ -232,7 +235,10 @@ impl Shared {
             self.router.unsubscribe(inner, share, session_id);
         }
         kept.rx.close();
-        let mut orphans: Vec<Delivery> = kept.shared_inflight.drain().map(|(_, d)| d).collect();
+        let mut orphans: Vec<Delivery> = match kept.shared_inflight.take() {
+            Some(mut inflight) => inflight.drain().map(|(_, d)| d).collect(),
+            None => Vec::new(),
+        };
         while let Ok(d) = kept.rx.try_recv() {
             if d.group().is_some() {
                 orphans.push(d);

@@ -4,6 +4,7 @@
 //! to the filters that match, not to the number of subscriptions.
 //! Must not deliver or queue anything: it answers "who matches" (see router.rs).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use super::mailbox::Mailbox;
 use super::message::SharedKey;
 use crate::protocol::QoS;
 use crate::small_map::SmallMap;
+use smol_str::SmolStr;
 
 /// What one subscription asked for (MQTT 5.0 §3.8.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,13 +65,14 @@ type Groups = Vec<(Box<str>, SharedGroup)>;
 
 /// Most nodes of a broker with many clients have one child (`idle/17/cmd`) and one
 /// subscriber or none, or are one of thousands of children: `SmallMap`s hold exactly
-/// their entries (24 bytes each) until they grow big, and children are boxed so that
+/// their entries until they grow big, a level's name is kept inline up to 23 bytes
+/// (`SmolStr`: no allocation of its own), and children are boxed so that
 /// a big table's slot is a pointer, not a node (memory per connection). Subscribers
 /// are keyed by their mailbox's session id.
 #[derive(Debug, Default)]
 struct Node {
-    children: SmallMap<Box<str>, Box<Node>>,
-    subscribers: SmallMap<u64, (Arc<Mailbox>, SubOptions)>,
+    children: SmallMap<SmolStr, Box<Node>>,
+    subscribers: Subscribers,
     /// Shared subscription groups (rare): a plain list, boxed, `None` when empty.
     shared: Option<Box<Groups>>,
 }
@@ -80,13 +83,91 @@ impl Node {
     }
 
     fn collect<'a>(&'a self, out: &mut Vec<Matched<'a>>) {
-        out.extend(self.subscribers.values().map(|(m, o)| Matched::Plain(m, o)));
+        out.extend(self.subscribers.iter().map(|(m, o)| Matched::Plain(m, o)));
         out.extend(
             self.shared
                 .iter()
                 .flat_map(|v| v.iter())
                 .map(|(_, g)| Matched::Shared(g)),
         );
+    }
+}
+
+/// Up to this many plain subscribers of a node are kept in a vector.
+const MAX_FEW: usize = 8;
+
+/// A node's plain subscribers, by their session (the mailbox's `session_id`): a vector
+/// of exactly its entries while few (24 bytes each: the session id is not stored
+/// twice), a map beyond (memory per connection).
+#[derive(Debug)]
+enum Subscribers {
+    Few(Vec<(Arc<Mailbox>, SubOptions)>),
+    // Boxed: the enum stays the size of the vector.
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<u64, (Arc<Mailbox>, SubOptions)>>),
+}
+
+impl Default for Subscribers {
+    fn default() -> Self {
+        Subscribers::Few(Vec::new())
+    }
+}
+
+impl Subscribers {
+    fn is_empty(&self) -> bool {
+        match self {
+            Subscribers::Few(v) => v.is_empty(),
+            Subscribers::Many(m) => m.is_empty(),
+        }
+    }
+
+    /// Adds or replaces the subscription of `mailbox`'s session; true if it existed.
+    fn insert(&mut self, mailbox: &Arc<Mailbox>, options: SubOptions) -> bool {
+        let id = mailbox.session_id;
+        let entry = (mailbox.clone(), options);
+        match self {
+            Subscribers::Few(v) => {
+                if let Some(old) = v.iter_mut().find(|(m, _)| m.session_id == id) {
+                    *old = entry;
+                    return true;
+                }
+                if v.len() < MAX_FEW {
+                    v.reserve_exact(1);
+                    v.push(entry);
+                    return false;
+                }
+                let mut map: HashMap<u64, (Arc<Mailbox>, SubOptions)> = std::mem::take(v)
+                    .into_iter()
+                    .map(|e| (e.0.session_id, e))
+                    .collect();
+                map.insert(id, entry);
+                *self = Subscribers::Many(Box::new(map));
+                false
+            }
+            Subscribers::Many(m) => m.insert(id, entry).is_some(),
+        }
+    }
+
+    /// Removes the subscription of session `session_id`; true if it existed.
+    fn remove(&mut self, session_id: u64) -> bool {
+        match self {
+            Subscribers::Few(v) => match v.iter().position(|(m, _)| m.session_id == session_id) {
+                Some(i) => {
+                    v.swap_remove(i);
+                    true
+                }
+                None => false,
+            },
+            Subscribers::Many(m) => m.remove(&session_id).is_some(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Arc<Mailbox>, SubOptions)> {
+        let (few, many) = match self {
+            Subscribers::Few(v) => (Some(v.iter()), None),
+            Subscribers::Many(m) => (None, Some(m.values())),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
     }
 }
 
@@ -119,10 +200,7 @@ impl SubscriptionTree {
             node = node.children.get_or_insert_with(level.into(), Box::default);
         }
         let existed = match share {
-            None => node
-                .subscribers
-                .insert(mailbox.session_id, (mailbox.clone(), options))
-                .is_some(),
+            None => node.subscribers.insert(mailbox, options),
             Some(group) => {
                 let groups = node.shared.get_or_insert_with(Box::default);
                 let i = match groups.iter().position(|(g, _)| &**g == group) {
@@ -230,7 +308,7 @@ fn walk<'a>(node: &'a Node, levels: &[&str], first: bool, out: &mut Vec<Matched<
 fn remove(node: &mut Node, levels: &[&str], share: Option<&str>, session_id: u64) -> bool {
     let Some((level, rest)) = levels.split_first() else {
         return match share {
-            None => node.subscribers.remove(&session_id).is_some(),
+            None => node.subscribers.remove(session_id),
             Some(group) => {
                 let Some(groups) = node.shared.as_mut() else {
                     return false;
@@ -357,6 +435,22 @@ mod tests {
         assert!(t.unsubscribe("s/#", Some("g"), 2));
         assert!(t.shared_group("g", "s/#").is_none());
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn many_subscribers_of_one_filter_switch_to_a_map_and_back_out() {
+        let mut t = SubscriptionTree::new();
+        let boxes: Vec<Arc<Mailbox>> = (0..20).map(mailbox).collect();
+        for m in &boxes {
+            assert!(!t.subscribe("a/b", None, m, opts(QoS::AtMostOnce)));
+        }
+        assert!(t.subscribe("a/b", None, &boxes[3], opts(QoS::AtLeastOnce)));
+        assert_eq!(matching(&t, "a/b"), (0..20).collect::<Vec<u64>>());
+        for id in 0..20 {
+            assert!(t.unsubscribe("a/b", None, id));
+        }
+        assert!(!t.unsubscribe("a/b", None, 0));
+        assert!(t.root.is_empty());
     }
 
     #[test]

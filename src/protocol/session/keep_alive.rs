@@ -19,29 +19,33 @@ pub(super) enum Action {
     PeerGone,
 }
 
+/// Where the ping exchange stands (client side; a server only uses `Expired`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ping {
+    /// No PINGREQ outstanding.
+    Idle,
+    /// Client: the outstanding PINGREQ was queued then. Counting from the queueing, not
+    /// the write, means a connection whose socket takes nothing at all also times out.
+    Sent(Instant),
+    /// The peer was declared gone; the timer is off.
+    Expired,
+}
+
+/// The timer's state. The role and interval are the session's (`SessionConfig`),
+/// passed in rather than kept twice (memory per idle connection).
 #[derive(Debug, Clone)]
 pub(super) struct KeepAlive {
-    role: Role,
-    interval: Option<Duration>,
     last_sent: Instant,
     last_received: Instant,
-    /// Client: when the outstanding PINGREQ was queued. Counting from the queueing, not
-    /// the write, means a connection whose socket takes nothing at all also times out.
-    ping_sent: Option<Instant>,
-    expired: bool,
+    ping: Ping,
 }
 
 impl KeepAlive {
-    pub(super) fn new(role: Role, interval: Option<Duration>, now: Instant) -> KeepAlive {
-        // A keep alive of 0 turns the mechanism off (§3.1.2.10).
-        let interval = interval.filter(|d| !d.is_zero());
+    pub(super) fn new(now: Instant) -> KeepAlive {
         KeepAlive {
-            role,
-            interval,
             last_sent: now,
             last_received: now,
-            ping_sent: None,
-            expired: false,
+            ping: Ping::Idle,
         }
     }
 
@@ -54,38 +58,42 @@ impl KeepAlive {
     }
 
     pub(super) fn on_ping_response(&mut self) {
-        self.ping_sent = None;
+        if let Ping::Sent(_) = self.ping {
+            self.ping = Ping::Idle;
+        }
     }
 
-    /// The next instant at which `on_timeout` has something to do.
-    pub(super) fn deadline(&self) -> Option<Instant> {
-        let interval = self.interval?;
-        if self.expired {
-            return None;
-        }
-        Some(match self.role {
-            Role::Client => match self.ping_sent {
-                Some(sent) => sent + interval,
-                None => self.last_sent + interval,
-            },
-            Role::Server => self.last_received + interval + interval / 2,
+    /// The next instant at which `on_timeout` has something to do, for a connection of
+    /// `role` with keep alive `interval` (`None` or zero: off, §3.1.2.10).
+    pub(super) fn deadline(&self, role: Role, interval: Option<Duration>) -> Option<Instant> {
+        let interval = interval.filter(|d| !d.is_zero())?;
+        Some(match (role, self.ping) {
+            (_, Ping::Expired) => return None,
+            (Role::Client, Ping::Sent(sent)) => sent + interval,
+            (Role::Client, Ping::Idle) => self.last_sent + interval,
+            (Role::Server, _) => self.last_received + interval + interval / 2,
         })
     }
 
-    pub(super) fn on_timeout(&mut self, now: Instant) -> Action {
-        let Some(deadline) = self.deadline() else {
+    pub(super) fn on_timeout(
+        &mut self,
+        role: Role,
+        interval: Option<Duration>,
+        now: Instant,
+    ) -> Action {
+        let Some(deadline) = self.deadline(role, interval) else {
             return Action::None;
         };
         if now < deadline {
             return Action::None;
         }
-        match (self.role, self.ping_sent) {
-            (Role::Client, None) => {
-                self.ping_sent = Some(now);
+        match (role, self.ping) {
+            (Role::Client, Ping::Idle) => {
+                self.ping = Ping::Sent(now);
                 Action::SendPing
             }
             _ => {
-                self.expired = true;
+                self.ping = Ping::Expired;
                 Action::PeerGone
             }
         }

@@ -180,7 +180,7 @@ pub struct Session {
 impl Session {
     /// A session on a connection that was just accepted (after CONNACK).
     pub fn new(config: SessionConfig, now: Instant) -> Session {
-        let keep_alive = KeepAlive::new(config.role, config.keep_alive, now);
+        let keep_alive = KeepAlive::new(now);
         Session {
             config,
             online: true,
@@ -340,7 +340,8 @@ impl Session {
         if !self.online {
             return;
         }
-        match self.keep_alive.on_timeout(now) {
+        let (role, interval) = (self.config.role, self.config.keep_alive);
+        match self.keep_alive.on_timeout(role, interval, now) {
             Action::None => {}
             Action::SendPing => self.transmit.push_back(Packet::PingReq),
             Action::PeerGone => self.events.push_back(Event::PeerTimedOut),
@@ -367,7 +368,8 @@ impl Session {
         if !self.online {
             return None;
         }
-        self.keep_alive.deadline()
+        self.keep_alive
+            .deadline(self.config.role, self.config.keep_alive)
     }
 
     /// The network connection is gone. Packets not yet written are discarded (the
@@ -470,7 +472,7 @@ impl Session {
     }
 
     fn reconnect(&mut self, config: SessionConfig, now: Instant) {
-        self.keep_alive = KeepAlive::new(config.role, config.keep_alive, now);
+        self.keep_alive = KeepAlive::new(now);
         self.config = config;
         self.online = true;
         self.transmit.clear();
