@@ -628,13 +628,21 @@ impl Driver {
 }
 
 /// The intended send time of publisher `index`'s message `sequence` at `rate` messages
-/// per second each, `publishers` in all: `sequence / rate` after the start, plus the
-/// publisher's slot. Publishers are dealt into slots of `PACE_SLOT` across one interval,
-/// so that those in a slot send together, on one wake-up of the pacer (and of the
-/// broker), while a large, slow fleet is still spread over the interval.
+/// per second each, `publishers` in all. Sends are batched on a grid of `PACE_SLOT`: a
+/// publisher faster than one message a slot has every message of a slot due at the
+/// slot's start, and they go out together in one write; slower publishers send each
+/// message `1 / rate` after the last, dealt into slots across one interval so that
+/// those in a slot send together (one wake-up of the pacer, and of the broker) while a
+/// large, slow fleet is still spread over the interval. Latency is measured from this
+/// time, so a burst's queueing in the broker counts, the pacer's own lateness too.
 fn intended_ns(rate: f64, publishers: u32, index: u32, start_ns: u64, sequence: u64) -> u64 {
     let interval_ns = 1e9 / rate;
-    let slots = (interval_ns / PACE_SLOT.as_nanos() as f64)
+    let slot_ns = PACE_SLOT.as_nanos() as u64;
+    if interval_ns < slot_ns as f64 {
+        let ideal_ns = (sequence as f64 * interval_ns) as u64;
+        return start_ns + ideal_ns / slot_ns * slot_ns;
+    }
+    let slots = (interval_ns / slot_ns as f64)
         .floor()
         .clamp(1.0, publishers.max(1) as f64);
     let offset_ns = (index as f64 % slots) * interval_ns / slots;
@@ -646,10 +654,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn publishers_faster_than_a_slot_send_together() {
-        // 500 msgs/s each: one 2 ms interval, narrower than a slot.
+    fn publishers_faster_than_a_slot_send_each_slot_together() {
+        // 1,000 msgs/s each: five messages a 5 ms slot, all due at its start, for
+        // every publisher alike.
         for index in 0..10 {
-            assert_eq!(intended_ns(500.0, 10, index, 1_000, 3), 1_000 + 6_000_000);
+            let due: Vec<u64> = (0..11)
+                .map(|k| intended_ns(1000.0, 10, index, 7, k))
+                .collect();
+            let ms = 1_000_000;
+            assert_eq!(due[..5], [7; 5]);
+            assert_eq!(due[5..10], [7 + 5 * ms; 5]);
+            assert_eq!(due[10], 7 + 10 * ms);
+        }
+        // 500 msgs/s: 2.5 a slot on average; 1,000 messages still take 2 s.
+        assert_eq!(intended_ns(500.0, 1, 0, 0, 2), 0);
+        assert_eq!(intended_ns(500.0, 1, 0, 0, 3), 5_000_000);
+        assert_eq!(intended_ns(500.0, 1, 0, 0, 1000), 2_000_000_000);
+    }
+
+    #[test]
+    fn a_publisher_at_one_message_a_slot_keeps_its_own_pace() {
+        // 200 msgs/s: one message every 5 ms, every publisher in the one slot.
+        for index in 0..3 {
+            assert_eq!(intended_ns(200.0, 3, index, 0, 4), 20_000_000);
         }
     }
 

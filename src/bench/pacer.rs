@@ -6,7 +6,9 @@
 //! Why: with a timer per publisher, tokio wakes its driver (an eventfd write and one more
 //! `epoll_wait`) each time a publisher moves its timer ahead of the driver's next wake,
 //! which was once per message, and publishers firing at different moments each woke the
-//! broker and our subscribers on their own. Measured by `scripts/bench-serve`.
+//! broker and our subscribers on their own. Measured by `scripts/bench-serve`. The timer
+//! is a timerfd on Linux: tokio's timer rounds up to the next millisecond, and with
+//! `--rate` that lateness counts as latency (it is measured from the intended send time).
 //!
 //! State is per thread (the workers are single-threaded runtimes, so a task is always
 //! polled on the thread it registered on); `run` drives it and must run on that thread.
@@ -129,8 +131,9 @@ impl Drop for Tick {
 /// then wakes every tick that is due.
 pub async fn run() {
     let _running = Running::start();
-    let mut timer = Box::pin(tokio::time::sleep(FAR));
-    let mut timer_at = Instant::now() + FAR;
+    let mut alarm = Alarm::new();
+    let mut alarm_at = Instant::now() + FAR;
+    alarm.set(alarm_at);
     std::future::poll_fn(|cx| loop {
         let now = Instant::now();
         let next = PACER.with(|pacer| {
@@ -149,24 +152,146 @@ pub async fn run() {
                 pacer.driver = Some(cx.waker().clone());
             }
             let next = pacer.waiting.first_key_value().map(|((at, _), _)| *at);
-            // Idle: leave a far timer where it is rather than move it on every turn.
-            let next = next.unwrap_or(if timer_at > now + FAR / 2 {
-                timer_at
+            // Idle: leave a far alarm where it is rather than move it on every turn.
+            let next = next.unwrap_or(if alarm_at > now + FAR / 2 {
+                alarm_at
             } else {
                 now + FAR
             });
             pacer.driver_at = Some(next);
             next
         });
-        if next != timer_at {
-            timer.as_mut().reset(next.into());
-            timer_at = next;
+        if next != alarm_at {
+            alarm.set(next);
+            alarm_at = next;
         }
-        if timer.as_mut().poll(cx).is_pending() {
+        if alarm.poll_fired(cx).is_pending() {
             return Poll::<()>::Pending;
         }
     })
     .await
+}
+
+/// The pacer's timer. On Linux a timerfd: it fires at the instant asked (within the
+/// kernel's timer slack), where tokio's timer rounds up to the next millisecond, which a
+/// paced run would report as latency; and arming it does not wake the runtime's driver.
+enum Alarm {
+    #[cfg(target_os = "linux")]
+    TimerFd(timerfd::TimerFd),
+    Tokio(Pin<Box<Sleep>>),
+}
+
+impl Alarm {
+    fn new() -> Alarm {
+        #[cfg(target_os = "linux")]
+        if let Ok(fd) = timerfd::TimerFd::new() {
+            return Alarm::TimerFd(fd);
+        }
+        Alarm::Tokio(Box::pin(tokio::time::sleep(FAR)))
+    }
+
+    /// Fires at `at` (once), replacing any earlier setting.
+    fn set(&mut self, at: Instant) {
+        match self {
+            #[cfg(target_os = "linux")]
+            Alarm::TimerFd(fd) => {
+                if fd.set(at).is_err() {
+                    // Not expected; a tokio timer is still correct, only coarser.
+                    *self = Alarm::Tokio(Box::pin(tokio::time::sleep_until(at.into())));
+                }
+            }
+            Alarm::Tokio(sleep) => sleep.as_mut().reset(at.into()),
+        }
+    }
+
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Alarm::TimerFd(fd) => fd.poll_fired(cx),
+            Alarm::Tokio(sleep) => sleep.as_mut().poll(cx),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod timerfd {
+    //! A one-shot CLOCK_MONOTONIC timerfd (the clock of `Instant` on Linux) in tokio.
+
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+
+    pub struct TimerFd {
+        fd: AsyncFd<OwnedFd>,
+    }
+
+    impl TimerFd {
+        pub fn new() -> io::Result<TimerFd> {
+            // SAFETY: timerfd_create takes no pointers; the fd is owned from here on.
+            let fd = unsafe {
+                libc::timerfd_create(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: fd is a fresh descriptor nobody else owns; the AsyncFd owns it
+            // (and so keeps it open) for as long as it is registered.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            // SAFETY: as above. Needs the runtime's I/O driver, which the workers enable.
+            let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
+            Ok(TimerFd { fd })
+        }
+
+        /// Arms the timer for `at`, relative to now so no clock conversion is needed:
+        /// the kernel starts counting after our `now`, so it never fires early.
+        pub fn set(&self, at: Instant) -> io::Result<()> {
+            let after = at
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_nanos(1));
+            // SAFETY: itimerspec is plain data.
+            let mut spec: libc::itimerspec = unsafe { std::mem::zeroed() };
+            spec.it_value.tv_sec = after.as_secs().min(i64::MAX as u64) as libc::time_t;
+            spec.it_value.tv_nsec = after.subsec_nanos() as libc::c_long;
+            // SAFETY: spec outlives the call; the old value is not asked for.
+            let rc = unsafe {
+                libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut())
+            };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }
+
+        /// Ready once the timer has expired (consuming the expiry).
+        pub fn poll_fired(&self, cx: &mut Context<'_>) -> Poll<()> {
+            loop {
+                let Poll::Ready(Ok(mut guard)) = self.fd.poll_read_ready(cx) else {
+                    return Poll::Pending;
+                };
+                let mut expirations = [0u8; 8];
+                // SAFETY: reads at most 8 bytes into a buffer of 8.
+                let n = unsafe {
+                    libc::read(
+                        self.fd.as_raw_fd(),
+                        expirations.as_mut_ptr().cast(),
+                        expirations.len(),
+                    )
+                };
+                // Read or not, nothing more is to be read until it fires again.
+                guard.clear_ready();
+                if n == 8 {
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
 }
 
 /// Marks the pacer running on this thread, and stopped again when dropped.

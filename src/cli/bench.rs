@@ -34,9 +34,11 @@ replaced by i; subscriber j subscribes to --sub-topic with %i replaced by j. The
 adding `--sub-topic 'b/%i'` gives one-to-one pairs. Subscribers connect and subscribe
 first; then every publisher starts at once and sends --messages K (default 1000) or for
 --duration, as fast as the broker takes them or at --rate per publisher. With --rate,
-publishers sending more often than every 5 ms send together, on one schedule; slower ones
-are spread over their interval in 5 ms slots. The run ends when every message is delivered
-and acknowledged, or when nothing has moved for 2 s.
+sends follow a 5 ms grid: a publisher sending more often than every 5 ms sends the
+messages of each 5 ms slot together at its start (latency counts from there), and every
+publisher alike; slower ones send every 1/rate s, spread over their interval in 5 ms
+slots. The run ends when every message is delivered and acknowledged, or when nothing has
+moved for 2 s.
 Connection flags that make sense for one client only (-i, -c, -x, --session-dir, --will-*,
 -d, --receive-maximum, -D other than publish) are refused rather than ignored.
 
