@@ -116,8 +116,11 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
         }
         match self {
             SmallMap::Few(v) => {
-                // One slot at a time: most of these maps never hold more than one.
-                v.reserve_exact(1);
+                // Exactly one slot for the first entry (most of these maps never hold
+                // more), amortized growth after that.
+                if v.capacity() == 0 {
+                    v.reserve_exact(1);
+                }
                 v.push((key, value));
                 &mut v.last_mut().expect("just pushed").1
             }

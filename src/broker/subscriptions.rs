@@ -132,7 +132,9 @@ impl Subscribers {
                     return true;
                 }
                 if v.len() < MAX_FEW {
-                    v.reserve_exact(1);
+                    if v.capacity() == 0 {
+                        v.reserve_exact(1);
+                    }
                     v.push(entry);
                     return false;
                 }

@@ -473,9 +473,6 @@ impl Session {
         if self.ids.as_ref().is_some_and(|ids| ids.is_empty()) {
             self.ids = None;
         }
-        if self.inflight.is_empty() {
-            self.inflight.shrink_to_fit();
-        }
         if let Some(q) = &mut self.queues {
             match (q.transmit.is_empty(), q.events.is_empty()) {
                 (true, true) => self.queues = None,
