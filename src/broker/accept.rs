@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::connection::{Conn, Io, Transport};
+use super::connection::Conn;
 use super::hooks::ClientIdentity;
 use super::mailbox::Mailbox;
 use super::sessions::Previous;
 use super::signal::Signal;
 use super::state::{KeptSession, Shared};
+use super::stream::{Io, Stream};
 use super::will::PendingWill;
 use crate::protocol::session::{Role, Session, SessionConfig};
 use crate::protocol::{
@@ -33,7 +34,7 @@ const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 /// the arguments stay inline in the long-lived connection future (an `async fn` keeps
 /// its arguments for its whole life): memory per idle connection.
 pub fn serve_connection(
-    stream: Box<dyn Transport>,
+    stream: Stream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
@@ -49,7 +50,7 @@ pub fn serve_connection(
 }
 
 async fn handshake(
-    stream: Box<dyn Transport>,
+    stream: Stream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,

@@ -7,22 +7,21 @@
 //! WebSocket plug in the same way). Must not hold a lock across `.await`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::flow;
 use super::hooks::ClientIdentity;
 use super::router::Blocked;
 use super::signal::{Signal, TakeOverReply, Wake};
 use super::state::{KeptSession, Shared};
+use super::stream::{Io, MAX_READ};
 use super::will::PendingWill;
 use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
 use crate::small_map::SmallMap;
@@ -30,86 +29,6 @@ use crate::small_map::SmallMap;
 /// A byte stream a client connection runs over.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
-
-/// The stream plus its buffers.
-pub(super) struct Io {
-    pub stream: Box<dyn Transport>,
-    pub rbuf: BytesMut,
-    pub wbuf: BytesMut,
-    read_hint: usize,
-}
-
-/// Smallest read: what a quiet connection reads at once, into a stack buffer.
-const MIN_READ: usize = 256;
-/// Largest read a busy connection asks for at once.
-const MAX_READ: usize = 64 * 1024;
-
-impl Io {
-    pub fn new(stream: Box<dyn Transport>) -> Io {
-        Io {
-            stream,
-            rbuf: BytesMut::new(),
-            wbuf: BytesMut::new(),
-            read_hint: MIN_READ,
-        }
-    }
-
-    /// Reads what the socket has into `rbuf`; `Ok(0)` at the end of the stream.
-    /// A quiet connection reads into a buffer on the stack and keeps only the bytes
-    /// that came, so that waiting holds no read buffer (memory per idle connection);
-    /// a busy one reads straight into `rbuf`, up to `read_hint` bytes at once.
-    /// A poll function rather than a future, so that the waiting connection's future
-    /// holds only a reference.
-    pub fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if !self.is_quiet() {
-            self.reserve_read();
-            // `read_buf`'s future keeps no state between polls.
-            return std::pin::pin!(self.stream.read_buf(&mut self.rbuf)).poll(cx);
-        }
-        if self.rbuf.is_empty() {
-            // Also when its capacity is 0: a buffer a decoded frame was split from
-            // still holds that frame's allocation.
-            self.rbuf = BytesMut::new();
-        }
-        let mut stack = [0u8; MIN_READ];
-        let mut buf = ReadBuf::new(&mut stack);
-        ready!(Pin::new(&mut *self.stream).poll_read(cx, &mut buf))?;
-        self.rbuf.extend_from_slice(buf.filled());
-        Poll::Ready(Ok(buf.filled().len()))
-    }
-
-    /// Makes room in `rbuf` for a read of `read_hint` bytes.
-    pub fn reserve_read(&mut self) {
-        if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
-            self.rbuf.reserve(self.read_hint);
-        }
-    }
-
-    /// True while reads are small: the connection is not busy.
-    pub fn is_quiet(&self) -> bool {
-        self.read_hint == MIN_READ
-    }
-
-    /// Adapts the next read's size to how much this one brought.
-    pub fn after_read(&mut self, n: usize) {
-        if n >= self.read_hint {
-            self.read_hint = (self.read_hint * 2).min(MAX_READ);
-        } else if n < self.read_hint / 8 {
-            self.read_hint = (self.read_hint / 2).max(MIN_READ);
-        }
-    }
-
-    /// Writes what is buffered (best effort, bounded in time), used on the way out.
-    pub async fn write_final(&mut self) {
-        let write = async {
-            self.stream.write_all(&self.wbuf).await?;
-            self.stream.flush().await?;
-            self.stream.shutdown().await
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
-        self.wbuf.clear();
-    }
-}
 
 /// Why a connection ends.
 #[derive(Debug)]
@@ -399,7 +318,7 @@ impl Conn {
         let result = std::future::poll_fn(|cx| {
             // A write that can complete does (a CONNACK before a takeover).
             while !io.wbuf.is_empty() {
-                match Pin::new(&mut *io.stream).poll_write(cx, &io.wbuf) {
+                match Pin::new(&mut io.stream).poll_write(cx, &io.wbuf) {
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(Err(End::Network(
                             "the connection took no more bytes".into(),
@@ -410,7 +329,7 @@ impl Conn {
                     Poll::Pending => return signal.poll_wake(cx, false).map(|w| Err(End::from(w))),
                 }
             }
-            match Pin::new(&mut *io.stream).poll_flush(cx) {
+            match Pin::new(&mut io.stream).poll_flush(cx) {
                 Poll::Ready(r) => Poll::Ready(r.map_err(|e| End::Network(e.to_string()))),
                 Poll::Pending => signal.poll_wake(cx, false).map(|w| Err(End::from(w))),
             }
@@ -613,8 +532,13 @@ mod tests {
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
         let (done, _done_rx) = tokio::sync::mpsc::channel(1);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-        let future =
-            super::super::accept::serve_connection(Box::new(stream), peer, shared, shutdown, done);
+        let future = super::super::accept::serve_connection(
+            Box::<dyn Transport>::from(Box::new(stream)).into(),
+            peer,
+            shared,
+            shutdown,
+            done,
+        );
         let size = std::mem::size_of_val(&future);
         assert!(size <= 152, "the connection future is {size} bytes");
     }

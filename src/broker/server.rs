@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::accept::serve_connection;
-use super::connection::Transport;
 use super::mailbox::clock_ms;
 use super::signal::SWEEP_PERIOD;
 use super::state::{BrokerConfig, Shared};
+use super::stream::Stream;
 
 /// How long shutdown waits for connection tasks to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -34,8 +34,9 @@ pub struct BrokerHandle {
 }
 
 impl BrokerHandle {
-    /// Runs an MQTT connection over `stream` in its own task.
-    pub fn spawn_connection(&self, stream: Box<dyn Transport>, peer: SocketAddr) {
+    /// Runs an MQTT connection over `stream` (a `TcpStream` or a boxed `Transport`) in
+    /// its own task.
+    pub fn spawn_connection(&self, stream: impl Into<Stream>, peer: SocketAddr) {
         let shared = self.shared.clone();
         let shutdown = self.shutdown.clone();
         let done = self.done.clone();
@@ -44,7 +45,13 @@ impl BrokerHandle {
             .stats
             .connections_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(serve_connection(stream, peer, shared, shutdown, done));
+        tokio::spawn(serve_connection(
+            stream.into(),
+            peer,
+            shared,
+            shutdown,
+            done,
+        ));
     }
 
     /// Logs a line when `-v` is at least `level` (0: always), as the broker does.
@@ -141,7 +148,7 @@ async fn accept_loop(listener: TcpListener, handle: BrokerHandle) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    handle.spawn_connection(Box::new(stream), peer);
+                    handle.spawn_connection(stream, peer);
                 }
                 Err(err) => {
                     // EMFILE and friends: back off a little instead of spinning.

@@ -12,13 +12,14 @@ impl Session {
         self.resolve_topic_alias(&mut publish)?;
         let packet_id = publish.packet_id;
         match publish.qos {
-            QoS::AtMostOnce => self.events.push_back(Event::Message(publish)),
+            QoS::AtMostOnce => self.queues().events.push_back(Event::Message(publish)),
             QoS::AtLeastOnce => {
                 self.check_receive_maximum()?;
-                self.events.push_back(Event::Message(publish));
-                self.transmit
+                self.queues().events.push_back(Event::Message(publish));
+                self.queues()
+                    .transmit
                     .push_back(Packet::PubAck(PubResponse::new(packet_id)));
-                self.unsent_pubacks += 1;
+                self.unsent_pubacks = self.unsent_pubacks.saturating_add(1);
             }
             QoS::ExactlyOnce => {
                 // Already delivered, PUBREL pending: the peer resends because our PUBREC
@@ -32,10 +33,11 @@ impl Session {
                     self.ids().incoming_qos2.insert(packet_id, ());
                     // Delivered before it is recorded: a crash in between repeats the
                     // message rather than losing it.
-                    self.events.push_back(Event::Message(publish));
+                    self.queues().events.push_back(Event::Message(publish));
                     self.store(|| StoreChange::IncomingReceived { packet_id });
                 }
-                self.transmit
+                self.queues()
+                    .transmit
                     .push_back(Packet::PubRec(PubResponse::new(packet_id)));
             }
         }
@@ -58,7 +60,10 @@ impl Session {
         if self.config.version != ProtocolVersion::V5 {
             return;
         }
-        for packet in self.transmit.iter_mut().rev() {
+        let Some(queues) = self.queues.as_mut() else {
+            return;
+        };
+        for packet in queues.transmit.iter_mut().rev() {
             match packet {
                 Packet::PubAck(ack) if ack.packet_id == packet_id => {
                     ack.reason_code = reason;
@@ -114,7 +119,7 @@ impl Session {
     /// MQTT 5.0 §4.9: the peer may have at most our receive maximum QoS 1/2 PUBLISH
     /// packets unacknowledged (a QoS 2 one until we send PUBCOMP).
     pub(super) fn check_receive_maximum(&self) -> Result<(), ProtocolError> {
-        let unacknowledged = self.incoming_qos2_len() + self.unsent_pubacks;
+        let unacknowledged = self.incoming_qos2_len() + self.unsent_pubacks as usize;
         if self.config.version == ProtocolVersion::V5
             && unacknowledged >= usize::from(self.config.receive_maximum)
         {
@@ -127,11 +132,12 @@ impl Session {
         let id = rel.packet_id;
         if self.release_incoming(id) {
             self.store(|| StoreChange::IncomingReleased { packet_id: id });
-            self.transmit
+            self.queues()
+                .transmit
                 .push_back(Packet::PubComp(PubResponse::new(id)));
         } else {
             let comp = self.response(id, ReasonCode::PacketIdentifierNotFound);
-            self.transmit.push_back(Packet::PubComp(comp));
+            self.queues().transmit.push_back(Packet::PubComp(comp));
         }
     }
 }
