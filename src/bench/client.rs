@@ -99,9 +99,6 @@ const MAX_BATCH: usize = 1024;
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Payloads are cut from blocks of this size.
 const PAYLOAD_BLOCK: usize = 64 * 1024;
-/// Width of the pacing slots publishers are dealt into with `--rate` (see
-/// `intended_ns`).
-const PACE_SLOT: Duration = Duration::from_millis(5);
 /// First read buffer growth step of a client.
 const READ_CHUNK: usize = 4 * 1024;
 /// Largest read buffer growth step, for a subscriber receiving many messages at once.
@@ -442,7 +439,7 @@ impl Driver {
     fn intended_ns(&self, index: u32, start_ns: u64, sequence: u64) -> u64 {
         let config = &self.ctx.config;
         let rate = config.rate.unwrap_or(1.0);
-        intended_ns(rate, config.publishers, index, start_ns, sequence)
+        pacer::intended_ns(rate, config.publishers, index, start_ns, sequence)
     }
 
     fn window_full(&self) -> bool {
@@ -624,72 +621,5 @@ impl Driver {
                 payload_len,
             }));
         }
-    }
-}
-
-/// The intended send time of publisher `index`'s message `sequence` at `rate` messages
-/// per second each, `publishers` in all. Sends are batched on a grid of `PACE_SLOT`: a
-/// publisher faster than one message a slot has every message of a slot due at the
-/// slot's start, and they go out together in one write; slower publishers send each
-/// message `1 / rate` after the last, dealt into slots across one interval so that
-/// those in a slot send together (one wake-up of the pacer, and of the broker) while a
-/// large, slow fleet is still spread over the interval. Latency is measured from this
-/// time, so a burst's queueing in the broker counts, the pacer's own lateness too.
-fn intended_ns(rate: f64, publishers: u32, index: u32, start_ns: u64, sequence: u64) -> u64 {
-    let interval_ns = 1e9 / rate;
-    let slot_ns = PACE_SLOT.as_nanos() as u64;
-    if interval_ns < slot_ns as f64 {
-        let ideal_ns = (sequence as f64 * interval_ns) as u64;
-        return start_ns + ideal_ns / slot_ns * slot_ns;
-    }
-    let slots = (interval_ns / slot_ns as f64)
-        .floor()
-        .clamp(1.0, publishers.max(1) as f64);
-    let offset_ns = (index as f64 % slots) * interval_ns / slots;
-    start_ns + (sequence as f64 * interval_ns) as u64 + offset_ns as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn publishers_faster_than_a_slot_send_each_slot_together() {
-        // 1,000 msgs/s each: five messages a 5 ms slot, all due at its start, for
-        // every publisher alike.
-        for index in 0..10 {
-            let due: Vec<u64> = (0..11)
-                .map(|k| intended_ns(1000.0, 10, index, 7, k))
-                .collect();
-            let ms = 1_000_000;
-            assert_eq!(due[..5], [7; 5]);
-            assert_eq!(due[5..10], [7 + 5 * ms; 5]);
-            assert_eq!(due[10], 7 + 10 * ms);
-        }
-        // 500 msgs/s: 2.5 a slot on average; 1,000 messages still take 2 s.
-        assert_eq!(intended_ns(500.0, 1, 0, 0, 2), 0);
-        assert_eq!(intended_ns(500.0, 1, 0, 0, 3), 5_000_000);
-        assert_eq!(intended_ns(500.0, 1, 0, 0, 1000), 2_000_000_000);
-    }
-
-    #[test]
-    fn a_publisher_at_one_message_a_slot_keeps_its_own_pace() {
-        // 200 msgs/s: one message every 5 ms, every publisher in the one slot.
-        for index in 0..3 {
-            assert_eq!(intended_ns(200.0, 3, index, 0, 4), 20_000_000);
-        }
-    }
-
-    #[test]
-    fn slow_publishers_are_spread_over_the_interval_in_slots() {
-        // 10 msgs/s each: a 100 ms interval holds 20 slots of 5 ms.
-        let starts: Vec<u64> = (0..40).map(|i| intended_ns(10.0, 40, i, 0, 0)).collect();
-        assert_eq!(starts[0], 0);
-        assert_eq!(starts[1], 5_000_000);
-        assert_eq!(starts[19], 95_000_000);
-        assert_eq!(starts[20], 0, "publisher 20 shares slot 0");
-        assert_eq!(intended_ns(10.0, 40, 1, 0, 2), 205_000_000);
-        // Never more slots than publishers: two publishers split the interval in two.
-        assert_eq!(intended_ns(10.0, 2, 1, 0, 0), 50_000_000);
     }
 }

@@ -6,7 +6,8 @@
 //! - `config`: `BenchConfig`, the checked run configuration; `%i` templates.
 //! - `header`: the payload header (publisher, sequence, send time) padded to `--size`.
 //! - `stats`: HDR histograms (µs) and per-publisher sequence tracking.
-//! - `pacer`: one timer per worker thread that wakes every paced publisher due.
+//! - `pacer`: the `--rate` schedule, and one timer per worker thread that wakes every
+//!   paced publisher due.
 //! - `plan`: who publishes where, and which receivers expect each publisher's messages.
 //! - `conn`: one lean connection (TCP, buffers, CONNECT/CONNACK).
 //! - `client`: one simulated client task driving `protocol::session::Session`.

@@ -1,4 +1,5 @@
-//! The pacer: one timer per worker thread for every paced publisher on it. A publisher
+//! Pacing for `--rate`: the schedule (`intended_ns`, a 5 ms grid) and the pacer, one
+//! timer per worker thread for every paced publisher on it. A publisher
 //! waiting for its next message's intended send time registers here instead of moving a
 //! timer of its own; at each tick the pacer wakes every publisher that is due, and they
 //! write in one burst on the same turn of the runtime.
@@ -24,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use tokio::time::Sleep;
 
+/// Width of the slots of the `--rate` schedule (see `intended_ns`).
+pub const PACE_SLOT: Duration = Duration::from_millis(5);
 /// "Never" for the pacer's timer.
 const FAR: Duration = Duration::from_secs(7 * 86_400);
 
@@ -318,9 +321,71 @@ impl Drop for Running {
     }
 }
 
+/// The intended send time of publisher `index`'s message `sequence` at `rate` messages
+/// per second each, `publishers` in all. Sends are batched on a grid of `PACE_SLOT`: a
+/// publisher faster than one message a slot has every message of a slot due at the
+/// slot's start, and they go out together in one write; slower publishers send each
+/// message `1 / rate` after the last, dealt into slots across one interval so that
+/// those in a slot send together (one wake-up of the pacer, and of the broker) while a
+/// large, slow fleet is still spread over the interval. Latency is measured from this
+/// time, so a burst's queueing in the broker counts, the pacer's own lateness too.
+pub fn intended_ns(rate: f64, publishers: u32, index: u32, start_ns: u64, sequence: u64) -> u64 {
+    let interval_ns = 1e9 / rate;
+    let slot_ns = PACE_SLOT.as_nanos() as u64;
+    if interval_ns < slot_ns as f64 {
+        let ideal_ns = (sequence as f64 * interval_ns) as u64;
+        return start_ns + ideal_ns / slot_ns * slot_ns;
+    }
+    let slots = (interval_ns / slot_ns as f64)
+        .floor()
+        .clamp(1.0, publishers.max(1) as f64);
+    let offset_ns = (index as f64 % slots) * interval_ns / slots;
+    start_ns + (sequence as f64 * interval_ns) as u64 + offset_ns as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publishers_faster_than_a_slot_send_each_slot_together() {
+        // 1,000 msgs/s each: five messages a 5 ms slot, all due at its start, for
+        // every publisher alike.
+        for index in 0..10 {
+            let due: Vec<u64> = (0..11)
+                .map(|k| intended_ns(1000.0, 10, index, 7, k))
+                .collect();
+            let ms = 1_000_000;
+            assert_eq!(due[..5], [7; 5]);
+            assert_eq!(due[5..10], [7 + 5 * ms; 5]);
+            assert_eq!(due[10], 7 + 10 * ms);
+        }
+        // 500 msgs/s: 2.5 a slot on average; 1,000 messages still take 2 s.
+        assert_eq!(intended_ns(500.0, 1, 0, 0, 2), 0);
+        assert_eq!(intended_ns(500.0, 1, 0, 0, 3), 5_000_000);
+        assert_eq!(intended_ns(500.0, 1, 0, 0, 1000), 2_000_000_000);
+    }
+
+    #[test]
+    fn a_publisher_at_one_message_a_slot_keeps_its_own_pace() {
+        // 200 msgs/s: one message every 5 ms, every publisher in the one slot.
+        for index in 0..3 {
+            assert_eq!(intended_ns(200.0, 3, index, 0, 4), 20_000_000);
+        }
+    }
+
+    #[test]
+    fn slow_publishers_are_spread_over_the_interval_in_slots() {
+        // 10 msgs/s each: a 100 ms interval holds 20 slots of 5 ms.
+        let starts: Vec<u64> = (0..40).map(|i| intended_ns(10.0, 40, i, 0, 0)).collect();
+        assert_eq!(starts[0], 0);
+        assert_eq!(starts[1], 5_000_000);
+        assert_eq!(starts[19], 95_000_000);
+        assert_eq!(starts[20], 0, "publisher 20 shares slot 0");
+        assert_eq!(intended_ns(10.0, 40, 1, 0, 2), 205_000_000);
+        // Never more slots than publishers: two publishers split the interval in two.
+        assert_eq!(intended_ns(10.0, 2, 1, 0, 0), 50_000_000);
+    }
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
