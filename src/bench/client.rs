@@ -185,6 +185,7 @@ pub async fn run(
         topic: ByteString::new(),
         next_sequence: 0,
         unreported_sent: 0,
+        unreported_flow: 0,
         pending: HashMap::new(),
         round_trips: Vec::new(),
         publishing_done: false,
@@ -248,6 +249,8 @@ struct Driver {
     topic: ByteString,
     next_sequence: u64,
     unreported_sent: u64,
+    /// QoS flow packets received since the last hand-over (any role).
+    unreported_flow: u64,
     /// Session message number → when it was given to the session (for the round trip).
     pending: HashMap<u64, Instant>,
     round_trips: Vec<u64>,
@@ -517,6 +520,7 @@ impl Driver {
         loop {
             match self.conn.decode() {
                 Ok(Some(packet)) => {
+                    self.unreported_flow += u64::from(is_flow_packet(&packet));
                     if self.session.handle_packet(packet, now).is_err() {
                         self.count_error("protocol");
                         return Err(End::Dropped);
@@ -594,11 +598,18 @@ impl Driver {
     }
 
     fn has_unreported(&self) -> bool {
-        self.unreported_sent > 0 || !self.round_trips.is_empty() || !self.samples.is_empty()
+        self.unreported_sent > 0
+            || self.unreported_flow > 0
+            || !self.round_trips.is_empty()
+            || !self.samples.is_empty()
     }
 
     /// Hands counters and samples gathered since the last call to the collector.
     fn flush_figures(&mut self) {
+        if self.unreported_flow > 0 {
+            let packets = std::mem::take(&mut self.unreported_flow);
+            let _ = self.tx.send(Msg::Update(Update::Flow { packets }));
+        }
         if let Role::Publisher(publisher) = self.role {
             if self.unreported_sent > 0 {
                 let count = std::mem::take(&mut self.unreported_sent);
@@ -621,5 +632,39 @@ impl Driver {
                 payload_len,
             }));
         }
+    }
+}
+
+/// True for the packets of a QoS flow: the broker working for us, even when no message
+/// is delivered (see `quiet`).
+fn is_flow_packet(packet: &Packet) -> bool {
+    matches!(
+        packet,
+        Packet::Publish(_)
+            | Packet::PubAck(_)
+            | Packet::PubRec(_)
+            | Packet::PubRel(_)
+            | Packet::PubComp(_)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::PubResponse;
+
+    #[test]
+    fn flow_packets_are_the_qos_flows_only() {
+        let id = PubResponse::new(7);
+        for p in [
+            Packet::PubAck(id.clone()),
+            Packet::PubRec(id.clone()),
+            Packet::PubRel(id.clone()),
+            Packet::PubComp(id.clone()),
+        ] {
+            assert!(is_flow_packet(&p), "{p:?}");
+        }
+        assert!(!is_flow_packet(&Packet::PingResp));
+        assert!(!is_flow_packet(&Packet::PingReq));
     }
 }

@@ -62,6 +62,12 @@ pub enum Update {
         /// Round trips in µs.
         round_trips_us: Vec<u64>,
     },
+    /// QoS flow packets (PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP) received from the
+    /// broker since the last update: the broker is still working for us.
+    Flow {
+        /// Packets since the last update.
+        packets: u64,
+    },
     /// Something went wrong that is not a connect failure.
     Error {
         /// Error kind (`dropped`, `protocol`, `foreign_payload`, `publish_rejected`, …).
@@ -104,6 +110,8 @@ pub struct Collector {
     pub acked: u64,
     /// Every delivery reported (duplicates included), for progress.
     pub received_total: u64,
+    /// QoS flow packets received by the clients, for the drain timeout.
+    pub flow_packets: u64,
     received_unique: u64,
     measured: u64,
     measured_bytes: u64,
@@ -131,6 +139,7 @@ impl Collector {
             sent: 0,
             acked: 0,
             received_total: 0,
+            flow_packets: 0,
             received_unique: 0,
             measured: 0,
             measured_bytes: 0,
@@ -221,6 +230,7 @@ impl Collector {
                     stats::record(&mut self.round_trip, rt);
                 }
             }
+            Update::Flow { packets } => self.flow_packets += packets,
             Update::Error { kind } => self.count_error(kind),
             Update::Dropped => {
                 self.dropped += 1;

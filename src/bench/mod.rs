@@ -12,6 +12,7 @@
 //! - `conn`: one lean connection (TCP, buffers, CONNECT/CONNACK).
 //! - `client`: one simulated client task driving `protocol::session::Session`.
 //! - `scenario`: the run: spawning, phases, drain, the report.
+//! - `quiet`: when the broker has stopped working for us (the drain timeout).
 //! - `embedded`: `mqtk serve`'s broker in-process when no broker is given.
 //! - `hdrlog`: `--hdr-log` in the HdrHistogram interval log format.
 //! - `collect`: merges client updates into the run's figures; one owner, no locks.
@@ -32,6 +33,7 @@ pub mod header;
 pub mod pacer;
 pub mod plan;
 pub mod progress;
+pub mod quiet;
 pub mod render;
 pub mod report;
 pub mod scenario;

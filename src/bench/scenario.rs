@@ -23,6 +23,7 @@ use super::conn::{Conn, ConnectFailure};
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::{Progress, Snapshot};
+use super::quiet::{Movement, QuietWatch};
 use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters};
 use super::sys;
 use super::workers::Workers;
@@ -112,7 +113,7 @@ pub async fn run(
     let (mut ready, mut done) = (0u64, 0u64);
     let mut stage = Stage::Connecting;
     let mut publish_window: Option<(Instant, Instant)> = None;
-    let mut last_move = (Instant::now(), 0u64, 0u64, 0u64);
+    let mut watch = QuietWatch::new(Instant::now());
     let mut ticker = tokio::time::interval(TICK);
     let mut interval_start = Duration::ZERO;
     let mut finish_deadline: Option<Instant> = None;
@@ -163,15 +164,19 @@ pub async fn run(
                     expected,
                     p99_us,
                 });
-                // Progress is what the broker still does for us: sends, acks, deliveries.
-                let moved = (collector.sent, collector.acked, collector.received_total);
-                if moved != (last_move.1, last_move.2, last_move.3) {
-                    last_move = (now, moved.0, moved.1, moved.2);
-                }
+                // Progress is what the broker still does for us: sends, acks, deliveries,
+                // and any QoS flow packet (a QoS 2 backlog of PUBREL/PUBCOMP moves with
+                // no delivery for seconds on mosquitto 2.0.11).
+                watch.observe(now, Movement {
+                    sent: collector.sent,
+                    acked: collector.acked,
+                    received: collector.received_total,
+                    flow_packets: collector.flow_packets,
+                });
                 // Nothing moving for this long means the broker stopped answering; at
                 // a slow --rate, gaps between messages are normal and last longer.
                 let patience = config.drain_timeout.max(Duration::from_secs_f64(2.0 / config.rate.unwrap_or(1.0)));
-                let quiet = now.duration_since(last_move.0) >= patience;
+                let quiet = watch.is_quiet(now, patience);
                 stage = match stage {
                     Stage::Connecting if ready >= total => {
                         if config.publishers == 0 {
@@ -182,7 +187,7 @@ pub async fn run(
                             let start_ns = start.duration_since(epoch).as_nanos() as u64;
                             collector.set_measure_from(start_ns + config.warmup.as_nanos() as u64);
                             let _ = phase_tx.send(Phase::Publishing { start_ns });
-                            last_move.0 = now;
+                            watch.restart(now);
                             Stage::Publishing { since: start }
                         }
                     }
@@ -196,7 +201,7 @@ pub async fn run(
                                 collector.absorb(Update::Error { kind: "publishers_stalled" });
                             }
                             publish_window = Some((since, now));
-                            last_move.0 = now;
+                            watch.restart(now);
                             Stage::Draining { publish_end: now }
                         } else {
                             stage
