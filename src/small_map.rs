@@ -15,7 +15,7 @@ const MAX_FEW: usize = 8;
 /// A map for mostly tiny sizes. See the module documentation.
 #[derive(Debug, Clone)]
 pub enum SmallMap<K, V> {
-    /// A few entries, searched linearly; the vector grows one slot at a time.
+    /// A few entries, searched linearly; one slot for the first, amortized growth after.
     Few(Vec<(K, V)>),
     /// Many entries.
     Many(Box<HashMap<K, V>>),
