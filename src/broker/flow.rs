@@ -144,6 +144,20 @@ mod tests {
         Mailbox::new(99, "publisher".into(), 1).0
     }
 
+    /// `deliver_blocked` for `blocked` in a task of its own: how long it waited and how
+    /// many deliveries it left unsettled.
+    fn spawn_waiter(
+        shared: &Arc<Shared>,
+        mut blocked: Vec<Blocked>,
+    ) -> tokio::task::JoinHandle<(Duration, usize)> {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            deliver_blocked(&shared, &publisher(), &mut blocked).await;
+            (started.elapsed(), blocked.len())
+        })
+    }
+
     fn subscribe(shared: &Shared, mailbox: &Arc<Mailbox>) {
         let options = SubOptions {
             qos: QoS::ExactlyOnce,
@@ -195,18 +209,11 @@ mod tests {
         subscribe(&shared, &mb);
         mb.push(delivery(QoS::AtLeastOnce)).expect("empty queue");
         mb.note_drained(Instant::now());
-        let mut routed = shared
+        let routed = shared
             .router
             .publish(message(QoS::ExactlyOnce), Instant::now());
         assert_eq!(routed.blocked.len(), 1);
-        let waiter = {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let started = Instant::now();
-                deliver_blocked(&shared, &publisher(), &mut routed.blocked).await;
-                (started.elapsed(), routed.blocked.len())
-            })
-        };
+        let waiter = spawn_waiter(&shared, routed.blocked);
         tokio::task::yield_now().await;
         // The subscriber takes one message out: the waiter's message takes its place.
         let first = rx.recv().await.expect("queued");
@@ -230,21 +237,14 @@ mod tests {
         }
         mb.note_drained(Instant::now());
         // Queued (no loss), and the publisher is asked to wait.
-        let mut routed = shared
+        let routed = shared
             .router
             .publish(message(QoS::AtLeastOnce), Instant::now());
         assert_eq!((routed.delivered, routed.dropped), (1, 0));
         assert_eq!(routed.blocked.len(), 1);
         assert!(routed.blocked[0].delivery.is_none());
         assert_eq!(mb.len(), CONGESTED + 1);
-        let waiter = {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let started = Instant::now();
-                deliver_blocked(&shared, &publisher(), &mut routed.blocked).await;
-                (started.elapsed(), routed.blocked.len())
-            })
-        };
+        let waiter = spawn_waiter(&shared, routed.blocked);
         tokio::task::yield_now().await;
         while mb.len() > UNCONGESTED {
             rx.recv().await.expect("queued");
@@ -277,22 +277,15 @@ mod tests {
         assert!(routed.blocked.is_empty(), "paused: not waited for");
         // Paused while someone already waits for it: the waiter is woken and stops.
         mb.set_paused(false);
-        let mut routed = shared
+        let routed = shared
             .router
             .publish(message(QoS::AtMostOnce), Instant::now());
         assert_eq!(routed.blocked.len(), 1);
-        let waiter = {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let started = Instant::now();
-                deliver_blocked(&shared, &publisher(), &mut routed.blocked).await;
-                started.elapsed()
-            })
-        };
+        let waiter = spawn_waiter(&shared, routed.blocked);
         tokio::task::yield_now().await;
         // `mb`'s owner now waits in turn (as in a circle).
         mb.set_paused(true);
-        let waited = waiter.await.expect("waiter ran");
+        let (waited, _) = waiter.await.expect("waiter ran");
         assert!(waited < DRAIN_WINDOW, "woken by the pause: {waited:?}");
         assert_eq!(mb.dropped(), 0);
     }
