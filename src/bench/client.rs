@@ -122,16 +122,8 @@ pub async fn run(
         Role::Subscriber(i) => ("s", i),
         Role::ConnectOnly(i) => ("c", i),
     };
-    let connect = Connect {
-        protocol_version: config.version,
-        client_id: format!("{}{tag}{index}", config.id_prefix),
-        clean_start: true,
-        keep_alive_secs: config.keep_alive_secs,
-        username: config.username.clone(),
-        password: config.password.clone().map(Into::into),
-        will: None,
-        properties: Properties::default(),
-    };
+    let client_id = format!("{}{tag}{index}", config.id_prefix);
+    let connect = connect_packet(config, config.version, client_id);
     let started = Instant::now();
     let opened = Conn::open(ctx.addr, bind, connect, config.connect_timeout).await;
     drop(permit);
@@ -226,6 +218,25 @@ pub async fn run(
 type PhaseWait = Pin<Box<dyn Future<Output = Option<watch::Receiver<Phase>>> + Send>>;
 
 /// Waits for the next change of the run's phase.
+/// The CONNECT of a simulated client (and of the version probe): clean session, no
+/// will, the run's keep alive and credentials.
+pub fn connect_packet(
+    config: &BenchConfig,
+    version: ProtocolVersion,
+    client_id: String,
+) -> Connect {
+    Connect {
+        protocol_version: version,
+        client_id,
+        clean_start: true,
+        keep_alive_secs: config.keep_alive_secs,
+        username: config.username.clone(),
+        password: config.password.clone().map(Into::into),
+        will: None,
+        properties: Properties::default(),
+    }
+}
+
 fn wait_phase(mut phase: watch::Receiver<Phase>) -> PhaseWait {
     Box::pin(async move { phase.changed().await.ok().map(|()| phase) })
 }

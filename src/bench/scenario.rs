@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::protocol::{Connect, Disconnect, Packet, Properties, ProtocolVersion};
+use crate::protocol::{Disconnect, Packet, Properties, ProtocolVersion};
 
 use super::client::{self, Ctx, Msg, Phase, Role};
 use super::collect::{Collector, Update};
@@ -307,16 +307,11 @@ pub async fn run(
 /// `sub` fall back to 3.1.1 when it does). Any other outcome keeps MQTT 5: the clients
 /// will report what went wrong.
 async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
-    let probe = Connect {
-        protocol_version: ProtocolVersion::V5,
-        client_id: format!("{}probe", config.id_prefix),
-        clean_start: true,
-        keep_alive_secs: config.keep_alive_secs,
-        username: config.username.clone(),
-        password: config.password.clone().map(Into::into),
-        will: None,
-        properties: Properties::default(),
-    };
+    let probe = client::connect_packet(
+        config,
+        ProtocolVersion::V5,
+        format!("{}probe", config.id_prefix),
+    );
     match Conn::open(addr, None, probe, config.connect_timeout).await {
         Ok((mut conn, _)) => {
             if conn
