@@ -100,27 +100,64 @@ pub fn threads_cpu(prefix: &str) -> Option<CpuTimes> {
     Some(total)
 }
 
-/// The soft open-file limit before and after trying to raise it to at least `wanted`
-/// (never above the hard limit). `None` when the limit cannot be read.
-pub fn raise_open_file_limit(wanted: u64) -> Option<(u64, u64)> {
-    // SAFETY: getrlimit/setrlimit read and write the struct we pass.
+/// The open-file limit (soft and hard) before and after `raise_open_file_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimit {
+    /// Soft limit before.
+    pub soft_before: u64,
+    /// Hard limit before.
+    pub hard_before: u64,
+    /// Soft limit now: what the run may open.
+    pub soft: u64,
+    /// Hard limit now.
+    pub hard: u64,
+}
+
+/// The kernel's ceiling on any hard open-file limit (`fs.nr_open`), when readable.
+fn nr_open() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn get_nofile() -> Option<libc::rlimit> {
+    // SAFETY: getrlimit writes into the struct we pass.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    let before = limit.rlim_cur as u64;
-    if before >= wanted {
-        return Some((before, before));
-    }
-    let target = (wanted as libc::rlim_t).min(limit.rlim_max);
-    let raised = libc::rlimit {
-        rlim_cur: target,
-        rlim_max: limit.rlim_max,
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+}
+
+fn set_nofile(soft: u64, hard: u64) -> bool {
+    let limit = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
     };
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        return Some((before, before));
+    // SAFETY: setrlimit reads the struct we pass.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
+}
+
+/// Raises the soft open-file limit to at least `wanted`. Above the hard limit it first
+/// tries to raise the hard limit too (up to `fs.nr_open`), which needs root
+/// (CAP_SYS_RESOURCE); when that is refused the soft limit goes up to the hard limit.
+/// Never lowers either. `None` when the limit cannot be read.
+pub fn raise_open_file_limit(wanted: u64) -> Option<FileLimit> {
+    let limit = get_nofile()?;
+    let (soft_before, hard_before) = (limit.rlim_cur as u64, limit.rlim_max as u64);
+    if soft_before < wanted {
+        let ceiling = nr_open().unwrap_or(u64::MAX).max(hard_before);
+        let target = wanted.min(ceiling);
+        if !(target > hard_before && set_nofile(target, target)) {
+            set_nofile(wanted.min(hard_before), hard_before);
+        }
     }
-    Some((before, target as u64))
+    let now = get_nofile()?;
+    Some(FileLimit {
+        soft_before,
+        hard_before,
+        soft: now.rlim_cur as u64,
+        hard: now.rlim_max as u64,
+    })
 }
 
 #[cfg(test)]
@@ -157,8 +194,23 @@ mod tests {
     }
 
     #[test]
-    fn open_file_limit_is_raised_up_to_the_hard_limit_at_most() {
-        let (before, after) = raise_open_file_limit(256).unwrap();
-        assert!(after >= before);
+    fn open_file_limit_goes_past_the_hard_limit_when_allowed_else_up_to_it() {
+        let now = raise_open_file_limit(0).unwrap();
+        assert_eq!((now.soft, now.hard), (now.soft_before, now.hard_before));
+        // A little above the hard limit (RLIM_INFINITY aside): root raises both, anyone
+        // else gets the hard limit; neither is ever lowered.
+        let wanted = now.hard.saturating_add(64);
+        let raised = raise_open_file_limit(wanted).unwrap();
+        assert!(raised.soft >= now.soft && raised.hard >= now.hard);
+        assert!(raised.soft <= raised.hard);
+        let ceiling = nr_open().unwrap_or(u64::MAX);
+        if raised.hard > now.hard {
+            assert_eq!(raised.soft, wanted.min(ceiling));
+            assert_eq!(raised.hard, wanted.min(ceiling));
+        } else {
+            assert_eq!(raised.soft, raised.hard);
+        }
+        let again = raise_open_file_limit(raised.soft).unwrap();
+        assert_eq!((again.soft, again.hard), (raised.soft, raised.hard));
     }
 }
