@@ -137,18 +137,36 @@ fn set_nofile(soft: u64, hard: u64) -> bool {
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
 }
 
+/// The limits to try, in order, to get a soft open-file limit of `wanted` from
+/// `(soft, hard)`: first both raised to `wanted` (capped at `nr_open`) when that is above
+/// the hard limit, then the soft limit alone up to the hard limit. `None`: nothing to try.
+fn limit_attempts(
+    wanted: u64,
+    (soft, hard): (u64, u64),
+    nr_open: Option<u64>,
+) -> (Option<u64>, Option<u64>) {
+    if soft >= wanted {
+        return (None, None);
+    }
+    let both = wanted.min(nr_open.unwrap_or(u64::MAX));
+    let soft_only = wanted.min(hard);
+    (
+        (both > hard).then_some(both),
+        (soft_only > soft).then_some(soft_only),
+    )
+}
+
 /// Raises the soft open-file limit to at least `wanted`. Above the hard limit it first
-/// tries to raise the hard limit too (up to `fs.nr_open`), which needs root
-/// (CAP_SYS_RESOURCE); when that is refused the soft limit goes up to the hard limit.
-/// Never lowers either. `None` when the limit cannot be read.
+/// tries to raise the hard limit too (up to `fs.nr_open`), which needs CAP_SYS_RESOURCE
+/// (root, outside containers that drop it); when that is refused the soft limit goes up
+/// to the hard limit. Never lowers either. `None` when the limit cannot be read.
 pub fn raise_open_file_limit(wanted: u64) -> Option<FileLimit> {
     let limit = get_nofile()?;
     let (soft_before, hard_before) = (limit.rlim_cur as u64, limit.rlim_max as u64);
-    if soft_before < wanted {
-        let ceiling = nr_open().unwrap_or(u64::MAX).max(hard_before);
-        let target = wanted.min(ceiling);
-        if !(target > hard_before && set_nofile(target, target)) {
-            set_nofile(wanted.min(hard_before), hard_before);
+    let (both, soft_only) = limit_attempts(wanted, (soft_before, hard_before), nr_open());
+    if !both.is_some_and(|n| set_nofile(n, n)) {
+        if let Some(n) = soft_only {
+            set_nofile(n, hard_before);
         }
     }
     let now = get_nofile()?;
@@ -158,6 +176,12 @@ pub fn raise_open_file_limit(wanted: u64) -> Option<FileLimit> {
         soft: now.rlim_cur as u64,
         hard: now.rlim_max as u64,
     })
+}
+
+/// Whether this process runs as root (effective user id 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 #[cfg(test)]
@@ -191,6 +215,26 @@ mod tests {
             .unwrap()
             .total()
             .is_zero());
+    }
+
+    #[test]
+    fn the_hard_limit_is_tried_first_above_it_capped_at_nr_open() {
+        // Enough already: nothing to do.
+        assert_eq!(limit_attempts(100, (1024, 4096), None), (None, None));
+        // Below the hard limit: the soft limit alone.
+        assert_eq!(limit_attempts(2000, (1024, 4096), None), (None, Some(2000)));
+        // Above it: both, then the soft limit up to the hard one.
+        assert_eq!(
+            limit_attempts(24_256, (1024, 20_000), Some(1_048_576)),
+            (Some(24_256), Some(20_000))
+        );
+        // Never past fs.nr_open; soft already at the hard limit: only the hard raise.
+        assert_eq!(
+            limit_attempts(2_000_000, (20_000, 20_000), Some(1_048_576)),
+            (Some(1_048_576), None)
+        );
+        // The hard limit already at fs.nr_open: nothing can be done.
+        assert_eq!(limit_attempts(50, (10, 10), Some(10)), (None, None));
     }
 
     #[test]

@@ -88,9 +88,10 @@ microseconds, or null when nothing was measured.
 Progress goes to stderr: a bar on a terminal, plain lines about once a second otherwise.
 
 Open files: each client is a file descriptor, two with the built-in broker (its end of the
-connection too), plus 256. Bench raises its open-file limit to that, and past the hard
-limit when it may (as root, up to fs.nr_open), and says so; when the limit stays short it
-warns how many clients fit and how to raise it (ulimit -Hn, root, limits.conf).
+connection too), plus 64. Bench raises its open-file limit to that, past the hard limit
+when it may (CAP_SYS_RESOURCE: root outside most containers; up to fs.nr_open), and says
+so; when the limit stays short it warns how many clients fit and how to raise it (ulimit
+-Hn, root, limits.conf, the container's nofile limit).
 
 Exit status:
   0    the run finished; QoS 0 losses are reported but do not fail it
@@ -242,7 +243,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let clients = config.total_clients();
     if let Some(limit) = sys::raise_open_file_limit(fds::needed(clients, in_process)) {
-        let (note, warning) = fds::messages(&limit, clients, in_process);
+        let (note, warning) = fds::messages(&limit, clients, in_process, sys::is_root());
         note.into_iter().for_each(output::note);
         warning.into_iter().for_each(output::warning);
     }
