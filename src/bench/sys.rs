@@ -162,7 +162,7 @@ fn limit_attempts(
 /// to the hard limit. Never lowers either. `None` when the limit cannot be read.
 pub fn raise_open_file_limit(wanted: u64) -> Option<FileLimit> {
     let limit = get_nofile()?;
-    let (soft_before, hard_before) = (limit.rlim_cur as u64, limit.rlim_max as u64);
+    let (soft_before, hard_before) = (u64::from(limit.rlim_cur), u64::from(limit.rlim_max));
     let (both, soft_only) = limit_attempts(wanted, (soft_before, hard_before), nr_open());
     if !both.is_some_and(|n| set_nofile(n, n)) {
         if let Some(n) = soft_only {
@@ -173,8 +173,8 @@ pub fn raise_open_file_limit(wanted: u64) -> Option<FileLimit> {
     Some(FileLimit {
         soft_before,
         hard_before,
-        soft: now.rlim_cur as u64,
-        hard: now.rlim_max as u64,
+        soft: u64::from(now.rlim_cur),
+        hard: u64::from(now.rlim_max),
     })
 }
 
