@@ -122,10 +122,13 @@ fn nr_open() -> Option<u64> {
         .ok()
 }
 
-fn get_nofile() -> Option<libc::rlimit> {
+/// `(soft, hard)` open-file limits.
+#[allow(clippy::useless_conversion)] // rlim_t is u32 on some 32-bit targets
+fn get_nofile() -> Option<(u64, u64)> {
     // SAFETY: getrlimit writes into the struct we pass.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0)
+        .then(|| (u64::from(limit.rlim_cur), u64::from(limit.rlim_max)))
 }
 
 fn set_nofile(soft: u64, hard: u64) -> bool {
@@ -161,20 +164,19 @@ fn limit_attempts(
 /// (root, outside containers that drop it); when that is refused the soft limit goes up
 /// to the hard limit. Never lowers either. `None` when the limit cannot be read.
 pub fn raise_open_file_limit(wanted: u64) -> Option<FileLimit> {
-    let limit = get_nofile()?;
-    let (soft_before, hard_before) = (u64::from(limit.rlim_cur), u64::from(limit.rlim_max));
+    let (soft_before, hard_before) = get_nofile()?;
     let (both, soft_only) = limit_attempts(wanted, (soft_before, hard_before), nr_open());
     if !both.is_some_and(|n| set_nofile(n, n)) {
         if let Some(n) = soft_only {
             set_nofile(n, hard_before);
         }
     }
-    let now = get_nofile()?;
+    let (soft, hard) = get_nofile()?;
     Some(FileLimit {
         soft_before,
         hard_before,
-        soft: u64::from(now.rlim_cur),
-        hard: u64::from(now.rlim_max),
+        soft,
+        hard,
     })
 }
 
