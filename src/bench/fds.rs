@@ -56,13 +56,13 @@ pub fn messages(
         let how = if root {
             format!(
                 "bench runs as root but may not raise the hard limit (no CAP_SYS_RESOURCE, as \
-                 in many containers, or above fs.nr_open): raise it where the process is \
-                 started (`docker run --ulimit nofile={needed}`, systemd's LimitNOFILE, \
+                 in many containers, or above fs.nr_open); for more, raise it where the process \
+                 is started (`docker run --ulimit nofile={needed}`, systemd's LimitNOFILE, \
                  `nofile` in /etc/security/limits.conf)"
             )
         } else {
             format!(
-                "raise the hard limit: run bench as root (it raises the hard limit itself), \
+                "for more, raise the hard limit: run bench as root (it raises the hard limit itself), \
                  `ulimit -Hn {needed}` in a root shell before starting it, or `nofile` in \
                  /etc/security/limits.conf"
             )
@@ -75,8 +75,8 @@ pub fn messages(
         };
         format!(
             "the open-file limit is {} (hard limit {}), below the {needed} descriptors \
-             {clients} clients need ({each}, plus {SLACK}): about {fit} clients fit. For \
-             more, {how}{separate}",
+             {clients} clients need ({each}, plus {SLACK}): about {fit} clients fit; \
+             {how}{separate}",
             limit.soft, limit.hard
         )
     });
