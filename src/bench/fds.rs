@@ -63,7 +63,7 @@ pub fn messages(
         } else {
             format!(
                 "for more, raise the hard limit: run bench as root (it raises the hard limit itself), \
-                 `ulimit -Hn {needed}` in a root shell before starting it, or `nofile` in \
+                 `ulimit -Hn {needed}` in a root shell before starting it, `nofile` in \
                  /etc/security/limits.conf"
             )
         };
