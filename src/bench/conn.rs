@@ -34,8 +34,9 @@ pub enum ConnectFailure {
     /// The CONNACK carried a failure reason code.
     ConnAckRefused(String),
     /// An MQTT 5 CONNECT was refused as an unknown version: CONNACK 0x84, a 3.1.1
-    /// CONNACK (which does not decode as 5), or the connection closed in answer, as
-    /// 3.1.1-only brokers do (MQTT 3.1.1 §3.1.2.2).
+    /// CONNACK (which does not decode as 5), or the connection closed or reset in
+    /// answer, as 3.1.1-only brokers do (MQTT 3.1.1 §3.1.2.2; a broker that closes
+    /// before reading the whole CONNECT resets the connection).
     VersionRefused,
     /// Any other I/O or protocol problem.
     Other(String),
@@ -126,7 +127,13 @@ impl Conn {
                 Err(ConnectFailure::VersionRefused)
             }
             Ok(None) if v5 => Err(ConnectFailure::VersionRefused),
-            Err(e) if v5 && e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(e)
+                if v5
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::InvalidData | std::io::ErrorKind::ConnectionReset
+                    ) =>
+            {
                 Err(ConnectFailure::VersionRefused)
             }
             Ok(Some(Packet::ConnAck(ack))) => Err(ConnectFailure::ConnAckRefused(format!(

@@ -20,13 +20,15 @@
 //! - `render`: the human table and the JSON over `&BenchReport`.
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
 //! - `workers`: the single-threaded runtimes the client tasks run on.
-//! - `sys`: CPU time (getrusage, /proc) and the open-file limit.
+//! - `sys`: CPU time (getrusage, /proc) and raising the open-file limit (soft and hard).
+//! - `fds`: descriptors a run needs, and what to say about the limit.
 
 pub mod client;
 pub mod collect;
 pub mod config;
 pub mod conn;
 pub mod embedded;
+pub mod fds;
 
 pub mod hdrlog;
 pub mod header;

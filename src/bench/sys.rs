@@ -100,27 +100,90 @@ pub fn threads_cpu(prefix: &str) -> Option<CpuTimes> {
     Some(total)
 }
 
-/// The soft open-file limit before and after trying to raise it to at least `wanted`
-/// (never above the hard limit). `None` when the limit cannot be read.
-pub fn raise_open_file_limit(wanted: u64) -> Option<(u64, u64)> {
-    // SAFETY: getrlimit/setrlimit read and write the struct we pass.
+/// The open-file limit (soft and hard) before and after `raise_open_file_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimit {
+    /// Soft limit before.
+    pub soft_before: u64,
+    /// Hard limit before.
+    pub hard_before: u64,
+    /// Soft limit now: what the run may open.
+    pub soft: u64,
+    /// Hard limit now.
+    pub hard: u64,
+}
+
+/// The kernel's ceiling on any hard open-file limit (`fs.nr_open`), when readable.
+fn nr_open() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `(soft, hard)` open-file limits.
+#[allow(clippy::useless_conversion)] // rlim_t is u32 on some 32-bit targets
+fn get_nofile() -> Option<(u64, u64)> {
+    // SAFETY: getrlimit writes into the struct we pass.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    let before = limit.rlim_cur as u64;
-    if before >= wanted {
-        return Some((before, before));
-    }
-    let target = (wanted as libc::rlim_t).min(limit.rlim_max);
-    let raised = libc::rlimit {
-        rlim_cur: target,
-        rlim_max: limit.rlim_max,
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0)
+        .then(|| (u64::from(limit.rlim_cur), u64::from(limit.rlim_max)))
+}
+
+fn set_nofile(soft: u64, hard: u64) -> bool {
+    let limit = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
     };
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        return Some((before, before));
+    // SAFETY: setrlimit reads the struct we pass.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
+}
+
+/// The limits to try, in order, to get a soft open-file limit of `wanted` from
+/// `(soft, hard)`: first both raised to `wanted` (capped at `nr_open`) when that is above
+/// the hard limit, then the soft limit alone up to the hard limit. `None`: nothing to try.
+fn limit_attempts(
+    wanted: u64,
+    (soft, hard): (u64, u64),
+    nr_open: Option<u64>,
+) -> (Option<u64>, Option<u64>) {
+    if soft >= wanted {
+        return (None, None);
     }
-    Some((before, target as u64))
+    let both = wanted.min(nr_open.unwrap_or(u64::MAX));
+    let soft_only = wanted.min(hard);
+    (
+        (both > hard).then_some(both),
+        (soft_only > soft).then_some(soft_only),
+    )
+}
+
+/// Raises the soft open-file limit to at least `wanted`. Above the hard limit it first
+/// tries to raise the hard limit too (up to `fs.nr_open`), which needs CAP_SYS_RESOURCE
+/// (root, outside containers that drop it); when that is refused the soft limit goes up
+/// to the hard limit. Never lowers either. `None` when the limit cannot be read.
+pub fn raise_open_file_limit(wanted: u64) -> Option<FileLimit> {
+    let (soft_before, hard_before) = get_nofile()?;
+    let (both, soft_only) = limit_attempts(wanted, (soft_before, hard_before), nr_open());
+    if !both.is_some_and(|n| set_nofile(n, n)) {
+        if let Some(n) = soft_only {
+            set_nofile(n, hard_before);
+        }
+    }
+    let (soft, hard) = get_nofile()?;
+    Some(FileLimit {
+        soft_before,
+        hard_before,
+        soft,
+        hard,
+    })
+}
+
+/// Whether this process runs as root (effective user id 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 #[cfg(test)]
@@ -157,8 +220,43 @@ mod tests {
     }
 
     #[test]
-    fn open_file_limit_is_raised_up_to_the_hard_limit_at_most() {
-        let (before, after) = raise_open_file_limit(256).unwrap();
-        assert!(after >= before);
+    fn the_hard_limit_is_tried_first_above_it_capped_at_nr_open() {
+        // Enough already: nothing to do.
+        assert_eq!(limit_attempts(100, (1024, 4096), None), (None, None));
+        // Below the hard limit: the soft limit alone.
+        assert_eq!(limit_attempts(2000, (1024, 4096), None), (None, Some(2000)));
+        // Above it: both, then the soft limit up to the hard one.
+        assert_eq!(
+            limit_attempts(24_256, (1024, 20_000), Some(1_048_576)),
+            (Some(24_256), Some(20_000))
+        );
+        // Never past fs.nr_open; soft already at the hard limit: only the hard raise.
+        assert_eq!(
+            limit_attempts(2_000_000, (20_000, 20_000), Some(1_048_576)),
+            (Some(1_048_576), None)
+        );
+        // The hard limit already at fs.nr_open: nothing can be done.
+        assert_eq!(limit_attempts(50, (10, 10), Some(10)), (None, None));
+    }
+
+    #[test]
+    fn open_file_limit_goes_past_the_hard_limit_when_allowed_else_up_to_it() {
+        let now = raise_open_file_limit(0).unwrap();
+        assert_eq!((now.soft, now.hard), (now.soft_before, now.hard_before));
+        // A little above the hard limit (RLIM_INFINITY aside): root raises both, anyone
+        // else gets the hard limit; neither is ever lowered.
+        let wanted = now.hard.saturating_add(64);
+        let raised = raise_open_file_limit(wanted).unwrap();
+        assert!(raised.soft >= now.soft && raised.hard >= now.hard);
+        assert!(raised.soft <= raised.hard);
+        let ceiling = nr_open().unwrap_or(u64::MAX);
+        if raised.hard > now.hard {
+            assert_eq!(raised.soft, wanted.min(ceiling));
+            assert_eq!(raised.hard, wanted.min(ceiling));
+        } else {
+            assert_eq!(raised.soft, raised.hard);
+        }
+        let again = raise_open_file_limit(raised.soft).unwrap();
+        assert_eq!((again.soft, again.hard), (raised.soft, raised.hard));
     }
 }

@@ -16,7 +16,7 @@ use crate::bench::config::default_sub_topic;
 use crate::bench::embedded::{self, Embedded};
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
-use crate::bench::{render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
+use crate::bench::{fds, render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
 use crate::output;
 use crate::protocol::{ProtocolVersion, QoS};
 
@@ -86,6 +86,12 @@ threads}. Each *_us figure is {count, min, p50, p90, p99, p999, max, mean} in
 microseconds, or null when nothing was measured.
 
 Progress goes to stderr: a bar on a terminal, plain lines about once a second otherwise.
+
+Open files: each client is a file descriptor, two with the built-in broker (its end of the
+connection too), plus 64. Bench raises its open-file limit to that, past the hard limit
+when it may (CAP_SYS_RESOURCE: root outside most containers; up to fs.nr_open), and says
+so; when the limit stays short it warns how many clients fit and how to raise it (ulimit
+-Hn, root, limits.conf, the container's nofile limit).
 
 Exit status:
   0    the run finished; QoS 0 losses are reported but do not fail it
@@ -235,20 +241,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let in_process = config.target == Target::Embedded;
     let version_fixed = config.version_fixed;
 
-    // Each connection is a file descriptor here, and one more in an embedded broker.
-    let needed = u64::from(config.total_clients()) * if in_process { 2 } else { 1 } + 256;
-    if let Some((before, after)) = sys::raise_open_file_limit(needed) {
-        if after > before {
-            output::note(format!(
-                "raised the open-file limit from {before} to {after} for {} clients",
-                config.total_clients()
-            ));
-        }
-        if after < needed {
-            output::warning(format!(
-                "the open-file limit is {after}, below the {needed} this run needs: raise the hard limit (ulimit -Hn) or use fewer clients"
-            ));
-        }
+    let clients = config.total_clients();
+    if let Some(limit) = sys::raise_open_file_limit(fds::needed(clients, in_process)) {
+        let (note, warning) = fds::messages(&limit, clients, in_process, sys::is_root());
+        note.into_iter().for_each(output::note);
+        warning.into_iter().for_each(output::warning);
     }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
