@@ -220,9 +220,8 @@ pub async fn run(
 
 type PhaseWait = Pin<Box<dyn Future<Output = Option<watch::Receiver<Phase>>> + Send>>;
 
-/// Waits for the next change of the run's phase.
 /// The CONNECT of a simulated client (and of the version probe): clean session, no
-/// will, the run's keep alive and credentials.
+/// will, the run's keep alive, credentials and Receive Maximum (MQTT 5).
 pub fn connect_packet(
     config: &BenchConfig,
     version: ProtocolVersion,
@@ -236,10 +235,16 @@ pub fn connect_packet(
         username: config.username.clone(),
         password: config.password.clone().map(Into::into),
         will: None,
-        properties: Properties::default(),
+        properties: Properties {
+            receive_maximum: config
+                .receive_maximum
+                .filter(|_| version == ProtocolVersion::V5),
+            ..Properties::default()
+        },
     }
 }
 
+/// Waits for the next change of the run's phase.
 fn wait_phase(mut phase: watch::Receiver<Phase>) -> PhaseWait {
     Box::pin(async move { phase.changed().await.ok().map(|()| phase) })
 }
