@@ -1,75 +1,18 @@
 //! `mqtk bench` against the real mosquitto broker: delivery accounting (no loss at QoS 1,
 //! fan-out counted once per subscriber, shared subscriptions once per group, loss shown
 //! when the broker drops messages), the JSON report's fields, the HdrHistogram log, many
-//! connections, the fallback to MQTT 3.1.1 when the broker refuses 5 (through a
-//! 3.1.1-only proxy in front of mosquitto), and bad input. Runs are small; long load
-//! runs are in scripts/bench-*. No timing is asserted: only counts and the report's shape.
+//! connections, and bad input (MQTT versions and MQTT 5 options: tests/bench_versions.rs).
+//! Runs are small; long load runs are in scripts/bench-*. No timing is asserted: only
+//! counts and the report's shape.
 
+mod bench_run;
 mod common;
-mod v311_proxy;
 
-use std::process::ExitStatus;
 use std::time::Duration;
 
+use bench_run::{bench, u64_at, RUN_TIMEOUT};
 use common::{spawn_lines, Mosquitto};
 use serde_json::Value;
-use v311_proxy::{Refusal, V311Proxy};
-
-/// Generous bound for one small run in a debug build on a busy 2-core machine.
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    /// Fails the test, showing the status and stderr, unless the run exited 0.
-    fn assert_success(&self) {
-        assert!(
-            self.status.success(),
-            "status {:?}\nstderr:\n{}",
-            self.status,
-            self.stderr
-        );
-    }
-
-    /// The `--json -` report on stdout.
-    fn report(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-fn bench(broker: &Mosquitto, args: &[&str]) -> Outcome {
-    bench_at(&broker.host_args(), args)
-}
-
-/// `mqtk bench HOST_ARGS ARGS…`, run to its exit (bounded by [`RUN_TIMEOUT`]).
-fn bench_at(host_args: &[String], args: &[&str]) -> Outcome {
-    let mut cmd = common::mqtk();
-    cmd.arg("bench").args(host_args).args(args);
-    let mut running = spawn_lines(&mut cmd);
-    let status = running.expect_exit(RUN_TIMEOUT);
-    let stdout = running.rest_of_lines(Duration::from_secs(5)).join("\n");
-    Outcome {
-        status,
-        stdout,
-        stderr: running.stderr(),
-    }
-}
-
-fn u64_at(report: &Value, pointer: &str) -> u64 {
-    report
-        .pointer(pointer)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("no {pointer} in {report:#}"))
-}
 
 #[test]
 fn qos1_run_with_200_clients_loses_nothing_and_receives_every_message() {
@@ -533,75 +476,4 @@ fn bind_addresses_spread_connections_over_local_addresses() {
     };
     assert_eq!(from("127.0.0.2"), 5, "mosquitto's log:\n{log}");
     assert!(from("127.0.0.1") >= 5, "mosquitto's log:\n{log}");
-}
-
-/// Runs 5 one-to-one pairs at QoS 1 through a 3.1.1-only proxy in front of mosquitto
-/// that refuses MQTT 5 the way `refusal` says, and checks bench fell back to 3.1.1: one
-/// level-5 probe refused, every client connected at level 4, nothing lost, and the
-/// report and stderr say which version was measured.
-fn assert_falls_back_to_311(refusal: Refusal) {
-    let broker = Mosquitto::start();
-    let proxy = V311Proxy::start(broker.port(), refusal);
-    let out = bench_at(
-        &proxy.host_args(),
-        &[
-            "--publishers",
-            "5",
-            "--subscribers",
-            "5",
-            "--topic",
-            "b/%i",
-            "--sub-topic",
-            "b/%i",
-            "-q",
-            "1",
-            "--messages",
-            "50",
-            "--json",
-            "-",
-        ],
-    );
-    out.assert_success();
-    let r = out.report();
-    assert_eq!(r["parameters"]["protocol_version"], "3.1.1", "{r:#}");
-    assert_eq!(u64_at(&r, "/clients/connected"), 10, "{r:#}");
-    assert_eq!(u64_at(&r, "/clients/failed"), 0, "{r:#}");
-    assert_eq!(u64_at(&r, "/sent"), 250);
-    assert_eq!(u64_at(&r, "/acked"), 250);
-    assert_eq!(u64_at(&r, "/expected"), 250);
-    assert_eq!(u64_at(&r, "/received"), 250);
-    assert_eq!(u64_at(&r, "/lost"), 0);
-    assert_eq!(u64_at(&r, "/duplicates"), 0);
-    // The refused probe is not a client: it must not show up as an error.
-    assert_eq!(r["errors"], serde_json::json!({}), "{r:#}");
-    assert!(
-        out.stderr
-            .contains("mqtk: the broker refused MQTT 5: measured with MQTT 3.1.1"),
-        "stderr:\n{}",
-        out.stderr
-    );
-    // The human table (on stderr with --json -) names the version too.
-    assert!(
-        out.stderr.contains("MQTT 3.1.1, QoS 1"),
-        "stderr:\n{}",
-        out.stderr
-    );
-    assert_eq!(proxy.refused_v5(), 1, "one MQTT 5 probe, refused");
-    assert_eq!(proxy.forwarded_v4(), 10, "every client at level 4");
-    assert_eq!(proxy.other(), 0, "no other connection");
-}
-
-#[test]
-fn bench_falls_back_to_311_when_the_broker_answers_5_with_return_code_1() {
-    assert_falls_back_to_311(Refusal::ConnAck);
-}
-
-#[test]
-fn bench_falls_back_to_311_when_the_broker_closes_on_a_5_connect() {
-    assert_falls_back_to_311(Refusal::Close);
-}
-
-#[test]
-fn bench_falls_back_to_311_when_the_broker_resets_a_5_connect() {
-    assert_falls_back_to_311(Refusal::Reset);
 }

@@ -64,6 +64,10 @@ pub struct BenchConfig {
     /// QoS 1/2 messages in flight per publisher at most; `None`: the broker's Receive
     /// Maximum (20 on MQTT 3.1.1, mosquitto's default). Always capped by the broker's.
     pub inflight: Option<u16>,
+    /// MQTT 5 Receive Maximum every client announces in its CONNECT: at most N QoS 1/2
+    /// messages unacknowledged from the broker to one subscriber. `None` announces none,
+    /// which MQTT 5 reads as 65,535 (what most clients do).
+    pub receive_maximum: Option<u16>,
     /// Publisher topic template; `%i` is the publisher index.
     pub topic: String,
     /// Subscriber filter template; `%i` is the subscriber index.
@@ -109,6 +113,7 @@ impl BenchConfig {
             rate: None,
             warmup: Duration::ZERO,
             inflight: None,
+            receive_maximum: None,
             topic: "mqtk/bench/%i".into(),
             sub_topic: default_sub_topic("mqtk/bench/%i"),
             shared_group: None,

@@ -39,6 +39,8 @@ struct Pacer {
     driver: Option<Waker>,
     /// When the pacer's timer is set for (`None`: no pacer runs on this thread).
     driver_at: Option<Instant>,
+    /// Turns of the pacer's loop, for tests: it must sleep, not spin, between ticks.
+    turns: u64,
 }
 
 thread_local! {
@@ -133,14 +135,18 @@ impl Drop for Tick {
 /// Drives this thread's pacer until dropped: sleeps until the earliest waiting tick,
 /// then wakes every tick that is due.
 pub async fn run() {
+    run_with(Alarm::new()).await
+}
+
+async fn run_with(mut alarm: Alarm) {
     let _running = Running::start();
-    let mut alarm = Alarm::new();
-    let mut alarm_at = Instant::now() + FAR;
-    alarm.set(alarm_at);
+    // When the alarm is set to fire (`None`: it has fired, or was never set).
+    let mut armed: Option<Instant> = None;
     std::future::poll_fn(|cx| loop {
         let now = Instant::now();
         let next = PACER.with(|pacer| {
             let mut pacer = pacer.borrow_mut();
+            pacer.turns += 1;
             while let Some(entry) = pacer.waiting.first_entry() {
                 if entry.key().0 > now {
                     break;
@@ -154,20 +160,24 @@ pub async fn run() {
             {
                 pacer.driver = Some(cx.waker().clone());
             }
-            let next = pacer.waiting.first_key_value().map(|((at, _), _)| *at);
-            // Idle: leave a far alarm where it is rather than move it on every turn.
-            let next = next.unwrap_or(if alarm_at > now + FAR / 2 {
-                alarm_at
-            } else {
-                now + FAR
-            });
-            pacer.driver_at = Some(next);
-            next
+            pacer.waiting.first_key_value().map(|((at, _), _)| *at)
         });
-        if next != alarm_at {
-            alarm.set(next);
-            alarm_at = next;
+        match next {
+            Some(at) if armed != Some(at) => {
+                alarm.set(at);
+                armed = Some(at);
+            }
+            Some(_) => {}
+            // Nothing waits. A one-shot alarm that has fired needs no disarming, and one
+            // still set (its ticks were dropped) may fire for nothing: either costs less
+            // than a system call on every slot, when the publishers just woken have not
+            // registered their next tick yet.
+            None if armed.is_some_and(|at| at <= now) => armed = None,
+            None => {}
         }
+        // Ticks due before this wake the pacer; later ones wait for it.
+        let driver_at = armed.unwrap_or(now + FAR);
+        PACER.with(|pacer| pacer.borrow_mut().driver_at = Some(driver_at));
         if alarm.poll_fired(cx).is_pending() {
             return Poll::<()>::Pending;
         }
@@ -207,11 +217,17 @@ impl Alarm {
         }
     }
 
+    /// Ready once per firing: afterwards the alarm is unset until `set` again.
     fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self {
             #[cfg(target_os = "linux")]
             Alarm::TimerFd(fd) => fd.poll_fired(cx),
-            Alarm::Tokio(sleep) => sleep.as_mut().poll(cx),
+            Alarm::Tokio(sleep) => {
+                std::task::ready!(sleep.as_mut().poll(cx));
+                // An elapsed Sleep stays ready: move it away, as a fired timerfd is.
+                sleep.as_mut().reset((Instant::now() + FAR).into());
+                Poll::Ready(())
+            }
         }
     }
 }
@@ -422,6 +438,35 @@ mod tests {
             assert!(PACER.with(|p| p.borrow().waiting.is_empty()));
             pacer.abort();
         });
+    }
+
+    #[test]
+    fn with_a_tokio_alarm_the_pacer_sleeps_between_ticks() {
+        // An elapsed tokio Sleep stays ready: were it left so, the pacer would turn
+        // round (yielding to tokio's budget now and then) while nothing is due.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            runtime().block_on(async {
+                let alarm = Alarm::Tokio(Box::pin(tokio::time::sleep(FAR)));
+                let pacer = tokio::spawn(run_with(alarm));
+                tokio::task::yield_now().await;
+                for _ in 0..3 {
+                    let due = Instant::now() + Duration::from_millis(2);
+                    until(due).await;
+                    assert!(Instant::now() >= due);
+                    // Nothing waits for a while: the fired alarm must not stay ready.
+                    let before = PACER.with(|p| p.borrow().turns);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let idle_turns = PACER.with(|p| p.borrow().turns) - before;
+                    assert!(idle_turns <= 2, "{idle_turns} turns with nothing due");
+                }
+                pacer.abort();
+            });
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the pacer spun or a tick never came");
     }
 
     #[test]

@@ -248,6 +248,7 @@ pub(crate) mod tests {
                 rate_msgs_per_sec_per_publisher: None,
                 warmup_secs: 0.0,
                 inflight: None,
+                receive_maximum: None,
                 topic: "mqtk/bench/%i".into(),
                 sub_topic: "mqtk/bench/+".into(),
                 shared_group: None,

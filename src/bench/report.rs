@@ -102,6 +102,9 @@ pub struct Parameters {
     pub warmup_secs: f64,
     /// QoS 1/2 messages in flight per publisher at most (`--inflight`); `None`: as the broker allows.
     pub inflight: Option<u16>,
+    /// Receive Maximum announced by every client (`--receive-maximum`, MQTT 5 only);
+    /// `None`: none announced (65,535).
+    pub receive_maximum: Option<u16>,
     /// Publisher topic template (`%i` = publisher index).
     pub topic: String,
     /// Subscriber topic filter template (`%i` = subscriber index).

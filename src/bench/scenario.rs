@@ -377,6 +377,9 @@ fn parameters(config: &BenchConfig) -> Parameters {
         rate_msgs_per_sec_per_publisher: config.rate,
         warmup_secs: config.warmup.as_secs_f64(),
         inflight: config.inflight,
+        receive_maximum: config
+            .receive_maximum
+            .filter(|_| config.version == ProtocolVersion::V5),
         topic: config.topic.clone(),
         sub_topic: config.sub_topic.clone(),
         shared_group: config.shared_group.clone(),

@@ -186,29 +186,26 @@ impl Conn {
                     retain_as_published: sub.retain_as_published,
                     subscription_id,
                 };
-                let existed =
-                    self.shared
-                        .router
-                        .subscribe(filter, share, &self.kept.mailbox, options);
+                let (_, messages) = self.shared.router.subscribe_with_retained(
+                    filter,
+                    share,
+                    &self.kept.mailbox,
+                    options,
+                    now,
+                    // Shared subscriptions get no retained messages (MQTT 5.0 §4.8.2).
+                    |existed| {
+                        share.is_none()
+                            && match sub.retain_handling {
+                                RetainHandling::SendOnSubscribe => true,
+                                RetainHandling::SendIfNew => !existed,
+                                RetainHandling::DoNotSend => false,
+                            }
+                    },
+                );
                 self.kept
                     .subscriptions
                     .insert(SmolStr::new(&sub.filter), options);
-                // Shared subscriptions get no retained messages (MQTT 5.0 §4.8.2).
-                let send_retained = share.is_none()
-                    && match sub.retain_handling {
-                        RetainHandling::SendOnSubscribe => true,
-                        RetainHandling::SendIfNew => !existed,
-                        RetainHandling::DoNotSend => false,
-                    };
-                if send_retained {
-                    retained.extend(
-                        self.shared
-                            .router
-                            .retained_for(filter, now)
-                            .into_iter()
-                            .map(|msg| (msg, options)),
-                    );
-                }
+                retained.extend(messages.into_iter().map(|msg| (msg, options)));
                 granted(sub.qos)
             };
             self.shared.log(

@@ -86,6 +86,9 @@ impl Router {
     /// highest QoS of its matching subscriptions and all their identifiers, MQTT 5.0
     /// §3.3.4; one member per shared group) and stores it when it is retained.
     pub fn publish(&self, msg: Arc<Message>, now: Instant) -> Routed {
+        // Stored under the tree's read lock, so that a subscription made meanwhile gets
+        // it once: live here, or retained from `subscribe_with_retained`, never both.
+        let tree = self.subs();
         if msg.retain {
             self.retained_mut().set(msg.clone());
         }
@@ -93,7 +96,6 @@ impl Router {
         if msg.is_expired(now) {
             return routed;
         }
-        let tree = self.subs();
         let mut matched = Vec::new();
         tree.collect(&msg.topic, &mut matched);
         routed.matched = !matched.is_empty();
@@ -253,6 +255,30 @@ impl Router {
         options: SubOptions,
     ) -> bool {
         self.subs_mut().subscribe(filter, share, mailbox, options)
+    }
+
+    /// Adds a subscription as `subscribe` does, and when `wants_retained(existed)` says
+    /// so, returns the retained messages for it, read under the tree's write lock: a
+    /// retained message published meanwhile (stored under the read lock, see `publish`)
+    /// reaches the new subscription once, either here or live.
+    pub fn subscribe_with_retained(
+        &self,
+        filter: &str,
+        share: Option<&str>,
+        mailbox: &Arc<Mailbox>,
+        options: SubOptions,
+        now: Instant,
+        wants_retained: impl FnOnce(bool) -> bool,
+    ) -> (bool, Vec<Arc<Message>>) {
+        let mut tree = self.subs_mut();
+        let existed = tree.subscribe(filter, share, mailbox, options);
+        let retained = if wants_retained(existed) {
+            self.retained_for(filter, now)
+        } else {
+            Vec::new()
+        };
+        drop(tree);
+        (existed, retained)
     }
 
     /// Removes a subscription; true when it existed.
@@ -432,6 +458,39 @@ mod tests {
             assert!(router.requeue_shared(d, 1, Instant::now()));
         }
         assert_eq!(drain(&mut b_rx).len(), got_a.len());
+    }
+
+    #[test]
+    fn a_retained_message_published_while_subscribing_arrives_once() {
+        // A publisher and a subscriber race on each round: the new subscription gets the
+        // message once, as retained or live, never both and never neither.
+        let router = Arc::new(Router::new());
+        for round in 0..300u64 {
+            let topic = format!("r/{round}");
+            let (mb, mut rx) = Mailbox::new(round + 100, "s".into(), 10);
+            let start = Arc::new(std::sync::Barrier::new(2));
+            let publisher = {
+                let (router, start) = (router.clone(), start.clone());
+                let m = msg(&topic, QoS::AtMostOnce, true, 9);
+                std::thread::spawn(move || {
+                    start.wait();
+                    router.publish(m, Instant::now());
+                })
+            };
+            start.wait();
+            let options = opts(QoS::AtMostOnce, None);
+            let (_, retained) =
+                router
+                    .subscribe_with_retained(&topic, None, &mb, options, Instant::now(), |_| true);
+            publisher.join().unwrap();
+            let live = drain(&mut rx).len();
+            assert_eq!(
+                live + retained.len(),
+                1,
+                "round {round}: {live} live, {} retained",
+                retained.len()
+            );
+        }
     }
 
     #[test]

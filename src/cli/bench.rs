@@ -18,6 +18,7 @@ use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
 use crate::bench::{fds, render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
 use crate::output;
+use crate::protocol::Properties;
 use crate::protocol::{ProtocolVersion, QoS};
 
 /// Long help of the subcommand (`--help`, man page). Lines indented by two spaces are
@@ -40,7 +41,10 @@ publisher alike; slower ones send every 1/rate s, spread over their interval in 
 slots. The run ends when every message is delivered and acknowledged, or when nothing has
 moved for 2 s.
 Connection flags that make sense for one client only (-i, -c, -x, --session-dir, --will-*,
--d, --receive-maximum, -D other than publish) are refused rather than ignored.
+-d, -D other than publish) are refused rather than ignored. --receive-maximum N makes
+every client announce MQTT 5 Receive Maximum N: the broker then keeps at most N QoS 1/2
+messages unacknowledged towards each subscriber. Without it none is announced, which
+MQTT 5 reads as 65,535, as most clients do.
 
 Scenarios (--scenario; explicit flags override what they set):
   (none)     1 publisher, 1 subscriber, --topic and its `+` filter
@@ -75,7 +79,8 @@ Percentiles are p50, p90, p99, p99.9, max and mean.
 --json FILE (or - for stdout) writes the same report as one JSON object: mqtk_version,
 broker {address, embedded, description}, parameters {scenario, protocol_version, qos,
 size_bytes, publishers, subscribers, connect_only_clients, messages_per_publisher,
-duration_secs, rate_msgs_per_sec_per_publisher, warmup_secs, inflight, topic, sub_topic,
+duration_secs, rate_msgs_per_sec_per_publisher, warmup_secs, inflight, receive_maximum,
+topic, sub_topic,
 shared_group, connect_rate_per_sec, bind_addresses}, started_unix_ms, elapsed_secs,
 measured_secs, clients {requested, connected, failed, dropped}, connect_time_us,
 connects_per_sec, sent, acked, expected, received, lost, duplicates, reordered,
@@ -303,6 +308,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let report = report?;
     if !version_fixed && report.parameters.protocol_version == "3.1.1" {
         output::note("the broker refused MQTT 5: measured with MQTT 3.1.1");
+        if args.connect.receive_maximum.is_some() {
+            output::note("--receive-maximum was not sent: it is MQTT 5 only");
+        }
     }
 
     let table = render::table(&report);
@@ -429,6 +437,10 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.rate = args.rate;
     config.warmup = args.warmup.unwrap_or_default();
     config.inflight = args.inflight;
+    config.receive_maximum = c.receive_maximum;
+    if c.receive_maximum.is_some() && config.version == ProtocolVersion::V311 {
+        anyhow::bail!("--receive-maximum is MQTT 5 only; drop it, or use -V 5");
+    }
     config.topic = args.topic.clone();
     config.sub_topic = match (&args.sub_topic, args.scenario) {
         (Some(t), _) => t.clone(),
@@ -457,7 +469,12 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
 /// a flag that silently does nothing would make a run measure something else than asked.
 fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static str, &'static str)>> {
     let properties = c.properties()?;
-    let only_publish_properties = properties.connect == Default::default()
+    // --receive-maximum is bench's own (every client announces it).
+    let connect = Properties {
+        receive_maximum: None,
+        ..properties.connect
+    };
+    let only_publish_properties = connect == Default::default()
         && properties.subscribe == Default::default()
         && properties.unsubscribe == Default::default()
         && properties.disconnect == Default::default()
@@ -486,11 +503,6 @@ fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static st
             c.debug,
             "-d",
             "bench does not print packets; see --json and --hdr-log",
-        ),
-        (
-            c.receive_maximum.is_some(),
-            "--receive-maximum",
-            "subscribers take what --inflight allows",
         ),
         (
             c.maximum_packet_size.is_some(),
@@ -538,8 +550,19 @@ mod tests {
             (&["--will-topic", "w"][..], "--will-topic"),
             (&["-d"][..], "-d"),
             (&["--insecure"][..], "--insecure"),
-            (&["--receive-maximum", "5"][..], "--receive-maximum"),
             (&["-D", "connect", "session-expiry-interval", "5"][..], "-D"),
+            (
+                &[
+                    "--receive-maximum",
+                    "5",
+                    "-D",
+                    "connect",
+                    "user-property",
+                    "a",
+                    "b",
+                ][..],
+                "-D",
+            ),
         ] {
             let err = config(args).unwrap_err().to_string();
             assert!(
@@ -549,6 +572,24 @@ mod tests {
         }
         let config = config(&["-D", "publish", "content-type", "text/plain", "-I", "p"]);
         assert!(config.is_ok(), "publish properties and -I are used");
+    }
+
+    #[test]
+    fn receive_maximum_is_announced_by_every_client_on_mqtt_5_only() {
+        let c = config(&["--receive-maximum", "7"]).unwrap();
+        assert_eq!(c.receive_maximum, Some(7));
+        let connect = crate::bench::client::connect_packet(&c, ProtocolVersion::V5, "x".into());
+        assert_eq!(connect.properties.receive_maximum, Some(7));
+        // After a fallback to 3.1.1 the CONNECT carries no properties at all.
+        let connect = crate::bench::client::connect_packet(&c, ProtocolVersion::V311, "x".into());
+        assert_eq!(connect.properties, Properties::default());
+        assert_eq!(config(&[]).unwrap().receive_maximum, None);
+        let err = config(&["--receive-maximum", "7", "-V", "311"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--receive-maximum is MQTT 5 only"),
+            "{err}"
+        );
     }
 
     #[test]
