@@ -282,6 +282,54 @@ fn a_size_below_the_header_is_refused_with_the_flag_named() {
 }
 
 #[test]
+fn clients_beyond_the_open_file_limit_fail_as_too_many_open_files_after_a_warning() {
+    // A hard limit of 64 descriptors, set in the child before exec, fits about 40 of 100
+    // clients. Raising a hard limit takes CAP_SYS_RESOURCE: dropped from the child's
+    // bounding set where we may (root), so bench cannot raise it there either.
+    use std::os::unix::process::CommandExt;
+    let broker = Mosquitto::start();
+    let mut cmd = common::mqtk();
+    cmd.arg("bench").args(broker.host_args()).args([
+        "--scenario",
+        "connect",
+        "--clients",
+        "100",
+        "--json",
+        "-",
+    ]);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+    unsafe {
+        cmd.pre_exec(|| {
+            const CAP_SYS_RESOURCE: libc::c_ulong = 24; // linux/capability.h
+                                                        // Fails without CAP_SETPCAP, where CAP_SYS_RESOURCE is not ours anyway.
+            let _ = libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0);
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut running = spawn_lines(&mut cmd);
+    let status = running.expect_exit(RUN_TIMEOUT);
+    let stdout = running.rest_of_lines(Duration::from_secs(5)).join("\n");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    let stderr = running.stderr();
+    let failed = u64_at(&r, "/clients/failed");
+    assert!(failed > 0, "{r:#}");
+    assert_eq!(
+        u64_at(&r, "/errors/connect_too_many_open_files"),
+        failed,
+        "{r:#}"
+    );
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("the open-file limit is 64"), "{stderr}");
+}
+
+#[test]
 fn an_unreachable_broker_fails_every_client_and_says_so() {
     let port = common::free_port().to_string();
     let mut cmd = common::mqtk();

@@ -31,6 +31,9 @@ pub enum ConnectFailure {
     TimedOut,
     /// No local port or address left (EADDRNOTAVAIL): use more --bind-addresses.
     NoLocalPort,
+    /// Out of file descriptors (EMFILE, ENFILE): the open-file limit is too low for
+    /// this many clients (bench warns before the run when it is).
+    NoFileDescriptor,
     /// The CONNACK carried a failure reason code.
     ConnAckRefused(String),
     /// An MQTT 5 CONNECT was refused as an unknown version: CONNACK 0x84, a 3.1.1
@@ -49,6 +52,7 @@ impl ConnectFailure {
             ConnectFailure::Refused => "connect_refused",
             ConnectFailure::TimedOut => "connect_timed_out",
             ConnectFailure::NoLocalPort => "connect_no_local_port",
+            ConnectFailure::NoFileDescriptor => "connect_too_many_open_files",
             ConnectFailure::ConnAckRefused(_) => "connack_refused",
             ConnectFailure::VersionRefused => "connect_version_refused",
             ConnectFailure::Other(_) => "connect_error",
@@ -92,6 +96,7 @@ impl Conn {
         let io = |e: std::io::Error| match e.raw_os_error() {
             Some(libc::ECONNREFUSED) => ConnectFailure::Refused,
             Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) => ConnectFailure::NoLocalPort,
+            Some(libc::EMFILE) | Some(libc::ENFILE) => ConnectFailure::NoFileDescriptor,
             _ => ConnectFailure::Other(e.to_string()),
         };
         let socket = if addr.is_ipv4() {
