@@ -23,7 +23,7 @@ use crate::protocol::{
 
 use super::collect::{Sample, Update};
 use super::config::BenchConfig;
-use super::conn::Conn;
+use super::conn::{Conn, IoEvent};
 use super::header::Header;
 use super::pacer;
 use super::plan::Plan;
@@ -128,13 +128,21 @@ pub async fn run(
     let client_id = format!("{}{tag}{index}", config.id_prefix);
     let connect = connect_packet(config, config.version, client_id);
     let started = Instant::now();
-    let opened = Conn::open(ctx.addr, bind, connect, config.connect_timeout).await;
+    let opened = Conn::open(
+        ctx.addr,
+        bind,
+        config.tls.as_ref(),
+        connect,
+        config.connect_timeout,
+    )
+    .await;
     drop(permit);
     let (conn, connack) = match opened {
         Ok(ok) => ok,
         Err(failure) => {
             let _ = tx.send(Msg::Update(Update::ConnectFailed {
                 kind: failure.kind(),
+                detail: failure.detail().map(str::to_string),
             }));
             let _ = tx.send(Msg::Ready);
             if matches!(role, Role::Publisher(_)) {
@@ -393,19 +401,16 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
-            let Conn {
-                stream, rbuf, wbuf, ..
-            } = &mut self.conn;
-            let (mut rd, mut wr) = stream.split();
-            let want_write = !wbuf.is_empty();
+            let want_write = self.conn.wants_write();
+            let rbuf = &mut self.conn.rbuf;
             if rbuf.capacity() - rbuf.len() < 1024 {
                 rbuf.reserve(self.read_chunk);
             }
             let room = rbuf.capacity() - rbuf.len();
             tokio::select! {
-                read = tokio::io::AsyncReadExt::read_buf(&mut rd, rbuf) => match read {
-                    Ok(0) | Err(_) => return End::Dropped,
-                    Ok(n) => {
+                io = self.conn.io(want_write) => match io {
+                    IoEvent::Read(Ok(0) | Err(_)) | IoEvent::Wrote(Err(_)) => return End::Dropped,
+                    IoEvent::Read(Ok(n)) => {
                         if n == room {
                             // A full read: more is coming than fits, read more at once.
                             self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK);
@@ -414,12 +419,8 @@ impl Driver {
                             return end;
                         }
                     }
+                    IoEvent::Wrote(Ok(())) => {}
                 },
-                written = tokio::io::AsyncWriteExt::write_buf(&mut wr, wbuf), if want_write => {
-                    if written.is_err() {
-                        return End::Dropped;
-                    }
-                }
                 _ = wait_due => {}
                 _ = &mut self.timer => {
                     // A fired timer stays ready: make the next turn set it again.

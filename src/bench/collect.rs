@@ -40,6 +40,8 @@ pub enum Update {
     ConnectFailed {
         /// Error kind.
         kind: &'static str,
+        /// What went wrong, when the kind does not say it (a TLS handshake failure).
+        detail: Option<String>,
     },
     /// A batch of received messages for `receiver` (a subscriber or shared group).
     Samples {
@@ -122,6 +124,7 @@ pub struct Collector {
     dropped: u32,
     last_connect_ns: Option<u64>,
     errors: BTreeMap<String, u64>,
+    error_details: BTreeMap<String, String>,
     unordered_receivers: Vec<bool>,
 }
 
@@ -150,6 +153,7 @@ impl Collector {
             dropped: 0,
             last_connect_ns: None,
             errors: BTreeMap::new(),
+            error_details: BTreeMap::new(),
             unordered_receivers: Vec::new(),
         }
     }
@@ -179,9 +183,12 @@ impl Collector {
                 stats::record(&mut self.connect, connect_us);
                 self.last_connect_ns = Some(self.last_connect_ns.map_or(at_ns, |t| t.max(at_ns)));
             }
-            Update::ConnectFailed { kind } => {
+            Update::ConnectFailed { kind, detail } => {
                 self.failed += 1;
                 self.count_error(kind);
+                if let Some(detail) = detail {
+                    self.error_details.entry(kind.to_string()).or_insert(detail);
+                }
             }
             Update::Samples {
                 receiver,
@@ -348,6 +355,11 @@ impl Collector {
     pub fn errors(&self) -> &BTreeMap<String, u64> {
         &self.errors
     }
+
+    /// The first message of each error kind that has one.
+    pub fn error_details(&self) -> &BTreeMap<String, String> {
+        &self.error_details
+    }
 }
 
 #[cfg(test)]
@@ -469,13 +481,24 @@ mod tests {
         });
         c.absorb(Update::ConnectFailed {
             kind: "connect_timed_out",
+            detail: None,
         });
+        for detail in ["bad certificate", "another"] {
+            c.absorb(Update::ConnectFailed {
+                kind: "connect_tls",
+                detail: Some(detail.into()),
+            });
+        }
         c.absorb(Update::Dropped);
         let f = c.client_figures(5);
-        assert_eq!((f.connected, f.failed, f.dropped), (3, 1, 1));
+        assert_eq!((f.connected, f.failed, f.dropped), (3, 3, 1));
         assert_eq!(c.connects_per_sec(), Some(1.5));
         assert_eq!(c.connect_stats().unwrap().max, 900);
         assert_eq!(c.errors().get("connect_timed_out"), Some(&1));
         assert_eq!(c.errors().get("dropped"), Some(&1));
+        assert_eq!(c.errors().get("connect_tls"), Some(&2));
+        // The first message of a kind is kept, once.
+        assert_eq!(c.error_details().len(), 1);
+        assert_eq!(c.error_details()["connect_tls"], "bad certificate");
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::protocol::{ProtocolVersion, QoS};
 
+use super::conn::TlsTarget;
 use super::header::HEADER_LEN;
 
 /// Where the broker under test is.
@@ -82,6 +83,8 @@ pub struct BenchConfig {
     pub id_prefix: String,
     /// Keep alive in seconds.
     pub keep_alive_secs: u16,
+    /// TLS for every connection (`None`: plain TCP).
+    pub tls: Option<TlsTarget>,
     /// Credentials.
     pub username: Option<String>,
     /// Password.
@@ -121,6 +124,7 @@ impl BenchConfig {
             bind_addresses: Vec::new(),
             id_prefix: format!("mqtk-bench-{}-", std::process::id()),
             keep_alive_secs: 60,
+            tls: None,
             username: None,
             password: None,
             connect_timeout: Duration::from_secs(10),

@@ -1,19 +1,26 @@
 //! One bench connection, kept lean for tens of thousands of them: a TCP stream bound to a
-//! chosen local address, a small read buffer that grows only when needed, one write
-//! buffer, and the CONNECT/CONNACK handshake. Packets are `protocol::Packet`.
+//! chosen local address (or TLS over it, boxed so that plain connections stay small), a
+//! small read buffer that grows only when needed, one write buffer, and the
+//! CONNECT/CONNACK handshake. Packets are `protocol::Packet`.
 //!
 //! Bench does not use `client::` for this: the client core keeps two 64 KB buffers and a
 //! boxed, lock-split stream per connection (1.3 GB for 10,000 clients) and reconnects on
 //! its own, which a load generator must not do. Must not run QoS flows
 //! (`protocol::session` does) or keep statistics.
 
+use std::future::Future;
+use std::io::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::{Buf as _, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::client::TlsStream;
 
+use crate::client::tls::{connect_tls, TlsOptions};
 use crate::protocol::{Connect, Packet, Properties, ProtocolError, ProtocolVersion, ReasonCode};
 
 /// Largest packet accepted from the broker.
@@ -41,6 +48,9 @@ pub enum ConnectFailure {
     /// answer, as 3.1.1-only brokers do (MQTT 3.1.1 §3.1.2.2; a broker that closes
     /// before reading the whole CONNECT resets the connection).
     VersionRefused,
+    /// The TLS handshake failed (bad certificate, wrong name, not a TLS port, …): the
+    /// text says why and which flag fixes it.
+    Tls(String),
     /// Any other I/O or protocol problem.
     Other(String),
 }
@@ -55,15 +65,52 @@ impl ConnectFailure {
             ConnectFailure::NoFileDescriptor => "connect_too_many_open_files",
             ConnectFailure::ConnAckRefused(_) => "connack_refused",
             ConnectFailure::VersionRefused => "connect_version_refused",
+            ConnectFailure::Tls(_) => "connect_tls",
             ConnectFailure::Other(_) => "connect_error",
         }
     }
+
+    /// What went wrong, when the kind alone does not say it (for the summary line).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ConnectFailure::Tls(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// TLS for every connection of a run: the rustls config, loaded once from the flags and
+/// shared (an `Arc`) by all clients, and the host name the broker's certificate must
+/// carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsTarget {
+    /// The loaded `--cafile`/`--cert`/`--key`/`--insecure`.
+    pub options: TlsOptions,
+    /// The name checked against the broker's certificate (`-h` or the URL's host).
+    pub host: String,
+}
+
+/// The byte stream of a connection. TLS is boxed: a plain connection stays the size of a
+/// `TcpStream` (plus the tag), as bench keeps tens of thousands of them.
+pub enum Stream {
+    /// Plain MQTT over TCP.
+    Tcp(TcpStream),
+    /// MQTT over TLS over TCP (`mqtts://`, `--cafile`, `--insecure`, …).
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// What one wait on the connection's socket gave.
+pub enum IoEvent {
+    /// A read into the read buffer: the byte count, 0 when the broker closed.
+    Read(io::Result<usize>),
+    /// Some of the write buffer (or TLS records held by rustls) went out.
+    Wrote(io::Result<()>),
 }
 
 /// An open MQTT connection.
 pub struct Conn {
     /// The stream.
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Bytes read and not yet decoded.
     pub rbuf: BytesMut,
     /// Encoded packets not yet written.
@@ -79,10 +126,11 @@ impl Conn {
     pub async fn open(
         addr: SocketAddr,
         bind: Option<IpAddr>,
+        tls: Option<&TlsTarget>,
         connect: Connect,
         timeout: Duration,
     ) -> Result<(Conn, Properties), ConnectFailure> {
-        match tokio::time::timeout(timeout, Conn::open_inner(addr, bind, connect)).await {
+        match tokio::time::timeout(timeout, Conn::open_inner(addr, bind, tls, connect)).await {
             Ok(result) => result,
             Err(_) => Err(ConnectFailure::TimedOut),
         }
@@ -91,6 +139,7 @@ impl Conn {
     async fn open_inner(
         addr: SocketAddr,
         bind: Option<IpAddr>,
+        tls: Option<&TlsTarget>,
         connect: Connect,
     ) -> Result<(Conn, Properties), ConnectFailure> {
         let io = |e: std::io::Error| match e.raw_os_error() {
@@ -111,6 +160,14 @@ impl Conn {
         let stream = socket.connect(addr).await.map_err(io)?;
         // Latency is what is measured: do not let Nagle hold small packets back.
         stream.set_nodelay(true).map_err(io)?;
+        let stream = match tls {
+            None => Stream::Tcp(stream),
+            Some(tls) => Stream::Tls(Box::new(
+                connect_tls(stream, &tls.host, &tls.options)
+                    .await
+                    .map_err(|e| ConnectFailure::Tls(e.to_string()))?,
+            )),
+        };
         let version = connect.protocol_version;
         let mut conn = Conn {
             stream,
@@ -160,22 +217,63 @@ impl Conn {
         packet.encode(self.version, &mut self.wbuf)
     }
 
-    /// Writes the whole write buffer.
+    /// Writes the whole write buffer (and, with TLS, every record rustls holds).
     pub async fn flush(&mut self) -> std::io::Result<()> {
-        self.stream.write_all_buf(&mut self.wbuf).await
+        match &mut self.stream {
+            Stream::Tcp(tcp) => tcp.write_all_buf(&mut self.wbuf).await,
+            Stream::Tls(tls) => {
+                tls.write_all_buf(&mut self.wbuf).await?;
+                tls.flush().await
+            }
+        }
     }
 
     /// Writes what the socket takes now without waiting; the rest stays buffered.
     pub fn try_flush(&mut self) -> std::io::Result<()> {
-        while !self.wbuf.is_empty() {
-            match self.stream.try_write(&self.wbuf) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => bytes::Buf::advance(&mut self.wbuf, n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
+        match &mut self.stream {
+            Stream::Tcp(tcp) => {
+                while !self.wbuf.is_empty() {
+                    match tcp.try_write(&self.wbuf) {
+                        Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                        Ok(n) => self.wbuf.advance(n),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
             }
+            Stream::Tls(tls) => try_flush_tls(tls, &mut self.wbuf),
         }
-        Ok(())
+    }
+
+    /// True when bytes wait to be written: the write buffer, or TLS records rustls has
+    /// encrypted but the socket did not take yet.
+    pub fn wants_write(&self) -> bool {
+        !self.wbuf.is_empty()
+            || match &self.stream {
+                Stream::Tcp(_) => false,
+                Stream::Tls(tls) => tls.get_ref().1.wants_write(),
+            }
+    }
+
+    /// Waits until the socket gives bytes (read into the read buffer) or, when
+    /// `want_write`, takes some of what waits to be written. Cancel-safe: nothing read or
+    /// written is lost when the future is dropped before it completes.
+    pub async fn io(&mut self, want_write: bool) -> IoEvent {
+        let Conn {
+            stream, rbuf, wbuf, ..
+        } = self;
+        match stream {
+            Stream::Tcp(tcp) => {
+                // Borrowed halves of the TcpStream: no lock, no allocation.
+                let (mut rd, mut wr) = tcp.split();
+                tokio::select! {
+                    read = rd.read_buf(rbuf) => IoEvent::Read(read),
+                    written = wr.write_buf(wbuf), if want_write => IoEvent::Wrote(written.map(drop)),
+                }
+            }
+            Stream::Tls(tls) => std::future::poll_fn(|cx| poll_tls(tls, rbuf, wbuf, want_write, cx)).await,
+        }
     }
 
     /// The next packet already in the read buffer.
@@ -192,9 +290,108 @@ impl Conn {
                 Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
             }
             self.rbuf.reserve(READ_CHUNK);
-            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+            let read = match &mut self.stream {
+                Stream::Tcp(tcp) => tcp.read_buf(&mut self.rbuf).await?,
+                Stream::Tls(tls) => tls.read_buf(&mut self.rbuf).await?,
+            };
+            if read == 0 {
                 return Ok(None);
             }
         }
+    }
+}
+
+/// One poll of a TLS connection: first writing (the write buffer, then the records
+/// rustls holds), then reading. Both register the task's waker, so it wakes for
+/// whichever comes first. The futures polled here hold only borrows, so polling them
+/// once and dropping them loses nothing.
+fn poll_tls(
+    tls: &mut TlsStream<TcpStream>,
+    rbuf: &mut BytesMut,
+    wbuf: &mut BytesMut,
+    want_write: bool,
+    cx: &mut Context<'_>,
+) -> Poll<IoEvent> {
+    let mut wrote = false;
+    if want_write {
+        if !wbuf.is_empty() {
+            match pin!(tls.write_buf(wbuf)).poll(cx) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(IoEvent::Wrote(Err(io::ErrorKind::WriteZero.into())))
+                }
+                Poll::Ready(Ok(_)) => wrote = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Wrote(Err(e))),
+                Poll::Pending => {}
+            }
+        }
+        // rustls takes plaintext even when the socket is full: its records wait there.
+        if tls.get_ref().1.wants_write() {
+            match Pin::new(&mut *tls).poll_flush(cx) {
+                Poll::Ready(Ok(())) => wrote = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Wrote(Err(e))),
+                Poll::Pending => {}
+            }
+        }
+    }
+    if let Poll::Ready(read) = pin!(tls.read_buf(rbuf)).poll(cx) {
+        return Poll::Ready(IoEvent::Read(read));
+    }
+    if wrote {
+        Poll::Ready(IoEvent::Wrote(Ok(())))
+    } else {
+        Poll::Pending
+    }
+}
+
+/// `try_flush` over TLS: hands the write buffer to rustls (which encrypts it at once) and
+/// writes its records with `try_write`, never waiting; what the socket does not take
+/// stays with rustls for the event loop's write branch.
+fn try_flush_tls(tls: &mut TlsStream<TcpStream>, wbuf: &mut BytesMut) -> io::Result<()> {
+    let (tcp, session) = tls.get_mut();
+    while !wbuf.is_empty() {
+        match session.writer().write(wbuf)? {
+            0 => break, // rustls' buffer is full until records go out
+            n => wbuf.advance(n),
+        }
+    }
+    let mut socket = TryWrite(tcp);
+    while session.wants_write() {
+        match session.write_tls(&mut socket) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A `TcpStream` as a non-blocking `io::Write`, for rustls' `write_tls`.
+struct TryWrite<'a>(&'a TcpStream);
+
+impl io::Write for TryWrite<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_stream_is_no_larger_than_a_tcp_stream_and_a_tag() {
+        // Tens of thousands of connections: TLS must not grow the plain ones.
+        let tcp = std::mem::size_of::<TcpStream>();
+        let stream = std::mem::size_of::<Stream>();
+        assert!(stream <= tcp + 8, "Stream {stream} bytes, TcpStream {tcp}");
     }
 }

@@ -280,6 +280,7 @@ pub(crate) mod tests {
             latency_us: Some(lat),
             pub_round_trip_us: None,
             errors: [("dropped".to_string(), 2)].into_iter().collect(),
+            error_messages: Default::default(),
             cpu: CpuUsage {
                 user_secs: 0.3,
                 system_secs: 0.1,

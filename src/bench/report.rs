@@ -60,6 +60,10 @@ pub struct BenchReport {
     pub pub_round_trip_us: Option<LatencyStats>,
     /// Errors by kind (`connect_refused`, `connect_timed_out`, `dropped`, …).
     pub errors: BTreeMap<String, u64>,
+    /// The first message of the error kinds that have one (`connect_tls`: why the TLS
+    /// handshake failed); absent when there is none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_messages: BTreeMap<String, String>,
     /// CPU used by the bench itself.
     pub cpu: CpuUsage,
 }

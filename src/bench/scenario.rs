@@ -290,6 +290,7 @@ pub async fn run(
         latency_us: collector.latency_stats(),
         pub_round_trip_us: collector.round_trip_stats(),
         errors: collector.errors().clone(),
+        error_messages: collector.error_details().clone(),
         cpu: CpuUsage {
             user_secs: cpu.user.as_secs_f64(),
             system_secs: cpu.system.as_secs_f64(),
@@ -312,7 +313,7 @@ async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
         ProtocolVersion::V5,
         format!("{}probe", config.id_prefix),
     );
-    match Conn::open(addr, None, probe, config.connect_timeout).await {
+    match Conn::open(addr, None, config.tls.as_ref(), probe, config.connect_timeout).await {
         Ok((mut conn, _)) => {
             if conn
                 .queue(&Packet::Disconnect(Disconnect::normal()))

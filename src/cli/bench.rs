@@ -13,10 +13,12 @@ use clap::{Args, ValueEnum};
 use super::properties::MessagePropertyArgs;
 use super::{values, ConnectArgs, Exit, UrlScheme};
 use crate::bench::config::default_sub_topic;
+use crate::bench::conn::TlsTarget;
 use crate::bench::embedded::{self, Embedded};
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
 use crate::bench::{fds, render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
+use crate::client::tls::{ClientTlsFiles, TlsOptions};
 use crate::output;
 use crate::protocol::Properties;
 use crate::protocol::{ProtocolVersion, QoS};
@@ -267,7 +269,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 info: BrokerInfo {
                     address: addr.to_string(),
                     embedded: false,
-                    description: format!("mqtt://{host}:{port} ({addr})"),
+                    description: format!(
+                        "{}://{host}:{port} ({addr})",
+                        if config.tls.is_some() { "mqtts" } else { "mqtt" }
+                    ),
                 },
                 thread_prefix: None,
             }
@@ -333,10 +338,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     if report.clients.failed > 0 {
-        problems.push(format!(
+        let mut text = format!(
             "{} of {} clients failed to connect",
             report.clients.failed, report.clients.requested
-        ));
+        );
+        // Say why when the kind alone does not (a TLS handshake failure).
+        let why: Vec<String> = report
+            .error_messages
+            .iter()
+            .map(|(kind, message)| format!("{kind}: {message}"))
+            .collect();
+        if !why.is_empty() {
+            text = format!("{text} ({})", why.join("; "));
+        }
+        problems.push(text);
     }
     let lost = report.lost_with_guarantee();
     if lost > 0 {
@@ -375,17 +390,25 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 /// flags over it.
 fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     let c = &args.connect;
-    if c.cafile.is_some()
-        || c.cert.is_some()
-        || c.url.as_ref().is_some_and(|u| u.scheme != UrlScheme::Mqtt)
-    {
+    if let Some(url) = c.url.as_ref().filter(|u| matches!(u.scheme, UrlScheme::Ws | UrlScheme::Wss)) {
         anyhow::bail!(
-            "bench speaks plain MQTT over TCP only: use an mqtt:// URL and no --cafile/--cert"
+            "-L {}://…: bench speaks MQTT over TCP or TLS, not WebSocket; use mqtt:// or mqtts://",
+            if url.scheme == UrlScheme::Ws { "ws" } else { "wss" }
         );
     }
     if let Some((flag, why)) = unused_connection_flag(c)? {
         anyhow::bail!("bench does not use {flag}: {why}");
     }
+    // As pub and sub: TLS with mqtts://, or with any TLS flag on -h/-p (port 8883 then).
+    let tls_flag = [
+        (c.cafile.is_some(), "--cafile"),
+        (c.cert.is_some(), "--cert"),
+        (c.insecure, "--insecure"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag));
+    let tls = c.url.as_ref().is_some_and(|u| u.scheme.is_tls()) || tls_flag.is_some();
+    let default_port = if tls { 8883 } else { 1883 };
     let (target, url_user, url_password) = match (&c.url, &c.host, c.port) {
         (Some(url), _, _) => (
             Target::Remote {
@@ -398,7 +421,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
         (None, Some(host), port) => (
             Target::Remote {
                 host: host.clone(),
-                port: port.unwrap_or(1883),
+                port: port.unwrap_or(default_port),
             },
             None,
             None,
@@ -413,7 +436,28 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
         ),
         (None, None, None) => (Target::Embedded, None, None),
     };
+    if let (Target::Embedded, Some(flag)) = (&target, tls_flag) {
+        anyhow::bail!(
+            "{flag}: the built-in broker is measured over plain TCP; give the broker to \
+             measure over TLS with -h HOST or -L mqtts://HOST"
+        );
+    }
+    let tls = match &target {
+        Target::Remote { host, .. } if tls => Some(TlsTarget {
+            // Read once, before the run: a bad file is named now, and every client
+            // shares the one rustls config.
+            options: TlsOptions::load(&ClientTlsFiles {
+                cafile: c.cafile.clone(),
+                cert: c.cert.clone(),
+                key: c.key.clone(),
+                insecure: c.insecure,
+            })?,
+            host: host.clone(),
+        }),
+        _ => None,
+    };
     let mut config = BenchConfig::new(target);
+    config.tls = tls;
     let (publishers, subscribers, clients) = match args.scenario {
         None => (1, 1, 0),
         Some(Scenario::FanIn) => (10, 1, 0),
@@ -495,11 +539,6 @@ fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static st
             "simulated clients have no will",
         ),
         (
-            c.insecure,
-            "--insecure",
-            "bench speaks plain MQTT over TCP only",
-        ),
-        (
             c.debug,
             "-d",
             "bench does not print packets; see --json and --hdr-log",
@@ -549,7 +588,6 @@ mod tests {
             (&["--session-dir", "/tmp"][..], "--session-dir"),
             (&["--will-topic", "w"][..], "--will-topic"),
             (&["-d"][..], "-d"),
-            (&["--insecure"][..], "--insecure"),
             (&["-D", "connect", "session-expiry-interval", "5"][..], "-D"),
             (
                 &[
@@ -641,9 +679,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--shared"), "{err}");
-        let err = config(&["-L", "mqtts://example.com"])
+        let err = config(&["-L", "ws://example.com"])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("mqtt://"), "{err}");
+        assert!(err.contains("-L ws://") && err.contains("WebSocket"), "{err}");
+    }
+
+    #[test]
+    fn tls_is_on_as_for_pub_and_sub_with_mqtts_or_a_tls_flag() {
+        let c = config(&["-L", "mqtts://u@example.com", "--insecure"]).unwrap();
+        assert_eq!(
+            c.target,
+            Target::Remote {
+                host: "example.com".into(),
+                port: 8883
+            }
+        );
+        assert_eq!(c.tls.as_ref().map(|t| t.host.as_str()), Some("example.com"));
+        assert_eq!(c.username.as_deref(), Some("u"));
+        // A TLS flag on -h switches TLS on, and the default port to 8883.
+        let c = config(&["-h", "broker", "--insecure"]).unwrap();
+        assert_eq!(
+            c.target,
+            Target::Remote {
+                host: "broker".into(),
+                port: 8883
+            }
+        );
+        assert!(c.tls.is_some());
+        let c = config(&["-h", "broker", "-p", "18883", "--insecure"]).unwrap();
+        assert!(matches!(c.target, Target::Remote { port: 18883, .. }));
+        // Plain stays plain.
+        let c = config(&["-h", "broker"]).unwrap();
+        assert!(matches!(c.target, Target::Remote { port: 1883, .. }));
+        assert!(c.tls.is_none());
+        let c = config(&["-L", "mqtt://broker"]).unwrap();
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn tls_mistakes_are_refused_before_the_run_naming_the_flag() {
+        let err = config(&["-h", "broker", "--cafile", "/nonexistent/ca.pem"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--cafile /nonexistent/ca.pem") && err.contains("no such file"),
+            "{err}"
+        );
+        let err = config(&[
+            "-L",
+            "mqtts://broker",
+            "--insecure",
+            "--cert",
+            "/nonexistent/c.pem",
+            "--key",
+            "/nonexistent/c.key",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--cert /nonexistent/c.pem"), "{err}");
+        // The built-in broker is plain: a TLS flag without a broker is a mistake.
+        for flag in [&["--insecure"][..], &["--cafile", "ca.pem"][..]] {
+            let err = config(flag).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{}: the built-in broker", flag[0])),
+                "{err}"
+            );
+        }
     }
 }
