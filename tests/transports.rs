@@ -5,63 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::pki::{self, p, pki, Pki};
 use common::{free_port, mqtk, Mosquitto, Serve};
-
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-fn named(common_name: &str) -> rcgen::DistinguishedName {
-    let mut name = rcgen::DistinguishedName::new();
-    name.push(rcgen::DnType::CommonName, common_name);
-    name
-}
-
-/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate. Subjects
-/// differ from the issuer's: OpenSSL (mosquitto) takes a leaf whose subject equals its
-/// issuer's for self-signed and refuses it.
-fn pki(dir: &Path) -> Pki {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name = named("mqtk test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf = |names: Vec<String>, cn: &str| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(names).unwrap();
-        params.distinguished_name = named(cn);
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_pem, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()], "localhost");
-    let (client_pem, client_key) = leaf(vec!["client".into()], "client");
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-        client_cert: dir.join("client.pem"),
-        client_key: dir.join("client.key"),
-    };
-    std::fs::write(&pki.ca, ca.pem()).unwrap();
-    std::fs::write(&pki.cert, server_pem).unwrap();
-    std::fs::write(&pki.key, server_key).unwrap();
-    std::fs::write(&pki.client_cert, client_pem).unwrap();
-    std::fs::write(&pki.client_key, client_key).unwrap();
-    pki
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null())
@@ -84,15 +32,9 @@ fn ok(out: &Output) -> String {
     text(&out.stdout)
 }
 
-/// mosquitto with a TLS listener on a free port; `extra` goes into that listener.
+/// mosquitto with a TLS listener serving the PKI's server certificate.
 fn mosquitto_tls(pki: &Pki, extra: &str) -> (Mosquitto, u16) {
-    let port = free_port();
-    let conf = format!(
-        "listener {port} 127.0.0.1\ncertfile {}\nkeyfile {}\n{extra}",
-        p(&pki.cert),
-        p(&pki.key)
-    );
-    (Mosquitto::start_with(&conf), port)
+    pki::mosquitto_tls(&pki.cert, &pki.key, extra)
 }
 
 #[test]

@@ -313,7 +313,15 @@ async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
         ProtocolVersion::V5,
         format!("{}probe", config.id_prefix),
     );
-    match Conn::open(addr, None, config.tls.as_ref(), probe, config.connect_timeout).await {
+    match Conn::open(
+        addr,
+        None,
+        config.tls.as_ref(),
+        probe,
+        config.connect_timeout,
+    )
+    .await
+    {
         Ok((mut conn, _)) => {
             if conn
                 .queue(&Packet::Disconnect(Disconnect::normal()))

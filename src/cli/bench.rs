@@ -42,6 +42,14 @@ messages of each 5 ms slot together at its start (latency counts from there), an
 publisher alike; slower ones send every 1/rate s, spread over their interval in 5 ms
 slots. The run ends when every message is delivered and acknowledged, or when nothing has
 moved for 2 s.
+TLS, as for pub and sub: -L mqtts://HOST[:PORT], or -h/-p with --cafile, --cert/--key or
+--insecure (port 8883 by default then). The files are read once, before the run (a bad
+one is named then), and every client shares the one TLS configuration; each still makes
+a full handshake (no session resumption between clients, as separate devices), so the
+connect figures include it. A failed handshake counts as connect_tls in the errors and
+the summary says why. TLS costs bench CPU per message (encryption both ways) and memory
+per connection (rustls' buffers); the built-in broker is measured over plain TCP only,
+and WebSocket (ws://, wss://) is not supported.
 Connection flags that make sense for one client only (-i, -c, -x, --session-dir, --will-*,
 -d, -D other than publish) are refused rather than ignored. --receive-maximum N makes
 every client announce MQTT 5 Receive Maximum N: the broker then keeps at most N QoS 1/2
@@ -72,7 +80,8 @@ The figures (the table on stdout; with --json - the table goes to stderr):
              With --rate it is measured from each message's intended send time, so a
              broker that stalls the publishers shows up as latency, not as a lower rate
   puback     QoS 1: PUBLISH to PUBACK; QoS 2: PUBLISH to PUBCOMP
-  connect    TCP connect plus CONNECT/CONNACK of each client, and connects per second
+  connect    TCP connect (and TLS handshake) plus CONNECT/CONNACK of each client, and
+             connects per second
   bench cpu  the bench's own CPU time (and the built-in broker's); near 100% of a core
              the bench, not the broker, may be the limit: MQTK_BENCH_THREADS=N runs
              the simulated clients on N threads (default 1)
@@ -87,7 +96,8 @@ shared_group, connect_rate_per_sec, bind_addresses}, started_unix_ms, elapsed_se
 measured_secs, clients {requested, connected, failed, dropped}, connect_time_us,
 connects_per_sec, sent, acked, expected, received, lost, duplicates, reordered,
 warmup_excluded, throughput_msgs_per_sec (received), throughput_bytes_per_sec,
-sent_msgs_per_sec, latency_us, pub_round_trip_us, errors {kind: count}, cpu
+sent_msgs_per_sec, latency_us, pub_round_trip_us, errors {kind: count},
+error_messages {kind: first message} (only kinds that have one, e.g. connect_tls), cpu
 {user_secs, system_secs, per_message_us, embedded_broker_secs, utilization_percent,
 threads}. Each *_us figure is {count, min, p50, p90, p99, p999, max, mean} in
 microseconds, or null when nothing was measured.
@@ -114,7 +124,8 @@ Examples:
   mqtk bench -h localhost --publishers 10 --subscribers 1 --messages 10000 -q 1
   mqtk bench -h localhost --publishers 100 --subscribers 100 --topic 'b/%i' --sub-topic 'b/%i'
   mqtk bench --scenario fan-out --subscribers 500 --duration 30s --rate 100
-  mqtk bench -h broker --publishers 1000 --connect-rate 200 --json report.json";
+  mqtk bench -h broker --publishers 1000 --connect-rate 200 --json report.json
+  mqtk bench -L mqtts://broker --cafile ca.pem --scenario connect --clients 1000";
 
 /// Ready-made shapes of load; explicit flags override what they set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -271,7 +282,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     embedded: false,
                     description: format!(
                         "{}://{host}:{port} ({addr})",
-                        if config.tls.is_some() { "mqtts" } else { "mqtt" }
+                        if config.tls.is_some() {
+                            "mqtts"
+                        } else {
+                            "mqtt"
+                        }
                     ),
                 },
                 thread_prefix: None,
@@ -390,10 +405,18 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 /// flags over it.
 fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     let c = &args.connect;
-    if let Some(url) = c.url.as_ref().filter(|u| matches!(u.scheme, UrlScheme::Ws | UrlScheme::Wss)) {
+    if let Some(url) = c
+        .url
+        .as_ref()
+        .filter(|u| matches!(u.scheme, UrlScheme::Ws | UrlScheme::Wss))
+    {
         anyhow::bail!(
             "-L {}://…: bench speaks MQTT over TCP or TLS, not WebSocket; use mqtt:// or mqtts://",
-            if url.scheme == UrlScheme::Ws { "ws" } else { "wss" }
+            if url.scheme == UrlScheme::Ws {
+                "ws"
+            } else {
+                "wss"
+            }
         );
     }
     if let Some((flag, why)) = unused_connection_flag(c)? {
@@ -445,13 +468,15 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     let tls = match &target {
         Target::Remote { host, .. } if tls => Some(TlsTarget {
             // Read once, before the run: a bad file is named now, and every client
-            // shares the one rustls config.
+            // shares the one rustls config. Each client still makes a full handshake,
+            // as the separate device it stands for would.
             options: TlsOptions::load(&ClientTlsFiles {
                 cafile: c.cafile.clone(),
                 cert: c.cert.clone(),
                 key: c.key.clone(),
                 insecure: c.insecure,
-            })?,
+            })?
+            .without_resumption(),
             host: host.clone(),
         }),
         _ => None,
@@ -679,10 +704,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--shared"), "{err}");
-        let err = config(&["-L", "ws://example.com"])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("-L ws://") && err.contains("WebSocket"), "{err}");
+        let err = config(&["-L", "ws://example.com"]).unwrap_err().to_string();
+        assert!(
+            err.contains("-L ws://") && err.contains("WebSocket"),
+            "{err}"
+        );
     }
 
     #[test]

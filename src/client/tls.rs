@@ -37,6 +37,21 @@ impl TlsOptions {
     }
 }
 
+impl TlsOptions {
+    /// The same settings with TLS session resumption off, so that every connection makes
+    /// a full handshake. Bench's simulated clients share one config (one `Arc`) but stand
+    /// for separate devices: resuming one client's session in another would measure a
+    /// cheaper handshake than theirs.
+    pub fn without_resumption(&self) -> TlsOptions {
+        let mut config = (*self.config).clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        TlsOptions {
+            config: Arc::new(config),
+            system_roots: self.system_roots,
+        }
+    }
+}
+
 impl std::fmt::Debug for TlsOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsOptions")

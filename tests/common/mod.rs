@@ -1,9 +1,11 @@
 //! The shared test harness: commands for the built `mqtk`, a real mosquitto broker on a
 //! free 127.0.0.1 port, `mqtk serve -p 0`, children whose stdout lines can be awaited
-//! with a timeout, the paho-mqtt check, and `eqnice!`. Every wait here is bounded.
+//! with a timeout, the paho-mqtt check, and `eqnice!`; TLS certificates in `pki`. Every wait here is bounded.
 //! Must not skip anything: a missing peer (mosquitto, paho-mqtt 2) is a panic that says
 //! how to install it. Include with `mod common;` from a test file.
 #![allow(dead_code)]
+
+pub mod pki;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
