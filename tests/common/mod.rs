@@ -16,6 +16,17 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// `["-h", IP, "-p", PORT]`: the connection flags of `mqtk pub/sub/bench` and
+/// mosquitto_pub/sub for a broker (or proxy) at `addr`.
+pub fn host_args(addr: SocketAddr) -> Vec<String> {
+    vec![
+        "-h".into(),
+        addr.ip().to_string(),
+        "-p".into(),
+        addr.port().to_string(),
+    ]
+}
+
 /// How long the harness waits for a broker to accept connections.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -222,12 +233,7 @@ impl Mosquitto {
     /// `["-h", "127.0.0.1", "-p", PORT]`: the connection flags of `mqtk pub/sub/bench`
     /// (and mosquitto_pub/sub) for this broker.
     pub fn host_args(&self) -> Vec<String> {
-        vec![
-            "-h".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            self.port.to_string(),
-        ]
+        host_args(SocketAddr::from(([127, 0, 0, 1], self.port)))
     }
 
     /// The temp dir holding mosquitto.conf and mosquitto.log.
@@ -498,12 +504,7 @@ impl Serve {
     /// `["-h", "ADDR", "-p", PORT]`: the connection flags of `mqtk pub/sub/bench` and
     /// mosquitto_pub/sub for this broker.
     pub fn host_args(&self) -> Vec<String> {
-        vec![
-            "-h".into(),
-            self.addr.ip().to_string(),
-            "-p".into(),
-            self.addr.port().to_string(),
-        ]
+        host_args(self.addr)
     }
 
     /// The address it listens on.

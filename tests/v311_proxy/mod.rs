@@ -78,12 +78,7 @@ impl V311Proxy {
 
     /// `["-h", "127.0.0.1", "-p", PORT]` for the proxy.
     pub fn host_args(&self) -> Vec<String> {
-        vec![
-            "-h".into(),
-            self.addr.ip().to_string(),
-            "-p".into(),
-            self.addr.port().to_string(),
-        ]
+        crate::common::host_args(self.addr)
     }
 
     /// Level-5 CONNECTs refused so far.
