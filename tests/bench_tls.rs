@@ -1,8 +1,9 @@
 //! `mqtk bench` over TLS against the real mosquitto broker's TLS listener, with
 //! certificates made in the test (rcgen): a QoS 1 run with `--cafile` loses nothing,
 //! a CA that did not sign the broker's certificate fails every client as `connect_tls`
-//! with the reason in the summary, and `--insecure` gets through to a self-signed
-//! certificate. No timing is asserted.
+//! with the reason in the summary, `--insecure` gets through to a self-signed
+//! certificate, and `--cert`/`--key` through `require_certificate`. No timing is
+//! asserted.
 
 mod bench_run;
 mod common;
@@ -159,6 +160,46 @@ fn a_missing_cafile_is_refused_before_the_run_naming_the_flag() {
     );
     assert!(
         !out.stderr.contains("benchmarking"),
+        "stderr:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn client_certificates_get_through_require_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let extra = format!("cafile {}\nrequire_certificate true\n", p(&pki.ca));
+    let (_broker, tls_port) = mosquitto_tls(&pki.cert, &pki.key, &extra);
+    let url = vec!["-L".to_string(), format!("mqtts://localhost:{tls_port}")];
+    let common = [
+        "-q",
+        "1",
+        "--messages",
+        "20",
+        "--json",
+        "-",
+        "--cafile",
+        p(&pki.ca),
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--cert", p(&pki.client_cert), "--key", p(&pki.client_key)]);
+    let out = bench_at(&url, &args);
+    out.assert_success();
+    let r = out.report();
+    assert_eq!(u64_at(&r, "/received"), 20, "{r:#}");
+    assert_eq!(u64_at(&r, "/lost"), 0);
+    // Without a client certificate mosquitto refuses it with a TLS alert, which (in TLS
+    // 1.3, after our side of the handshake) comes where the CONNACK was awaited: a TLS
+    // failure, not a broker refusing MQTT 5.
+    let out = bench_at(&url, &common);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", out.stderr);
+    let r = out.report();
+    assert_eq!(u64_at(&r, "/clients/connected"), 0, "{r:#}");
+    assert_eq!(u64_at(&r, "/errors/connect_tls"), 2, "{r:#}");
+    assert_eq!(r["parameters"]["protocol_version"], "5", "{r:#}");
+    assert!(
+        out.stderr.contains("--cert and --key"),
         "stderr:\n{}",
         out.stderr
     );
