@@ -1,0 +1,183 @@
+//! Unit tests of `mqtk bench`'s flags: what `bench_config` accepts, refuses and builds.
+
+use super::*;
+use crate::cli::{Cli, Command};
+use clap::Parser;
+
+fn config(args: &[&str]) -> anyhow::Result<BenchConfig> {
+    let cli = Cli::try_parse_from(["mqtk", "bench"].iter().chain(args)).expect("flags parse");
+    let Command::Bench(bench) = cli.command else {
+        unreachable!("bench was parsed")
+    };
+    bench_config(&bench)
+}
+
+#[test]
+fn flags_bench_would_ignore_are_refused_with_the_reason() {
+    for (args, flag) in [
+        (&["-i", "x"][..], "-i"),
+        (&["-c"][..], "-c"),
+        (&["-x", "60"][..], "-x"),
+        (&["--session-dir", "/tmp"][..], "--session-dir"),
+        (&["--will-topic", "w"][..], "--will-topic"),
+        (&["-d"][..], "-d"),
+        (&["-D", "connect", "session-expiry-interval", "5"][..], "-D"),
+        (
+            &[
+                "--receive-maximum",
+                "5",
+                "-D",
+                "connect",
+                "user-property",
+                "a",
+                "b",
+            ][..],
+            "-D",
+        ),
+    ] {
+        let err = config(args).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("bench does not use {flag}: ")),
+            "{args:?}: {err}"
+        );
+    }
+    let config = config(&["-D", "publish", "content-type", "text/plain", "-I", "p"]);
+    assert!(config.is_ok(), "publish properties and -I are used");
+}
+
+#[test]
+fn receive_maximum_is_announced_by_every_client_on_mqtt_5_only() {
+    let c = config(&["--receive-maximum", "7"]).unwrap();
+    assert_eq!(c.receive_maximum, Some(7));
+    let connect = crate::bench::client::connect_packet(&c, ProtocolVersion::V5, "x".into());
+    assert_eq!(connect.properties.receive_maximum, Some(7));
+    // After a fallback to 3.1.1 the CONNECT carries no properties at all.
+    let connect = crate::bench::client::connect_packet(&c, ProtocolVersion::V311, "x".into());
+    assert_eq!(connect.properties, Properties::default());
+    assert_eq!(config(&[]).unwrap().receive_maximum, None);
+    let err = config(&["--receive-maximum", "7", "-V", "311"]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("--receive-maximum is MQTT 5 only"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_host_means_the_embedded_broker_and_a_port_alone_means_localhost() {
+    assert_eq!(config(&[]).unwrap().target, Target::Embedded);
+    assert_eq!(
+        config(&["-p", "1999"]).unwrap().target,
+        Target::Remote {
+            host: "localhost".into(),
+            port: 1999
+        }
+    );
+    let c = config(&["-L", "mqtt://u:pw@example.com:1884"]).unwrap();
+    assert_eq!(
+        c.target,
+        Target::Remote {
+            host: "example.com".into(),
+            port: 1884
+        }
+    );
+    assert_eq!(c.username.as_deref(), Some("u"));
+    assert_eq!(c.password.as_deref(), Some(&b"pw"[..]));
+}
+
+#[test]
+fn presets_set_the_shape_and_explicit_flags_win() {
+    let c = config(&["--scenario", "pairs"]).unwrap();
+    assert_eq!((c.publishers, c.subscribers), (10, 10));
+    assert_eq!(c.sub_topic, c.topic);
+    assert_eq!(c.scenario_name(), "pairs");
+    let c = config(&["--scenario", "fan-out", "--subscribers", "3"]).unwrap();
+    assert_eq!((c.publishers, c.subscribers), (1, 3));
+    let c = config(&["--scenario", "shared"]).unwrap();
+    assert_eq!(c.shared_group.as_deref(), Some("mqtk-bench"));
+    let c = config(&["--scenario", "connect"]).unwrap();
+    assert_eq!(
+        (c.publishers, c.subscribers, c.connect_only_clients),
+        (0, 0, 100)
+    );
+    let c = config(&["--topic", "a/%i/b"]).unwrap();
+    assert_eq!(c.sub_topic, "a/+/b");
+}
+
+#[test]
+fn bad_combinations_are_refused_naming_the_flag() {
+    let err = config(&["--size", "4"]).unwrap_err().to_string();
+    assert!(err.contains("--size 4"), "{err}");
+    let err = config(&["--shared", "g", "-V", "311"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--shared"), "{err}");
+    let err = config(&["-L", "ws://example.com"]).unwrap_err().to_string();
+    assert!(
+        err.contains("-L ws://") && err.contains("WebSocket"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tls_is_on_as_for_pub_and_sub_with_mqtts_or_a_tls_flag() {
+    let c = config(&["-L", "mqtts://u@example.com", "--insecure"]).unwrap();
+    assert_eq!(
+        c.target,
+        Target::Remote {
+            host: "example.com".into(),
+            port: 8883
+        }
+    );
+    assert_eq!(c.tls.as_ref().map(|t| t.host.as_str()), Some("example.com"));
+    assert_eq!(c.username.as_deref(), Some("u"));
+    // A TLS flag on -h switches TLS on, and the default port to 8883.
+    let c = config(&["-h", "broker", "--insecure"]).unwrap();
+    assert_eq!(
+        c.target,
+        Target::Remote {
+            host: "broker".into(),
+            port: 8883
+        }
+    );
+    assert!(c.tls.is_some());
+    let c = config(&["-h", "broker", "-p", "18883", "--insecure"]).unwrap();
+    assert!(matches!(c.target, Target::Remote { port: 18883, .. }));
+    // Plain stays plain.
+    let c = config(&["-h", "broker"]).unwrap();
+    assert!(matches!(c.target, Target::Remote { port: 1883, .. }));
+    assert!(c.tls.is_none());
+    let c = config(&["-L", "mqtt://broker"]).unwrap();
+    assert!(c.tls.is_none());
+}
+
+#[test]
+fn tls_mistakes_are_refused_before_the_run_naming_the_flag() {
+    let err = config(&["-h", "broker", "--cafile", "/nonexistent/ca.pem"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--cafile /nonexistent/ca.pem") && err.contains("no such file"),
+        "{err}"
+    );
+    let err = config(&[
+        "-L",
+        "mqtts://broker",
+        "--insecure",
+        "--cert",
+        "/nonexistent/c.pem",
+        "--key",
+        "/nonexistent/c.key",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("--cert /nonexistent/c.pem"), "{err}");
+    // The built-in broker is plain: a TLS flag without a broker is a mistake.
+    for flag in [&["--insecure"][..], &["--cafile", "ca.pem"][..]] {
+        let err = config(flag).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}: the built-in broker", flag[0])),
+            "{err}"
+        );
+    }
+}
