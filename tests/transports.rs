@@ -121,33 +121,48 @@ fn client_certificates_get_through_require_certificate() {
     let extra = format!("cafile {}\nrequire_certificate true\n", p(&pki.ca));
     let (broker, tls) = mosquitto_tls(&pki, &extra);
     let port = tls.to_string();
-    let base = [
-        "pub",
-        "-h",
-        "localhost",
-        "-p",
-        &port,
-        "--cafile",
-        p(&pki.ca),
-        "-t",
-        "c",
-        "-m",
-        "x",
-        "-q",
-        "1",
-    ];
-    let with =
-        run(mqtk()
-            .args(base)
-            .args(["--cert", p(&pki.client_cert), "--key", p(&pki.client_key)]));
+    let target = ["-h", "localhost", "-p", &port, "--cafile", p(&pki.ca)];
+    let identity = ["--cert", p(&pki.client_cert), "--key", p(&pki.client_key)];
+    let publish = ["pub", "-t", "c", "-m", "x", "-q", "1", "-r"];
+    let with = run(mqtk().args(publish).args(target).args(identity));
     assert!(
         with.status.success(),
         "{}\n{}",
         text(&with.stderr),
         broker.log()
     );
-    let without = run(mqtk().args(base).arg("--no-reconnect"));
-    assert!(!without.status.success());
+    let subscribe = ["sub", "-t", "c", "-C", "1", "-W", "10"];
+    let got = run(mqtk().args(subscribe).args(target).args(identity));
+    assert_eq!(ok(&got), "x\n", "{}", broker.log());
+}
+
+/// A broker that wants a client certificate refuses one missing with a TLS alert, which
+/// under TLS 1.3 arrives after our side of the handshake, in place of the CONNACK. That
+/// is not a broker refusing MQTT 5: no 3.1.1 retry, and the error says what to give.
+#[test]
+fn a_missing_client_certificate_is_a_tls_error_not_a_refusal_of_mqtt_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let extra = format!("cafile {}\nrequire_certificate true\n", p(&pki.ca));
+    let (broker, tls) = mosquitto_tls(&pki, &extra);
+    let port = tls.to_string();
+    let target = ["-h", "127.0.0.1", "-p", &port, "--cafile", p(&pki.ca), "-d"];
+    for cmd in [
+        vec!["pub", "-t", "t", "-m", "x"],
+        vec!["pub", "-t", "t", "-m", "x", "-q", "1", "--no-reconnect"],
+        vec!["sub", "-t", "t", "-W", "10"],
+        vec!["sub", "-t", "t", "-W", "10", "--no-reconnect"],
+    ] {
+        let out = run(mqtk().args(&cmd).args(target));
+        let err = text(&out.stderr);
+        let context = format!("{cmd:?}\nstderr: {err}\nbroker: {}", broker.log());
+        assert_eq!(out.status.code(), Some(1), "{context}");
+        assert!(err.contains("TLS"), "{context}");
+        assert!(err.contains("--cert and --key"), "{context}");
+        assert!(!err.contains("refused MQTT 5"), "{context}");
+        assert!(err.contains("sending CONNECT (v5"), "{context}");
+        assert!(!err.contains("CONNECT (v4"), "{context}");
+    }
 }
 
 /// The `listening on SCHEME://127.0.0.1:PORT[/mqtt]` lines after the first: their ports.

@@ -184,7 +184,11 @@ impl Conn {
         let read = conn.read_packet().await;
         // In TLS 1.3 the broker checks our certificate after our side of the handshake
         // is done: its refusal is an alert read here, not a 3.1.1 broker hanging up.
-        if let Some(why) = read.as_ref().err().and_then(tls_refusal) {
+        if let Some(why) = read
+            .as_ref()
+            .err()
+            .and_then(crate::net::tls::session_failure)
+        {
             return Err(ConnectFailure::Tls(why));
         }
         match read {
@@ -309,21 +313,6 @@ impl Conn {
             }
         }
     }
-}
-
-/// The text of a failure of the TLS session itself (an alert from the broker, a bad
-/// record), as opposed to a closed or reset connection.
-fn tls_refusal(e: &io::Error) -> Option<String> {
-    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
-    let hint = match tls {
-        rustls::Error::AlertReceived(
-            rustls::AlertDescription::CertificateRequired
-            | rustls::AlertDescription::BadCertificate
-            | rustls::AlertDescription::UnknownCA,
-        ) => " (the broker wants a client certificate it trusts: --cert and --key)",
-        _ => "",
-    };
-    Some(format!("the broker ended the TLS session: {tls}{hint}"))
 }
 
 /// One poll of a TLS connection: first writing (the write buffer, then the records

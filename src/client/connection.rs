@@ -72,7 +72,7 @@ impl Reader {
         match self.io.read_buf(&mut self.buf).await {
             Ok(0) => Err(self.lost("the broker closed the connection".into())),
             Ok(_) => Ok(()),
-            Err(e) => Err(self.lost(io_reason(&e))),
+            Err(e) => Err(failure(&self.address, &e)),
         }
     }
 
@@ -132,16 +132,25 @@ impl Writer {
         }
         .await;
         self.buf.clear();
-        result.map_err(|e| ClientError::ConnectionLost {
-            address: self.address.clone(),
-            reason: io_reason(&e),
-        })
+        result.map_err(|e| failure(&self.address, &e))
     }
 
     /// Flushes and closes the writing side (TCP FIN).
     pub async fn shutdown(&mut self) {
         let _ = self.flush().await;
         let _ = self.io.shutdown().await;
+    }
+}
+
+/// A read or write error: a failed TLS session (`Tls`) or a lost connection.
+fn failure(address: &str, e: &std::io::Error) -> ClientError {
+    let address = address.to_string();
+    match crate::net::tls::session_failure(e) {
+        Some(reason) => ClientError::Tls { address, reason },
+        None => ClientError::ConnectionLost {
+            address,
+            reason: io_reason(e),
+        },
     }
 }
 

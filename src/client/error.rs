@@ -41,6 +41,16 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// The TLS session failed (an alert from the broker, a bad record): worded like a
+    /// lost connection, but told apart from one, so that a broker refusing our
+    /// certificate is not taken for one hanging up on MQTT 5.
+    #[error("connection to {address} lost: {reason}")]
+    Tls {
+        /// `host:port`.
+        address: String,
+        /// Why, from `net::tls::session_failure`, with the flag that may fix it.
+        reason: String,
+    },
     /// MQTT 5 DISCONNECT 0x8E: another connection with our client id replaced us.
     /// Not worth a reconnect, which would throw that one out in turn, for ever.
     #[error(

@@ -1,6 +1,7 @@
 //! Opening an MQTT connection: the stream, CONNECT, CONNACK, and the fallback from MQTT 5
 //! to 3.1.1 when the broker refuses 5 (CONNACK 0x84 or 3.1.1 return code 1, or the
-//! connection closed in answer, as mosquitto 1.x does). Must not run the session.
+//! connection closed in answer, as mosquitto 1.x does; a TLS alert in answer is a TLS
+//! failure, not a refusal). Must not run the session.
 
 use std::time::Duration;
 
@@ -127,10 +128,15 @@ async fn attempt(
         }
         // A 3.1.1-only broker answers a version-5 CONNECT with a 3.1.1 CONNACK (return
         // code 1), which is not a valid MQTT 5 CONNACK, or just closes the connection.
+        // Not a TLS alert in its place (`ClientError::Tls`): under TLS 1.3 that is how a
+        // broker refuses our certificate, whatever the version.
         Err(err @ (ClientError::Refused { .. } | ClientError::ConnectionLost { .. }))
             if version == ProtocolVersion::V5 =>
         {
             return Err(Attempt::VersionRefused(err));
+        }
+        Err(ClientError::Tls { address, reason }) => {
+            return Err(Attempt::Failed(ClientError::Connect { address, reason }))
         }
         Err(err) => return Err(Attempt::Failed(err)),
     };

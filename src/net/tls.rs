@@ -1,10 +1,12 @@
 //! TLS configuration shared by the broker's TLS listener and the clients: reading PEM
-//! certificates and keys, building rustls server and client configs. Errors name the file
-//! and the flag it came from. Must not open sockets (the listener and `client/tls.rs` do).
+//! certificates and keys, building rustls server and client configs, and telling a
+//! failed TLS session from a closed connection. Errors name the file and the flag it
+//! came from. Must not open sockets (the listener and `client/tls.rs` do).
 //!
 //! rustls with the `ring` provider: pure Rust + ring's small C/asm core, no OpenSSL and no
 //! cmake (aws-lc-rs, rustls' default, needs both and takes minutes to build on 2 cores).
 
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -191,6 +193,29 @@ pub fn client_config(files: &ClientTlsFiles) -> Result<Arc<ClientConfig>, TlsErr
     Ok(Arc::new(config))
 }
 
+/// The text of a failure of the TLS session itself (an alert from the broker, a bad
+/// record) inside an I/O error of a TLS stream; `None` for anything else (a closed or
+/// reset connection). Under TLS 1.3 a broker checks our certificate after our side of
+/// the handshake is done, so its refusal comes as an alert where the CONNACK was
+/// expected: callers must not take it for a broker hanging up on an MQTT version.
+pub fn session_failure(e: &io::Error) -> Option<String> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(match tls {
+        rustls::Error::AlertReceived(alert) => {
+            let hint = match alert {
+                rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::BadCertificate
+                | rustls::AlertDescription::UnknownCA => {
+                    " (the broker wants a client certificate it trusts: --cert and --key)"
+                }
+                _ => "",
+            };
+            format!("the broker ended the TLS session: {tls}{hint}")
+        }
+        other => format!("the TLS session failed: {other}"),
+    })
+}
+
 fn system_roots() -> Result<RootCertStore, TlsError> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
@@ -344,6 +369,28 @@ mod tests {
             err.contains("--cafile") && err.contains("no PEM certificate"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tls_session_failures_are_told_from_closed_connections() {
+        use rustls::AlertDescription::{CertificateRequired, DecryptError};
+        let alert = |a| {
+            let tls = rustls::Error::AlertReceived(a);
+            io::Error::new(io::ErrorKind::InvalidData, tls)
+        };
+        let text = session_failure(&alert(CertificateRequired)).unwrap();
+        assert!(text.contains("ended the TLS session"), "{text}");
+        assert!(text.contains("--cert and --key"), "{text}");
+        let text = session_failure(&alert(DecryptError)).unwrap();
+        assert!(!text.contains("--cert"), "{text}");
+        let bad = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert!(session_failure(&bad)
+            .unwrap()
+            .contains("TLS session failed"));
+        for kind in [io::ErrorKind::UnexpectedEof, io::ErrorKind::ConnectionReset] {
+            assert_eq!(session_failure(&io::Error::from(kind)), None);
+        }
+        assert_eq!(session_failure(&io::Error::other("not TLS")), None);
     }
 
     #[test]
