@@ -8,34 +8,13 @@
 mod bench_run;
 mod common;
 
-use bench_run::{bench_at, u64_at};
+use bench_run::{bench_at, u64_at, PAIRS_QOS1_JSON};
 use common::pki::{mosquitto_tls, p, pki, self_signed};
 
 /// `-h 127.0.0.1 -p PORT`: a TLS flag switches TLS on, as for pub and sub.
 fn host_args(port: u16) -> Vec<String> {
-    vec![
-        "-h".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        port.to_string(),
-    ]
+    common::host_args(([127, 0, 0, 1], port).into())
 }
-
-const PAIRS_QOS1: [&str; 13] = [
-    "--publishers",
-    "5",
-    "--subscribers",
-    "5",
-    "--topic",
-    "b/%i",
-    "--sub-topic",
-    "b/%i",
-    "-q",
-    "1",
-    "--messages",
-    "50",
-    "--json",
-];
 
 #[test]
 fn a_qos1_run_over_mqtts_with_cafile_loses_nothing() {
@@ -43,8 +22,8 @@ fn a_qos1_run_over_mqtts_with_cafile_loses_nothing() {
     let pki = pki(dir.path());
     let (_broker, tls_port) = mosquitto_tls(&pki.cert, &pki.key, "");
     let url = vec!["-L".to_string(), format!("mqtts://localhost:{tls_port}")];
-    let mut args = PAIRS_QOS1.to_vec();
-    args.extend(["-", "--cafile", p(&pki.ca)]);
+    let mut args = PAIRS_QOS1_JSON.to_vec();
+    args.extend(["--cafile", p(&pki.ca)]);
     let out = bench_at(&url, &args);
     out.assert_success();
     let r = out.report();
@@ -93,8 +72,8 @@ fn a_wrong_ca_fails_every_client_as_connect_tls_and_says_why() {
     let other = tempfile::tempdir().unwrap();
     let other_ca = common::pki::pki(other.path()).ca;
     let (_broker, tls_port) = mosquitto_tls(&pki.cert, &pki.key, "");
-    let mut args = PAIRS_QOS1.to_vec();
-    args.extend(["-", "--cafile", p(&other_ca)]);
+    let mut args = PAIRS_QOS1_JSON.to_vec();
+    args.extend(["--cafile", p(&other_ca)]);
     let out = bench_at(&host_args(tls_port), &args);
     assert_eq!(out.status.code(), Some(1), "stderr:\n{}", out.stderr);
     let r = out.report();
@@ -124,8 +103,8 @@ fn insecure_gets_through_to_a_self_signed_certificate() {
     let (cert, key) = self_signed(dir.path());
     let (_broker, tls_port) = mosquitto_tls(&cert, &key, "");
     let url = vec!["-L".to_string(), format!("mqtts://127.0.0.1:{tls_port}")];
-    let mut args = PAIRS_QOS1.to_vec();
-    args.extend(["-", "--insecure"]);
+    let mut args = PAIRS_QOS1_JSON.to_vec();
+    args.extend(["--insecure"]);
     let out = bench_at(&url, &args);
     out.assert_success();
     let r = out.report();
@@ -133,9 +112,7 @@ fn insecure_gets_through_to_a_self_signed_certificate() {
     assert_eq!(u64_at(&r, "/received"), 250);
     assert_eq!(u64_at(&r, "/lost"), 0);
     // Without --insecure (and no --cafile) the same certificate is refused.
-    let mut args = PAIRS_QOS1.to_vec();
-    args.push("-");
-    let out = bench_at(&url, &args);
+    let out = bench_at(&url, &PAIRS_QOS1_JSON);
     assert_eq!(out.status.code(), Some(1), "stderr:\n{}", out.stderr);
     assert!(
         out.stderr.contains("connect_tls") || out.stderr.contains("system CA"),

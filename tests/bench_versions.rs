@@ -7,7 +7,7 @@ mod bench_run;
 mod common;
 mod v311_proxy;
 
-use bench_run::{bench, bench_at, u64_at};
+use bench_run::{bench, bench_at, u64_at, PAIRS_QOS1_JSON};
 use common::Mosquitto;
 use v311_proxy::{Refusal, V311Proxy};
 
@@ -18,25 +18,7 @@ use v311_proxy::{Refusal, V311Proxy};
 fn assert_falls_back_to_311(refusal: Refusal) {
     let broker = Mosquitto::start();
     let proxy = V311Proxy::start(broker.port(), refusal);
-    let out = bench_at(
-        &proxy.host_args(),
-        &[
-            "--publishers",
-            "5",
-            "--subscribers",
-            "5",
-            "--topic",
-            "b/%i",
-            "--sub-topic",
-            "b/%i",
-            "-q",
-            "1",
-            "--messages",
-            "50",
-            "--json",
-            "-",
-        ],
-    );
+    let out = bench_at(&proxy.host_args(), &PAIRS_QOS1_JSON);
     out.assert_success();
     let r = out.report();
     assert_eq!(r["parameters"]["protocol_version"], "3.1.1", "{r:#}");

@@ -1,71 +1,19 @@
 //! `mqtk serve` beyond tests, against real peers: TLS with mosquitto_pub/mosquitto_sub
 //! (`--cafile`, client certificates), WebSocket with paho-mqtt's websockets transport,
 //! password file and ACL with mosquitto's clients, and `-c FILE`. Certificates are
-//! generated in the test (rcgen). `--data-dir` is in serve_durable.rs.
+//! generated in the test (rcgen, tests/common/pki.rs). `--data-dir` is in serve_durable.rs.
 
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::pki::{p, pki};
 use common::{mosquitto_pub, mosquitto_sub, mqtk, python3_paho, Serve};
 
 const LINE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM
-/// files in `dir`: (ca, server cert, server key, client cert, client key).
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-fn pki(dir: &Path) -> Pki {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    // Distinct subjects: OpenSSL (mosquitto's clients) takes a leaf whose subject equals
-    // its issuer's for a self-signed certificate and refuses it.
-    ca_params.distinguished_name = named("mqtk test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let mut server =
-        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    server.distinguished_name = named("localhost");
-    let server = server.signed_by(&server_key, &issuer).unwrap();
-    let client_key = rcgen::KeyPair::generate().unwrap();
-    let mut client = rcgen::CertificateParams::new(vec!["client".into()]).unwrap();
-    client.distinguished_name = named("client");
-    let client = client.signed_by(&client_key, &issuer).unwrap();
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-        client_cert: dir.join("client.pem"),
-        client_key: dir.join("client.key"),
-    };
-    std::fs::write(&pki.ca, ca.pem()).unwrap();
-    std::fs::write(&pki.cert, server.pem()).unwrap();
-    std::fs::write(&pki.key, server_key.serialize_pem()).unwrap();
-    std::fs::write(&pki.client_cert, client.pem()).unwrap();
-    std::fs::write(&pki.client_key, client_key.serialize_pem()).unwrap();
-    pki
-}
-
-fn named(common_name: &str) -> rcgen::DistinguishedName {
-    let mut name = rcgen::DistinguishedName::new();
-    name.push(rcgen::DnType::CommonName, common_name);
-    name
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
 
 /// The next `listening on SCHEME://ADDR[/mqtt]` line of serve: its address.
 fn next_listener(serve: &mut Serve, scheme: &str) -> SocketAddr {

@@ -10,6 +10,24 @@ use serde_json::Value;
 
 use crate::common::{self, spawn_lines, Mosquitto};
 
+/// 5 one-to-one pairs at QoS 1, 50 messages each (250 deliveries), report on stdout.
+pub const PAIRS_QOS1_JSON: [&str; 14] = [
+    "--publishers",
+    "5",
+    "--subscribers",
+    "5",
+    "--topic",
+    "b/%i",
+    "--sub-topic",
+    "b/%i",
+    "-q",
+    "1",
+    "--messages",
+    "50",
+    "--json",
+    "-",
+];
+
 /// Generous bound for one small run in a debug build on a busy 2-core machine.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
