@@ -8,7 +8,7 @@
 mod bench_run;
 mod common;
 
-use bench_run::{bench_at, u64_at, PAIRS_QOS1_JSON};
+use bench_run::{assert_pairs_qos1_complete, bench_at, u64_at, PAIRS_QOS1_JSON};
 use common::pki::{mosquitto_tls, p, pki, self_signed};
 
 /// `-h 127.0.0.1 -p PORT`: a TLS flag switches TLS on, as for pub and sub.
@@ -27,15 +27,7 @@ fn a_qos1_run_over_mqtts_with_cafile_loses_nothing() {
     let out = bench_at(&url, &args);
     out.assert_success();
     let r = out.report();
-    assert_eq!(u64_at(&r, "/clients/connected"), 10, "{r:#}");
-    assert_eq!(u64_at(&r, "/clients/failed"), 0, "{r:#}");
-    assert_eq!(u64_at(&r, "/sent"), 250);
-    assert_eq!(u64_at(&r, "/acked"), 250);
-    assert_eq!(u64_at(&r, "/expected"), 250);
-    assert_eq!(u64_at(&r, "/received"), 250);
-    assert_eq!(u64_at(&r, "/lost"), 0);
-    assert_eq!(u64_at(&r, "/duplicates"), 0);
-    assert_eq!(r["errors"], serde_json::json!({}), "{r:#}");
+    assert_pairs_qos1_complete(&r);
     assert!(
         r["broker"]["description"]
             .as_str()

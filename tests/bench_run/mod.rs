@@ -1,6 +1,6 @@
 //! Running `mqtk bench` from a test: the command against a broker, bounded in time, its
-//! exit status, stdout (the `--json -` report) and stderr. Include with `mod bench_run;`
-//! next to `mod common;`. Must not assert anything about the run itself.
+//! exit status, stdout (the `--json -` report) and stderr; and the checks of a complete
+//! `PAIRS_QOS1_JSON` run. Include with `mod bench_run;` next to `mod common;`.
 #![allow(dead_code)]
 
 use std::process::ExitStatus;
@@ -82,4 +82,17 @@ pub fn u64_at(report: &Value, pointer: &str) -> u64 {
         .pointer(pointer)
         .and_then(Value::as_u64)
         .unwrap_or_else(|| panic!("no {pointer} in {report:#}"))
+}
+
+/// The report of a `PAIRS_QOS1_JSON` run that went as it should: 10 clients connected,
+/// every one of the 250 messages sent, acknowledged and received once, no error.
+pub fn assert_pairs_qos1_complete(r: &Value) {
+    assert_eq!(u64_at(r, "/clients/connected"), 10, "{r:#}");
+    assert_eq!(u64_at(r, "/clients/failed"), 0, "{r:#}");
+    for field in ["/sent", "/acked", "/expected", "/received"] {
+        assert_eq!(u64_at(r, field), 250, "{field} in {r:#}");
+    }
+    assert_eq!(u64_at(r, "/lost"), 0, "{r:#}");
+    assert_eq!(u64_at(r, "/duplicates"), 0, "{r:#}");
+    assert_eq!(r["errors"], serde_json::json!({}), "{r:#}");
 }
