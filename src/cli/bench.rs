@@ -18,7 +18,7 @@ use crate::bench::embedded::{self, Embedded};
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
 use crate::bench::{fds, render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
-use crate::client::tls::{ClientTlsFiles, TlsOptions};
+use crate::client::tls::TlsOptions;
 use crate::output;
 use crate::protocol::Properties;
 use crate::protocol::{ProtocolVersion, QoS};
@@ -423,14 +423,8 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
         anyhow::bail!("bench does not use {flag}: {why}");
     }
     // As pub and sub: TLS with mqtts://, or with any TLS flag on -h/-p (port 8883 then).
-    let tls_flag = [
-        (c.cafile.is_some(), "--cafile"),
-        (c.cert.is_some(), "--cert"),
-        (c.insecure, "--insecure"),
-    ]
-    .into_iter()
-    .find_map(|(given, flag)| given.then_some(flag));
-    let tls = c.url.as_ref().is_some_and(|u| u.scheme.is_tls()) || tls_flag.is_some();
+    let tls_flag = c.tls_flag();
+    let tls = c.wants_tls();
     let default_port = if tls { 8883 } else { 1883 };
     let (target, url_user, url_password) = match (&c.url, &c.host, c.port) {
         (Some(url), _, _) => (
@@ -470,13 +464,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
             // Read once, before the run: a bad file is named now, and every client
             // shares the one rustls config. Each client still makes a full handshake,
             // as the separate device it stands for would.
-            options: TlsOptions::load(&ClientTlsFiles {
-                cafile: c.cafile.clone(),
-                cert: c.cert.clone(),
-                key: c.key.clone(),
-                insecure: c.insecure,
-            })?
-            .without_resumption(),
+            options: TlsOptions::load(&c.tls_files())?.without_resumption(),
             host: host.clone(),
         }),
         _ => None,

@@ -10,7 +10,6 @@ use bytes::Bytes;
 
 use super::properties::CommandProperties;
 use super::{ConnectArgs, UrlScheme};
-use crate::client::tls::ClientTlsFiles;
 use crate::client::{ConnectConfig, PacketDirection, Reconnect, TlsOptions, Transport};
 use crate::output::{self, Direction};
 use crate::protocol::{topic, ProtocolVersion, QoS, Will};
@@ -31,10 +30,7 @@ pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
     let properties = args.properties()?;
     let url = args.url.as_ref();
     let scheme = url.map(|u| u.scheme);
-    let tls = scheme.is_some_and(UrlScheme::is_tls)
-        || args.cafile.is_some()
-        || args.cert.is_some()
-        || args.insecure;
+    let tls = args.wants_tls();
     let host = url
         .map(|u| u.host.clone())
         .or_else(|| args.host.clone())
@@ -50,14 +46,7 @@ pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
     let mut config = ConnectConfig::new(host, port, client_id);
     // Read the TLS files now, once: a bad one is named before any connection attempt,
     // and reconnects reuse the config.
-    let tls_options = || {
-        TlsOptions::load(&ClientTlsFiles {
-            cafile: args.cafile.clone(),
-            cert: args.cert.clone(),
-            key: args.key.clone(),
-            insecure: args.insecure,
-        })
-    };
+    let tls_options = || TlsOptions::load(&args.tls_files());
     config.transport = match scheme {
         Some(UrlScheme::Ws) => Transport::Ws { path: None },
         Some(UrlScheme::Wss) => Transport::Wss {

@@ -212,6 +212,33 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
+    /// The first TLS flag given (`--cafile`, `--cert`, `--insecure`): any of them
+    /// switches TLS on for `-h`/`-p`, with port 8883 by default.
+    pub fn tls_flag(&self) -> Option<&'static str> {
+        [
+            (self.cafile.is_some(), "--cafile"),
+            (self.cert.is_some(), "--cert"),
+            (self.insecure, "--insecure"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+
+    /// Whether the connection is TLS: an `mqtts://` or `wss://` URL, or a TLS flag.
+    pub fn wants_tls(&self) -> bool {
+        self.url.as_ref().is_some_and(|u| u.scheme.is_tls()) || self.tls_flag().is_some()
+    }
+
+    /// The TLS files and choices of the flags, for `TlsOptions::load`.
+    pub fn tls_files(&self) -> crate::client::tls::ClientTlsFiles {
+        crate::client::tls::ClientTlsFiles {
+            cafile: self.cafile.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            insecure: self.insecure,
+        }
+    }
+
     /// The MQTT 5 properties of `-D` and the dedicated flags, checked and sorted by
     /// packet. Errors name the flag and the property.
     pub fn properties(&self) -> anyhow::Result<properties::CommandProperties> {

@@ -35,9 +35,7 @@ impl TlsOptions {
             system_roots: !files.insecure && files.cafile.is_none(),
         })
     }
-}
 
-impl TlsOptions {
     /// The same settings with TLS session resumption off, so that every connection makes
     /// a full handshake. Bench's simulated clients share one config (one `Arc`) but stand
     /// for separate devices: resuming one client's session in another would measure a
