@@ -16,6 +16,11 @@ use super::error::ProtocolError;
 /// The largest value a variable byte integer can hold (MQTT 5.0 §1.5.5).
 pub const MAX_VARINT: u32 = 268_435_455;
 
+/// The largest MQTT packet: a fixed header (one byte of type and flags, four of
+/// remaining length) and the largest remaining length (MQTT 5.0 §2.1.4). The limit used
+/// when neither side set a Maximum Packet Size. The one definition of it.
+pub const MAX_PACKET_SIZE: u32 = MAX_VARINT + 5;
+
 /// The largest UTF-8 string or binary data field: its length is a two-byte integer.
 pub const MAX_FIELD_LEN: usize = 65_535;
 
