@@ -16,14 +16,15 @@ use bytestring::ByteString;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::{sleep_until, Sleep};
 
-use crate::protocol::session::{Event, Role as SessionRole, Session, SessionConfig};
+use crate::net::handshake::connect_for;
+use crate::protocol::session::{client_session, ClientTerms, Event, Session};
 use crate::protocol::{
     Connect, Packet, Properties, ProtocolVersion, Publish, Subscribe, Subscription,
 };
 
 use super::collect::{Sample, Update};
 use super::config::BenchConfig;
-use super::conn::{Conn, IoEvent};
+use super::conn::{self, Conn, IoEvent};
 use super::header::Header;
 use super::pacer;
 use super::plan::Plan;
@@ -102,10 +103,6 @@ const MAX_BATCH: usize = 1024;
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Payloads are cut from blocks of this size.
 const PAYLOAD_BLOCK: usize = 64 * 1024;
-/// First read buffer growth step of a client.
-const READ_CHUNK: usize = 4 * 1024;
-/// Largest read buffer growth step, for a subscriber receiving many messages at once.
-const MAX_READ_CHUNK: usize = 64 * 1024;
 /// Messages a publisher produces before letting reads and writes run.
 const PUBLISH_BURST: usize = 256;
 
@@ -128,7 +125,7 @@ pub async fn run(
     let client_id = format!("{}{tag}{index}", config.id_prefix);
     let connect = connect_packet(config, config.version, client_id);
     let started = Instant::now();
-    let opened = Conn::open(
+    let opened = conn::open(
         ctx.addr,
         bind,
         config.tls.as_ref(),
@@ -157,21 +154,15 @@ pub async fn run(
         connect_us,
         at_ns: ctx.now_ns(now),
     }));
-    let mut session_config = SessionConfig::new(config.version, SessionRole::Client);
-    // The broker's Receive Maximum caps our window (MQTT 5.0 §3.2.2.3.3; 65,535 when
-    // absent). A 3.1.1 broker announces none: mosquitto's default window of 20 then.
-    let broker_window = connack.receive_maximum.unwrap_or(match config.version {
-        ProtocolVersion::V5 => u16::MAX,
-        ProtocolVersion::V311 => 20,
-    });
-    session_config.send_maximum = config
-        .inflight
-        .map_or(broker_window, |n| n.min(broker_window))
-        .max(1);
-    session_config.keep_alive = match connack.server_keep_alive.unwrap_or(config.keep_alive_secs) {
-        0 => None,
-        secs => Some(Duration::from_secs(secs.into())),
+    let terms = ClientTerms {
+        // A 3.1.1 broker announces no Receive Maximum: mosquitto's default window of 20.
+        v311_window: 20,
+        max_inflight: config.inflight,
+        keep_alive: Duration::from_secs(config.keep_alive_secs.into()),
+        receive_maximum: config.receive_maximum,
+        topic_alias_maximum: None,
     };
+    let session_config = client_session(config.version, &connack, &terms);
     let window = session_config.send_maximum as usize;
     let session = Session::new(session_config, now);
     let current_phase = *phase.borrow_and_update();
@@ -183,7 +174,6 @@ pub async fn run(
         tx,
         phase: current_phase,
         phase_wait: wait_phase(phase),
-        read_chunk: READ_CHUNK,
         window,
         topic: ByteString::new(),
         next_sequence: 0,
@@ -228,15 +218,15 @@ pub async fn run(
 
 type PhaseWait = Pin<Box<dyn Future<Output = Option<watch::Receiver<Phase>>> + Send>>;
 
-/// The CONNECT of a simulated client (and of the version probe): clean session, no
-/// will, the run's keep alive, credentials and Receive Maximum (MQTT 5).
+/// The CONNECT of a simulated client (and of the version probe) in `version`: clean
+/// session, no will, the run's keep alive, credentials and Receive Maximum (MQTT 5).
 pub fn connect_packet(
     config: &BenchConfig,
     version: ProtocolVersion,
     client_id: String,
 ) -> Connect {
-    Connect {
-        protocol_version: version,
+    let connect = Connect {
+        protocol_version: ProtocolVersion::V5,
         client_id,
         clean_start: true,
         keep_alive_secs: config.keep_alive_secs,
@@ -244,12 +234,11 @@ pub fn connect_packet(
         password: config.password.clone().map(Into::into),
         will: None,
         properties: Properties {
-            receive_maximum: config
-                .receive_maximum
-                .filter(|_| version == ProtocolVersion::V5),
+            receive_maximum: config.receive_maximum,
             ..Properties::default()
         },
-    }
+    };
+    connect_for(&connect, version)
 }
 
 /// Waits for the next change of the run's phase.
@@ -268,8 +257,6 @@ struct Driver {
     /// Resolves with the receiver when the phase changes (`None`: the run is gone). Kept
     /// across turns of the loop, so that waiting for a change is registered once.
     phase_wait: PhaseWait,
-    /// Read buffer growth step: doubles when a read fills the buffer.
-    read_chunk: usize,
     /// QoS 1/2 messages in flight at most.
     window: usize,
     // Publisher state.
@@ -402,19 +389,10 @@ impl Driver {
                 }
             };
             let want_write = self.conn.wants_write();
-            let rbuf = &mut self.conn.rbuf;
-            if rbuf.capacity() - rbuf.len() < 1024 {
-                rbuf.reserve(self.read_chunk);
-            }
-            let room = rbuf.capacity() - rbuf.len();
             tokio::select! {
                 io = self.conn.io(want_write) => match io {
                     IoEvent::Read(Ok(0) | Err(_)) | IoEvent::Wrote(Err(_)) => return End::Dropped,
-                    IoEvent::Read(Ok(n)) => {
-                        if n == room {
-                            // A full read: more is coming than fits, read more at once.
-                            self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK);
-                        }
+                    IoEvent::Read(Ok(_)) => {
                         if let Err(end) = self.decode_all() {
                             return end;
                         }

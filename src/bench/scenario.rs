@@ -19,7 +19,7 @@ use crate::protocol::{Disconnect, Packet, Properties, ProtocolVersion};
 use super::client::{self, Ctx, Msg, Phase, Role};
 use super::collect::{Collector, Update};
 use super::config::{BenchConfig, RunBound};
-use super::conn::{Conn, ConnectFailure};
+use super::conn::{self, ConnectFailure};
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::{Progress, Snapshot};
@@ -313,7 +313,7 @@ async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
         ProtocolVersion::V5,
         format!("{}probe", config.id_prefix),
     );
-    match Conn::open(
+    match conn::open(
         addr,
         None,
         config.tls.as_ref(),

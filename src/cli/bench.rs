@@ -18,7 +18,7 @@ use crate::bench::embedded::{self, Embedded};
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
 use crate::bench::{fds, render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
-use crate::client::tls::TlsOptions;
+use crate::net::tls::TlsOptions;
 use crate::output;
 use crate::protocol::Properties;
 use crate::protocol::{ProtocolVersion, QoS};

@@ -230,8 +230,8 @@ impl ConnectArgs {
     }
 
     /// The TLS files and choices of the flags, for `TlsOptions::load`.
-    pub fn tls_files(&self) -> crate::client::tls::ClientTlsFiles {
-        crate::client::tls::ClientTlsFiles {
+    pub fn tls_files(&self) -> crate::net::tls::ClientTlsFiles {
+        crate::net::tls::ClientTlsFiles {
             cafile: self.cafile.clone(),
             cert: self.cert.clone(),
             key: self.key.clone(),

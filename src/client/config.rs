@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use super::tls::TlsOptions;
+pub use crate::net::tls::TlsOptions;
 use crate::protocol::{Packet, Properties, ProtocolVersion, Will};
 
-/// How bytes reach the broker (`transport::open` is the one place that picks; TLS and
-/// WebSocket come from `client/tls.rs`).
+/// How bytes reach the broker (`handshake::attempt` turns it into a `net::dial::Target`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     /// Plain TCP.
@@ -43,6 +42,18 @@ pub enum PacketDirection {
 /// Called for every packet sent or received (`-d` prints them): client id, direction,
 /// packet. Keeps the client free of printing.
 pub type PacketObserver = Arc<dyn Fn(&str, PacketDirection, &Packet) + Send + Sync>;
+
+/// Reports a packet to the observer, if there is one.
+pub fn observe(
+    observer: &Option<PacketObserver>,
+    client_id: &str,
+    direction: PacketDirection,
+    packet: &Packet,
+) {
+    if let Some(observer) = observer {
+        observer(client_id, direction, packet);
+    }
+}
 
 /// How to reconnect when the connection drops.
 #[derive(Debug, Clone, PartialEq, Eq)]

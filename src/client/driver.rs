@@ -4,17 +4,17 @@
 //! resubscribing when the broker kept none). The one place that reads the clock for
 //! the session. Must not print.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::config::{ConnectConfig, PacketDirection};
-use super::connection::{observe, Reader, Writer};
+use super::config::{observe, ConnectConfig, PacketDirection};
 use super::error::ClientError;
 use super::handshake::{self, Established};
 use super::store::Store;
 use super::{ClientEvent, Command};
-use crate::protocol::session::{Event, Role, Session, SessionConfig};
+use crate::net::{Connection, IoEvent};
+use crate::protocol::session::{client_session, ClientTerms, Event, Session, SessionConfig};
 use crate::protocol::{
     ConnAck, Disconnect, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe,
     Subscription, Unsubscribe,
@@ -99,16 +99,16 @@ impl Driver {
     /// Runs until `Disconnect` (or every handle dropped) and everything in flight is
     /// finished, or until the connection is lost for good. The last event is `Closed`.
     pub(super) async fn run(mut self, established: Established) {
-        let mut connection = Some((established.reader, established.writer));
+        let mut connection = Some(established.conn);
         let result = loop {
-            let (mut reader, mut writer) = match connection.take() {
+            let mut conn = match connection.take() {
                 Some(c) => c,
                 None => match self.reconnect().await {
                     Ok(c) => c,
                     Err(err) => break Err(err),
                 },
             };
-            match self.serve(&mut reader, &mut writer).await {
+            match self.serve(&mut conn).await {
                 Ok(()) => break Ok(()),
                 Err(err) => {
                     self.session.disconnected();
@@ -133,21 +133,21 @@ impl Driver {
 
     /// One connection's loop: events out, packets out, then wait for the socket, a
     /// command or the keep-alive timer.
-    async fn serve(&mut self, reader: &mut Reader, writer: &mut Writer) -> Result<(), ClientError> {
+    async fn serve(&mut self, conn: &mut Connection) -> Result<(), ClientError> {
         loop {
             self.process_events().await?;
             if let Some(store) = &mut self.store {
                 // Durable before the packets that depend on it leave (acks, PUBLISH).
                 store.commit()?;
             }
-            self.write_transmits(writer).await?;
+            self.write_transmits(conn).await?;
             if self.closing && self.session.is_idle() {
                 let disconnect = Packet::Disconnect(Disconnect {
                     reason_code: crate::protocol::ReasonCode::Success,
                     properties: self.v5_only(self.config.disconnect_properties.clone()),
                 });
-                self.write(writer, &disconnect)?;
-                writer.shutdown().await;
+                self.write(conn, &disconnect)?;
+                let _ = conn.shutdown().await;
                 return Ok(());
             }
             let timeout = self
@@ -157,11 +157,11 @@ impl Driver {
             let take_commands = !self.closing && self.session.queued_len() < self.config.max_queued;
             tokio::select! {
                 biased;
-                filled = reader.fill() => {
-                    filled?;
-                    while let Some(packet) = reader.buffered_packet()? {
+                io = conn.io(false) => {
+                    self.check_read(io)?;
+                    while let Some(packet) = self.decode(conn)? {
                         observe(&self.config.observer, &self.client_id, PacketDirection::Received, &packet);
-                        self.handle_packet(packet, writer).await?;
+                        self.handle_packet(packet, conn).await?;
                     }
                 }
                 command = self.commands.recv(), if take_commands => {
@@ -186,16 +186,46 @@ impl Driver {
         }
     }
 
+    /// A read that brought nothing: the broker closed the connection, or it broke.
+    fn check_read(&self, io: IoEvent) -> Result<(), ClientError> {
+        let address = self.config.address();
+        match io {
+            IoEvent::Read(Ok(0)) => Err(ClientError::ConnectionLost {
+                address,
+                reason: "the broker closed the connection".into(),
+            }),
+            IoEvent::Read(Err(e)) | IoEvent::Wrote(Err(e)) => Err(ClientError::io(&address, &e)),
+            IoEvent::Read(Ok(_)) | IoEvent::Wrote(Ok(())) => Ok(()),
+        }
+    }
+
+    /// The next packet already read, if it is complete.
+    fn decode(&self, conn: &mut Connection) -> Result<Option<Packet>, ClientError> {
+        conn.decode().map_err(|source| ClientError::Protocol {
+            address: self.config.address(),
+            source,
+        })
+    }
+
+    async fn flush(&self, conn: &mut Connection) -> Result<(), ClientError> {
+        if !conn.wants_write() {
+            return Ok(());
+        }
+        conn.flush()
+            .await
+            .map_err(|e| ClientError::io(&self.config.address(), &e))
+    }
+
     async fn handle_packet(
         &mut self,
         packet: Packet,
-        writer: &mut Writer,
+        conn: &mut Connection,
     ) -> Result<(), ClientError> {
         if let Err(source) = self.session.handle_packet(packet, Instant::now()) {
             if self.version == ProtocolVersion::V5 {
                 let disconnect = Packet::Disconnect(Disconnect::with_reason(source.reason_code()));
-                if self.write(writer, &disconnect).is_ok() {
-                    let _ = writer.flush().await;
+                if self.write(conn, &disconnect).is_ok() {
+                    let _ = conn.flush().await;
                 }
             }
             return Err(ClientError::Protocol {
@@ -353,29 +383,34 @@ impl Driver {
         Ok(())
     }
 
-    async fn write_transmits(&mut self, writer: &mut Writer) -> Result<(), ClientError> {
+    async fn write_transmits(&mut self, conn: &mut Connection) -> Result<(), ClientError> {
         let now = Instant::now();
         while let Some(packet) = self.session.poll_transmit(now) {
-            self.write(writer, &packet)?;
-            if writer.queued_bytes() >= FLUSH_AT {
-                writer.flush().await?;
+            self.write(conn, &packet)?;
+            if conn.queued_bytes() >= FLUSH_AT {
+                self.flush(conn).await?;
             }
         }
-        writer.flush().await
+        self.flush(conn).await
     }
 
-    fn write(&self, writer: &mut Writer, packet: &Packet) -> Result<(), ClientError> {
+    /// Encodes `packet` for writing. A packet that cannot be encoded (a field too long)
+    /// is an error naming the rule; nothing of it is written.
+    fn write(&self, conn: &mut Connection, packet: &Packet) -> Result<(), ClientError> {
         observe(
             &self.config.observer,
             &self.client_id,
             PacketDirection::Sent,
             packet,
         );
-        writer.queue(packet)
+        conn.queue(packet).map_err(|source| ClientError::Protocol {
+            address: self.config.address(),
+            source,
+        })
     }
 
     /// Connects again, with exponential backoff, until it works.
-    async fn reconnect(&mut self) -> Result<(Reader, Writer), ClientError> {
+    async fn reconnect(&mut self) -> Result<Connection, ClientError> {
         let policy = self.config.reconnect.clone().unwrap_or_default();
         let mut delay = policy.initial_delay;
         loop {
@@ -396,7 +431,7 @@ impl Driver {
                     }
                     self.start_session(&established);
                     self.emit(connected(&established, true)).await;
-                    return Ok((established.reader, established.writer));
+                    return Ok(established.conn);
                 }
                 Err(error) => {
                     delay = (delay * 2).min(policy.max_delay);
@@ -458,23 +493,16 @@ fn session_config(
     connack: &ConnAck,
     persist: bool,
 ) -> SessionConfig {
-    let mut session = SessionConfig::new(version, Role::Client);
-    let props = &connack.properties;
-    if version == ProtocolVersion::V5 {
-        session.send_maximum = props.receive_maximum.unwrap_or(u16::MAX);
-        session.receive_maximum = config.properties.receive_maximum.unwrap_or(u16::MAX);
-        session.topic_alias_maximum = config.properties.topic_alias_maximum.unwrap_or(0);
-    } else {
+    let terms = ClientTerms {
         // MQTT 3.1.1 has no receive maximum; stay within what brokers queue by default
         // for one client rather than flood one with 65,535 messages in flight.
-        session.send_maximum = 1000;
-    }
-    // MQTT 5.0 §3.2.2.3.14: the server's keep alive replaces ours.
-    let keep_alive = match props.server_keep_alive {
-        Some(secs) => Duration::from_secs(u64::from(secs)),
-        None => config.keep_alive,
+        v311_window: 1000,
+        max_inflight: None,
+        keep_alive: config.keep_alive,
+        receive_maximum: config.properties.receive_maximum,
+        topic_alias_maximum: config.properties.topic_alias_maximum,
     };
-    session.keep_alive = Some(keep_alive);
+    let mut session = client_session(version, connack, &terms);
     session.queue_qos0_offline = true;
     session.persist = persist;
     session

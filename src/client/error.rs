@@ -84,47 +84,26 @@ pub enum ClientError {
     Closed,
 }
 
-/// An `io::Error` as a short lowercase reason: "connection refused", not
-/// "Connection refused (os error 111)".
-pub fn io_reason(err: &io::Error) -> String {
-    let text = match err.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        io::ErrorKind::ConnectionReset => "connection reset by the broker".to_string(),
-        io::ErrorKind::ConnectionAborted => "connection aborted".to_string(),
-        io::ErrorKind::TimedOut => "timed out".to_string(),
-        io::ErrorKind::UnexpectedEof => "the broker closed the connection".to_string(),
-        io::ErrorKind::BrokenPipe => "the broker closed the connection".to_string(),
-        io::ErrorKind::AddrNotAvailable => "address not available".to_string(),
-        _ => {
-            let text = err.to_string();
-            match text.find(" (os error") {
-                Some(at) => text[..at].to_string(),
-                None => text,
-            }
-        }
-    };
-    lowercase_first(&text)
-}
+pub use crate::net::dial::io_reason;
 
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
+impl ClientError {
+    /// A read or write error of an open connection: a failed TLS session (`Tls`) or a
+    /// lost connection.
+    pub fn io(address: &str, e: &io::Error) -> ClientError {
+        let address = address.to_string();
+        match crate::net::tls::session_failure(e) {
+            Some(reason) => ClientError::Tls { address, reason },
+            None => ClientError::ConnectionLost {
+                address,
+                reason: io_reason(e),
+            },
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn io_reasons_are_short_and_lowercase() {
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(io_reason(&refused), "connection refused");
-        let os = io::Error::from_raw_os_error(libc::EHOSTUNREACH);
-        assert_eq!(io_reason(&os), "no route to host");
-    }
 
     #[test]
     fn messages_name_the_address_and_the_reason() {

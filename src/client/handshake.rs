@@ -1,22 +1,19 @@
-//! Opening an MQTT connection: the stream, CONNECT, CONNACK, and the fallback from MQTT 5
-//! to 3.1.1 when the broker refuses 5 (CONNACK 0x84 or 3.1.1 return code 1, or the
-//! connection closed in answer, as mosquitto 1.x does; a TLS alert in answer is a TLS
-//! failure, not a refusal). Must not run the session.
+//! Opening a client connection: the stream (`net::dial`), the one CONNECT/CONNACK
+//! exchange (`net::handshake`), and the fallback from MQTT 5 to 3.1.1 when the broker
+//! refuses 5 and `-V` did not fix the version, with the refusal worded for the user.
+//! Must not run the session.
 
-use std::time::Duration;
-
-use super::config::{ConnectConfig, PacketDirection};
-use super::connection::{observe, split, Reader, Writer, MAX_PACKET_SIZE};
-use super::error::ClientError;
-use super::transport;
+use super::config::{observe, ConnectConfig, PacketDirection, Transport};
+use super::error::{io_reason, ClientError};
+use crate::net::handshake::{self, connect_for, next_version, HandshakeError, Refusal};
+use crate::net::{dial, Connection};
+use crate::protocol::codec::MAX_PACKET_SIZE;
 use crate::protocol::{ConnAck, Connect, Packet, ProtocolVersion, ReasonCode};
 
 /// A connection the broker accepted.
 pub struct Established {
-    /// Reads packets.
-    pub reader: Reader,
-    /// Writes packets.
-    pub writer: Writer,
+    /// The connection, in `version`.
+    pub conn: Connection,
     /// The version in use.
     pub version: ProtocolVersion,
     /// The broker's CONNACK.
@@ -33,21 +30,22 @@ pub async fn establish(
     config: &ConnectConfig,
     clean_start: bool,
 ) -> Result<Established, ClientError> {
-    match config.version {
-        Some(version) => attempt(config, version, clean_start)
-            .await
-            .map_err(Attempt::into_error),
-        None => match attempt(config, ProtocolVersion::V5, clean_start).await {
-            Ok(done) => Ok(done),
-            Err(Attempt::VersionRefused(_)) => {
-                let mut done = attempt(config, ProtocolVersion::V311, clean_start)
-                    .await
-                    .map_err(Attempt::into_error)?;
-                done.fell_back = true;
-                Ok(done)
+    let mut version = config.version.unwrap_or(ProtocolVersion::V5);
+    let mut fell_back = false;
+    loop {
+        match attempt(config, version, clean_start).await {
+            Ok(mut done) => {
+                done.fell_back = fell_back;
+                return Ok(done);
             }
-            Err(other) => Err(other.into_error()),
-        },
+            Err(Attempt::VersionRefused(e)) => {
+                match next_version(version, config.version.is_some()) {
+                    Some(next) => (version, fell_back) = (next, true),
+                    None => return Err(e),
+                }
+            }
+            Err(Attempt::Failed(e)) => return Err(e),
+        }
     }
 }
 
@@ -58,106 +56,35 @@ enum Attempt {
     Failed(ClientError),
 }
 
-impl Attempt {
-    fn into_error(self) -> ClientError {
-        match self {
-            Attempt::VersionRefused(e) | Attempt::Failed(e) => e,
-        }
-    }
-}
-
 async fn attempt(
     config: &ConnectConfig,
     version: ProtocolVersion,
     clean_start: bool,
 ) -> Result<Established, Attempt> {
-    let address = config.address();
-    let stream = transport::open(config).await.map_err(Attempt::Failed)?;
     let max_packet_size = config
         .properties
         .maximum_packet_size
         .unwrap_or(MAX_PACKET_SIZE);
-    let (mut reader, mut writer) = split(stream, version, max_packet_size, &address);
-    let connect = Packet::Connect(connect_packet(config, version, clean_start));
-    observe(
-        &config.observer,
-        &config.client_id,
-        PacketDirection::Sent,
-        &connect,
-    );
-    writer.queue(&connect).map_err(Attempt::Failed)?;
-    let deadline = config.connect_timeout;
-    let exchange = async {
-        writer.flush().await?;
-        loop {
-            // Checked on the raw bytes: decoding them as MQTT 5 would consume them.
-            if version == ProtocolVersion::V5 && is_v311_refusal(reader.pending()) {
-                return Err(ClientError::Refused {
-                    reason: refusal(
-                        ProtocolVersion::V311,
-                        ReasonCode::UnsupportedProtocolVersion,
-                    ),
-                    code: ReasonCode::UnsupportedProtocolVersion,
-                });
-            }
-            if let Some(packet) = reader.buffered_packet()? {
-                return Ok(packet);
-            }
-            reader.fill().await?;
-        }
-    };
-    let answer = match tokio::time::timeout(deadline, exchange).await {
-        Ok(answer) => answer,
-        Err(_) => {
-            return Err(Attempt::Failed(ClientError::Connect {
-                address,
-                reason: format!("no CONNACK within {}", secs(deadline)),
-            }))
-        }
-    };
-    let connack = match answer {
-        Ok(Packet::ConnAck(connack)) => connack,
-        Ok(other) => {
-            return Err(Attempt::Failed(ClientError::Connect {
-                address,
-                reason: format!(
-                    "the broker answered CONNECT with {} instead of CONNACK",
-                    other.name()
-                ),
-            }))
-        }
-        // A 3.1.1-only broker answers a version-5 CONNECT with a 3.1.1 CONNACK (return
-        // code 1), which is not a valid MQTT 5 CONNACK, or just closes the connection.
-        // Not a TLS alert in its place (`ClientError::Tls`): under TLS 1.3 that is how a
-        // broker refuses our certificate, whatever the version.
-        Err(err @ (ClientError::Refused { .. } | ClientError::ConnectionLost { .. }))
-            if version == ProtocolVersion::V5 =>
-        {
-            return Err(Attempt::VersionRefused(err));
-        }
-        Err(ClientError::Tls { address, reason }) => {
-            return Err(Attempt::Failed(ClientError::Connect { address, reason }))
-        }
-        Err(err) => return Err(Attempt::Failed(err)),
-    };
-    observe(
-        &config.observer,
-        &config.client_id,
-        PacketDirection::Received,
-        &Packet::ConnAck(connack.clone()),
-    );
-    if !connack.reason_code.is_success() {
-        let refused = ClientError::Refused {
-            reason: refusal(version, connack.reason_code),
-            code: connack.reason_code,
-        };
-        if connack.reason_code == ReasonCode::UnsupportedProtocolVersion
-            && version == ProtocolVersion::V5
-        {
-            return Err(Attempt::VersionRefused(refused));
-        }
-        return Err(Attempt::Failed(refused));
+    let stream = dial::open(&target(config, max_packet_size))
+        .await
+        .map_err(|e| Attempt::Failed(dial_error(e)))?;
+    let mut conn = Connection::new(stream, version);
+    conn.set_max_packet_size(max_packet_size);
+    let connect = connect_for(&connect_packet(config, clean_start), version);
+    if config.observer.is_some() {
+        let sent = Packet::Connect(connect.clone());
+        observe(
+            &config.observer,
+            &config.client_id,
+            PacketDirection::Sent,
+            &sent,
+        );
     }
+    let connack = match handshake::handshake(&mut conn, connect, config.connect_timeout).await {
+        Ok(connack) => connack,
+        Err(e) => return Err(refused(config, version, e)),
+    };
+    observe_connack(config, &connack);
     let client_id = match (
         &connack.properties.assigned_client_identifier,
         config.client_id.is_empty(),
@@ -165,10 +92,8 @@ async fn attempt(
         (Some(assigned), true) => assigned.clone(),
         _ => config.client_id.clone(),
     };
-    reader.set_version(version);
     Ok(Established {
-        reader,
-        writer,
+        conn,
         version,
         connack,
         fell_back: false,
@@ -176,51 +101,104 @@ async fn attempt(
     })
 }
 
-/// The CONNECT for `config` in `version` (properties and will properties only on 5).
-pub fn connect_packet(
-    config: &ConnectConfig,
-    version: ProtocolVersion,
-    clean_start: bool,
-) -> Connect {
-    let v5 = version == ProtocolVersion::V5;
-    let mut will = config.will.clone();
-    if let (Some(will), false) = (&mut will, v5) {
-        will.properties = Default::default();
+/// Where `config` says to connect, and over what.
+fn target(config: &ConnectConfig, max_packet_size: u32) -> dial::Target<'_> {
+    let (tls, websocket) = match &config.transport {
+        Transport::Tcp => (None, None),
+        Transport::Tls(tls) => (Some(tls), None),
+        Transport::Ws { path } => (None, Some(path.as_deref().unwrap_or(""))),
+        Transport::Wss { tls, path } => (Some(tls), Some(path.as_deref().unwrap_or(""))),
+    };
+    dial::Target {
+        host: &config.host,
+        port: config.port,
+        connect_timeout: config.connect_timeout,
+        tls,
+        websocket,
+        max_packet_bytes: max_packet_size as usize,
     }
+}
+
+fn dial_error(e: dial::DialError) -> ClientError {
+    match e {
+        dial::DialError::Resolve { host, reason } => ClientError::Resolve { host, reason },
+        dial::DialError::Connect { address, reason } => ClientError::Connect { address, reason },
+    }
+}
+
+/// A failed handshake as the user reads it, and whether 3.1.1 is worth a try.
+fn refused(config: &ConnectConfig, version: ProtocolVersion, e: HandshakeError) -> Attempt {
+    let address = config.address();
+    let lost = |reason: String| ClientError::ConnectionLost {
+        address: address.clone(),
+        reason,
+    };
+    match e {
+        HandshakeError::VersionRefused(refusal) => Attempt::VersionRefused(match refusal {
+            Refusal::ConnAck(ack) => {
+                observe_connack(config, &ack);
+                refusal_error(version, ack.reason_code)
+            }
+            Refusal::V311ReturnCode => refusal_error(
+                ProtocolVersion::V311,
+                ReasonCode::UnsupportedProtocolVersion,
+            ),
+            Refusal::Closed => lost("the broker closed the connection".into()),
+            Refusal::Reset(e) => lost(io_reason(&e)),
+            Refusal::Undecodable(source) => ClientError::Protocol { address, source },
+        }),
+        HandshakeError::Refused(ack) => {
+            observe_connack(config, &ack);
+            Attempt::Failed(refusal_error(version, ack.reason_code))
+        }
+        HandshakeError::Closed => Attempt::Failed(lost(e.to_string())),
+        HandshakeError::Io(e) => Attempt::Failed(lost(io_reason(&e))),
+        HandshakeError::Protocol(source) => {
+            Attempt::Failed(ClientError::Protocol { address, source })
+        }
+        HandshakeError::Tls(_) | HandshakeError::TimedOut(_) | HandshakeError::Unexpected(_) => {
+            Attempt::Failed(ClientError::Connect {
+                address,
+                reason: e.to_string(),
+            })
+        }
+    }
+}
+
+fn observe_connack(config: &ConnectConfig, connack: &ConnAck) {
+    let packet = Packet::ConnAck(connack.clone());
+    observe(
+        &config.observer,
+        &config.client_id,
+        PacketDirection::Received,
+        &packet,
+    );
+}
+
+/// The CONNECT for `config`, written for MQTT 5 (`connect_for` adapts it to 3.1.1).
+fn connect_packet(config: &ConnectConfig, clean_start: bool) -> Connect {
     Connect {
-        protocol_version: version,
+        protocol_version: ProtocolVersion::V5,
         client_id: config.client_id.clone(),
         clean_start,
         keep_alive_secs: u16::try_from(config.keep_alive.as_secs()).unwrap_or(u16::MAX),
         username: config.username.clone(),
         password: config.password.clone().map(Into::into),
-        will,
-        properties: if v5 {
-            config.properties.clone()
-        } else {
-            Default::default()
-        },
+        will: config.will.clone(),
+        properties: config.properties.clone(),
     }
-}
-
-/// `20 02 00 01`: a 3.1.1 CONNACK with return code 1.
-fn is_v311_refusal(raw: &[u8]) -> bool {
-    raw.len() >= 4 && raw[0] == 0x20 && raw[1] == 0x02 && raw[3] == 0x01
 }
 
 /// The refusal as users read it: MQTT 5 reason codes with their value, 3.1.1 return
 /// codes with theirs.
-fn refusal(version: ProtocolVersion, code: ReasonCode) -> String {
-    match version {
+fn refusal_error(version: ProtocolVersion, code: ReasonCode) -> ClientError {
+    let reason = match version {
         ProtocolVersion::V5 => code.to_string(),
         ProtocolVersion::V311 => format!(
             "{} (return code {})",
             code.description(),
             code.to_v311_connack()
         ),
-    }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{} s", d.as_secs_f64())
+    };
+    ClientError::Refused { reason, code }
 }

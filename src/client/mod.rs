@@ -1,17 +1,14 @@
-//! The MQTT client core used by `pub`, `sub` and `bench`: connect (with the fallback
-//! from MQTT 5 to 3.1.1), drive `protocol::session::Session` over a tokio connection,
+//! The MQTT client core used by `pub` and `sub`: connect (with the fallback from MQTT 5
+//! to 3.1.1), drive `protocol::session::Session` over a `net::Connection`,
 //! reconnect with backoff and resume, and the `--session-dir` store. A `Client` is a
 //! handle sending commands to one task that owns the connection and the session; the
 //! task reports `ClientEvent`s on a channel. Must not print (observers and events
 //! carry everything the CLI shows) and must not parse command lines.
 
 pub mod config;
-pub mod connection;
 pub mod error;
 pub mod handshake;
 pub mod store;
-pub mod tls;
-pub mod transport;
 
 pub use config::{
     ConnectConfig, PacketDirection, PacketObserver, Reconnect, TlsOptions, Transport,

@@ -1,7 +1,8 @@
-//! TLS configuration shared by the broker's TLS listener and the clients: reading PEM
-//! certificates and keys, building rustls server and client configs, and telling a
-//! failed TLS session from a closed connection. Errors name the file and the flag it
-//! came from. Must not open sockets (the listener and `client/tls.rs` do).
+//! TLS for the broker's TLS listener and the clients: reading PEM certificates and keys,
+//! building rustls server and client configs, the client's loaded options
+//! (`TlsOptions`) and handshake (`connect_tls`, whose errors say which flag fixes them),
+//! and telling a failed TLS session from a closed connection. Errors name the file and
+//! the flag it came from. Must not open sockets (`net::dial` and the listener do).
 //!
 //! rustls with the `ring` provider: pure Rust + ring's small C/asm core, no OpenSSL and no
 //! cmake (aws-lc-rs, rustls' default, needs both and takes minutes to build on 2 cores).
@@ -16,6 +17,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
 /// Why a TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +197,96 @@ pub fn client_config(files: &ClientTlsFiles) -> Result<Arc<ClientConfig>, TlsErr
     Ok(Arc::new(config))
 }
 
+/// A client's TLS settings, loaded once from `--cafile`/`--cert`/`--key` before the first
+/// connection (so a bad file is reported at once, naming its flag, whatever the broker's
+/// state) and shared by every reconnect (the files are not read again).
+#[derive(Clone)]
+pub struct TlsOptions {
+    config: Arc<ClientConfig>,
+    /// No `--cafile` and no `--insecure`: a failed handshake hints at them.
+    system_roots: bool,
+}
+
+impl TlsOptions {
+    /// Reads the files and builds the rustls client config.
+    pub fn load(files: &ClientTlsFiles) -> Result<TlsOptions, TlsError> {
+        Ok(TlsOptions {
+            config: client_config(files)?,
+            system_roots: !files.insecure && files.cafile.is_none(),
+        })
+    }
+
+    /// The same settings with TLS session resumption off, so that every connection makes
+    /// a full handshake. Bench's simulated clients share one config (one `Arc`) but stand
+    /// for separate devices: resuming one client's session in another would measure a
+    /// cheaper handshake than theirs.
+    pub fn without_resumption(&self) -> TlsOptions {
+        let mut config = (*self.config).clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        TlsOptions {
+            config: Arc::new(config),
+            system_roots: self.system_roots,
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("system_roots", &self.system_roots)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two options are equal when they are the same loaded config.
+impl PartialEq for TlsOptions {
+    fn eq(&self, other: &TlsOptions) -> bool {
+        Arc::ptr_eq(&self.config, &other.config)
+    }
+}
+
+impl Eq for TlsOptions {}
+
+/// Runs the TLS handshake over `tcp`, checking the broker's certificate against `host`
+/// (unless `--insecure`). Errors say what failed and which flag fixes it.
+pub async fn connect_tls(
+    tcp: TcpStream,
+    host: &str,
+    tls: &TlsOptions,
+) -> io::Result<TlsStream<TcpStream>> {
+    let name = server_name(host)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    TlsConnector::from(tls.config.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| handshake_error(&e, tls.system_roots))
+}
+
+/// The error of a failed handshake, as `io::ErrorKind::Other` so that `io_reason` keeps
+/// the text instead of shortening a closed connection to "the broker closed the
+/// connection", which hides that TLS was attempted.
+fn handshake_error(e: &io::Error, system_roots: bool) -> io::Error {
+    let closed = matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    );
+    let text = if closed {
+        // A plain MQTT listener reads the ClientHello as a malformed packet and hangs up.
+        "the broker closed the connection during it; the broker may not speak TLS on \
+         this port (use mqtt:// and drop --cafile/--cert/--key/--insecure for plain MQTT, \
+         or give the port of its TLS listener)"
+            .to_string()
+    } else if system_roots {
+        format!("{e} (a self-signed broker needs --cafile CA.pem, or --insecure for testing)")
+    } else {
+        e.to_string()
+    };
+    io::Error::other(format!("the TLS handshake failed: {text}"))
+}
+
 /// The text of a failure of the TLS session itself (an alert from the broker, a bad
 /// record) inside an I/O error of a TLS stream; `None` for anything else (a closed or
 /// reset connection). Under TLS 1.3 a broker checks our certificate after our side of
@@ -289,7 +383,7 @@ impl ServerCertVerifier for NoVerification {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A CA and a server certificate for 127.0.0.1/localhost signed by it, as PEM files.

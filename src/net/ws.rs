@@ -94,6 +94,37 @@ where
     Ok(WsStream::new(ws))
 }
 
+/// Client side, from the parts of a URL: upgrades `stream` (TCP or TLS, `secure` says
+/// which) at `path` (`/mqtt` when `None` or empty) of `host:port`, offering the `mqtt`
+/// subprotocol. The error names the URL.
+pub async fn connect_to<S>(
+    stream: S,
+    secure: bool,
+    host: &str,
+    port: u16,
+    path: Option<&str>,
+    max_frame_bytes: usize,
+) -> io::Result<WsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let scheme = if secure { "wss" } else { "ws" };
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let path = path.filter(|p| !p.is_empty()).unwrap_or(DEFAULT_PATH);
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    let url = format!("{scheme}://{host}:{port}{slash}{path}");
+    connect(stream, &url, max_frame_bytes).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("the WebSocket upgrade at {url} failed: {e}"),
+        )
+    })
+}
+
 fn config(max_frame_bytes: usize) -> WebSocketConfig {
     // An MQTT packet may be up to 256 MiB; the frame limit follows the broker's or the
     // client's maximum packet size so a WebSocket peer cannot send more than a TCP one.

@@ -10,8 +10,10 @@
 //! give output. Drain `poll_event` before `poll_transmit`: acknowledgements are only
 //! sent after the caller has seen (and, with a store, persisted) what they acknowledge.
 //! Must not do I/O, read a clock, or encode bytes. CONNECT/CONNACK are the caller's:
-//! a session starts once the connection is accepted.
+//! a session starts once the connection is accepted, with the parameters `connack.rs`
+//! derives from the CONNACK on the client side.
 
+mod connack;
 mod incoming;
 mod keep_alive;
 mod state;
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
 
+pub use connack::{client_session, ClientTerms};
 pub use state::{PersistedOutgoing, PersistedState, StoreChange};
 
 use super::error::ProtocolError;
