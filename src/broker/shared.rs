@@ -9,15 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
-use super::mailbox::{Inbox, Mailbox};
-use super::message::{Delivery, Message};
-use super::router::{Blocked, Routed, Router};
-use super::sessions::SessionStore;
-use super::signal::Signal;
-use super::subscriptions::SubOptions;
-use super::sys::{Gauges, SysState};
-use super::will::DelayedWills;
+use crate::broker::conn::signal::Signal;
+use crate::broker::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
+use crate::broker::persist::session_store::SessionStore;
+use crate::broker::route::mailbox::{Inbox, Mailbox};
+use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::router::{Blocked, Routed, Router};
+use crate::broker::route::subscriptions::SubOptions;
+use crate::broker::sys::{Gauges, SysState};
+use crate::broker::will::DelayedWills;
 use crate::protocol::session::Session;
 use crate::protocol::{topic, Properties, QoS};
 use crate::small_map::SmallMap;
@@ -143,7 +143,7 @@ impl Shared {
     /// slow down.
     pub fn publish(&self, msg: Message, now: Instant) {
         let (blocked, _) = self.publish_or_block(msg, now);
-        super::flow::give_up(self, blocked);
+        crate::broker::route::flow::give_up(self, blocked);
     }
 
     /// Routes a message like `publish`, but gives back the QoS 1/2 deliveries that
@@ -206,7 +206,7 @@ impl Shared {
                     received_at: now,
                 };
                 let routed = self.router.publish(Arc::new(msg), now);
-                super::flow::give_up(self, routed.blocked);
+                crate::broker::route::flow::give_up(self, routed.blocked);
             });
     }
 

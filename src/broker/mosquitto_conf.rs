@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::file_error::{self, FileError};
+use crate::broker::file_error::{self, FileError};
 
 /// Why the config file could not be used.
 pub type ConfigError = FileError;
