@@ -65,6 +65,7 @@
 //!   and WebSocket listeners.
 
 pub mod access;
+pub mod config;
 mod conn;
 mod file_error;
 pub mod hooks;
@@ -77,6 +78,6 @@ mod shared;
 mod sys;
 mod will;
 
+pub use config::BrokerConfig;
 pub use conn::connection::Transport;
 pub use server::{start, BrokerHandle, RunningBroker};
-pub use shared::BrokerConfig;

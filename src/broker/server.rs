@@ -14,11 +14,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::broker::config::BrokerConfig;
 use crate::broker::conn::accept::serve_connection;
 use crate::broker::conn::signal::SWEEP_PERIOD;
 use crate::broker::conn::stream::Stream;
 use crate::broker::route::mailbox::clock_ms;
-use crate::broker::shared::BrokerConfig;
 use crate::broker::shared::Shared;
 
 /// How long shutdown waits for connection tasks to finish.

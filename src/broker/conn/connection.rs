@@ -520,7 +520,7 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::shared::BrokerConfig;
+    use crate::broker::config::BrokerConfig;
     use crate::broker::shared::Shared;
 
     /// Every connection keeps its task's future for its whole life: the memory per

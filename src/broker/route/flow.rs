@@ -117,10 +117,10 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::broker::config::BrokerConfig;
     use crate::broker::route::mailbox::Mailbox;
     use crate::broker::route::message::{Delivery, Message};
     use crate::broker::route::subscriptions::SubOptions;
-    use crate::broker::shared::BrokerConfig;
     use crate::protocol::{Properties, QoS};
 
     fn message(qos: QoS) -> Arc<Message> {

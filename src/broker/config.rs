@@ -1,0 +1,58 @@
+//! `BrokerConfig`: everything `mqtk serve` (or bench's embedded broker) can set, with
+//! mosquitto's defaults. Plain data: must not parse files (`mosquitto_conf.rs` reads
+//! mosquitto.conf; `cli/serve` merges it with the flags) or open anything.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::broker::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
+
+/// Everything `mqtk serve` (or bench's embedded broker) can set.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Where the MQTT/TCP listener binds; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// 0: quiet; 1: connects, disconnects, subscribes (`-v`); 2: every publish (`-vv`).
+    pub verbosity: u8,
+    /// Refuse connections beyond this many (`--max-connections`).
+    pub max_connections: Option<usize>,
+    /// Largest packet accepted from a client (`--max-packet-size`).
+    pub max_packet_size: u32,
+    /// QoS 1/2 messages in flight per client, both ways (`--max-inflight`).
+    pub max_inflight: u16,
+    /// Messages queued per session beyond those in flight (`--max-queued`).
+    pub max_queued: usize,
+    /// Largest keep alive granted (`--max-keepalive`); MQTT 5 clients asking for more
+    /// (or for 0) get Server Keep Alive.
+    pub max_keepalive: u16,
+    /// Highest topic alias a client may use.
+    pub topic_alias_maximum: u16,
+    /// A TCP connection must send CONNECT within this.
+    pub connect_timeout: Duration,
+    /// How often `$SYS/broker/...` is refreshed.
+    pub sys_interval: Duration,
+    /// Access control.
+    pub auth: Arc<dyn Authenticator>,
+    /// Durable storage.
+    pub persistence: Arc<dyn Persistence>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            verbosity: 0,
+            max_connections: None,
+            max_packet_size: 268_435_455,
+            max_inflight: 20,
+            max_queued: 1000,
+            max_keepalive: 65535,
+            topic_alias_maximum: 10,
+            connect_timeout: Duration::from_secs(5),
+            sys_interval: Duration::from_secs(1),
+            auth: Arc::new(AllowAll),
+            persistence: Arc::new(NoPersistence),
+        }
+    }
+}
