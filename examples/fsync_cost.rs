@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use mqtk::broker::store::{FsyncPolicy, Store, StoredMessage};
+use mqtk::broker::persist::database::{FsyncPolicy, Store, StoredMessage};
 use mqtk::protocol::{Publish, QoS};
 
 fn main() {

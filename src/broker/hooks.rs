@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use super::message::{Delivery, Message};
-use super::subscriptions::SubOptions;
+use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::subscriptions::SubOptions;
 use crate::protocol::session::{PersistedState, StoreChange};
 use crate::protocol::{Connect, ProtocolVersion, ReasonCode};
 

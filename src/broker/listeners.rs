@@ -14,8 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::connection::Transport;
-use super::server::BrokerHandle;
+use crate::broker::conn::connection::Transport;
+use crate::broker::server::BrokerHandle;
 use crate::net::ws;
 
 /// A TLS handshake or WebSocket upgrade must finish within this.

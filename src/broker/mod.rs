@@ -47,50 +47,37 @@
 //! and lost: clients that connect in a burst all hold their buffers until the sweep,
 //! and the heap keeps that peak (8.8 KiB). mimalloc was tried too: 6.2 KiB.
 //!
-//! - `message`: the shared `Message` and a subscriber's `Delivery`.
-//! - `mailbox`: a session's bounded queue, also its offline queue.
-//! - `subscriptions`: the topic trie, shared subscription groups.
-//! - `retained`: retained messages by topic.
-//! - `router`: publish → mailboxes, retained store, shared-group requeue.
-//! - `flow`: a publisher waiting for room in a live subscriber's full queue.
-//! - `sessions`: client id → connected task or kept session, expiry.
-//! - `stream`: a connection's byte stream, TCP inline.
-//! - `signal`: what wakes a connection task (takeover, shutdown, keep-alive sweep).
-//! - `will`: wills and the MQTT 5 will delay.
-//! - `sys`: counters and `$SYS/broker/...` topics.
+//! Folders by concern; the dependencies go one way: `conn` → `route`, `persist`, `access`
+//! (through `hooks`) → `route::message`.
+//! - `route/`: a published message to the mailboxes of its receivers (message, mailbox,
+//!   subscriptions, retained, router, flow control).
+//! - `conn/`: one task per network connection (accept, connection, handler, signal,
+//!   stream).
+//! - `persist/`: sessions kept across connections (`session_store`) and across restarts
+//!   (`save_restore`, `data_dir`, `database`).
+//! - `access/`: who may connect and what they may do (auth, acl, password).
+//! - `config`: `BrokerConfig`; `mosquitto_conf`: the `-c FILE` parser; `file_error`: why
+//!   a mosquitto text file could not be used.
+//! - `shared`: the state shared by connection tasks, session ends.
+//! - `will`: wills and the MQTT 5 will delay; `sys`: counters and `$SYS/broker/...`.
 //! - `hooks`: the access-control and persistence seams.
-//! - `state`: `BrokerConfig`, the state shared by connection tasks, session ends.
-//! - `accept`: CONNECT → CONNACK, takeover, resume; `connection`: the per-connection
-//!   task and its I/O; `handler`: what each packet does.
-//! - `server`: `start`, the listener, housekeeping, graceful shutdown.
+//! - `server`: `start`, the listener, housekeeping, graceful shutdown; `listeners`: TLS
+//!   and WebSocket listeners.
 
-mod accept;
-pub mod acl;
-pub mod auth;
+pub mod access;
 pub mod config;
-mod connection;
-pub mod durable;
-pub mod file_error;
-mod flow;
-mod handler;
+mod conn;
+mod file_error;
 pub mod hooks;
-mod keep;
 pub mod listeners;
-pub mod mailbox;
-pub mod message;
-pub mod password;
-pub mod retained;
-pub mod router;
-pub mod server;
-pub mod sessions;
-mod signal;
-pub mod state;
-pub mod store;
-pub mod stream;
-pub mod subscriptions;
-pub mod sys;
-pub mod will;
+pub mod mosquitto_conf;
+pub mod persist;
+mod route;
+mod server;
+mod shared;
+mod sys;
+mod will;
 
-pub use connection::Transport;
+pub use config::BrokerConfig;
+pub use conn::connection::Transport;
 pub use server::{start, BrokerHandle, RunningBroker};
-pub use state::BrokerConfig;

@@ -14,11 +14,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::accept::serve_connection;
-use super::mailbox::clock_ms;
-use super::signal::SWEEP_PERIOD;
-use super::state::{BrokerConfig, Shared};
-use super::stream::Stream;
+use crate::broker::config::BrokerConfig;
+use crate::broker::conn::accept::serve_connection;
+use crate::broker::conn::signal::SWEEP_PERIOD;
+use crate::broker::conn::stream::Stream;
+use crate::broker::route::mailbox::clock_ms;
+use crate::broker::shared::Shared;
 
 /// How long shutdown waits for connection tasks to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -94,7 +95,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     for msg in shared.config.persistence.load_retained() {
         shared.router.publish(Arc::new(msg), Instant::now());
     }
-    super::keep::restore_sessions(&shared, Instant::now());
+    crate::broker::persist::save_restore::restore_sessions(&shared, Instant::now());
     let (stop, shutdown) = watch::channel(false);
     let (done, done_rx) = mpsc::channel(1);
     let handle = BrokerHandle {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::message::Message;
+use crate::broker::route::message::Message;
 use crate::protocol::{Properties, Will};
 
 /// The will of a connection as the message it becomes, and its delay.
@@ -81,12 +81,8 @@ impl DelayedWills {
             .collect()
     }
 
-    /// How many wills wait.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
     /// True when no will waits.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }

@@ -11,7 +11,6 @@ pub mod passwd;
 pub mod properties;
 pub mod publish;
 pub mod serve;
-pub mod serve_setup;
 pub mod subscribe;
 pub mod values;
 

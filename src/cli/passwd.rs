@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
 
-use crate::broker::password::{self, PasswordFile, PasswordHash};
+use crate::broker::access::password::{self, PasswordFile, PasswordHash};
 
 /// Long help of the subcommand (`--help`, man page).
 pub const LONG_ABOUT: &str = "\

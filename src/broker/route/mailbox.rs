@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use futures_util::task::AtomicWaker;
 use tokio::sync::{mpsc, Notify};
 
-use super::hooks::Persistence;
-use super::message::Delivery;
+use crate::broker::hooks::Persistence;
+use crate::broker::route::message::Delivery;
 use crate::protocol::QoS;
 
 /// The sending half of a session's queue, shared by the subscription tree.
@@ -69,7 +69,7 @@ const WAITING: u64 = u64::MAX;
 const CLOCK_STEP_MS: u64 = 5;
 
 /// Milliseconds since the first call in this process, at least 1 (0 means "never").
-pub(super) fn clock_ms(now: Instant) -> u64 {
+pub(crate) fn clock_ms(now: Instant) -> u64 {
     static BASE: OnceLock<Instant> = OnceLock::new();
     let base = *BASE.get_or_init(Instant::now);
     (now.saturating_duration_since(base).as_millis() as u64).max(1)
@@ -197,6 +197,7 @@ impl Mailbox {
     }
 
     /// Messages dropped so far because the queue was full.
+    #[cfg(test)]
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -221,11 +222,6 @@ impl Mailbox {
         self.tx
             .get()
             .map_or(0, |tx| tx.max_capacity() - tx.capacity())
-    }
-
-    /// True when nothing waits in the queue.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// True while its connection task waits for other queues (`set_paused`).
@@ -413,7 +409,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::broker::message::Message;
+    use crate::broker::route::message::Message;
     use crate::protocol::Properties;
 
     fn delivery(qos: QoS) -> Delivery {

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::connection::Transport;
+use crate::broker::conn::connection::Transport;
 
 /// A client connection's byte stream.
 pub enum Stream {
@@ -77,7 +77,7 @@ impl AsyncWrite for Stream {
 }
 
 /// The stream plus its buffers.
-pub(super) struct Io {
+pub(crate) struct Io {
     pub stream: Stream,
     pub rbuf: BytesMut,
     pub wbuf: BytesMut,
@@ -87,7 +87,7 @@ pub(super) struct Io {
 /// Smallest read: what a quiet connection reads at once, into a stack buffer.
 const MIN_READ: usize = 256;
 /// Largest read a busy connection asks for at once.
-pub(super) const MAX_READ: usize = 64 * 1024;
+pub(crate) const MAX_READ: usize = 64 * 1024;
 
 impl Io {
     pub fn new(stream: Stream) -> Io {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::message::Message;
+use crate::broker::route::message::Message;
 
 #[derive(Debug, Default)]
 struct Node {
@@ -29,11 +29,6 @@ pub struct RetainedStore {
 }
 
 impl RetainedStore {
-    /// An empty store.
-    pub fn new() -> RetainedStore {
-        RetainedStore::default()
-    }
-
     /// Stores `msg` for its topic, replacing the previous one; an empty payload
     /// deletes the topic's retained message instead (MQTT 5.0 §3.3.1.3).
     pub fn set(&mut self, msg: Arc<Message>) {
@@ -75,6 +70,7 @@ impl RetainedStore {
     }
 
     /// True when no message is retained.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -190,7 +186,7 @@ mod tests {
     #[test]
     fn set_replace_and_delete() {
         let now = Instant::now();
-        let mut s = RetainedStore::new();
+        let mut s = RetainedStore::default();
         s.set(msg("a/b", "1", None, now));
         s.set(msg("a/b", "2", None, now));
         assert_eq!(topics(&s, "a/b", now), vec!["a/b=2"]);
@@ -204,7 +200,7 @@ mod tests {
     #[test]
     fn wildcard_filters_find_every_matching_topic() {
         let now = Instant::now();
-        let mut s = RetainedStore::new();
+        let mut s = RetainedStore::default();
         for t in ["a", "a/b", "a/c", "a/b/c", "x/b", "$SYS/up"] {
             s.set(msg(t, "v", None, now));
         }
@@ -221,7 +217,7 @@ mod tests {
     #[test]
     fn expired_retained_messages_are_not_sent_and_get_pruned() {
         let now = Instant::now();
-        let mut s = RetainedStore::new();
+        let mut s = RetainedStore::default();
         s.set(msg("t", "v", Some(5), now));
         assert_eq!(topics(&s, "t", now + Duration::from_secs(4)).len(), 1);
         assert!(topics(&s, "t", now + Duration::from_secs(5)).is_empty());

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::connection::Conn;
-use super::hooks::ClientIdentity;
-use super::mailbox::Mailbox;
-use super::sessions::Previous;
-use super::signal::Signal;
-use super::state::{KeptSession, Shared};
-use super::stream::{Io, Stream};
-use super::will::PendingWill;
+use crate::broker::conn::connection::Conn;
+use crate::broker::conn::signal::Signal;
+use crate::broker::conn::stream::{Io, Stream};
+use crate::broker::hooks::ClientIdentity;
+use crate::broker::persist::session_store::Previous;
+use crate::broker::route::mailbox::Mailbox;
+use crate::broker::shared::{KeptSession, Shared};
+use crate::broker::will::PendingWill;
 use crate::protocol::session::{Role, Session, SessionConfig};
 use crate::protocol::{
     topic, ConnAck, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode,

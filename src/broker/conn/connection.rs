@@ -16,13 +16,13 @@ use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use super::flow;
-use super::hooks::ClientIdentity;
-use super::router::Blocked;
-use super::signal::{Signal, TakeOverReply, Wake};
-use super::state::{KeptSession, Shared};
-use super::stream::{Io, MAX_READ};
-use super::will::PendingWill;
+use crate::broker::conn::signal::{Signal, TakeOverReply, Wake};
+use crate::broker::conn::stream::{Io, MAX_READ};
+use crate::broker::hooks::ClientIdentity;
+use crate::broker::route::flow;
+use crate::broker::route::router::Blocked;
+use crate::broker::shared::{KeptSession, Shared};
+use crate::broker::will::PendingWill;
 use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
 use crate::small_map::SmallMap;
 
@@ -32,7 +32,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 
 /// Why a connection ends.
 #[derive(Debug)]
-pub(super) enum End {
+pub(crate) enum End {
     /// DISCONNECT from the client; `will` for MQTT 5 reason 0x04.
     Disconnect { will: bool },
     /// The socket closed or failed without DISCONNECT.
@@ -65,7 +65,7 @@ impl From<ProtocolError> for End {
 }
 
 /// A connected client: everything its task owns.
-pub(super) struct Conn {
+pub(crate) struct Conn {
     pub io: Io,
     pub shared: Arc<Shared>,
     pub conn_id: u64,
@@ -90,7 +90,7 @@ pub(super) struct Conn {
 
 /// What most connections never use, boxed on first use (memory per idle connection).
 #[derive(Debug, Default)]
-pub(super) struct ConnExtra {
+pub(crate) struct ConnExtra {
     /// Topic → alias we assigned on this connection.
     pub out_aliases: SmallMap<ByteString, u16>,
     /// Stored session: queue id of each message handed to the session, by its `seq`,
@@ -520,7 +520,8 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::state::{BrokerConfig, Shared};
+    use crate::broker::config::BrokerConfig;
+    use crate::broker::shared::Shared;
 
     /// Every connection keeps its task's future for its whole life: the memory per
     /// idle connection (scripts/serve-memory) starts here. Everything rare (CONNECT,
@@ -532,7 +533,7 @@ mod tests {
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
         let (done, _done_rx) = tokio::sync::mpsc::channel(1);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-        let future = super::super::accept::serve_connection(
+        let future = crate::broker::conn::accept::serve_connection(
             Box::<dyn Transport>::from(Box::new(stream)).into(),
             peer,
             shared,

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::file_error::{self, FileError};
+use crate::broker::file_error::{self, FileError};
 
 /// Why an ACL file could not be used.
 pub type AclError = FileError;

@@ -1,18 +1,21 @@
-//! `mqtk serve`: its flags (`ServeArgs`) and `run`, which turns them (and `-c FILE`) into
-//! a checked broker config and runs `crate::broker`. Must not print directly.
+//! `mqtk serve`: its help text and `run`, which turns the flags (`args.rs`) and `-c FILE`
+//! (`setup.rs`) into a checked broker config and runs `crate::broker`. Must not print
+//! directly (only through `crate::output`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Args;
 
 use crate::broker::{self, BrokerConfig};
 use crate::output;
 
-use super::serve_setup;
-use super::{values, Exit};
 use crate::broker::listeners::ListenerSpec;
+use crate::cli::Exit;
+
+mod args;
+mod setup;
+
+pub use args::ServeArgs;
 
 /// Long help of the subcommand (`--help`, man page). Lines indented by two spaces are
 /// kept as written in the man page (see `docs.rs`).
@@ -65,115 +68,9 @@ Examples:
   mqtk serve --data-dir /var/lib/mqtk --password-file passwd --allow-anonymous false
   mqtk serve --tls-port 8883 --cert server.pem --key server.key --ws-port 9001";
 
-/// Flags of `mqtk serve`.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
-    pub bind: String,
-
-    /// MQTT/TCP port; 0 picks a free one
-    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 1883, value_parser = values::parse_port)]
-    pub port: u16,
-
-    /// Log connections and packets to stderr (-vv: every publish too)
-    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-
-    /// Read settings from a mosquitto.conf (the common subset)
-    #[arg(short = 'c', long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Keep retained messages and sessions in DIR across restarts
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
-    /// With --data-dir: when changes reach the disk, `always` (before each acknowledgement)
-    /// or `every-N-ms` (faster; a crash loses at most the last N ms) [default: always]
-    #[arg(long, value_name = "WHEN")]
-    pub fsync: Option<String>,
-
-    /// Maximum number of client connections [default: unlimited]
-    #[arg(long, value_name = "N", help_heading = "Limits",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: Option<u32>,
-
-    /// Largest packet accepted, in bytes [default: 268435455, the MQTT maximum]
-    #[arg(long, value_name = "BYTES", help_heading = "Limits",
-          value_parser = clap::value_parser!(u32).range(2..=268_435_460))]
-    pub max_packet_size: Option<u32>,
-
-    /// QoS 1/2 messages in flight per client [default: 20]
-    #[arg(long, value_name = "N", help_heading = "Limits",
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_inflight: Option<u16>,
-
-    /// Messages queued per client beyond those in flight, QoS 0 included; 0: no limit [default: 1000]
-    #[arg(long, value_name = "N", help_heading = "Limits")]
-    pub max_queued: Option<u32>,
-
-    /// Largest keep alive granted to clients, in seconds [default: 65535]
-    #[arg(long, value_name = "SECS", help_heading = "Limits",
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_keepalive: Option<u16>,
-
-    /// Allow clients without a user name: true or false [default: true, false with --password-file]
-    #[arg(long, value_name = "BOOL", help_heading = "Access", num_args = 0..=1,
-          default_missing_value = "true")]
-    pub allow_anonymous: Option<bool>,
-
-    /// Check user names and passwords against FILE (mosquitto_passwd format)
-    #[arg(long, value_name = "FILE", help_heading = "Access")]
-    pub password_file: Option<PathBuf>,
-
-    /// Restrict topics per user with FILE (mosquitto acl_file format)
-    #[arg(long, value_name = "FILE", help_heading = "Access")]
-    pub acl_file: Option<PathBuf>,
-
-    /// Also listen for MQTT over TLS on PORT (needs --cert and --key)
-    #[arg(long, value_name = "PORT", help_heading = "More listeners", value_parser = values::parse_port,
-          requires_all = ["cert", "key"])]
-    pub tls_port: Option<u16>,
-
-    /// Server certificate chain (PEM) for --tls-port
-    #[arg(
-        long,
-        value_name = "FILE",
-        help_heading = "More listeners",
-        requires = "tls_port"
-    )]
-    pub cert: Option<PathBuf>,
-
-    /// Private key (PEM) of --cert
-    #[arg(
-        long,
-        value_name = "FILE",
-        help_heading = "More listeners",
-        requires = "tls_port"
-    )]
-    pub key: Option<PathBuf>,
-
-    /// CA certificates (PEM) that client certificates must chain to
-    #[arg(
-        long,
-        value_name = "FILE",
-        help_heading = "More listeners",
-        requires = "tls_port"
-    )]
-    pub cafile: Option<PathBuf>,
-
-    /// Refuse TLS clients without a certificate signed by --cafile
-    #[arg(long, help_heading = "More listeners", requires = "cafile")]
-    pub require_certificate: bool,
-
-    /// Also listen for MQTT over WebSocket on PORT
-    #[arg(long, value_name = "PORT", help_heading = "More listeners", value_parser = values::parse_port)]
-    pub ws_port: Option<u16>,
-}
-
 /// Runs `mqtk serve` until SIGINT or SIGTERM.
 pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
-    let deployment = serve_setup::setup(&mut args)?;
+    let deployment = setup::setup(&mut args)?;
     for warning in &deployment.warnings {
         output::warning(warning);
     }
@@ -207,7 +104,7 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         max_queued: args
             .max_queued
             // 0 is "no limit", as max_queued_messages 0 is in mosquitto.conf.
-            .map(|n| if n == 0 { super::serve_setup::UNLIMITED_QUEUE } else { n } as usize)
+            .map(|n| if n == 0 { setup::UNLIMITED_QUEUE } else { n } as usize)
             .unwrap_or(defaults.max_queued),
         max_keepalive: args.max_keepalive.unwrap_or(defaults.max_keepalive),
         ..defaults
@@ -223,7 +120,7 @@ async fn serve(config: BrokerConfig, listeners: Vec<ListenerSpec>) -> anyhow::Re
     let broker = broker::start(config).await?;
     output::stdout_line(format!("listening on mqtt://{}", broker.local_addr()))
         .context("cannot write to stdout")?;
-    for url in serve_setup::start_listeners(listeners, broker.handle()).await? {
+    for url in setup::start_listeners(listeners, broker.handle()).await? {
         output::stdout_line(format!("listening on {url}")).context("cannot write to stdout")?;
     }
     tokio::select! {

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::mailbox::Mailbox;
-use super::message::SharedKey;
+use crate::broker::route::mailbox::Mailbox;
+use crate::broker::route::message::SharedKey;
 use crate::protocol::QoS;
 use crate::small_map::SmallMap;
 use smol_str::SmolStr;
@@ -182,11 +182,6 @@ pub struct SubscriptionTree {
 }
 
 impl SubscriptionTree {
-    /// An empty tree.
-    pub fn new() -> SubscriptionTree {
-        SubscriptionTree::default()
-    }
-
     /// Adds or replaces (MQTT 5.0 §3.8.4) the subscription of `mailbox`'s session to
     /// `filter`, in shared group `share` if given. Returns true when it existed already
     /// (Retain Handling 1 sends retained messages only for new subscriptions).
@@ -279,6 +274,7 @@ impl SubscriptionTree {
     }
 
     /// True when nobody subscribes to anything.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -375,7 +371,7 @@ mod tests {
 
     #[test]
     fn wildcards_match_as_the_specification_says() {
-        let mut t = SubscriptionTree::new();
+        let mut t = SubscriptionTree::default();
         let filters = ["a/b", "a/+", "a/#", "#", "+/+", "a/b/c", "+", "a/+/c", "/+"];
         for (i, f) in filters.iter().enumerate() {
             t.subscribe(f, None, &mailbox(i as u64), opts(QoS::AtMostOnce));
@@ -390,7 +386,7 @@ mod tests {
 
     #[test]
     fn dollar_topics_are_not_matched_by_a_leading_wildcard() {
-        let mut t = SubscriptionTree::new();
+        let mut t = SubscriptionTree::default();
         t.subscribe("#", None, &mailbox(1), opts(QoS::AtMostOnce));
         t.subscribe("+/broker/uptime", None, &mailbox(2), opts(QoS::AtMostOnce));
         t.subscribe("$SYS/#", None, &mailbox(3), opts(QoS::AtMostOnce));
@@ -402,7 +398,7 @@ mod tests {
 
     #[test]
     fn resubscribing_replaces_and_unsubscribing_prunes() {
-        let mut t = SubscriptionTree::new();
+        let mut t = SubscriptionTree::default();
         let m = mailbox(1);
         assert!(!t.subscribe("a/+/c", None, &m, opts(QoS::AtMostOnce)));
         assert!(t.subscribe("a/+/c", None, &m, opts(QoS::ExactlyOnce)));
@@ -421,7 +417,7 @@ mod tests {
 
     #[test]
     fn shared_groups_hold_members_and_rotate() {
-        let mut t = SubscriptionTree::new();
+        let mut t = SubscriptionTree::default();
         let (a, b) = (mailbox(1), mailbox(2));
         t.subscribe("s/#", Some("g"), &a, opts(QoS::AtLeastOnce));
         t.subscribe("s/#", Some("g"), &b, opts(QoS::AtLeastOnce));
@@ -441,7 +437,7 @@ mod tests {
 
     #[test]
     fn many_subscribers_of_one_filter_switch_to_a_map_and_back_out() {
-        let mut t = SubscriptionTree::new();
+        let mut t = SubscriptionTree::default();
         let boxes: Vec<Arc<Mailbox>> = (0..20).map(mailbox).collect();
         for m in &boxes {
             assert!(!t.subscribe("a/b", None, m, opts(QoS::AtMostOnce)));
@@ -457,7 +453,7 @@ mod tests {
 
     #[test]
     fn publish_cost_does_not_visit_unrelated_filters() {
-        let mut t = SubscriptionTree::new();
+        let mut t = SubscriptionTree::default();
         for i in 0..10_000u64 {
             t.subscribe(
                 &format!("devices/{i}/state"),

@@ -12,12 +12,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use super::flow::CONGESTED;
-use super::mailbox::{Mailbox, PushError};
-use super::message::{Delivery, Message};
-use super::retained::RetainedStore;
-use super::subscriptions::{Matched, SharedGroup, SubOptions, SubscriptionTree};
-use super::sys::Stats;
+use crate::broker::route::flow::CONGESTED;
+use crate::broker::route::mailbox::{Mailbox, PushError};
+use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::retained::RetainedStore;
+use crate::broker::route::subscriptions::{Matched, SharedGroup, SubOptions, SubscriptionTree};
+use crate::broker::sys::Stats;
 use crate::protocol::QoS;
 
 /// The routing state shared by every connection task.
@@ -320,7 +320,7 @@ pub fn split_shared_key(key: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::mailbox::Inbox;
+    use crate::broker::route::mailbox::Inbox;
     use bytes::Bytes;
 
     use super::*;

@@ -536,10 +536,8 @@ fn redb_err(reason: String) -> redb::Error {
     redb::Error::Corrupted(reason)
 }
 
-#[path = "store_codec.rs"]
 mod codec;
 use codec::{decode_message, decode_outgoing, encode_message, encode_outgoing};
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;

@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
-use super::connection::{Conn, End};
-use super::message::{Delivery, Message};
-use super::state::split_filter;
-use super::subscriptions::SubOptions;
+use crate::broker::conn::connection::{Conn, End};
+use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::subscriptions::SubOptions;
+use crate::broker::shared::split_filter;
 use crate::protocol::session::Event;
 use crate::protocol::{
     topic, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
@@ -19,7 +19,7 @@ use smol_str::SmolStr;
 impl Conn {
     /// Handles the session's events, then encodes what it wants sent. Events come
     /// first: acknowledgements go out only after the message was routed.
-    pub(super) fn drive(&mut self, now: Instant) -> Result<(), End> {
+    pub(crate) fn drive(&mut self, now: Instant) -> Result<(), End> {
         while let Some(event) = self.kept.session.poll_event() {
             match event {
                 Event::Message(publish) => self.on_message(publish, now)?,
@@ -293,7 +293,7 @@ impl Conn {
     /// Hands one message to the session for sending, unless it expired or is larger
     /// than the client accepts (then it is dropped for this client only, MQTT 5.0
     /// §3.1.2.11.4).
-    pub(super) fn deliver(&mut self, delivery: Delivery, now: Instant) {
+    pub(crate) fn deliver(&mut self, delivery: Delivery, now: Instant) {
         if delivery.msg.is_expired(now)
             || !self
                 .shared

@@ -10,12 +10,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
-use super::serve::ServeArgs;
-use crate::broker::auth::AccessControl;
-use crate::broker::config::{self, ListenerProtocol};
-use crate::broker::durable::DurablePersistence;
+use super::args::ServeArgs;
+use crate::broker::access::AccessControl;
 use crate::broker::listeners::{ListenerKind, ListenerSpec};
-use crate::broker::store::{FsyncPolicy, Store};
+use crate::broker::mosquitto_conf::{self, ListenerProtocol};
+use crate::broker::persist::{DurablePersistence, FsyncPolicy, Store};
 use crate::broker::{BrokerConfig, BrokerHandle};
 use crate::net::tls::{self, ServerTlsFiles};
 
@@ -80,7 +79,7 @@ pub fn setup(args: &mut ServeArgs) -> anyhow::Result<Deployment> {
     let mut deployment = Deployment::default();
     let mut file_listeners = Vec::new();
     if let Some(path) = args.config.clone() {
-        let (file, warnings) = config::load(&path)?;
+        let (file, warnings) = mosquitto_conf::load(&path)?;
         deployment.warnings.extend(
             warnings
                 .into_iter()
@@ -90,7 +89,7 @@ pub fn setup(args: &mut ServeArgs) -> anyhow::Result<Deployment> {
     }
     // A usage error, as `serve::broker_config` reports it: exit status 2.
     let ip: IpAddr = args.bind.parse().map_err(|_| {
-        super::Exit::new(
+        crate::cli::Exit::new(
             2,
             format!(
                 "invalid --bind address '{}': give an IP address such as 127.0.0.1 or 0.0.0.0",
@@ -154,7 +153,7 @@ pub fn setup(args: &mut ServeArgs) -> anyhow::Result<Deployment> {
 /// returns the file's listeners other than the one that became `--bind`/`--port`.
 fn merge_file(
     args: &mut ServeArgs,
-    file: config::FileConfig,
+    file: mosquitto_conf::FileConfig,
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Vec<FileListener>> {
     let data_dir = file.data_dir().map(PathBuf::from);

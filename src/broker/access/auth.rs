@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
-use super::acl::{Acl, Identity};
-use super::hooks::{Authenticator, ClientIdentity};
-use super::password::PasswordFile;
+use crate::broker::access::acl::{Acl, Identity};
+use crate::broker::access::password::PasswordFile;
+use crate::broker::hooks::{Authenticator, ClientIdentity};
 use crate::protocol::{Connect, ReasonCode};
 
 /// The access rules of a running broker.

@@ -1,76 +1,26 @@
-//! The broker's configuration and the state every connection task shares: the router,
+//! The state every connection task shares: the router,
 //! the session store, delayed wills, hooks, and the kept-session bundle a connection
 //! task owns (and hands back to the store when it ends). Also "end a session": remove
 //! its subscriptions, give unacknowledged shared messages to other members, publish
 //! a will still waiting. Must not do I/O.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
-use super::mailbox::{Inbox, Mailbox};
-use super::message::{Delivery, Message};
-use super::router::{Blocked, Routed, Router};
-use super::sessions::SessionStore;
-use super::signal::Signal;
-use super::subscriptions::SubOptions;
-use super::sys::{Gauges, SysState};
-use super::will::DelayedWills;
+use crate::broker::config::BrokerConfig;
+use crate::broker::conn::signal::Signal;
+use crate::broker::persist::session_store::SessionStore;
+use crate::broker::route::mailbox::{Inbox, Mailbox};
+use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::router::{Blocked, Routed, Router};
+use crate::broker::route::subscriptions::SubOptions;
+use crate::broker::sys::{Gauges, SysState};
+use crate::broker::will::DelayedWills;
 use crate::protocol::session::Session;
 use crate::protocol::{topic, Properties, QoS};
 use crate::small_map::SmallMap;
 use smol_str::SmolStr;
-
-/// Everything `mqtk serve` (or bench's embedded broker) can set.
-#[derive(Debug, Clone)]
-pub struct BrokerConfig {
-    /// Where the MQTT/TCP listener binds; port 0 picks a free one.
-    pub bind: SocketAddr,
-    /// 0: quiet; 1: connects, disconnects, subscribes (`-v`); 2: every publish (`-vv`).
-    pub verbosity: u8,
-    /// Refuse connections beyond this many (`--max-connections`).
-    pub max_connections: Option<usize>,
-    /// Largest packet accepted from a client (`--max-packet-size`).
-    pub max_packet_size: u32,
-    /// QoS 1/2 messages in flight per client, both ways (`--max-inflight`).
-    pub max_inflight: u16,
-    /// Messages queued per session beyond those in flight (`--max-queued`).
-    pub max_queued: usize,
-    /// Largest keep alive granted (`--max-keepalive`); MQTT 5 clients asking for more
-    /// (or for 0) get Server Keep Alive.
-    pub max_keepalive: u16,
-    /// Highest topic alias a client may use.
-    pub topic_alias_maximum: u16,
-    /// A TCP connection must send CONNECT within this.
-    pub connect_timeout: Duration,
-    /// How often `$SYS/broker/...` is refreshed.
-    pub sys_interval: Duration,
-    /// Access control.
-    pub auth: Arc<dyn Authenticator>,
-    /// Durable storage.
-    pub persistence: Arc<dyn Persistence>,
-}
-
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        BrokerConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
-            verbosity: 0,
-            max_connections: None,
-            max_packet_size: 268_435_455,
-            max_inflight: 20,
-            max_queued: 1000,
-            max_keepalive: 65535,
-            topic_alias_maximum: 10,
-            connect_timeout: Duration::from_secs(5),
-            sys_interval: Duration::from_secs(1),
-            auth: Arc::new(AllowAll),
-            persistence: Arc::new(NoPersistence),
-        }
-    }
-}
 
 /// A session's state that outlives a network connection (MQTT 5.0 §4.1).
 #[derive(Debug)]
@@ -143,7 +93,7 @@ impl Shared {
     /// slow down.
     pub fn publish(&self, msg: Message, now: Instant) {
         let (blocked, _) = self.publish_or_block(msg, now);
-        super::flow::give_up(self, blocked);
+        crate::broker::route::flow::give_up(self, blocked);
     }
 
     /// Routes a message like `publish`, but gives back the QoS 1/2 deliveries that
@@ -206,7 +156,7 @@ impl Shared {
                     received_at: now,
                 };
                 let routed = self.router.publish(Arc::new(msg), now);
-                super::flow::give_up(self, routed.blocked);
+                crate::broker::route::flow::give_up(self, routed.blocked);
             });
     }
 

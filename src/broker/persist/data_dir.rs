@@ -10,10 +10,12 @@ use std::time::{Instant, SystemTime};
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::hooks::{Persistence, RestoredSession, SessionSnapshot};
-use super::message::{Delivery, Message};
-use super::store::{SessionRecord, Store, StoredMessage, StoredSession, StoredSubscription};
-use super::subscriptions::SubOptions;
+use crate::broker::hooks::{Persistence, RestoredSession, SessionSnapshot};
+use crate::broker::persist::database::{
+    SessionRecord, Store, StoredMessage, StoredSession, StoredSubscription,
+};
+use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::subscriptions::SubOptions;
 use crate::protocol::session::StoreChange;
 use crate::protocol::{ProtocolVersion, Publish, QoS};
 
@@ -75,7 +77,7 @@ fn from_record(record: StoredMessage) -> Message {
 }
 
 impl DurablePersistence {
-    fn report(&self, what: &str, result: Result<(), super::store::StoreError>) {
+    fn report(&self, what: &str, result: Result<(), crate::broker::persist::database::StoreError>) {
         if let Err(err) = result {
             (self.on_error)(format!("{what} not stored durably: {err}"));
         }

@@ -19,7 +19,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::file_error::{self, FileError};
+use crate::broker::file_error::{self, FileError};
 
 /// mosquitto_passwd's default PBKDF2 iteration count (mosquitto 2.0 `PW_DEFAULT_ITERATIONS`).
 pub const DEFAULT_ITERATIONS: u32 = 101;

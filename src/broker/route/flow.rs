@@ -19,9 +19,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::mailbox::{Mailbox, PushError, DRAIN_WINDOW};
-use super::router::{Blocked, Routed};
-use super::state::Shared;
+use crate::broker::route::mailbox::{Mailbox, PushError, DRAIN_WINDOW};
+use crate::broker::route::router::{Blocked, Routed};
+use crate::broker::shared::Shared;
 
 /// The longest a publisher waits for room for one message, all its subscribers
 /// together; then what still does not fit is dropped.
@@ -117,10 +117,10 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::broker::mailbox::Mailbox;
-    use crate::broker::message::{Delivery, Message};
-    use crate::broker::state::BrokerConfig;
-    use crate::broker::subscriptions::SubOptions;
+    use crate::broker::config::BrokerConfig;
+    use crate::broker::route::mailbox::Mailbox;
+    use crate::broker::route::message::{Delivery, Message};
+    use crate::broker::route::subscriptions::SubOptions;
     use crate::protocol::{Properties, QoS};
 
     fn message(qos: QoS) -> Arc<Message> {

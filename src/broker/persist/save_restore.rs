@@ -11,11 +11,11 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::connection::Conn;
-use super::hooks::{Persistence, RestoredSession, SessionSnapshot};
-use super::mailbox::Mailbox;
-use super::message::Delivery;
-use super::state::{split_filter, KeptSession, Shared};
+use crate::broker::conn::connection::Conn;
+use crate::broker::hooks::{Persistence, RestoredSession, SessionSnapshot};
+use crate::broker::route::mailbox::Mailbox;
+use crate::broker::route::message::Delivery;
+use crate::broker::shared::{split_filter, KeptSession, Shared};
 use crate::protocol::session::{Role, Session, SessionConfig, StoreChange};
 use crate::small_map::SmallMap;
 use smol_str::SmolStr;
@@ -28,14 +28,14 @@ impl Conn {
     }
 
     /// Saves the session's settings and subscriptions (`online`: still connected).
-    pub(super) fn save_session(&self, online: bool) {
+    pub(crate) fn save_session(&self, online: bool) {
         if let Some(store) = self.store() {
             store.session_saved(&self.identity.client_id, &snapshot(self, online));
         }
     }
 
     /// A store event of the session: written before what it allows is sent.
-    pub(super) fn on_store(&mut self, change: StoreChange) {
+    pub(crate) fn on_store(&mut self, change: StoreChange) {
         let Some(store) = self.store().cloned() else {
             return;
         };
@@ -52,7 +52,7 @@ impl Conn {
 
     /// A stored delivery left the queue without entering the session (expired, not
     /// allowed, too big, QoS 0): forget it.
-    pub(super) fn drop_stored(&self, delivery: &Delivery) {
+    pub(crate) fn drop_stored(&self, delivery: &Delivery) {
         if delivery.qid() != 0 {
             self.shared.config.persistence.message_taken(
                 &self.identity.client_id,
@@ -80,7 +80,7 @@ fn snapshot(conn: &Conn, online: bool) -> SessionSnapshot {
 /// Brings the stored sessions back as offline kept sessions: subscriptions in the router,
 /// queued messages in their mailboxes, QoS state restored, expiry counted from when they
 /// disconnected. Call after the retained messages are loaded, so those are not queued.
-pub(super) fn restore_sessions(shared: &Shared, now: Instant) -> usize {
+pub(crate) fn restore_sessions(shared: &Shared, now: Instant) -> usize {
     let persistence = &shared.config.persistence;
     if !persistence.keeps_sessions() {
         return 0;
@@ -132,7 +132,7 @@ fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
         now + expiry.saturating_sub(elapsed)
     });
     let conn_id = shared.next_id();
-    let control = Arc::new(super::signal::Signal::default());
+    let control = Arc::new(crate::broker::conn::signal::Signal::default());
     let mut sessions = shared.sessions();
     let _ = sessions.connect(client_id.clone(), conn_id, control, now);
     let _ = sessions.disconnect(&client_id, conn_id, Some(kept), expires_at);
