@@ -14,9 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::broker::conn::connection::Transport;
 use crate::broker::server::BrokerHandle;
-use crate::net::ws;
+use crate::net::{ws, Stream, Transport};
 
 /// A TLS handshake or WebSocket upgrade must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -125,18 +124,17 @@ async fn accept_loop(listener: TcpListener, kind: ListenerKind, broker: BrokerHa
     }
 }
 
-async fn upgrade(
-    tcp: TcpStream,
-    kind: &ListenerKind,
-    max_frame: usize,
-) -> std::io::Result<Box<dyn Transport>> {
+async fn upgrade(tcp: TcpStream, kind: &ListenerKind, max_frame: usize) -> std::io::Result<Stream> {
+    let other = |ws: Box<dyn Transport>| Stream::from(ws);
     Ok(match kind {
-        ListenerKind::Tcp => Box::new(tcp),
-        ListenerKind::Tls(config) => Box::new(TlsAcceptor::from(config.clone()).accept(tcp).await?),
-        ListenerKind::Ws => Box::new(ws::accept(tcp, max_frame).await?),
+        ListenerKind::Tcp => Stream::from(tcp),
+        ListenerKind::Tls(config) => {
+            Stream::from(TlsAcceptor::from(config.clone()).accept(tcp).await?)
+        }
+        ListenerKind::Ws => other(Box::new(ws::accept(tcp, max_frame).await?)),
         ListenerKind::Wss(config) => {
             let tls = TlsAcceptor::from(config.clone()).accept(tcp).await?;
-            Box::new(ws::accept(tls, max_frame).await?)
+            other(Box::new(ws::accept(tls, max_frame).await?))
         }
     })
 }

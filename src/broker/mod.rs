@@ -78,6 +78,6 @@ mod shared;
 mod sys;
 mod will;
 
+pub use crate::net::Transport;
 pub use config::BrokerConfig;
-pub use conn::connection::Transport;
 pub use server::{start, BrokerHandle, RunningBroker};

@@ -17,9 +17,9 @@ use tokio::task::JoinHandle;
 use crate::broker::config::BrokerConfig;
 use crate::broker::conn::accept::serve_connection;
 use crate::broker::conn::signal::SWEEP_PERIOD;
-use crate::broker::conn::stream::Stream;
 use crate::broker::route::mailbox::clock_ms;
 use crate::broker::shared::Shared;
+use crate::net::Stream;
 
 /// How long shutdown waits for connection tasks to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -12,12 +12,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::broker::conn::connection::Conn;
 use crate::broker::conn::signal::Signal;
-use crate::broker::conn::stream::{Io, Stream};
 use crate::broker::hooks::ClientIdentity;
 use crate::broker::persist::session_store::Previous;
 use crate::broker::route::mailbox::Mailbox;
 use crate::broker::shared::{KeptSession, Shared};
 use crate::broker::will::PendingWill;
+use crate::net::{Connection, Stream};
 use crate::protocol::session::{Role, Session, SessionConfig};
 use crate::protocol::{
     topic, ConnAck, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode,
@@ -55,7 +55,7 @@ async fn handshake(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) -> Option<Box<Conn>> {
-    let mut io = Io::new(stream);
+    let mut io = Connection::new(stream, ProtocolVersion::V5).with_adaptive_reads();
     let connect = tokio::select! {
         c = tokio::time::timeout(shared.config.connect_timeout, read_connect(&mut io, &shared)) => c,
         _ = wait_shutdown(shutdown.clone()) => return None,
@@ -83,7 +83,7 @@ async fn wait_shutdown(mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Reads until the first packet; it must be a CONNECT (MQTT 5.0 §3.1).
-async fn read_connect(io: &mut Io, shared: &Shared) -> Result<Connect, String> {
+async fn read_connect(io: &mut Connection, shared: &Shared) -> Result<Connect, String> {
     loop {
         match Packet::decode(
             &mut io.rbuf,
@@ -111,7 +111,7 @@ async fn read_connect(io: &mut Io, shared: &Shared) -> Result<Connect, String> {
 
 /// Refuses a CONNECT with `code` (CONNACK, then close).
 async fn refuse(
-    mut io: Io,
+    mut io: Connection,
     version: ProtocolVersion,
     code: ReasonCode,
     shared: &Shared,
@@ -129,7 +129,7 @@ async fn refuse(
 }
 
 async fn accept(
-    io: Io,
+    io: Connection,
     connect: Connect,
     peer: SocketAddr,
     shared: Arc<Shared>,

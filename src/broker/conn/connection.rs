@@ -3,8 +3,8 @@
 //! machine (`protocol::session`), pulls deliveries from the session's mailbox while the
 //! client's receive window has room, encodes and writes, and on the way out sends the
 //! MQTT 5 DISCONNECT, publishes or schedules the will and hands the session back to the
-//! store. Transport-agnostic: anything `AsyncRead + AsyncWrite` (TCP here; TLS and
-//! WebSocket plug in the same way). Must not hold a lock across `.await`.
+//! store. Runs over `net::Connection` with adaptive reads (no read buffer held while
+//! quiet), whatever the transport below. Must not hold a lock across `.await`.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -14,21 +14,18 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::broker::conn::signal::{Signal, TakeOverReply, Wake};
-use crate::broker::conn::stream::{Io, MAX_READ};
 use crate::broker::hooks::ClientIdentity;
 use crate::broker::route::flow;
 use crate::broker::route::router::Blocked;
 use crate::broker::shared::{KeptSession, Shared};
 use crate::broker::will::PendingWill;
+use crate::net::connection::MAX_READ;
+use crate::net::Connection;
 use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
 use crate::small_map::SmallMap;
-
-/// A byte stream a client connection runs over.
-pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 
 /// Why a connection ends.
 #[derive(Debug)]
@@ -66,7 +63,7 @@ impl From<ProtocolError> for End {
 
 /// A connected client: everything its task owns.
 pub(crate) struct Conn {
-    pub io: Io,
+    pub io: Connection,
     pub shared: Arc<Shared>,
     pub conn_id: u64,
     pub peer: SocketAddr,
@@ -160,7 +157,6 @@ impl Conn {
                 read = std::future::poll_fn(|cx| self.io.poll_read(cx)) => match read {
                     Ok(0) => return End::Network("connection closed by the client".into()),
                     Ok(n) => {
-                        self.io.after_read(n);
                         self.shared.router.stats.bytes_received.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                         if let Err(end) = self.decode_all(Instant::now()) {
                             return end;
@@ -534,7 +530,7 @@ mod tests {
         let (done, _done_rx) = tokio::sync::mpsc::channel(1);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
         let future = crate::broker::conn::accept::serve_connection(
-            Box::<dyn Transport>::from(Box::new(stream)).into(),
+            Box::<dyn crate::net::Transport>::from(Box::new(stream)).into(),
             peer,
             shared,
             shutdown,

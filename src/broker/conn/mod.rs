@@ -1,9 +1,8 @@
 //! One task per network connection: CONNECT → CONNACK (`accept`), the task and its I/O
-//! (`connection`, over `stream`), what each packet does (`handler`), and what wakes an
+//! (`connection`, over `net::Connection`), what each packet does (`handler`), and what wakes an
 //! idle task (`signal`). Must not route by itself: publishing goes through `Shared`.
 
 pub(crate) mod accept;
 pub(crate) mod connection;
 pub(crate) mod handler;
 pub(crate) mod signal;
-pub(crate) mod stream;
