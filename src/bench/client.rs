@@ -19,7 +19,7 @@ use tokio::time::{sleep_until, Sleep};
 use crate::net::handshake::connect_for;
 use crate::protocol::session::{client_session, ClientTerms, Event, Session};
 use crate::protocol::{
-    Connect, Packet, Properties, ProtocolVersion, Publish, Subscribe, Subscription,
+    ConnAck, Connect, Packet, Properties, ProtocolVersion, Publish, Subscribe, Subscription,
 };
 
 use super::collect::{Sample, Update};
@@ -113,9 +113,25 @@ pub async fn run(
     bind: Option<IpAddr>,
     ctx: Arc<Ctx>,
     tx: mpsc::UnboundedSender<Msg>,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
     permit: OwnedSemaphorePermit,
 ) {
+    // Two phases, two futures: the connect's state and the event loop's do not add up
+    // in the task (memory per client).
+    if let Some(driver) = start(role, bind, ctx, tx, phase, permit).await {
+        driver.drive().await;
+    }
+}
+
+/// Connects and sets up the client's driver; `None` when it did not connect (reported).
+async fn start(
+    role: Role,
+    bind: Option<IpAddr>,
+    ctx: Arc<Ctx>,
+    tx: mpsc::UnboundedSender<Msg>,
+    mut phase: watch::Receiver<Phase>,
+    permit: OwnedSemaphorePermit,
+) -> Option<Driver> {
     let config = &ctx.config;
     let (tag, index) = match role {
         Role::Publisher(i) => ("p", i),
@@ -145,7 +161,7 @@ pub async fn run(
             if matches!(role, Role::Publisher(_)) {
                 let _ = tx.send(Msg::Done { last_sent_ns: None });
             }
-            return;
+            return None;
         }
     };
     let now = Instant::now();
@@ -154,19 +170,8 @@ pub async fn run(
         connect_us,
         at_ns: ctx.now_ns(now),
     }));
-    let terms = ClientTerms {
-        // A 3.1.1 broker announces no Receive Maximum: mosquitto's default window of 20.
-        v311_window: 20,
-        max_inflight: config.inflight,
-        keep_alive: Duration::from_secs(config.keep_alive_secs.into()),
-        // Announced in CONNECT, not enforced: bench reports what the broker does rather
-        // than drop a connection over it.
-        receive_maximum: None,
-        topic_alias_maximum: None,
-    };
-    let session_config = client_session(config.version, &connack, &terms);
-    let window = session_config.send_maximum as usize;
-    let session = Session::new(session_config, now);
+    let (session, window) = session(config, &connack, now);
+    drop(connack);
     let current_phase = *phase.borrow_and_update();
     let mut driver = Driver {
         ctx: ctx.clone(),
@@ -197,9 +202,7 @@ pub async fn run(
     match role {
         Role::Subscriber(i) => {
             let plan = &ctx.plan.subscribers[i as usize];
-            let Some(packet_id) = driver.session.allocate_packet_id() else {
-                return;
-            };
+            let packet_id = driver.session.allocate_packet_id()?;
             driver.session.send(Packet::Subscribe(Subscribe {
                 packet_id,
                 subscriptions: vec![Subscription::new(plan.filter.clone(), config.qos)],
@@ -215,7 +218,24 @@ pub async fn run(
             let _ = driver.tx.send(Msg::Ready);
         }
     }
-    driver.drive().await;
+    Some(driver)
+}
+
+/// The session of a connection that got `connack`, and its window.
+fn session(config: &BenchConfig, connack: &ConnAck, now: Instant) -> (Session, usize) {
+    let terms = ClientTerms {
+        // A 3.1.1 broker announces no Receive Maximum: mosquitto's default window of 20.
+        v311_window: 20,
+        max_inflight: config.inflight,
+        keep_alive: Duration::from_secs(config.keep_alive_secs.into()),
+        // Announced in CONNECT, not enforced: bench reports what the broker does rather
+        // than drop a connection over it.
+        receive_maximum: None,
+        topic_alias_maximum: None,
+    };
+    let session_config = client_session(config.version, connack, &terms);
+    let window = session_config.send_maximum as usize;
+    (Session::new(session_config, now), window)
 }
 
 type PhaseWait = Pin<Box<dyn Future<Output = Option<watch::Receiver<Phase>>> + Send>>;

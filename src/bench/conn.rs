@@ -8,9 +8,12 @@
 //! generator must not do. Must not run QoS flows (`protocol::session` does) or keep
 //! statistics.
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use futures_util::FutureExt as _;
 
 use crate::net::handshake::{handshake, HandshakeError};
 use crate::net::tls::{connect_tls, TlsOptions};
@@ -85,17 +88,17 @@ pub struct TlsTarget {
 
 /// Connects to `addr` from `bind` (any local address when `None`), sends `connect`
 /// and waits for a successful CONNACK, all within `timeout`.
-pub async fn open(
+pub fn open(
     addr: SocketAddr,
     bind: Option<IpAddr>,
     tls: Option<&TlsTarget>,
     connect: Connect,
     timeout: Duration,
-) -> Result<(Conn, ConnAck), ConnectFailure> {
-    match tokio::time::timeout(timeout, open_inner(addr, bind, tls, connect, timeout)).await {
-        Ok(result) => result,
-        Err(_) => Err(ConnectFailure::TimedOut),
-    }
+) -> impl Future<Output = Result<(Conn, ConnAck), ConnectFailure>> + '_ {
+    // A combinator, not an `async fn`: its arguments (the CONNECT) would stay in every
+    // client task beside `open_inner`'s copy of them.
+    tokio::time::timeout(timeout, open_inner(addr, bind, tls, connect, timeout))
+        .map(|result| result.unwrap_or(Err(ConnectFailure::TimedOut)))
 }
 
 async fn open_inner(

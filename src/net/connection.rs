@@ -134,19 +134,24 @@ impl Connection {
     /// Waits until the stream gives bytes (read into the read buffer) or, when
     /// `want_write`, takes some of what waits to be written. Cancel-safe: nothing read
     /// or written is lost when the future is dropped before it completes.
-    pub async fn io(&mut self, want_write: bool) -> IoEvent {
+    /// The future holds only a reference (it is part of every bench client's task).
+    pub fn io(&mut self, want_write: bool) -> impl std::future::Future<Output = IoEvent> + '_ {
+        std::future::poll_fn(move |cx| self.poll_io(want_write, cx))
+    }
+
+    /// One poll of `io`.
+    pub fn poll_io(&mut self, want_write: bool, cx: &mut Context<'_>) -> Poll<IoEvent> {
         if self.reads == Reads::Adaptive && self.is_quiet() {
-            return std::future::poll_fn(|cx| self.poll_io_quiet(want_write, cx)).await;
+            return self.poll_io_quiet(want_write, cx);
         }
         let room = self.reserve_read();
-        let event = self
+        let event = ready!(self
             .stream
-            .io(&mut self.rbuf, &mut self.wbuf, want_write)
-            .await;
+            .poll_io(&mut self.rbuf, &mut self.wbuf, want_write, cx));
         if let IoEvent::Read(Ok(n)) = event {
             self.grow_reads(n, room);
         }
-        event
+        Poll::Ready(event)
     }
 
     /// Reads what the stream has into the read buffer; `Ok(0)` at its end. A poll

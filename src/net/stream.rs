@@ -191,29 +191,14 @@ impl Stream {
         }
     }
 
-    /// `poll_io` over plain TCP through borrowed halves (no lock, no allocation), the
-    /// hot path of bench's clients; any other stream through `poll_io`.
-    pub async fn io(
-        &mut self,
-        rbuf: &mut BytesMut,
-        wbuf: &mut BytesMut,
+    /// Waits for `poll_io`. The future holds only references.
+    pub fn io<'a>(
+        &'a mut self,
+        rbuf: &'a mut BytesMut,
+        wbuf: &'a mut BytesMut,
         want_write: bool,
-    ) -> IoEvent {
-        match self {
-            Stream::Tcp(tcp) => {
-                let (mut rd, mut wr) = tcp.split();
-                tokio::select! {
-                    read = rd.read_buf(rbuf) => IoEvent::Read(read),
-                    written = wr.write_buf(wbuf), if want_write && !wbuf.is_empty() => {
-                        IoEvent::Wrote(match written {
-                            Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-                            other => other.map(drop),
-                        })
-                    }
-                }
-            }
-            other => std::future::poll_fn(|cx| other.poll_io(rbuf, wbuf, want_write, cx)).await,
-        }
+    ) -> impl Future<Output = IoEvent> + 'a {
+        std::future::poll_fn(move |cx| self.poll_io(rbuf, wbuf, want_write, cx))
     }
 }
 
