@@ -308,6 +308,11 @@ pub async fn run(
 /// `sub` fall back to 3.1.1 when it does). Any other outcome keeps MQTT 5: the clients
 /// will report what went wrong.
 async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
+    // The one fallback decision: none when -V fixed the version.
+    let fixed = config.version_fixed;
+    if crate::net::handshake::next_version(config.version, fixed).is_none() {
+        return false;
+    }
     let probe = client::connect_packet(
         config,
         ProtocolVersion::V5,

@@ -1,6 +1,7 @@
 //! The byte stream and MQTT framing for everyone (client, bench, broker), and the one
 //! CONNECT/CONNACK handshake. Dependencies run one way: `handshake` → `connection` →
-//! `stream`; `dial` → `tls`, `ws`, `stream`. Must not run QoS flows or sessions
+//! `stream`, `handshake` → `tls`; `dial` → `tls`, `ws`, `stream`; all of them only on
+//! `protocol` below. Must not run QoS flows or sessions
 //! (`protocol::session`), reconnect (`client`) or know the broker's state.
 //!
 //! - `stream`: [`Stream`], TCP inline, TLS (either side) and WebSocket boxed; writes
