@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
+use crate::broker::route::message::SubOptions;
 use crate::broker::route::message::{Delivery, Message};
-use crate::broker::route::subscriptions::SubOptions;
 use crate::protocol::session::{PersistedState, StoreChange};
 use crate::protocol::{Connect, ProtocolVersion, ReasonCode};
 

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::broker::conn::connection::Transport;
+use crate::broker::conn::transport::Transport;
 use crate::broker::server::BrokerHandle;
 use crate::net::ws;
 

@@ -79,5 +79,5 @@ mod sys;
 mod will;
 
 pub use config::BrokerConfig;
-pub use conn::connection::Transport;
+pub use conn::transport::Transport;
 pub use server::{start, BrokerHandle, RunningBroker};

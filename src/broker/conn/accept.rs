@@ -14,9 +14,10 @@ use crate::broker::conn::connection::Conn;
 use crate::broker::conn::signal::Signal;
 use crate::broker::conn::stream::{Io, Stream};
 use crate::broker::hooks::ClientIdentity;
+use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::Previous;
 use crate::broker::route::mailbox::Mailbox;
-use crate::broker::shared::{KeptSession, Shared};
+use crate::broker::shared::Shared;
 use crate::broker::will::PendingWill;
 use crate::protocol::session::{Role, Session, SessionConfig};
 use crate::protocol::{

@@ -14,21 +14,17 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::broker::conn::signal::{Signal, TakeOverReply, Wake};
 use crate::broker::conn::stream::{Io, MAX_READ};
 use crate::broker::hooks::ClientIdentity;
-use crate::broker::route::flow;
-use crate::broker::route::router::Blocked;
-use crate::broker::shared::{KeptSession, Shared};
+use crate::broker::persist::kept_session::KeptSession;
+use crate::broker::route::flow::{self, Blocked};
+use crate::broker::shared::Shared;
 use crate::broker::will::PendingWill;
 use crate::protocol::{Disconnect, Packet, ProtocolError, ProtocolVersion, ReasonCode};
 use crate::small_map::SmallMap;
-
-/// A byte stream a client connection runs over.
-pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 
 /// Why a connection ends.
 #[derive(Debug)]
@@ -207,7 +203,10 @@ impl Conn {
         tokio::select! {
             biased;
             wake = signal.wait(false) => Err(End::from(wake)),
-            () = flow::deliver_blocked(shared, &kept.mailbox, blocked) => Ok(()),
+            gave_up = flow::deliver_blocked(&kept.mailbox, blocked) => {
+                shared.give_up(gave_up);
+                Ok(())
+            }
         }
     }
 
@@ -353,7 +352,7 @@ impl Conn {
         let now = Instant::now();
         let client_id = self.identity.client_id.clone();
         let blocked = self.take_blocked();
-        flow::give_up(&self.shared, blocked);
+        self.shared.give_up(blocked);
         let (end, early_taker) = self.read_before_takeover(end).await;
         self.say_goodbye(&end).await;
         self.log_end(&end);
@@ -420,7 +419,7 @@ impl Conn {
         for _ in 0..16 {
             let result = self.decode_all(Instant::now());
             let blocked = self.take_blocked();
-            flow::give_up(&self.shared, blocked);
+            self.shared.give_up(blocked);
             if let Err(end) = result {
                 return (end, Some(reply));
             }
@@ -521,6 +520,7 @@ impl Conn {
 mod tests {
     use super::*;
     use crate::broker::config::BrokerConfig;
+    use crate::broker::conn::transport::Transport;
     use crate::broker::shared::Shared;
 
     /// Every connection keeps its task's future for its whole life: the memory per

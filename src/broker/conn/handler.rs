@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use crate::broker::conn::connection::{Conn, End};
+use crate::broker::route::message::SubOptions;
 use crate::broker::route::message::{Delivery, Message};
-use crate::broker::route::subscriptions::SubOptions;
 use crate::broker::shared::split_filter;
 use crate::protocol::session::Event;
 use crate::protocol::{

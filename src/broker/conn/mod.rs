@@ -1,5 +1,5 @@
 //! One task per network connection: CONNECT → CONNACK (`accept`), the task and its I/O
-//! (`connection`, over `stream`), what each packet does (`handler`), and what wakes an
+//! (`connection`, over `stream`, any `transport`), what each packet does (`handler`), and what wakes an
 //! idle task (`signal`). Must not route by itself: publishing goes through `Shared`.
 
 pub(crate) mod accept;
@@ -7,3 +7,4 @@ pub(crate) mod connection;
 pub(crate) mod handler;
 pub(crate) mod signal;
 pub(crate) mod stream;
+pub(crate) mod transport;

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::broker::conn::connection::Transport;
+use crate::broker::conn::transport::Transport;
 
 /// A client connection's byte stream.
 pub enum Stream {

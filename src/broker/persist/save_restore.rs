@@ -13,9 +13,10 @@ use std::time::{Instant, SystemTime};
 
 use crate::broker::conn::connection::Conn;
 use crate::broker::hooks::{Persistence, RestoredSession, SessionSnapshot};
+use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::route::mailbox::Mailbox;
 use crate::broker::route::message::Delivery;
-use crate::broker::shared::{split_filter, KeptSession, Shared};
+use crate::broker::shared::{split_filter, Shared};
 use crate::protocol::session::{Role, Session, SessionConfig, StoreChange};
 use crate::small_map::SmallMap;
 use smol_str::SmolStr;

@@ -9,23 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::broker::route::mailbox::Mailbox;
-use crate::broker::route::message::SharedKey;
-use crate::protocol::QoS;
+use crate::broker::route::message::{SharedKey, SubOptions};
 use crate::small_map::SmallMap;
 use smol_str::SmolStr;
-
-/// What one subscription asked for (MQTT 5.0 §3.8.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubOptions {
-    /// Granted QoS.
-    pub qos: QoS,
-    /// Don't send the session its own messages.
-    pub no_local: bool,
-    /// Keep the RETAIN flag as published.
-    pub retain_as_published: bool,
-    /// Subscription identifier to put in forwarded PUBLISH packets.
-    pub subscription_id: Option<u32>,
-}
 
 /// A shared subscription `$share/GROUP/FILTER`: each message goes to one member.
 #[derive(Debug)]
@@ -341,6 +327,7 @@ fn remove(node: &mut Node, levels: &[&str], share: Option<&str>, session_id: u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::QoS;
 
     fn mailbox(id: u64) -> Arc<Mailbox> {
         Mailbox::new(id, format!("c{id}").into(), 10).0

@@ -1,13 +1,13 @@
 //! How the durable store encodes its records: a message is the wall-clock time it was
 //! received plus the PUBLISH packet as the codec writes it for MQTT 5 (so every property
 //! survives); an in-flight message adds its QoS 2 "released" flag. Must not open the
-//! database (that is `store.rs`).
+//! database (that is `mod.rs`).
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::BytesMut;
 
-use super::StoredMessage;
+use super::records::StoredMessage;
 use crate::protocol::{Packet, ProtocolVersion, Publish, QoS};
 
 /// `[1][received ms: u64 BE][packet id: u16 BE][MQTT 5 PUBLISH]`. The packet id is kept
