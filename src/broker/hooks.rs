@@ -7,8 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::broker::route::message::SubOptions;
-use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::protocol::session::{PersistedState, StoreChange};
 use crate::protocol::{Connect, ProtocolVersion, ReasonCode};
 

@@ -169,7 +169,7 @@ impl Shared {
             self.config.persistence.session_removed(client_id);
         }
         for filter in kept.subscriptions.keys() {
-            let (share, inner) = split_filter(filter);
+            let (share, inner) = topic::split_shared(filter);
             self.router.unsubscribe(inner, share, session_id);
         }
         kept.rx.close();
@@ -196,14 +196,6 @@ impl Shared {
         if self.config.verbosity >= level {
             crate::output::log_line(format_args!("{}: {}", timestamp(), line));
         }
-    }
-}
-
-/// A subscription filter as written → (share group, filter to match).
-pub fn split_filter(filter: &str) -> (Option<&str>, &str) {
-    match topic::parse_shared(filter) {
-        Some((group, inner)) => (Some(group), inner),
-        None => (None, filter),
     }
 }
 

@@ -6,9 +6,7 @@
 use std::time::Instant;
 
 use crate::broker::conn::connection::{Conn, End};
-use crate::broker::route::message::SubOptions;
-use crate::broker::route::message::{Delivery, Message};
-use crate::broker::shared::split_filter;
+use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::protocol::session::Event;
 use crate::protocol::{
     topic, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
@@ -154,7 +152,7 @@ impl Conn {
         let mut reason_codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut retained = Vec::new();
         for sub in &subscribe.subscriptions {
-            let (share, filter) = split_filter(&sub.filter);
+            let (share, filter) = topic::split_shared(&sub.filter);
             if share.is_some() && sub.no_local {
                 // MQTT 5.0 §3.8.3.1 [MQTT-3.8.3-4].
                 return Err(End::Error(
@@ -251,7 +249,7 @@ impl Conn {
                     // MQTT 5.0 §3.11.3 (the codec refuses it on 3.1.1).
                     return ReasonCode::TopicFilterInvalid;
                 }
-                let (share, filter) = split_filter(f);
+                let (share, filter) = topic::split_shared(f);
                 let existed = self.kept.subscriptions.remove(f.as_str()).is_some();
                 let removed = self.shared.router.unsubscribe(filter, share, session_id);
                 self.shared.log(

@@ -16,8 +16,9 @@ use crate::broker::hooks::{Persistence, RestoredSession, SessionSnapshot};
 use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::route::mailbox::Mailbox;
 use crate::broker::route::message::Delivery;
-use crate::broker::shared::{split_filter, Shared};
+use crate::broker::shared::Shared;
 use crate::protocol::session::{Role, Session, SessionConfig, StoreChange};
+use crate::protocol::topic;
 use crate::small_map::SmallMap;
 use smol_str::SmolStr;
 
@@ -111,7 +112,7 @@ fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
     let session = Session::restore(config, stored.state, now);
     let mut subscriptions = SmallMap::new();
     for (filter, options) in snapshot.subscriptions {
-        let (share, inner) = split_filter(&filter);
+        let (share, inner) = topic::split_shared(&filter);
         shared.router.subscribe(inner, share, &mailbox, options);
         subscriptions.insert(SmolStr::new(&filter), options);
     }

@@ -14,12 +14,11 @@ use std::time::Instant;
 
 use crate::broker::route::flow::{self, Blocked, Pushed};
 use crate::broker::route::mailbox::Mailbox;
-use crate::broker::route::message::SubOptions;
-use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::broker::route::retained::RetainedStore;
 use crate::broker::route::subscriptions::{Matched, SharedGroup, SubscriptionTree};
 use crate::broker::sys::Stats;
-use crate::protocol::QoS;
+use crate::protocol::{topic, QoS};
 
 /// The routing state shared by every connection task.
 #[derive(Debug, Default)]
@@ -206,7 +205,7 @@ impl Router {
         if delivery.msg.is_expired(now) {
             return false;
         }
-        let Some((share, filter)) = split_shared_key(&key) else {
+        let Some((share, filter)) = topic::parse_shared(&key) else {
             return false;
         };
         let tree = self.subs();
@@ -281,13 +280,6 @@ impl Router {
             .len();
         (subs, retained)
     }
-}
-
-/// `$share/GROUP/FILTER` → (GROUP, FILTER).
-pub fn split_shared_key(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix("$share/")?;
-    let (group, filter) = rest.split_once('/')?;
-    (!group.is_empty() && !filter.is_empty()).then_some((group, filter))
 }
 
 #[cfg(test)]
@@ -479,7 +471,10 @@ mod tests {
             Instant::now(),
         );
         assert!(router.retained_for("r/#", Instant::now()).is_empty());
-        assert_eq!(split_shared_key("$share/g/a/b"), Some(("g", "a/b")));
-        assert_eq!(split_shared_key("$share/g"), None);
+        assert_eq!(
+            crate::protocol::topic::parse_shared("$share/g/a/b"),
+            Some(("g", "a/b"))
+        );
+        assert_eq!(crate::protocol::topic::parse_shared("$share/g"), None);
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::broker::route::mailbox::Mailbox;
 use crate::broker::route::message::{SharedKey, SubOptions};
+use crate::protocol::topic::SHARE_PREFIX;
 use crate::small_map::SmallMap;
 use smol_str::SmolStr;
 
@@ -192,7 +193,7 @@ impl SubscriptionTree {
                         groups.push((
                             group.into(),
                             SharedGroup {
-                                key: format!("$share/{group}/{filter}").into(),
+                                key: format!("{SHARE_PREFIX}{group}/{filter}").into(),
                                 members: Vec::new(),
                                 next: AtomicUsize::new(0),
                             },
