@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use support::{mqtk, spawn_lines, Mosquitto, Running, Serve};
+use support::peers::VERSIONS;
+use support::{mqtk, mqtk_sub_ready, spawn_lines, Mosquitto, Running, Serve};
 
 const T: Duration = Duration::from_secs(20);
-const VERSIONS: [&str; 2] = ["311", "5"];
 
 /// One broker under test: mosquitto or `mqtk serve`, known by its host flags.
 struct Broker {
@@ -38,15 +38,6 @@ fn brokers() -> [Broker; 2] {
             _serve: Some(serve),
         },
     ]
-}
-
-/// `mqtk sub -d ARGS` against `broker`, returned once its SUBACK arrived.
-fn ready_sub(broker: &Broker, args: &[&str]) -> Running {
-    let mut cmd = mqtk();
-    cmd.arg("sub").args(&broker.host_args).arg("-d").args(args);
-    let sub = spawn_lines(&mut cmd);
-    sub.expect_stderr(|e| e.contains("received SUBACK"), T);
-    sub
 }
 
 /// `mqtk pub ARGS` to completion; panics unless it exits 0.
@@ -78,8 +69,11 @@ fn two_mqtk_subs_with_the_same_id_do_not_take_each_other_over_forever_on_mqtt5()
     };
     {
         let id = "qa-same-id";
-        let mut first = ready_sub(&broker, &["-V", "5", "-i", id, "-t", "same/t"]);
-        let mut second = ready_sub(&broker, &["-V", "5", "-i", id, "-t", "same/t", "-v"]);
+        let mut first = mqtk_sub_ready(&broker.host_args, &["-V", "5", "-i", id, "-t", "same/t"]);
+        let mut second = mqtk_sub_ready(
+            &broker.host_args,
+            &["-V", "5", "-i", id, "-t", "same/t", "-v"],
+        );
         // DISCONNECT 0x8E tells the first one it was replaced: reconnecting would just
         // throw the second one out in turn, every half second, for ever.
         let status = first.expect_exit(T);
@@ -118,7 +112,7 @@ fn mqtk_sub_with_a_kept_session_gets_what_was_published_while_it_was_offline_exa
             args.extend(["-t".into(), topic.clone(), "-F".into(), "%q %p".into()]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             // Subscribe, take one message and leave with the session kept.
-            let mut first = ready_sub(&broker, &[&args[..], &["-C", "1"]].concat());
+            let mut first = mqtk_sub_ready(&broker.host_args, &[&args[..], &["-C", "1"]].concat());
             publish(&broker, &["-V", v, "-t", &topic, "-m", "prime"]);
             assert!(first.expect_exit(T).success());
             publish(
@@ -129,7 +123,7 @@ fn mqtk_sub_with_a_kept_session_gets_what_was_published_while_it_was_offline_exa
                 &broker,
                 &["-V", v, "-q", "1", "-t", &topic, "-m", "offline1"],
             );
-            let mut again = ready_sub(&broker, &[&args[..], &["-C", "3"]].concat());
+            let mut again = mqtk_sub_ready(&broker.host_args, &[&args[..], &["-C", "3"]].concat());
             publish(&broker, &["-V", v, "-q", "1", "-t", &topic, "-m", "live"]);
             assert!(again.expect_exit(T).success(), "{}", again.stderr());
             again.rest_of_lines(Duration::from_secs(2));
@@ -149,7 +143,10 @@ fn qos_is_downgraded_to_the_granted_qos_between_mqtk_pub_and_mqtk_sub() {
     for broker in brokers() {
         for v in VERSIONS {
             let topic = format!("down/{v}");
-            let mut sub = ready_sub(&broker, &["-V", v, "-q", "1", "-t", &topic, "-F", "%q %p"]);
+            let mut sub = mqtk_sub_ready(
+                &broker.host_args,
+                &["-V", v, "-q", "1", "-t", &topic, "-F", "%q %p"],
+            );
             for qos in ["2", "0", "1"] {
                 publish(&broker, &["-V", v, "-q", qos, "-t", &topic, "-m", qos]);
             }
@@ -177,8 +174,8 @@ fn retained_messages_from_mqtk_pub_are_replaced_and_deleted_for_a_wildcard_mqtk_
             );
             publish(&broker, &["-V", v, "-r", "-q", "1", "-t", &t("b"), "-n"]);
             let filter = format!("ret/{v}/#");
-            let mut sub = ready_sub(
-                &broker,
+            let mut sub = mqtk_sub_ready(
+                &broker.host_args,
                 &["-V", v, "-q", "2", "-t", &filter, "-F", "%r %q %t %p"],
             );
             publish(&broker, &["-V", v, "-t", &t("live"), "-m", "now"]);
@@ -200,8 +197,8 @@ fn a_sigkilled_mqtk_pub_publishes_its_will_and_one_that_finished_does_not() {
     for broker in brokers() {
         for v in VERSIONS {
             let will = format!("will/{v}");
-            let mut watcher = ready_sub(
-                &broker,
+            let mut watcher = mqtk_sub_ready(
+                &broker.host_args,
                 &["-V", v, "-q", "1", "-t", &will, "-F", "%q %r %p"],
             );
             let will_args = |payload: &'static str| {
@@ -246,7 +243,7 @@ fn mqtk_sub_keeps_a_one_second_keep_alive_connection_up_with_pings() {
     for broker in &brokers {
         for v in VERSIONS {
             let topic = format!("ka/{v}");
-            let sub = ready_sub(broker, &["-V", v, "-k", "1", "-t", &topic, "-v"]);
+            let sub = mqtk_sub_ready(&broker.host_args, &["-V", v, "-k", "1", "-t", &topic, "-v"]);
             subs.push((v.to_string(), broker, sub));
         }
     }

@@ -7,34 +7,17 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{mosquitto_pub, mosquitto_sub, mqtk, spawn_lines, Mosquitto, Running};
+use support::peers::publish;
+use support::{mosquitto_sub, mqtk, mqtk_sub_ready, spawn_lines, Mosquitto};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// `mqtk sub -d ARGS`, returned once its SUBACK arrived (the `-d` line on stderr).
-fn ready_sub(broker: &Mosquitto, args: &[&str]) -> Running {
-    let mut cmd = mqtk();
-    cmd.arg("sub").args(broker.host_args()).arg("-d").args(args);
-    let sub = spawn_lines(&mut cmd);
-    sub.expect_stderr(|e| e.contains("received SUBACK"), WAIT);
-    sub
-}
-
-fn publish(broker: &Mosquitto, args: &[&str]) {
-    let out = mosquitto_pub(broker.port()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mosquitto_pub {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn sub_prints_payloads_then_exits_0_after_count_messages() {
     let broker = Mosquitto::start();
-    let mut sub = ready_sub(&broker, &["-t", "s/#", "-C", "3"]);
+    let mut sub = mqtk_sub_ready(&broker.host_args(), &["-t", "s/#", "-C", "3"]);
     for m in ["one", "two words", "three"] {
-        publish(&broker, &["-t", "s/a", "-m", m]);
+        publish(broker.port(), &["-t", "s/a", "-m", m]);
     }
     let status = sub.expect_exit(WAIT);
     let lines = sub.rest_of_lines(Duration::from_secs(2));
@@ -45,7 +28,7 @@ fn sub_prints_payloads_then_exits_0_after_count_messages() {
 #[test]
 fn sub_exits_27_when_count_not_reached_within_timeout() {
     let broker = Mosquitto::start();
-    publish(&broker, &["-t", "s/w", "-m", "only one", "-r"]);
+    publish(broker.port(), &["-t", "s/w", "-m", "only one", "-r"]);
     let out = mqtk()
         .arg("sub")
         .args(broker.host_args())
@@ -70,15 +53,15 @@ fn sub_exits_27_when_count_not_reached_within_timeout() {
 #[test]
 fn verbose_and_no_newline_print_like_mosquitto_sub() {
     let broker = Mosquitto::start();
-    let mut sub = ready_sub(&broker, &["-t", "v/#", "-v", "-C", "2"]);
-    publish(&broker, &["-t", "v/a", "-m", "hello there"]);
-    publish(&broker, &["-t", "v/b/c", "-m", "x"]);
+    let mut sub = mqtk_sub_ready(&broker.host_args(), &["-t", "v/#", "-v", "-C", "2"]);
+    publish(broker.port(), &["-t", "v/a", "-m", "hello there"]);
+    publish(broker.port(), &["-t", "v/b/c", "-m", "x"]);
     sub.expect_exit(WAIT);
     assert_eq!(sub.rest_of_lines(WAIT), vec!["v/a hello there", "v/b/c x"]);
 
-    let mut sub = ready_sub(&broker, &["-t", "n/#", "-N", "-C", "2"]);
-    publish(&broker, &["-t", "n/a", "-m", "ab"]);
-    publish(&broker, &["-t", "n/a", "-m", "cd"]);
+    let mut sub = mqtk_sub_ready(&broker.host_args(), &["-t", "n/#", "-N", "-C", "2"]);
+    publish(broker.port(), &["-t", "n/a", "-m", "ab"]);
+    publish(broker.port(), &["-t", "n/a", "-m", "cd"]);
     sub.expect_exit(WAIT);
     assert_eq!(sub.rest_of_lines(WAIT), vec!["abcd"]);
 }
@@ -86,8 +69,8 @@ fn verbose_and_no_newline_print_like_mosquitto_sub() {
 #[test]
 fn format_template_renders_every_field() {
     let broker = Mosquitto::start();
-    let mut sub = ready_sub(
-        &broker,
+    let mut sub = mqtk_sub_ready(
+        &broker.host_args(),
         &[
             "-t",
             "f/#",
@@ -100,7 +83,7 @@ fn format_template_renders_every_field() {
         ],
     );
     publish(
-        &broker,
+        broker.port(),
         &[
             "-t",
             "f/a",
@@ -166,8 +149,11 @@ fn format_template_renders_every_field() {
 #[test]
 fn format_times_have_the_shapes_of_mosquitto_sub() {
     let broker = Mosquitto::start();
-    let mut sub = ready_sub(&broker, &["-t", "tm", "-C", "1", "-F", "%I|%U|@Y|%j"]);
-    publish(&broker, &["-t", "tm", "-m", "{\"a\":1}"]);
+    let mut sub = mqtk_sub_ready(
+        &broker.host_args(),
+        &["-t", "tm", "-C", "1", "-F", "%I|%U|@Y|%j"],
+    );
+    publish(broker.port(), &["-t", "tm", "-m", "{\"a\":1}"]);
     let line = sub.expect_line(|_| true, WAIT);
     let fields: Vec<&str> = line.splitn(4, '|').collect();
     let iso = fields[0];
@@ -197,9 +183,12 @@ fn format_times_have_the_shapes_of_mosquitto_sub() {
 #[test]
 fn json_lines_parse_with_every_field() {
     let broker = Mosquitto::start();
-    let mut sub = ready_sub(&broker, &["-t", "j/#", "--json", "-q", "2", "-C", "2"]);
+    let mut sub = mqtk_sub_ready(
+        &broker.host_args(),
+        &["-t", "j/#", "--json", "-q", "2", "-C", "2"],
+    );
     publish(
-        &broker,
+        broker.port(),
         &[
             "-t",
             "j/text",
@@ -229,7 +218,7 @@ fn json_lines_parse_with_every_field() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("b");
     std::fs::write(&bin, [0u8, 159, 146, 150, 255]).unwrap();
-    publish(&broker, &["-t", "j/bin", "-f", bin.to_str().unwrap()]);
+    publish(broker.port(), &["-t", "j/bin", "-f", bin.to_str().unwrap()]);
     assert!(sub.expect_exit(WAIT).success());
     let lines = sub.rest_of_lines(WAIT);
     assert_eq!(lines.len(), 2, "{lines:?}");
@@ -260,9 +249,12 @@ fn json_lines_parse_with_every_field() {
 #[test]
 fn filter_out_drops_matching_topics() {
     let broker = Mosquitto::start();
-    let mut sub = ready_sub(&broker, &["-t", "x/#", "-T", "x/noise/#", "-v", "-C", "1"]);
-    publish(&broker, &["-t", "x/noise/1", "-m", "no"]);
-    publish(&broker, &["-t", "x/signal", "-m", "yes"]);
+    let mut sub = mqtk_sub_ready(
+        &broker.host_args(),
+        &["-t", "x/#", "-T", "x/noise/#", "-v", "-C", "1"],
+    );
+    publish(broker.port(), &["-t", "x/noise/1", "-m", "no"]);
+    publish(broker.port(), &["-t", "x/signal", "-m", "yes"]);
     assert!(sub.expect_exit(WAIT).success());
     assert_eq!(sub.rest_of_lines(WAIT), vec!["x/signal yes"]);
 }
@@ -270,11 +262,11 @@ fn filter_out_drops_matching_topics() {
 #[test]
 fn retained_messages_skipped_with_r_and_alone_with_retained_only() {
     let broker = Mosquitto::start();
-    publish(&broker, &["-t", "r/1", "-m", "old1", "-r"]);
-    publish(&broker, &["-t", "r/2", "-m", "old2", "-r"]);
-    let mut stale = ready_sub(&broker, &["-t", "r/#", "-R", "-v", "-C", "1"]);
-    let mut only = ready_sub(&broker, &["-t", "r/#", "--retained-only", "-v"]);
-    publish(&broker, &["-t", "r/3", "-m", "new"]);
+    publish(broker.port(), &["-t", "r/1", "-m", "old1", "-r"]);
+    publish(broker.port(), &["-t", "r/2", "-m", "old2", "-r"]);
+    let mut stale = mqtk_sub_ready(&broker.host_args(), &["-t", "r/#", "-R", "-v", "-C", "1"]);
+    let mut only = mqtk_sub_ready(&broker.host_args(), &["-t", "r/#", "--retained-only", "-v"]);
+    publish(broker.port(), &["-t", "r/3", "-m", "new"]);
     assert!(stale.expect_exit(WAIT).success());
     assert_eq!(stale.rest_of_lines(WAIT), vec!["r/3 new"]);
     assert!(
@@ -290,8 +282,8 @@ fn retained_messages_skipped_with_r_and_alone_with_retained_only() {
 fn remove_retained_clears_what_it_receives() {
     let broker = Mosquitto::start();
     for version in ["5", "311"] {
-        publish(&broker, &["-t", "rr/a", "-m", "1", "-r"]);
-        publish(&broker, &["-t", "rr/b", "-m", "2", "-r"]);
+        publish(broker.port(), &["-t", "rr/a", "-m", "1", "-r"]);
+        publish(broker.port(), &["-t", "rr/b", "-m", "2", "-r"]);
         let out = mqtk()
             .arg("sub")
             .args(broker.host_args())
@@ -334,12 +326,12 @@ fn remove_retained_clears_what_it_receives() {
 fn the_will_is_published_when_sub_is_killed() {
     let broker = Mosquitto::start();
     // A retained probe on a second filter tells when the subscription is in place.
-    publish(&broker, &["-t", "probe", "-m", "ready", "-r"]);
+    publish(broker.port(), &["-t", "probe", "-m", "ready", "-r"]);
     let mut watcher =
         spawn_lines(mosquitto_sub(broker.port()).args(["-t", "will/#", "-t", "probe", "-v"]));
     watcher.expect_line(|l| l == "probe ready", WAIT);
-    let sub = ready_sub(
-        &broker,
+    let sub = mqtk_sub_ready(
+        &broker.host_args(),
         &[
             "-t",
             "anything",
@@ -358,8 +350,8 @@ fn the_will_is_published_when_sub_is_killed() {
 
     // Ctrl-C or SIGTERM is a clean DISCONNECT: status 0 and no will.
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        let mut sub = ready_sub(
-            &broker,
+        let mut sub = mqtk_sub_ready(
+            &broker.host_args(),
             &[
                 "-t",
                 "anything",
@@ -377,7 +369,7 @@ fn the_will_is_published_when_sub_is_killed() {
             sub.stderr()
         );
     }
-    publish(&broker, &["-t", "will/end", "-m", "marker"]);
+    publish(broker.port(), &["-t", "will/end", "-m", "marker"]);
     watcher.expect_line(|l| l == "will/end marker", WAIT);
     assert!(
         !watcher.seen().iter().any(|l| l.starts_with("will/clean")),
@@ -389,8 +381,8 @@ fn the_will_is_published_when_sub_is_killed() {
 #[test]
 fn sub_reconnects_and_resubscribes_after_the_broker_restarts() {
     let mut broker = Mosquitto::start();
-    let mut sub = ready_sub(&broker, &["-t", "rc/#", "-v", "-q", "1"]);
-    publish(&broker, &["-t", "rc/a", "-m", "before"]);
+    let mut sub = mqtk_sub_ready(&broker.host_args(), &["-t", "rc/#", "-v", "-q", "1"]);
+    publish(broker.port(), &["-t", "rc/a", "-m", "before"]);
     sub.expect_line(|l| l == "rc/a before", WAIT);
     broker.restart();
     sub.expect_stderr(
@@ -399,14 +391,14 @@ fn sub_reconnects_and_resubscribes_after_the_broker_restarts() {
     );
     // The restarted broker has no session: the subscription was made again.
     sub.expect_stderr(|e| e.matches("received SUBACK").count() >= 2, WAIT);
-    publish(&broker, &["-t", "rc/a", "-m", "after", "-q", "1"]);
+    publish(broker.port(), &["-t", "rc/a", "-m", "after", "-q", "1"]);
     sub.expect_line(|l| l == "rc/a after", WAIT);
 }
 
 #[test]
 fn no_reconnect_ends_sub_with_an_error_when_the_broker_goes() {
     let mut broker = Mosquitto::start();
-    let mut sub = ready_sub(&broker, &["-t", "nr", "--no-reconnect"]);
+    let mut sub = mqtk_sub_ready(&broker.host_args(), &["-t", "nr", "--no-reconnect"]);
     broker.stop();
     let status = sub.expect_exit(WAIT);
     assert_eq!(status.code(), Some(1));
@@ -438,12 +430,12 @@ fn a_closed_stdout_like_head_1_ends_sub_quietly_with_status_0() {
         );
     }
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    publish(&broker, &["-t", "hd", "-m", "first"]);
+    publish(broker.port(), &["-t", "hd", "-m", "first"]);
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     assert_eq!(first, "first\n");
     drop(stdout); // what `head -1` does after its line
-    publish(&broker, &["-t", "hd", "-m", "second"]);
+    publish(broker.port(), &["-t", "hd", "-m", "second"]);
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
@@ -484,7 +476,7 @@ fn bad_filters_and_templates_are_errors_naming_the_flag() {
 #[test]
 fn qos2_messages_from_mqtk_pub_arrive_once_at_mqtk_sub() {
     let broker = Mosquitto::start();
-    let mut sub = ready_sub(&broker, &["-t", "q2", "-q", "2", "-C", "50"]);
+    let mut sub = mqtk_sub_ready(&broker.host_args(), &["-t", "q2", "-q", "2", "-C", "50"]);
     let lines: String = (1..=50).map(|i| format!("{i}\n")).collect();
     let mut publisher = mqtk()
         .arg("pub")
@@ -504,7 +496,10 @@ fn qos2_messages_from_mqtk_pub_arrive_once_at_mqtk_sub() {
 fn a_broker_that_stops_answering_pings_is_treated_as_gone() {
     let broker = Mosquitto::start();
     let pid = broker_pid(&broker);
-    let mut sub = ready_sub(&broker, &["-t", "ka", "-k", "1", "--no-reconnect"]);
+    let mut sub = mqtk_sub_ready(
+        &broker.host_args(),
+        &["-t", "ka", "-k", "1", "--no-reconnect"],
+    );
     // Frozen, not dead: the TCP connection stays open, only PINGRESP never comes.
     // SAFETY: kill(2) on the mosquitto this test started.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
@@ -524,8 +519,8 @@ fn sub_with_a_session_dir_keeps_its_store_and_refuses_a_twin() {
     let broker = Mosquitto::start();
     let store = tempfile::tempdir().unwrap();
     let dir = store.path().to_str().unwrap();
-    let mut first = ready_sub(
-        &broker,
+    let mut first = mqtk_sub_ready(
+        &broker.host_args(),
         &[
             "-t",
             "sd",
@@ -538,7 +533,7 @@ fn sub_with_a_session_dir_keeps_its_store_and_refuses_a_twin() {
             dir,
         ],
     );
-    publish(&broker, &["-t", "sd", "-m", "m1", "-q", "2"]);
+    publish(broker.port(), &["-t", "sd", "-m", "m1", "-q", "2"]);
     first.expect_line(|l| l == "m1", WAIT);
     let out = mqtk()
         .arg("sub")

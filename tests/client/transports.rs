@@ -3,8 +3,6 @@
 //! WebSocket listeners (`ws://`, `wss://`; mosquitto 2.0.11 here cannot bind a WebSocket
 //! listener to 127.0.0.1 only). Certificates are made in the test (rcgen).
 
-use std::time::Duration;
-
 use support::pki::{self, pki, Pki};
 use support::{free_port, mqtk, ok, output, p, text, Mosquitto, Serve};
 
@@ -142,15 +140,6 @@ fn a_missing_client_certificate_is_a_tls_error_not_a_refusal_of_mqtt_5() {
 }
 
 /// The `listening on SCHEME://127.0.0.1:PORT[/mqtt]` lines after the first: their ports.
-fn listener_port(serve: &mut Serve, scheme: &str) -> u16 {
-    let line = serve
-        .running()
-        .next_line(Duration::from_secs(10))
-        .expect("a listening line");
-    line.strip_prefix(&format!("listening on {scheme}://127.0.0.1:"))
-        .and_then(|rest| rest.trim_end_matches("/mqtt").parse().ok())
-        .unwrap_or_else(|| panic!("expected a {scheme} listener: {line:?}"))
-}
 
 #[test]
 fn pub_and_sub_talk_to_serve_over_ws_and_wss() {
@@ -168,8 +157,8 @@ fn pub_and_sub_talk_to_serve_over_ws_and_wss() {
     )
     .unwrap();
     let mut serve = Serve::start(&["-c", p(&conf)]);
-    let ws = listener_port(&mut serve, "ws");
-    let wss = listener_port(&mut serve, "wss");
+    let ws = serve.next_listener("ws").port();
+    let wss = serve.next_listener("wss").port();
     let ws_url = format!("ws://127.0.0.1:{ws}/w/plain");
     let wss_url = format!("wss://localhost:{wss}/w/secure");
     ok(&output(mqtk().args([

@@ -3,7 +3,6 @@
 //! password file and ACL with mosquitto's clients, and `-c FILE`. Certificates are
 //! generated in the test (rcgen, support::pki). `--data-dir` is in durable.rs.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -12,20 +11,6 @@ use support::pki::pki;
 use support::{mosquitto_pub, mosquitto_sub, mqtk, output, p, python3_paho, text, Serve};
 
 const LINE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The next `listening on SCHEME://ADDR[/mqtt]` line of serve: its address.
-fn next_listener(serve: &mut Serve, scheme: &str) -> SocketAddr {
-    let line = serve
-        .running()
-        .next_line(LINE_TIMEOUT)
-        .unwrap_or_else(|| panic!("no second `listening on` line"));
-    let rest = line
-        .strip_prefix(&format!("listening on {scheme}://"))
-        .unwrap_or_else(|| panic!("expected a {scheme} listener, got {line:?}"));
-    rest.trim_end_matches("/mqtt")
-        .parse()
-        .unwrap_or_else(|_| panic!("bad address in {line:?}"))
-}
 
 fn tls_client(name: &str, port: u16, ca: &Path) -> Command {
     let mut cmd = Command::new(name);
@@ -52,7 +37,7 @@ fn mosquitto_clients_reach_serve_over_tls_with_cafile() {
         "--key",
         p(&pki.key),
     ]);
-    let tls = next_listener(&mut serve, "mqtts");
+    let tls = serve.next_listener("mqtts");
     let publish = output(
         tls_client("mosquitto_pub", tls.port(), &pki.ca)
             .args(["-t", "tls/t", "-m", "over tls", "-q", "1", "-r"]),
@@ -101,7 +86,7 @@ fn require_certificate_refuses_tls_clients_without_one() {
         p(&pki.ca),
         "--require-certificate",
     ]);
-    let tls = next_listener(&mut serve, "mqtts");
+    let tls = serve.next_listener("mqtts");
     let without =
         output(tls_client("mosquitto_pub", tls.port(), &pki.ca).args(["-t", "t", "-m", "x"]));
     assert!(
@@ -127,7 +112,7 @@ fn require_certificate_refuses_tls_clients_without_one() {
 fn paho_over_websocket_talks_to_serve() {
     python3_paho();
     let mut serve = Serve::start(&["--ws-port", "0"]);
-    let ws = next_listener(&mut serve, "ws");
+    let ws = serve.next_listener("ws");
     let script = r#"
 import sys, threading
 import paho.mqtt.client as mqtt
@@ -317,8 +302,8 @@ fn config_file_sets_listeners_and_access_and_warns_by_line() {
     )
     .unwrap();
     let mut serve = Serve::start(&["-c", p(&conf)]);
-    let second = next_listener(&mut serve, "mqtt");
-    let _ws = next_listener(&mut serve, "ws");
+    let second = serve.next_listener("mqtt");
+    let _ws = serve.next_listener("ws");
     // With a password file and no allow_anonymous, anonymous clients are refused.
     for port in [serve.port(), second.port()] {
         assert!(!output(mosquitto_pub(port).args(["-t", "t", "-m", "x"]))

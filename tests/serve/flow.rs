@@ -6,42 +6,16 @@
 
 use std::time::Duration;
 
+use support::bench::bench_at;
 use support::peers::{is_message, subscriber, T};
-use support::{mqtk, Serve};
+use support::Serve;
 
-/// `mqtk bench` against `mqtk serve`, returning its JSON report.
-fn bench(port: u16, args: &[&str]) -> serde_json::Value {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let json = dir.path().join("report.json");
-    let out = mqtk()
-        .args([
-            "bench",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--json",
-        ])
-        .arg(&json)
-        .args(args)
-        .output()
-        .expect("mqtk bench runs");
-    let text = std::fs::read_to_string(&json).unwrap_or_else(|e| {
-        panic!(
-            "no report ({e}); status {:?}\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let report: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
-    assert!(
-        out.status.success(),
-        "mqtk bench failed: {:?}\n{text}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    report
+/// `mqtk bench` against `serve` with `args`, run to its exit (bounded): its `--json -`
+/// report, once it exited 0.
+fn bench(serve: &Serve, args: &[&str]) -> serde_json::Value {
+    let out = bench_at(&serve.host_args(), &[args, &["--json", "-"]].concat());
+    out.assert_success();
+    out.report()
 }
 
 #[test]
@@ -50,7 +24,7 @@ fn a_qos1_and_qos2_fan_in_flood_into_live_subscribers_loses_nothing() {
     let serve = Serve::start(&["--max-queued", "100"]);
     for (qos, version) in [("1", "5"), ("2", "311")] {
         let report = bench(
-            serve.port(),
+            &serve,
             &[
                 "--publishers",
                 "4",
@@ -119,7 +93,7 @@ fn a_qos0_fan_in_flood_into_live_subscribers_loses_nothing_either() {
     // mosquitto delivers a QoS 0 flood to connected subscribers in full; so must serve.
     let serve = Serve::start(&["--max-queued", "100"]);
     let report = bench(
-        serve.port(),
+        &serve,
         &[
             "--publishers",
             "4",
@@ -140,7 +114,7 @@ fn a_qos0_fan_in_flood_into_live_subscribers_loses_nothing_either() {
 fn max_queued_0_means_no_limit_as_in_mosquitto_conf() {
     let serve = Serve::start(&["--max-queued", "0"]);
     let report = bench(
-        serve.port(),
+        &serve,
         &[
             "--publishers",
             "1",

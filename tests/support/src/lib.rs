@@ -579,11 +579,39 @@ impl Serve {
         &mut self.running
     }
 
+    /// The address of serve's next `listening on SCHEME://ADDR[/mqtt]` line (it prints one
+    /// per listener, in the order of its flags); panics if the next line is another.
+    pub fn next_listener(&mut self, scheme: &str) -> SocketAddr {
+        let line = self
+            .running
+            .next_line(START_TIMEOUT)
+            .unwrap_or_else(|| panic!("no further `listening on {scheme}://` line"));
+        let rest = line
+            .strip_prefix(&format!("listening on {scheme}://"))
+            .unwrap_or_else(|| panic!("expected a {scheme} listener, got {line:?}"));
+        rest.trim_end_matches("/mqtt")
+            .parse()
+            .unwrap_or_else(|_| panic!("bad address in {line:?}"))
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn stop(&mut self) -> ExitStatus {
         self.running.signal(libc::SIGTERM);
         self.running.expect_exit(START_TIMEOUT)
     }
+}
+
+/// How long [`mqtk_sub_ready`] waits for the SUBACK.
+pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `mqtk sub HOST_ARGS -d ARGS…` running, returned once its `-d` stderr says the SUBACK
+/// arrived, so nothing published afterwards can be missed.
+pub fn mqtk_sub_ready(host_args: &[String], args: &[&str]) -> Running {
+    let mut cmd = mqtk();
+    cmd.arg("sub").args(host_args).arg("-d").args(args);
+    let sub = spawn_lines(&mut cmd);
+    sub.expect_stderr(|e| e.contains("received SUBACK"), SUBSCRIBE_TIMEOUT);
+    sub
 }
 
 /// Checks that python3 has paho-mqtt 2.x and returns its version; panics with install
