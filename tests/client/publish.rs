@@ -276,33 +276,27 @@ fn bad_topics_and_missing_flags_are_errors_naming_the_flag() {
 fn pub_reports_how_many_messages_were_not_acknowledged_when_the_broker_goes_away() {
     // One message in flight at a time, so most are still waiting when the broker dies.
     let mut broker = Mosquitto::start_with("max_inflight_messages 1\n");
-    let mut publisher = mqtk()
-        .arg("pub")
-        .args(broker.host_args())
-        .args(["-t", "t/gone", "-l", "-q", "1", "--no-reconnect", "-d"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = publisher.stdin.take().unwrap();
+    let mut cmd = mqtk();
+    cmd.arg("pub").args(broker.host_args()).args([
+        "-t",
+        "t/gone",
+        "-l",
+        "-q",
+        "1",
+        "--no-reconnect",
+        "-d",
+    ]);
+    let mut publisher = spawn_lines(&mut cmd);
+    let mut stdin = publisher.stdin().expect("stdin is piped");
     stdin.write_all(b"1\n2\n3\n").unwrap();
     stdin.flush().unwrap();
-    let mut stderr = publisher.stderr.take().unwrap();
     // Wait for the first PUBACK, then kill the broker while stdin stays open.
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("received PUBACK") {
-        let n = stderr.read(&mut buf).unwrap();
-        assert!(n > 0, "pub ended early: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
+    publisher.expect_stderr(|e| e.contains("received PUBACK"), WAIT);
     broker.stop();
     // stdin stays open (think `tail -f`): pub must end on its own.
-    let status = publisher.wait().unwrap();
+    let status = publisher.expect_exit(WAIT);
     drop(stdin);
-    stderr.read_to_end(&mut seen).unwrap();
-    let text = String::from_utf8_lossy(&seen);
+    let text = publisher.stderr();
     assert_eq!(status.code(), Some(1), "{text}");
     let last = text.lines().last().unwrap_or_default();
     assert!(

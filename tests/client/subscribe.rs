@@ -5,10 +5,12 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
 use std::time::Duration;
 
 use support::peers::publish;
-use support::{mosquitto_sub, mqtk, mqtk_sub_ready, spawn_lines, Mosquitto};
+use support::{mosquitto_sub, mqtk, mqtk_sub_ready, spawn_lines, wait_until, Mosquitto};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -420,25 +422,44 @@ fn a_closed_stdout_like_head_1_ends_sub_quietly_with_status_0() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("received SUBACK") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "sub ended before SUBACK"
-        );
-    }
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // What `head -1` does: read one line, then close the pipe.
+    let stdout = child.stdout.take().unwrap();
+    let (line_tx, first_line) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        let _ = reader.read_line(&mut line);
+        drop(reader); // closed before the test publishes the second message
+        let _ = line_tx.send(line);
+    });
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&stderr);
+    let stderr_reader = thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stderr_pipe.read(&mut buf) {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let subscribed = wait_until(WAIT, || stderr.lock().unwrap().contains("received SUBACK"));
+    assert!(subscribed, "no SUBACK: {}", stderr.lock().unwrap());
     publish(broker.port(), &["-t", "hd", "-m", "first"]);
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
+    let first = first_line.recv_timeout(WAIT).expect("a first line");
     assert_eq!(first, "first\n");
-    drop(stdout); // what `head -1` does after its line
     publish(broker.port(), &["-t", "hd", "-m", "second"]);
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    let status = child.wait().unwrap();
+    let mut status = None;
+    wait_until(WAIT, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("sub still running after {WAIT:?}");
+    };
+    stderr_reader.join().unwrap();
+    let rest = stderr.lock().unwrap().clone();
     assert_eq!(status.code(), Some(0));
     assert!(!rest.contains("mqtk:"), "no error message: {rest}");
 }

@@ -182,7 +182,12 @@ fn a_sys_subscriber_right_after_start_gets_current_values_not_the_first_instants
         "version",
     ];
     let mut first: std::collections::HashMap<String, String> = Default::default();
+    let deadline = std::time::Instant::now() + T;
     while wanted.iter().any(|w| !first.contains_key(*w)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no value within {T:?} for some of {wanted:?}: {first:?}"
+        );
         let line = sys.expect_line(|l| l.starts_with("$SYS/broker/"), T);
         let (topic, value) = line["$SYS/broker/".len()..]
             .split_once(' ')
