@@ -8,7 +8,10 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{mosquitto_pub, mosquitto_sub, mqtk, ok, spawn_lines, Mosquitto, Running};
+use support::{
+    child_exit, child_output, mosquitto_pub, mosquitto_sub, mqtk, ok, spawn_lines, Mosquitto,
+    Running,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -94,8 +97,7 @@ fn seq_100000_piped_into_pub_l_at_qos1_arrives_complete_and_in_order() {
         stdin.write_all(lines.as_bytes()).unwrap();
     });
     writer.join().unwrap();
-    let out = publisher.wait_with_output().unwrap();
-    ok(&out);
+    ok(&child_output(publisher, Duration::from_secs(60)));
     let lines = sub.rest_of_lines(Duration::from_secs(60));
     assert_eq!(
         lines.len(),
@@ -131,7 +133,7 @@ fn pub_l_publishes_each_line_as_it_arrives() {
     stdin.write_all(b"no newline at the end").unwrap();
     drop(stdin);
     sub.expect_line(|l| l == "t/stream [no newline at the end]", WAIT);
-    ok(&publisher.wait_with_output().unwrap());
+    ok(&child_output(publisher, WAIT));
 }
 
 #[test]
@@ -468,7 +470,7 @@ fn a_second_live_process_with_the_same_id_and_session_dir_refuses() {
         "{stderr}"
     );
     drop(first.stdin.take());
-    assert!(first.wait().unwrap().success());
+    assert!(child_exit(&mut first, WAIT).success());
 }
 
 #[test]

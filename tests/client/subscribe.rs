@@ -10,7 +10,9 @@ use std::thread;
 use std::time::Duration;
 
 use support::peers::publish;
-use support::{mosquitto_sub, mqtk, mqtk_sub_ready, spawn_lines, wait_until, Mosquitto};
+use support::{
+    child_exit, mosquitto_sub, mqtk, mqtk_sub_ready, spawn_lines, wait_until, Mosquitto,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -449,15 +451,7 @@ fn a_closed_stdout_like_head_1_ends_sub_quietly_with_status_0() {
     let first = first_line.recv_timeout(WAIT).expect("a first line");
     assert_eq!(first, "first\n");
     publish(broker.port(), &["-t", "hd", "-m", "second"]);
-    let mut status = None;
-    wait_until(WAIT, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!("sub still running after {WAIT:?}");
-    };
+    let status = child_exit(&mut child, WAIT);
     stderr_reader.join().unwrap();
     let rest = stderr.lock().unwrap().clone();
     assert_eq!(status.code(), Some(0));
@@ -507,7 +501,7 @@ fn qos2_messages_from_mqtk_pub_arrive_once_at_mqtk_sub() {
         .spawn()
         .unwrap();
     std::io::Write::write_all(&mut publisher.stdin.take().unwrap(), lines.as_bytes()).unwrap();
-    assert!(publisher.wait().unwrap().success());
+    assert!(child_exit(&mut publisher, WAIT).success());
     assert!(sub.expect_exit(WAIT).success());
     let got = sub.rest_of_lines(WAIT);
     assert_eq!(got, (1..=50).map(|i| i.to_string()).collect::<Vec<_>>());
@@ -624,7 +618,7 @@ fn pub_and_sub_work_against_mqtk_serve_too() {
         .spawn()
         .unwrap();
     std::io::Write::write_all(&mut publisher.stdin.take().unwrap(), b"a\nb\n").unwrap();
-    assert!(publisher.wait().unwrap().success());
+    assert!(child_exit(&mut publisher, WAIT).success());
     assert!(sub.expect_exit(WAIT).success(), "{}", sub.stderr());
     let got: Vec<(String, String, bool)> = sub
         .rest_of_lines(WAIT)

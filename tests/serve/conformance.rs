@@ -426,7 +426,7 @@ fn a_subscriber_that_stops_reading_gets_its_queue_capped_and_does_not_slow_the_o
         lines.as_bytes(),
     )
     .expect("write lines");
-    assert!(publisher.wait().expect("mosquitto_pub ends").success());
+    assert!(support::child_exit(&mut publisher, T).success());
     publish(port, &["-t", "flood/end", "-m", "end"]);
     // The fast subscriber gets every message, then the marker.
     for i in 0..400 {

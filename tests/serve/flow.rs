@@ -71,7 +71,7 @@ fn mosquitto_pub_floods_reach_slower_mosquitto_sub_subscribers_in_full() {
         })
         .collect();
     for mut p in publishers {
-        assert!(p.wait().expect("mosquitto_pub ends").success());
+        assert!(support::child_exit(&mut p, T).success());
     }
     for sub in &mut subs {
         sub.expect_exit(Duration::from_secs(30));

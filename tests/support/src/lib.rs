@@ -117,6 +117,45 @@ pub fn ok(out: &Output) -> String {
     text(&out.stdout)
 }
 
+/// Waits up to `timeout` for a child spawned by the test to exit and returns its status;
+/// on timeout kills it and panics. For children whose stdin the test writes to itself;
+/// [`spawn_lines`] gives the same bound with stdout lines and stderr collected.
+pub fn child_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let mut status = None;
+    wait_until(timeout, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    status.unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "child {} still running after {timeout:?}: killed",
+            child.id()
+        )
+    })
+}
+
+/// Like [`child_exit`], then reads what is left in the child's piped stdout and stderr:
+/// `wait_with_output` with a bound. For children that write little (a pipe buffer) to
+/// those pipes while the test waits.
+pub fn child_output(mut child: Child, timeout: Duration) -> Output {
+    let status = child_exit(&mut child, timeout);
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        let _ = pipe.read_to_end(&mut stdout);
+    }
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_end(&mut stderr);
+    }
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
 /// A path as a command-line argument.
 pub fn p(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
