@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{spawn_lines, Mosquitto};
+use crate::mosquitto::Mosquitto;
+use crate::process::spawn_lines;
 
 /// 5 one-to-one pairs at QoS 1, 50 messages each (250 deliveries), report on stdout.
 pub const PAIRS_QOS1_JSON: [&str; 14] = [
@@ -64,7 +65,7 @@ pub fn bench(broker: &Mosquitto, args: &[&str]) -> Outcome {
 
 /// `mqtk bench HOST_ARGS ARGS…`, run to its exit (bounded by [`RUN_TIMEOUT`]).
 pub fn bench_at(host_args: &[String], args: &[&str]) -> Outcome {
-    let mut cmd = crate::mqtk();
+    let mut cmd = crate::binary::mqtk();
     cmd.arg("bench").args(host_args).args(args);
     let mut running = spawn_lines(&mut cmd);
     let status = running.expect_exit(RUN_TIMEOUT);

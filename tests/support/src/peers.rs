@@ -5,7 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::{mosquitto_pub, mosquitto_sub, spawn_lines, Running};
+use crate::mosquitto::{mosquitto_pub, mosquitto_sub};
+use crate::process::{spawn_lines, Running};
 
 /// The bound for every wait in these tests.
 pub const T: Duration = Duration::from_secs(10);

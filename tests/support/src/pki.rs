@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{free_port, p, Mosquitto};
+use crate::mosquitto::Mosquitto;
+use crate::net::free_port;
+use crate::process::p;
 
 /// PEM files of a test PKI.
 pub struct Pki {

@@ -77,7 +77,7 @@ impl V311Proxy {
 
     /// `["-h", "127.0.0.1", "-p", PORT]` for the proxy.
     pub fn host_args(&self) -> Vec<String> {
-        crate::host_args(self.addr)
+        crate::net::host_args(self.addr)
     }
 
     /// Level-5 CONNECTs refused so far.
