@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use support::eqnice;
-use support::{mosquitto_pub, mqtk, spawn_lines, Serve};
+use support::{mosquitto_pub, mqtk, output, spawn_lines, Serve};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -27,11 +27,9 @@ fn serve_names_a_missing_config_password_or_acl_file_once_with_its_flag() {
             "mqtk: --acl-file: /nonexistent/qa: No such file or directory (os error 2)\n",
         ),
     ] {
-        let out = mqtk()
+        let out = output(mqtk()
             .args(["serve", "-p", "0", flag, "/nonexistent/qa"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("mqtk runs");
+            .stdin(Stdio::null()));
         assert_eq!(out.status.code(), Some(1), "{flag}");
         assert!(out.stdout.is_empty(), "{flag}: nothing on stdout");
         eqnice!(expected, String::from_utf8_lossy(&out.stderr));
@@ -46,11 +44,11 @@ fn serve_names_a_bad_password_file_line_after_the_flag_and_path() {
     let path = dir.path().join("passwd");
     std::fs::write(&path, "# users\nalice\n").expect("writable temp dir");
     let path = path.to_str().expect("temp paths are UTF-8");
-    let out = mqtk()
-        .args(["serve", "-p", "0", "--password-file", path])
-        .stdin(Stdio::null())
-        .output()
-        .expect("mqtk runs");
+    let out = output(
+        mqtk()
+            .args(["serve", "-p", "0", "--password-file", path])
+            .stdin(Stdio::null()),
+    );
     assert_eq!(out.status.code(), Some(1));
     eqnice!(
         format!("mqtk: --password-file {path}: line 2: expected username:hash\n"),
@@ -130,10 +128,8 @@ fn serve_v_keeps_serving_when_its_log_reader_goes_away() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("not a listening line: {line:?}"));
     for i in 0..3 {
-        let out = mosquitto_pub(port)
-            .args(["-q", "1", "-t", "log/closed", "-m", &i.to_string()])
-            .output()
-            .expect("mosquitto_pub runs");
+        let out =
+            output(mosquitto_pub(port).args(["-q", "1", "-t", "log/closed", "-m", &i.to_string()]));
         assert!(
             out.status.success(),
             "publish {i} after the log reader left"
@@ -183,12 +179,12 @@ fn bench_refuses_a_json_file_it_cannot_write_before_running_not_after() {
     // A typo in --json used to be found only when the (maybe long) run was over.
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("no/such/dir/report.json");
-    let out = mqtk()
-        .args(["bench", "--publishers", "1", "--messages", "1", "--json"])
-        .arg(&missing)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mqtk runs");
+    let out = output(
+        mqtk()
+            .args(["bench", "--publishers", "1", "--messages", "1", "--json"])
+            .arg(&missing)
+            .stdin(Stdio::null()),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use support::peers::VERSIONS;
-use support::{mqtk, mqtk_sub_ready, spawn_lines, Mosquitto, Running, Serve};
+use support::{mqtk, mqtk_sub_ready, output, spawn_lines, Mosquitto, Running, Serve};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -42,12 +42,7 @@ fn brokers() -> [Broker; 2] {
 
 /// `mqtk pub ARGS` to completion; panics unless it exits 0.
 fn publish(broker: &Broker, args: &[&str]) {
-    let out = mqtk()
-        .arg("pub")
-        .args(&broker.host_args)
-        .args(args)
-        .output()
-        .expect("mqtk runs");
+    let out = output(mqtk().arg("pub").args(&broker.host_args).args(args));
     assert!(
         out.status.success(),
         "{}: mqtk pub {args:?}: {}",

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::{
-    child_exit, child_output, mosquitto_pub, mosquitto_sub, mqtk, ok, spawn_lines, Mosquitto,
-    Running,
+    child_exit, child_output, mosquitto_pub, mosquitto_sub, mqtk, ok, output, spawn_lines,
+    Mosquitto, Running,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -37,12 +37,7 @@ fn ready_mosquitto_sub(broker: &Mosquitto, filters: &[&str], extra: &[&str]) -> 
 }
 
 fn mqtk_pub(broker: &Mosquitto, args: &[&str]) -> std::process::Output {
-    mqtk()
-        .arg("pub")
-        .args(broker.host_args())
-        .args(args)
-        .output()
-        .unwrap()
+    output(mqtk().arg("pub").args(broker.host_args()).args(args))
 }
 
 #[test]
@@ -143,28 +138,22 @@ fn retained_qos2_message_reaches_a_later_subscriber_with_its_flags() {
         &broker,
         &["-t", "t/ret", "-m", "kept", "-r", "-q", "2"],
     ));
-    let out = mosquitto_sub(broker.port())
-        .args([
-            "-t",
-            "t/ret",
-            "-C",
-            "1",
-            "-W",
-            "5",
-            "-F",
-            "%t|%p|%r|%q",
-            "-q",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let out = output(mosquitto_sub(broker.port()).args([
+        "-t",
+        "t/ret",
+        "-C",
+        "1",
+        "-W",
+        "5",
+        "-F",
+        "%t|%p|%r|%q",
+        "-q",
+        "2",
+    ]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "t/ret|kept|1|2\n");
     // -n -r clears it.
     ok(&mqtk_pub(&broker, &["-t", "t/ret", "-n", "-r"]));
-    let out = mosquitto_sub(broker.port())
-        .args(["-t", "t/ret", "-C", "1", "-W", "1"])
-        .output()
-        .unwrap();
+    let out = output(mosquitto_sub(broker.port()).args(["-t", "t/ret", "-C", "1", "-W", "1"]));
     assert_eq!(out.status.code(), Some(27), "no retained message is left");
 }
 
@@ -221,20 +210,17 @@ fn user_properties_and_content_type_travel_with_the_message() {
 #[test]
 fn an_unreachable_broker_is_a_clear_error() {
     let port = support::free_port();
-    let out = mqtk()
-        .args([
-            "pub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-t",
-            "a",
-            "-m",
-            "x",
-        ])
-        .output()
-        .unwrap();
+    let out = output(mqtk().args([
+        "pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-t",
+        "a",
+        "-m",
+        "x",
+    ]));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -340,21 +326,18 @@ fn pub_falls_back_to_mqtt_311_when_the_broker_refuses_5() {
         }
         levels
     });
-    let out = mqtk()
-        .args([
-            "pub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-t",
-            "a",
-            "-m",
-            "hi",
-            "-d",
-        ])
-        .output()
-        .unwrap();
+    let out = output(mqtk().args([
+        "pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-t",
+        "a",
+        "-m",
+        "hi",
+        "-d",
+    ]));
     ok(&out);
     assert_eq!(peer.join().unwrap(), vec![5, 4]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -418,10 +401,7 @@ fn pub_with_session_dir_killed_mid_stream_delivers_every_line_exactly_once() {
     );
 
     // The same id and directory, nothing new on stdin: the store's messages go out.
-    let second = session_pub(&broker, store.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let second = output(session_pub(&broker, store.path()).stdin(Stdio::null()));
     ok(&second);
     let mut got: Vec<String> = sub.seen()[1..].to_vec();
     got.extend(sub.rest_of_lines(Duration::from_secs(3)));
@@ -459,10 +439,7 @@ fn a_second_live_process_with_the_same_id_and_session_dir_refuses() {
         .path()
         .join("mqtk-once.session")
         .exists()));
-    let second = session_pub(&broker, store.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let second = output(session_pub(&broker, store.path()).stdin(Stdio::null()));
     assert_eq!(second.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -482,10 +459,7 @@ fn a_damaged_session_store_is_a_clear_error() {
         b"garbage, not a store",
     )
     .unwrap();
-    let out = session_pub(&broker, store.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output(session_pub(&broker, store.path()).stdin(Stdio::null()));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

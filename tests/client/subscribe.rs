@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::peers::publish;
 use support::{
-    child_exit, mosquitto_sub, mqtk, mqtk_sub_ready, spawn_lines, wait_until, Mosquitto,
+    child_exit, mosquitto_sub, mqtk, mqtk_sub_ready, output, spawn_lines, wait_until, Mosquitto,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -33,24 +33,24 @@ fn sub_prints_payloads_then_exits_0_after_count_messages() {
 fn sub_exits_27_when_count_not_reached_within_timeout() {
     let broker = Mosquitto::start();
     publish(broker.port(), &["-t", "s/w", "-m", "only one", "-r"]);
-    let out = mqtk()
-        .arg("sub")
-        .args(broker.host_args())
-        .args(["-t", "s/w", "-C", "3", "-W", "1"])
-        .output()
-        .unwrap();
+    let out = output(
+        mqtk()
+            .arg("sub")
+            .args(broker.host_args())
+            .args(["-t", "s/w", "-C", "3", "-W", "1"]),
+    );
     assert_eq!(out.status.code(), Some(27));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "only one\n");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "mqtk: timed out after 1 s: 1 of 3 messages arrived\n"
     );
-    let out = mqtk()
-        .arg("sub")
-        .args(broker.host_args())
-        .args(["-t", "s/none", "-W", "1"])
-        .output()
-        .unwrap();
+    let out = output(
+        mqtk()
+            .arg("sub")
+            .args(broker.host_args())
+            .args(["-t", "s/none", "-W", "1"]),
+    );
     assert_eq!(out.status.code(), Some(27));
 }
 
@@ -288,21 +288,16 @@ fn remove_retained_clears_what_it_receives() {
     for version in ["5", "311"] {
         publish(broker.port(), &["-t", "rr/a", "-m", "1", "-r"]);
         publish(broker.port(), &["-t", "rr/b", "-m", "2", "-r"]);
-        let out = mqtk()
-            .arg("sub")
-            .args(broker.host_args())
-            .args([
-                "-t",
-                "rr/#",
-                "--remove-retained",
-                "-v",
-                "-W",
-                "1",
-                "-V",
-                version,
-            ])
-            .output()
-            .unwrap();
+        let out = output(mqtk().arg("sub").args(broker.host_args()).args([
+            "-t",
+            "rr/#",
+            "--remove-retained",
+            "-v",
+            "-W",
+            "1",
+            "-V",
+            version,
+        ]));
         assert_eq!(out.status.code(), Some(27));
         let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -314,10 +309,7 @@ fn remove_retained_clears_what_it_receives() {
             vec!["rr/a 1", "rr/b 2"],
             "-V {version}: the clearing messages are not printed"
         );
-        let left = mosquitto_sub(broker.port())
-            .args(["-t", "rr/#", "-C", "1", "-W", "1"])
-            .output()
-            .unwrap();
+        let left = output(mosquitto_sub(broker.port()).args(["-t", "rr/#", "-C", "1", "-W", "1"]));
         assert_eq!(
             left.status.code(),
             Some(27),
@@ -462,12 +454,7 @@ fn a_closed_stdout_like_head_1_ends_sub_quietly_with_status_0() {
 fn bad_filters_and_templates_are_errors_naming_the_flag() {
     let broker = Mosquitto::start();
     let run = |args: &[&str]| {
-        let out = mqtk()
-            .arg("sub")
-            .args(broker.host_args())
-            .args(args)
-            .output()
-            .unwrap();
+        let out = output(mqtk().arg("sub").args(broker.host_args()).args(args));
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -550,22 +537,17 @@ fn sub_with_a_session_dir_keeps_its_store_and_refuses_a_twin() {
     );
     publish(broker.port(), &["-t", "sd", "-m", "m1", "-q", "2"]);
     first.expect_line(|l| l == "m1", WAIT);
-    let out = mqtk()
-        .arg("sub")
-        .args(broker.host_args())
-        .args([
-            "-t",
-            "sd",
-            "-c",
-            "-i",
-            "twin",
-            "--session-dir",
-            dir,
-            "-W",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let out = output(mqtk().arg("sub").args(broker.host_args()).args([
+        "-t",
+        "sd",
+        "-c",
+        "-i",
+        "twin",
+        "--session-dir",
+        dir,
+        "-W",
+        "1",
+    ]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("another mqtk process is using the session")
@@ -593,12 +575,12 @@ fn pub_and_sub_work_against_mqtk_serve_too() {
     let serve = support::Serve::start(&[]);
     let port = serve.port().to_string();
     let host = ["-h", "127.0.0.1", "-p", port.as_str()];
-    let out = mqtk()
-        .arg("pub")
-        .args(host)
-        .args(["-t", "sv/r", "-m", "kept", "-r", "-q", "2"])
-        .output()
-        .unwrap();
+    let out = output(
+        mqtk()
+            .arg("pub")
+            .args(host)
+            .args(["-t", "sv/r", "-m", "kept", "-r", "-q", "2"]),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -653,13 +635,13 @@ fn a_refused_subscription_is_named_failure_on_3_1_1_and_by_its_reason_on_5() {
     std::fs::write(&acl, "topic readwrite allowed\n").unwrap();
     let broker = support::Serve::start(&["--acl-file", acl.to_str().unwrap()]);
     for (version, reason) in [("311", "(failure, 0x80)"), ("5", "(not authorized, 0x87)")] {
-        let out = mqtk()
-            .arg("sub")
-            .args(broker.host_args())
-            .args(["-V", version, "-t", "x", "-W", "5"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = output(
+            mqtk()
+                .arg("sub")
+                .args(broker.host_args())
+                .args(["-V", version, "-t", "x", "-W", "5"])
+                .stdin(Stdio::null()),
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "-V {version}: {err}");
         let expected = format!("the broker refused the subscription to 'x' {reason}");

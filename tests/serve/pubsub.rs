@@ -7,7 +7,7 @@
 use std::process::Stdio;
 
 use support::peers::{message, publish, subscriber, T, VERSIONS};
-use support::{mosquitto_sub, mqtk, Serve};
+use support::{mosquitto_sub, mqtk, output, Serve};
 
 #[test]
 fn serve_prints_the_listening_line_first_and_exits_0_on_sigterm_and_sigint() {
@@ -29,11 +29,11 @@ fn serve_prints_the_listening_line_first_and_exits_0_on_sigterm_and_sigint() {
 #[test]
 fn serve_on_a_port_in_use_exits_1_with_a_clear_message() {
     let serve = Serve::start(&[]);
-    let out = mqtk()
-        .args(["serve", "-p", &serve.port().to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .expect("mqtk runs");
+    let out = output(
+        mqtk()
+            .args(["serve", "-p", &serve.port().to_string()])
+            .stdin(Stdio::null()),
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -46,10 +46,7 @@ fn serve_on_a_port_in_use_exits_1_with_a_clear_message() {
 
 #[test]
 fn serve_rejects_a_bind_address_that_is_not_an_ip() {
-    let out = mqtk()
-        .args(["serve", "-p", "0", "--bind", "nowhere"])
-        .output()
-        .expect("mqtk runs");
+    let out = output(mqtk().args(["serve", "-p", "0", "--bind", "nowhere"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bind"));
 }
@@ -106,19 +103,16 @@ fn retained_messages_are_set_replaced_and_deleted() {
             port,
             &["-V", v, "-t", &topic, "-m", "second", "-r", "-q", "1"],
         );
-        let out = mosquitto_sub(port)
-            .args(["-V", v, "-t", "r/#", "-C", "1", "-W", "5", "-F", "%r %t %p"])
-            .output()
-            .expect("mosquitto_sub runs");
+        let out = output(
+            mosquitto_sub(port)
+                .args(["-V", v, "-t", "r/#", "-C", "1", "-W", "5", "-F", "%r %t %p"]),
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             format!("1 {topic} second\n")
         );
         publish(port, &["-V", v, "-t", &topic, "-n", "-r"]);
-        let out = mosquitto_sub(port)
-            .args(["-V", v, "-t", &topic, "-C", "1", "-W", "1"])
-            .output()
-            .expect("mosquitto_sub runs");
+        let out = output(mosquitto_sub(port).args(["-V", v, "-t", &topic, "-C", "1", "-W", "1"]));
         assert_eq!(out.status.code(), Some(27), "nothing retained any more");
         assert!(out.stdout.is_empty());
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use support::peers::{message, publish, sub_command, subscriber, T, VERSIONS};
 use support::raw::{connect_v311, connect_v5, frame, publish_packet, put_str, subscribe, Raw};
-use support::{spawn_lines, Serve};
+use support::{output, spawn_lines, Serve};
 
 /// `-x 60` on MQTT 5 (mosquitto_sub's session expiry), nothing on 3.1.1.
 fn persistent_args(v: &str) -> Vec<&'static str> {
@@ -58,9 +58,7 @@ fn a_qos2_message_published_while_a_persistent_subscriber_is_offline_arrives_exa
         // A third connection gets nothing more.
         let mut third_args = args.clone();
         third_args.extend(["-C", "1", "-W", "1"]);
-        let out = sub_command(port, &third_args)
-            .output()
-            .expect("mosquitto_sub runs");
+        let out = output(&mut sub_command(port, &third_args));
         let out = String::from_utf8_lossy(&out.stdout);
         assert!(
             !out.lines().any(support::peers::is_message),
@@ -84,7 +82,7 @@ fn a_clean_session_forgets_subscriptions_and_queued_messages() {
             port,
             &["-V", v, "-i", &id, "-t", "unrelated", "-C", "1", "-W", "1"],
         );
-        let out = cmd.output().expect("mosquitto_sub runs");
+        let out = output(&mut cmd);
         let out = String::from_utf8_lossy(&out.stdout);
         assert!(out.contains("received CONNACK (0)"), "{out}");
         assert!(
@@ -124,12 +122,10 @@ fn the_will_of_a_sigkilled_mosquitto_sub_is_published_with_its_qos_and_retain_fl
             "live delivery has retain 0"
         );
         // Retained too: a new subscriber sees it with the retain flag.
-        let out = sub_command(
+        let out = output(&mut sub_command(
             port,
             &["-V", v, "-t", &topic, "-C", "1", "-W", "5", "-F", "%r %p"],
-        )
-        .output()
-        .expect("mosquitto_sub runs");
+        ));
         let out = String::from_utf8_lossy(&out.stdout);
         assert!(out.lines().any(|l| l == "1 gone"), "{out}");
     }

@@ -11,7 +11,7 @@ use support::raw::{
     connack_props, connect_v5, frame, parse_publish_v5, publish_packet, put_str, subscribe, Prop,
     Raw,
 };
-use support::{python3_paho, Serve};
+use support::{output, python3_paho, Serve};
 
 fn prop(props: &[(u8, Prop)], id: u8) -> Option<Prop> {
     props.iter().find(|(i, _)| *i == id).map(|(_, v)| v.clone())
@@ -182,12 +182,10 @@ fn message_expiry_is_decremented_while_waiting_and_expired_retained_messages_van
         ],
     );
     let read = |topic: &str| {
-        let out = sub_command(
+        let out = output(&mut sub_command(
             port,
             &["-V", "5", "-t", topic, "-C", "1", "-W", "1", "-F", "%E"],
-        )
-        .output()
-        .expect("mosquitto_sub runs");
+        ));
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| support::peers::is_message(l))
@@ -448,10 +446,7 @@ requester.publish("svc/ping", b"hello", qos=2, properties=props)
 assert done.wait(10), "no response"
 print(result["payload"], result["corr"])
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &serve.port().to_string()])
-        .output()
-        .expect("python3 runs");
+    let out = output(Command::new("python3").args(["-c", script, &serve.port().to_string()]));
     assert!(
         out.status.success(),
         "paho script failed: {}",

@@ -37,7 +37,7 @@ pub use mosquitto::{mosquitto_bin, mosquitto_pub, mosquitto_sub, Mosquitto};
 pub use net::{free_port, host_args, port_accepts, START_TIMEOUT};
 pub use paho::python3_paho;
 pub use process::{
-    child_exit, child_output, ok, output, p, spawn_lines, text, wait_until, Running,
+    child_exit, child_output, ok, output, p, spawn_lines, text, wait_until, Running, OUTPUT_TIMEOUT,
 };
 
 /// Asserts two values are equal, printing both in full (not as a diff of escaped

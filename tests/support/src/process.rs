@@ -11,12 +11,57 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Runs `cmd` to its end with stdin closed and returns its output; panics, naming the
-/// command, when it cannot start.
+/// The longest a command run by [`output`] may take: far beyond any one command of a
+/// test (a few seconds in a debug build on a busy machine).
+pub const OUTPUT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Runs `cmd` to its end with stdin closed and returns its output, as
+/// `Command::output` does but bounded by [`OUTPUT_TIMEOUT`]: a command still running
+/// then is killed and the test panics, showing its stderr. Panics, naming the command,
+/// when it cannot start.
 pub fn output(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let mut status = None;
+    wait_until(OUTPUT_TIMEOUT, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = stdout.join().expect("the stdout reader does not panic");
+    let stderr = stderr.join().expect("the stderr reader does not panic");
+    let Some(status) = status else {
+        panic!(
+            "{cmd:?} still running after {OUTPUT_TIMEOUT:?}: killed; stderr:\n{}",
+            text(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Reads a child's pipe to its end on a thread (so neither pipe fills while the test
+/// waits on the other or on the exit).
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 /// Bytes of a child's stdout or stderr as text (lossy UTF-8).
