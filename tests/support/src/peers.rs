@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::mosquitto::{mosquitto_pub, mosquitto_sub};
-use crate::process::{spawn_lines, Running};
+use crate::process::{output, spawn_lines, Running};
 
 /// The bound for every wait in these tests.
 pub const T: Duration = Duration::from_secs(10);
@@ -49,12 +49,9 @@ pub fn message(sub: &mut Running) -> String {
     sub.expect_line(is_message, T)
 }
 
-/// Runs mosquitto_pub to completion and asserts it succeeded.
+/// Runs mosquitto_pub to completion (bounded, see [`output`]) and asserts it succeeded.
 pub fn publish(port: u16, args: &[&str]) {
-    let out = mosquitto_pub(port)
-        .args(args)
-        .output()
-        .expect("mosquitto_pub runs");
+    let out = output(mosquitto_pub(port).args(args));
     assert!(
         out.status.success(),
         "mosquitto_pub {args:?} failed: {}",
