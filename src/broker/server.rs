@@ -95,7 +95,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     for msg in shared.config.persistence.load_retained() {
         shared.router.publish(Arc::new(msg), Instant::now());
     }
-    crate::broker::persist::save_restore::restore_sessions(&shared, Instant::now());
+    crate::broker::restore::restore_sessions(&shared, Instant::now());
     let (stop, shutdown) = watch::channel(false);
     let (done, done_rx) = mpsc::channel(1);
     let handle = BrokerHandle {
