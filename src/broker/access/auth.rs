@@ -228,13 +228,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let acl = dir.path().join("acl");
         std::fs::write(&acl, "topic bogus a b\n").unwrap();
-        let err = AccessControl::load(true, None, Some(&acl)).unwrap_err();
+        // As the CLI prints it: the error and its sources.
+        let err = anyhow::Error::from(AccessControl::load(true, None, Some(&acl)).unwrap_err());
         let text = format!("{err:#}");
         assert!(
             text.contains("--acl-file") && text.contains("line 1"),
             "{text}"
         );
         let err = AccessControl::load(true, Some(&dir.path().join("none")), None).unwrap_err();
-        assert!(format!("{err:#}").contains("--password-file"));
+        assert!(format!("{:#}", anyhow::Error::from(err)).contains("--password-file"));
     }
 }
