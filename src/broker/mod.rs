@@ -59,7 +59,7 @@
 //!   TLS and WebSocket listeners.
 
 pub mod access;
-pub mod config;
+mod config;
 mod conn;
 mod file_error;
 pub mod hooks;

@@ -4,7 +4,7 @@
 //! `database`). Must not route messages or know connection tasks (`conn::persistence`
 //! tells the hook what changed, `restore.rs` brings stored sessions back).
 
-pub mod data_dir;
+mod data_dir;
 pub mod database;
 pub(crate) mod kept_session;
 pub(crate) mod session_store;
