@@ -18,7 +18,7 @@ use smol_str::SmolStr;
 /// Brings the stored sessions back as offline kept sessions: subscriptions in the router,
 /// queued messages in their mailboxes, QoS state restored, expiry counted from when they
 /// disconnected. Call after the retained messages are loaded, so those are not queued.
-pub(crate) fn restore_sessions(shared: &Shared, now: Instant) -> usize {
+pub(super) fn restore_sessions(shared: &Shared, now: Instant) -> usize {
     let persistence = &shared.config.persistence;
     if !persistence.keeps_sessions() {
         return 0;

@@ -18,7 +18,7 @@ use smol_str::SmolStr;
 impl Conn {
     /// Handles the session's events, then encodes what it wants sent. Events come
     /// first: acknowledgements go out only after the message was routed.
-    pub(crate) fn drive(&mut self, now: Instant) -> Result<(), End> {
+    pub(super) fn drive(&mut self, now: Instant) -> Result<(), End> {
         while let Some(event) = self.kept.session.poll_event() {
             match event {
                 Event::Message(publish) => self.on_message(publish, now)?,
@@ -300,7 +300,7 @@ impl Conn {
     /// Hands one message to the session for sending, unless it expired or is larger
     /// than the client accepts (then it is dropped for this client only, MQTT 5.0
     /// §3.1.2.11.4).
-    pub(crate) fn deliver(&mut self, delivery: Delivery, now: Instant) {
+    pub(super) fn deliver(&mut self, delivery: Delivery, now: Instant) {
         if delivery.msg.is_expired(now)
             || !self
                 .shared

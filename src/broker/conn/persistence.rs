@@ -24,14 +24,14 @@ impl Conn {
     }
 
     /// Saves the session's settings and subscriptions (`online`: still connected).
-    pub(crate) fn save_session(&self, online: bool) {
+    pub(super) fn save_session(&self, online: bool) {
         if let Some(store) = self.store() {
             store.session_saved(&self.identity.client_id, &snapshot(self, online));
         }
     }
 
     /// A store event of the session: written before what it allows is sent.
-    pub(crate) fn on_store(&mut self, change: StoreChange) {
+    pub(super) fn on_store(&mut self, change: StoreChange) {
         let Some(store) = self.store().cloned() else {
             return;
         };
@@ -48,7 +48,7 @@ impl Conn {
 
     /// A stored delivery left the queue without entering the session (expired, not
     /// allowed, too big, QoS 0): forget it.
-    pub(crate) fn drop_stored(&self, delivery: &Delivery) {
+    pub(super) fn drop_stored(&self, delivery: &Delivery) {
         if delivery.qid() != 0 {
             self.shared.config.persistence.message_taken(
                 &self.identity.client_id,
