@@ -1,6 +1,6 @@
 //! The common subset of mosquitto.conf that `serve -c FILE` reads, parsed into a plain
 //! [`FileConfig`]. Values stay `Option` so that command-line flags given explicitly can win
-//! over the file when serve merges the two (that merge lives in `cli/serve.rs`).
+//! over the file when serve merges the two (that merge lives in `cli/serve/setup.rs`).
 //!
 //! An unknown or unsupported directive is a warning naming its line (mosquitto itself
 //! refuses unknown ones, but a user's file often has logging or bridge lines that do not

@@ -28,7 +28,7 @@ use crate::small_map::SmallMap;
 
 /// Why a connection ends.
 #[derive(Debug)]
-pub(crate) enum End {
+pub(super) enum End {
     /// DISCONNECT from the client; `will` for MQTT 5 reason 0x04.
     Disconnect { will: bool },
     /// The socket closed or failed without DISCONNECT.
@@ -61,7 +61,7 @@ impl From<ProtocolError> for End {
 }
 
 /// A connected client: everything its task owns.
-pub(crate) struct Conn {
+pub(super) struct Conn {
     pub io: Io,
     pub shared: Arc<Shared>,
     pub conn_id: u64,
@@ -86,7 +86,7 @@ pub(crate) struct Conn {
 
 /// What most connections never use, boxed on first use (memory per idle connection).
 #[derive(Debug, Default)]
-pub(crate) struct ConnExtra {
+pub(super) struct ConnExtra {
     /// Topic → alias we assigned on this connection.
     pub out_aliases: SmallMap<ByteString, u16>,
     /// Stored session: queue id of each message handed to the session, by its `seq`,

@@ -77,7 +77,7 @@ impl AsyncWrite for Stream {
 }
 
 /// The stream plus its buffers.
-pub(crate) struct Io {
+pub(super) struct Io {
     pub stream: Stream,
     pub rbuf: BytesMut,
     pub wbuf: BytesMut,
@@ -87,7 +87,7 @@ pub(crate) struct Io {
 /// Smallest read: what a quiet connection reads at once, into a stack buffer.
 const MIN_READ: usize = 256;
 /// Largest read a busy connection asks for at once.
-pub(crate) const MAX_READ: usize = 64 * 1024;
+pub(super) const MAX_READ: usize = 64 * 1024;
 
 impl Io {
     pub fn new(stream: Stream) -> Io {
