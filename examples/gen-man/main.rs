@@ -6,13 +6,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+mod man_pages;
+
 fn main() -> anyhow::Result<()> {
     let dir: PathBuf = std::env::args_os()
         .nth(1)
         .context("usage: gen-man DIR")?
         .into();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (name, text) in mqtk::cli::docs::man_pages() {
+    for (name, text) in man_pages::man_pages() {
         let path = dir.join(&name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
