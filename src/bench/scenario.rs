@@ -71,32 +71,17 @@ pub async fn run(
         }
         config.version = ProtocolVersion::V311;
     }
-    let epoch = Instant::now();
-    let started_wall = SystemTime::now();
-    let cpu_before = sys::process_cpu();
-    let broker_cpu_before = broker.thread_prefix.and_then(sys::threads_cpu);
-    let hdr_log = match &config.hdr_log {
-        Some(path) => Some(
-            HdrLog::create(path, started_wall)
-                .with_context(|| format!("cannot create --hdr-log {}", path.display()))?,
-        ),
-        None => None,
-    };
-
+    let start = Start::now(&config, &broker)?;
     let ctx = Arc::new(Ctx {
         config: config.clone(),
         plan,
         addr: broker.addr,
-        epoch,
+        epoch: start.epoch,
         publish_properties,
     });
-    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
-    let roles: Vec<Role> = (0..config.subscribers)
-        .map(Role::Subscriber)
-        .chain((0..config.publishers).map(Role::Publisher))
-        .chain((0..config.connect_only_clients).map(Role::ConnectOnly))
-        .collect();
+    let roles = roles(&config);
     let total = roles.len() as u64;
     let workers = Arc::new(Workers::from_env().context("cannot start the bench's worker threads")?);
     let client_threads = workers.threads() as u32;
@@ -107,128 +92,45 @@ pub async fn run(
         phase_rx,
         workers.clone(),
     ));
-
-    let mut collector = Collector::new(config.publishers);
-    collector.set_unordered_receivers(ctx.plan.shared_receivers.clone());
-    let (mut ready, mut done) = (0u64, 0u64);
-    let mut stage = Stage::Connecting;
-    let mut publish_window: Option<(Instant, Instant)> = None;
-    let mut watch = QuietWatch::new(Instant::now());
-    let mut ticker = tokio::time::interval(TICK);
-    let mut interval_start = Duration::ZERO;
-    let mut finish_deadline: Option<Instant> = None;
-    let mut last_sent: Option<u64> = None;
-    // Ctrl-C ends the run early with a report of what was measured so far.
-    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
-    let mut interrupted = false;
-    loop {
-        tokio::select! {
-            _ = &mut interrupt, if !interrupted => {
-                interrupted = true;
-                collector.count_errors("interrupted", 1);
-                if let Stage::Publishing { since } = stage {
-                    publish_window = Some((since, Instant::now()));
-                }
-                stage = Stage::Finishing;
-            },
-            msg = rx.recv() => match msg {
-                Some(Msg::Update(update)) => collector.absorb(update),
-                Some(Msg::Ready) => ready += 1,
-                Some(Msg::Done { last_sent_ns }) => {
-                    done += 1;
-                    last_sent = last_sent.max(last_sent_ns);
-                }
-                None => break, // every client has ended
-            },
-            _ = ticker.tick() => {
-                let now = Instant::now();
-                let interval = collector.take_interval();
-                let p99_us = (!interval.is_empty()).then(|| interval.value_at_quantile(0.99));
-                let elapsed = now.duration_since(epoch);
-                if let Some(log) = &hdr_log {
-                    if !interval.is_empty() {
-                        log.write(interval_start, elapsed.saturating_sub(interval_start), interval);
-                    }
-                }
-                interval_start = elapsed;
-                let expected = match (config.bound, stage) {
-                    (RunBound::Messages(n), _) => Some(n * ctx.plan.receivers_of.iter().map(|r| r.len() as u64).sum::<u64>()),
-                    _ => None,
-                };
-                progress.update(&Snapshot {
-                    elapsed,
-                    connected: collector.connected() as u64,
-                    clients: total,
-                    sent: collector.sent,
-                    received: collector.received_unique(),
-                    expected,
-                    p99_us,
-                });
-                // Progress is what the broker still does for us: sends, acks, deliveries,
-                // and any QoS flow packet (a QoS 2 backlog of PUBREL/PUBCOMP moves with
-                // no delivery for seconds on mosquitto 2.0.11).
-                watch.observe(now, Movement {
-                    sent: collector.sent,
-                    acked: collector.acked,
-                    received: collector.received_total,
-                    flow_packets: collector.flow_packets,
-                });
-                // Nothing moving for this long means the broker stopped answering; at
-                // a slow --rate, gaps between messages are normal and last longer.
-                let patience = config.drain_timeout.max(Duration::from_secs_f64(2.0 / config.rate.unwrap_or(1.0)));
-                let quiet = watch.is_quiet(now, patience);
-                stage = match stage {
-                    Stage::Connecting if ready >= total => {
-                        if config.publishers == 0 {
-                            Stage::Finishing
-                        } else {
-                            // Start a moment ahead so every publisher sees the same start.
-                            let start = Instant::now() + Duration::from_millis(10);
-                            let start_ns = start.duration_since(epoch).as_nanos() as u64;
-                            collector.set_measure_from(start_ns + config.warmup.as_nanos() as u64);
-                            let _ = phase_tx.send(Phase::Publishing { start_ns });
-                            watch.restart(now);
-                            Stage::Publishing { since: start }
-                        }
-                    }
-                    Stage::Publishing { since } => {
-                        let bound_over = match config.bound {
-                            RunBound::Duration(d) => now >= since + d,
-                            RunBound::Messages(_) => true,
-                        };
-                        if done >= config.publishers as u64 || (bound_over && quiet) {
-                            if done < config.publishers as u64 {
-                                collector.absorb(Update::Error { kind: "publishers_stalled" });
-                            }
-                            publish_window = Some((since, now));
-                            watch.restart(now);
-                            Stage::Draining { publish_end: now }
-                        } else {
-                            stage
-                        }
-                    }
-                    Stage::Draining { .. } => {
-                        let expected = ctx.plan.expected(collector.sent_by_publisher().iter().copied());
-                        if collector.received_unique() >= expected || quiet {
-                            Stage::Finishing
-                        } else {
-                            stage
-                        }
-                    }
-                    other => other,
-                };
-                if stage == Stage::Finishing && finish_deadline.is_none() {
-                    let _ = phase_tx.send(Phase::Finishing);
-                    finish_deadline = Some(now + Duration::from_secs(10));
-                }
-                if finish_deadline.is_some_and(|d| now >= d) {
-                    collector.absorb(Update::Error { kind: "clients_did_not_stop" });
-                    break;
-                }
-            }
-        }
-    }
+    let mut driver = Driver::new(ctx, phase_tx, total);
+    driver
+        .drive(rx, progress.as_mut(), start.hdr_log.as_ref())
+        .await;
     progress.finish();
+    stop_clients(spawner, workers).await;
+    let elapsed = start.epoch.elapsed();
+    let cpu = start.cpu_used(&broker);
+    if let Some(log) = start.hdr_log {
+        log.finish().context("cannot write --hdr-log")?;
+    }
+    let times = Times {
+        epoch: start.epoch,
+        wall: start.wall,
+        elapsed,
+    };
+    Ok(report(
+        &config,
+        broker.info,
+        times,
+        driver,
+        cpu,
+        client_threads,
+    ))
+}
+
+/// The clients of the run, subscribers first (they must be subscribed before anyone
+/// publishes), then publishers, then connect-only clients.
+fn roles(config: &BenchConfig) -> Vec<Role> {
+    (0..config.subscribers)
+        .map(Role::Subscriber)
+        .chain((0..config.publishers).map(Role::Publisher))
+        .chain((0..config.connect_only_clients).map(Role::ConnectOnly))
+        .collect()
+}
+
+/// Aborts the clients still running (each has had its chance to stop) and stops the
+/// worker threads.
+async fn stop_clients(spawner: JoinHandle<Vec<JoinHandle<()>>>, workers: Arc<Workers>) {
     let handles = spawner.await.unwrap_or_default();
     for handle in handles {
         handle.abort();
@@ -236,19 +138,312 @@ pub async fn run(
     if let Ok(workers) = Arc::try_unwrap(workers) {
         workers.stop();
     }
+}
 
-    let elapsed = epoch.elapsed();
-    let mut cpu = sys::process_cpu().since(&cpu_before);
-    let broker_cpu = match (broker.thread_prefix, broker_cpu_before) {
-        (Some(prefix), Some(before)) => sys::threads_cpu(prefix).map(|after| after.since(&before)),
-        _ => None,
-    };
-    if let Some(b) = broker_cpu {
-        cpu = cpu.since(&b);
+/// What is taken when the run starts: time zero, the wall clock, CPU counters (ours and
+/// the embedded broker's), and the --hdr-log file.
+struct Start {
+    epoch: Instant,
+    wall: SystemTime,
+    cpu: sys::CpuTimes,
+    broker_cpu: Option<sys::CpuTimes>,
+    hdr_log: Option<HdrLog>,
+}
+
+/// When the run started (monotonic and wall clock) and how long it took.
+struct Times {
+    epoch: Instant,
+    wall: SystemTime,
+    elapsed: Duration,
+}
+
+/// CPU used by the run: the bench's own (the embedded broker's taken out) and the
+/// embedded broker's.
+struct CpuUsed {
+    own: sys::CpuTimes,
+    broker: Option<sys::CpuTimes>,
+}
+
+impl Start {
+    fn now(config: &BenchConfig, broker: &Broker) -> anyhow::Result<Start> {
+        let epoch = Instant::now();
+        let wall = SystemTime::now();
+        let cpu = sys::process_cpu();
+        let broker_cpu = broker.thread_prefix.and_then(sys::threads_cpu);
+        let hdr_log = match &config.hdr_log {
+            Some(path) => Some(
+                HdrLog::create(path, wall)
+                    .with_context(|| format!("cannot create --hdr-log {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Start {
+            epoch,
+            wall,
+            cpu,
+            broker_cpu,
+            hdr_log,
+        })
     }
-    if let Some(log) = hdr_log {
-        log.finish().context("cannot write --hdr-log")?;
+
+    /// The CPU used since the start.
+    fn cpu_used(&self, broker: &Broker) -> CpuUsed {
+        let mut own = sys::process_cpu().since(&self.cpu);
+        let broker_cpu = match (broker.thread_prefix, &self.broker_cpu) {
+            (Some(prefix), Some(before)) => {
+                sys::threads_cpu(prefix).map(|after| after.since(before))
+            }
+            _ => None,
+        };
+        if let Some(b) = &broker_cpu {
+            own = own.since(b);
+        }
+        CpuUsed {
+            own,
+            broker: broker_cpu,
+        }
     }
+}
+
+/// The run's loop state: the collector (fed by the clients' channel, owned here alone),
+/// the stage, and what the stages need to know.
+struct Driver {
+    ctx: Arc<Ctx>,
+    phase_tx: watch::Sender<Phase>,
+    total: u64,
+    collector: Collector,
+    ready: u64,
+    done: u64,
+    stage: Stage,
+    publish_window: Option<(Instant, Instant)>,
+    watch: QuietWatch,
+    interval_start: Duration,
+    finish_deadline: Option<Instant>,
+    last_sent: Option<u64>,
+}
+
+impl Driver {
+    fn new(ctx: Arc<Ctx>, phase_tx: watch::Sender<Phase>, total: u64) -> Driver {
+        let mut collector = Collector::new(ctx.config.publishers);
+        collector.set_unordered_receivers(ctx.plan.shared_receivers.clone());
+        Driver {
+            ctx,
+            phase_tx,
+            total,
+            collector,
+            ready: 0,
+            done: 0,
+            stage: Stage::Connecting,
+            publish_window: None,
+            watch: QuietWatch::new(Instant::now()),
+            interval_start: Duration::ZERO,
+            finish_deadline: None,
+            last_sent: None,
+        }
+    }
+
+    /// Runs until every client has ended, or the clients did not stop in time.
+    async fn drive(
+        &mut self,
+        mut rx: mpsc::UnboundedReceiver<Msg>,
+        progress: &mut dyn Progress,
+        hdr_log: Option<&HdrLog>,
+    ) {
+        let mut ticker = tokio::time::interval(TICK);
+        // Ctrl-C ends the run early with a report of what was measured so far.
+        let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut interrupted = false;
+        loop {
+            tokio::select! {
+                _ = &mut interrupt, if !interrupted => {
+                    interrupted = true;
+                    self.on_interrupt();
+                },
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.on_msg(msg),
+                    None => break, // every client has ended
+                },
+                _ = ticker.tick() => {
+                    if !self.on_tick(progress, hdr_log) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_interrupt(&mut self) {
+        self.collector.count_errors("interrupted", 1);
+        if let Stage::Publishing { since } = self.stage {
+            self.publish_window = Some((since, Instant::now()));
+        }
+        self.stage = Stage::Finishing;
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Update(update) => self.collector.absorb(update),
+            Msg::Ready => self.ready += 1,
+            Msg::Done { last_sent_ns } => {
+                self.done += 1;
+                self.last_sent = self.last_sent.max(last_sent_ns);
+            }
+        }
+    }
+
+    /// Draws progress, cuts the interval histogram, moves the stage on; false when the
+    /// clients did not stop in time.
+    fn on_tick(&mut self, progress: &mut dyn Progress, hdr_log: Option<&HdrLog>) -> bool {
+        let now = Instant::now();
+        self.cut_interval(now, progress, hdr_log);
+        // Progress is what the broker still does for us: sends, acks, deliveries,
+        // and any QoS flow packet (a QoS 2 backlog of PUBREL/PUBCOMP moves with
+        // no delivery for seconds on mosquitto 2.0.11).
+        let c = &self.collector;
+        self.watch.observe(
+            now,
+            Movement {
+                sent: c.sent,
+                acked: c.acked,
+                received: c.received_total,
+                flow_packets: c.flow_packets,
+            },
+        );
+        // Nothing moving for this long means the broker stopped answering; at
+        // a slow --rate, gaps between messages are normal and last longer.
+        let config = &self.ctx.config;
+        let patience = config
+            .drain_timeout
+            .max(Duration::from_secs_f64(2.0 / config.rate.unwrap_or(1.0)));
+        let quiet = self.watch.is_quiet(now, patience);
+        self.stage = self.next_stage(now, quiet);
+        if self.stage == Stage::Finishing && self.finish_deadline.is_none() {
+            let _ = self.phase_tx.send(Phase::Finishing);
+            self.finish_deadline = Some(now + Duration::from_secs(10));
+        }
+        if self.finish_deadline.is_some_and(|d| now >= d) {
+            self.collector.absorb(Update::Error {
+                kind: "clients_did_not_stop",
+            });
+            return false;
+        }
+        true
+    }
+
+    /// Writes the interval histogram to --hdr-log and draws progress.
+    fn cut_interval(
+        &mut self,
+        now: Instant,
+        progress: &mut dyn Progress,
+        hdr_log: Option<&HdrLog>,
+    ) {
+        let interval = self.collector.take_interval();
+        let p99_us = (!interval.is_empty()).then(|| interval.value_at_quantile(0.99));
+        let elapsed = now.duration_since(self.ctx.epoch);
+        if let Some(log) = hdr_log {
+            if !interval.is_empty() {
+                log.write(
+                    self.interval_start,
+                    elapsed.saturating_sub(self.interval_start),
+                    interval,
+                );
+            }
+        }
+        self.interval_start = elapsed;
+        let expected = match self.ctx.config.bound {
+            RunBound::Messages(n) => Some(
+                n * self
+                    .ctx
+                    .plan
+                    .receivers_of
+                    .iter()
+                    .map(|r| r.len() as u64)
+                    .sum::<u64>(),
+            ),
+            RunBound::Duration(_) => None,
+        };
+        progress.update(&Snapshot {
+            elapsed,
+            connected: self.collector.connected() as u64,
+            clients: self.total,
+            sent: self.collector.sent,
+            received: self.collector.received_unique(),
+            expected,
+            p99_us,
+        });
+    }
+
+    /// Connecting until every client is ready, publishing until every publisher is done
+    /// (or the bound is over and nothing moves), draining until every delivery arrived
+    /// (or nothing moves), then finishing.
+    fn next_stage(&mut self, now: Instant, quiet: bool) -> Stage {
+        let config = &self.ctx.config;
+        match self.stage {
+            Stage::Connecting if self.ready >= self.total => {
+                if config.publishers == 0 {
+                    Stage::Finishing
+                } else {
+                    // Start a moment ahead so every publisher sees the same start.
+                    let start = Instant::now() + Duration::from_millis(10);
+                    let start_ns = start.duration_since(self.ctx.epoch).as_nanos() as u64;
+                    self.collector
+                        .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
+                    let _ = self.phase_tx.send(Phase::Publishing { start_ns });
+                    self.watch.restart(now);
+                    Stage::Publishing { since: start }
+                }
+            }
+            Stage::Publishing { since } => {
+                let bound_over = match config.bound {
+                    RunBound::Duration(d) => now >= since + d,
+                    RunBound::Messages(_) => true,
+                };
+                let publishers = config.publishers as u64;
+                if self.done >= publishers || (bound_over && quiet) {
+                    if self.done < publishers {
+                        self.collector.absorb(Update::Error {
+                            kind: "publishers_stalled",
+                        });
+                    }
+                    self.publish_window = Some((since, now));
+                    self.watch.restart(now);
+                    Stage::Draining { publish_end: now }
+                } else {
+                    self.stage
+                }
+            }
+            Stage::Draining { .. } => {
+                let sent = self.collector.sent_by_publisher().iter().copied();
+                let expected = self.ctx.plan.expected(sent);
+                if self.collector.received_unique() >= expected || quiet {
+                    Stage::Finishing
+                } else {
+                    self.stage
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Turns the collector's figures into the report.
+fn report(
+    config: &BenchConfig,
+    broker: BrokerInfo,
+    times: Times,
+    driver: Driver,
+    cpu: CpuUsed,
+    client_threads: u32,
+) -> BenchReport {
+    let Driver {
+        ctx,
+        mut collector,
+        total,
+        publish_window,
+        last_sent,
+        ..
+    } = driver;
+    let (epoch, elapsed) = (times.epoch, times.elapsed);
     let plan = &ctx.plan;
     let deliveries = collector.deliveries(|p| {
         plan.receivers_of
@@ -264,11 +459,12 @@ pub async fn run(
         end.saturating_duration_since(start).as_secs_f64()
     });
     let messages = collector.sent + deliveries.received;
-    Ok(BenchReport {
+    BenchReport {
         mqtk_version: env!("CARGO_PKG_VERSION").to_string(),
-        broker: broker.info,
-        parameters: parameters(&config),
-        started_unix_ms: started_wall
+        broker,
+        parameters: parameters(config),
+        started_unix_ms: times
+            .wall
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
         elapsed_secs: elapsed.as_secs_f64(),
@@ -292,16 +488,16 @@ pub async fn run(
         errors: collector.errors().clone(),
         error_messages: collector.error_details().clone(),
         cpu: CpuUsage {
-            user_secs: cpu.user.as_secs_f64(),
-            system_secs: cpu.system.as_secs_f64(),
+            user_secs: cpu.own.user.as_secs_f64(),
+            system_secs: cpu.own.system.as_secs_f64(),
             per_message_us: (messages > 0)
-                .then(|| cpu.total().as_secs_f64() * 1e6 / messages as f64),
-            embedded_broker_secs: broker_cpu.map(|b| b.total().as_secs_f64()),
-            utilization_percent: cpu.total().as_secs_f64() * 100.0
+                .then(|| cpu.own.total().as_secs_f64() * 1e6 / messages as f64),
+            embedded_broker_secs: cpu.broker.map(|b| b.total().as_secs_f64()),
+            utilization_percent: cpu.own.total().as_secs_f64() * 100.0
                 / elapsed.as_secs_f64().max(1e-9),
             threads: client_threads,
         },
-    })
+    }
 }
 
 /// Whether the broker refuses MQTT 5, asked with one probe connection (as `pub` and

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
+use crate::protocol::codec::MAX_VARINT;
 
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
 #[derive(Debug, Clone)]
@@ -44,7 +45,7 @@ impl Default for BrokerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
             verbosity: 0,
             max_connections: None,
-            max_packet_size: 268_435_455,
+            max_packet_size: MAX_VARINT,
             max_inflight: 20,
             max_queued: 1000,
             max_keepalive: 65535,

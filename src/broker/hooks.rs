@@ -3,12 +3,11 @@
 //! about retained messages. The defaults allow everything and keep nothing, which is
 //! `mqtk serve` with no `--password-file`, `--acl-file` or `--data-dir`.
 //! Must not do I/O on the hot path in the defaults; implementations live in their own
-//! files (auth.rs, acl.rs, …).
+//! files (`access/`, `persist/data_dir.rs`).
 
 use std::sync::Arc;
 
-use crate::broker::route::message::{Delivery, Message};
-use crate::broker::route::subscriptions::SubOptions;
+use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::protocol::session::{PersistedState, StoreChange};
 use crate::protocol::{Connect, ProtocolVersion, ReasonCode};
 

@@ -9,12 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::broker::server::BrokerHandle;
+use crate::broker::server::{self, BrokerHandle, ListenError};
 use crate::net::{ws, Stream, Transport};
 
 /// A TLS handshake or WebSocket upgrade must finish within this.
@@ -73,13 +72,8 @@ pub struct Bound {
 }
 
 /// Binds `spec` and starts accepting into `broker`.
-pub async fn start(spec: ListenerSpec, broker: BrokerHandle) -> anyhow::Result<Bound> {
-    let listener = TcpListener::bind(spec.addr)
-        .await
-        .with_context(|| format!("cannot listen on {} ({})", spec.addr, spec.kind.flag()))?;
-    let local = listener
-        .local_addr()
-        .context("cannot read the listener's address")?;
+pub async fn start(spec: ListenerSpec, broker: BrokerHandle) -> Result<Bound, ListenError> {
+    let (listener, local) = server::bind(spec.addr, spec.kind.flag()).await?;
     let path = match spec.kind {
         ListenerKind::Tcp | ListenerKind::Tls(_) => "",
         ListenerKind::Ws | ListenerKind::Wss(_) => ws::DEFAULT_PATH,

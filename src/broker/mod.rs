@@ -9,8 +9,9 @@
 //! UNSUBSCRIBE and session ends take the write lock. We chose this over a router task
 //! because a single router task serialises every publish through one core and adds a
 //! channel hop per message, while the read lock is uncontended except while a
-//! (rare, short) subscribe changes the tree. A full mailbox drops the message for that
-//! session only, so a slow subscriber never slows publishers or other subscribers.
+//! (rare, short) subscribe changes the tree. A full mailbox never blocks the router: the
+//! delivery is dropped for that session alone, or handed back for its publisher to wait
+//! on (flow control, below), so a subscriber that stopped reading slows nobody.
 //!
 //! Each connection task drives the shared `protocol::session::Session` (QoS 1/2 flows
 //! and keep-alive are written once for client and broker) and pulls from its mailbox
@@ -23,55 +24,49 @@
 //! reading, or is offline, never slows anyone: its queue fills and further messages are
 //! dropped for it (counted, logged). QoS 0 waits the same way.
 //!
-//! Memory per idle connection (`scripts/serve-memory --connections 2000 --runs 5`, an
-//! idle client = CONNECT keep alive 600 + one SUBSCRIBE): 1.72 KiB median, runs
-//! 1.71-1.72 (MQTT 5: 1.72, 1.71-1.73), mosquitto 2.0.11 1.72 KiB; it was 4.02 before
-//! the changes described here. What an idle connection holds (heap,
-//! valgrind massif at 500 connections): the boxed `Conn` with its `Session` (~470 B);
-//! its tokio task (256 B: the future is 144 bytes because the idle wait polls the socket,
-//! the mailbox and the `signal` by hand, and everything rare, the CONNECT phase, flow
-//! control, the goodbye, is boxed); tokio's I/O registration (256 B, cache-padded,
-//! tokio's own); the session's `Mailbox` (184 B; its channel is made at the first
-//! delivery); the connection's `Signal` (72 B: takeover, shutdown, and a broker-wide
-//! keep-alive sweep every 250 ms instead of a timer per connection); the trie path
-//! (two ~56 B nodes, level names inline up to 23 bytes) and its one-entry vectors
-//! (`SmallMap`), the session's subscription list, and a share of the session store's
-//! and the parent trie node's hash tables (~140 B at 2000 clients). No read or write
-//! buffer while quiet (a quiet connection reads into a stack buffer), no empty hash
-//! map (maps used by few connections are boxed on first use, the others are
-//! `SmallMap`s), no boxed TCP stream. Kernel socket buffers are outside the RSS.
-//! On a loaded machine the runs spread up to ~1.8 KiB (the allocations spread over both
-//! workers' malloc arenas). A quiet connection gives its buffers back before each wait,
-//! which costs a few small allocations per packet for one that is busy but reads
-//! little (a subscriber); giving them back later, from the keep-alive sweep, was tried
-//! and lost: clients that connect in a burst all hold their buffers until the sweep,
-//! and the heap keeps that peak (8.8 KiB). mimalloc was tried too: 6.2 KiB.
+//! Memory per idle connection (the figure is in README.md, `scripts/serve-memory`
+//! measures it) is what the layout is shaped by. An idle connection holds the boxed
+//! `Conn` with its `Session`; its tokio task, whose future stays small because the idle
+//! wait polls the socket, the mailbox and the `Signal` by hand and everything rare (the
+//! CONNECT phase, flow control, the goodbye) is boxed; tokio's I/O registration; the
+//! session's `Mailbox` (its channel is made at the first delivery); the `Signal`
+//! (takeover, shutdown, and a broker-wide keep-alive sweep instead of a timer per
+//! connection); its trie path (level names inline up to 23 bytes, one-entry `SmallMap`s)
+//! and subscription list. No read or write buffer while quiet (a quiet connection reads
+//! into a stack buffer), no empty hash map (maps few connections use are boxed on first
+//! use), no boxed TCP stream. A connection gives its buffers back before each wait, not
+//! later from the sweep: clients that connect in a burst would all hold theirs until the
+//! sweep, and the heap keeps that peak.
 //!
-//! Folders by concern; the dependencies go one way: `conn` → `route`, `persist`, `access`
-//! (through `hooks`) → `route::message`.
-//! - `route/`: a published message to the mailboxes of its receivers (message, mailbox,
-//!   subscriptions, retained, router, flow control).
-//! - `conn/`: one task per network connection (accept, connection, handler, signal,
-//!   stream).
-//! - `persist/`: sessions kept across connections (`session_store`) and across restarts
-//!   (`save_restore`, `data_dir`, `database`).
-//! - `access/`: who may connect and what they may do (auth, acl, password).
+//! The files, by concern (no file-level dependency cycle: `scripts/module-cycles`):
+//! - `route/`: a published message to the mailboxes of its receivers: `message`,
+//!   `mailbox`, the `subscriptions` trie, `retained`, `router`, and `flow`, the one
+//!   owner of publisher back-pressure. Uses only `hooks` and `sys` outside itself.
+//! - `conn/`: one task per network connection: `accept` (CONNECT → CONNACK),
+//!   `connection` (the task and its I/O over `stream` and any `transport`), `handler`
+//!   (what each packet does), `persistence` (what it tells the `Persistence` hook),
+//!   `signal` (what wakes it).
+//! - `persist/`: sessions that outlive a connection: `kept_session`, the in-memory
+//!   `session_store`, and `--data-dir`'s `data_dir` hook over the redb `database`.
+//! - `access/`: who may connect and what they may do: `auth` over `password` and `acl`.
+//! - `shared`: the state every connection task shares, and ending a session.
 //! - `config`: `BrokerConfig`; `mosquitto_conf`: the `-c FILE` parser; `file_error`: why
 //!   a mosquitto text file could not be used.
-//! - `shared`: the state shared by connection tasks, session ends.
-//! - `will`: wills and the MQTT 5 will delay; `sys`: counters and `$SYS/broker/...`.
-//! - `hooks`: the access-control and persistence seams.
-//! - `server`: `start`, the listener, housekeeping, graceful shutdown; `listeners`: TLS
-//!   and WebSocket listeners.
+//! - `hooks`: the access-control and persistence seams; `will`: wills and the MQTT 5
+//!   will delay; `sys`: counters and `$SYS/broker/...`; `restore`: stored sessions back
+//!   at start.
+//! - `server`: `start`, the listener, housekeeping, graceful shutdown; `listeners`: the
+//!   TLS and WebSocket listeners.
 
 pub mod access;
-pub mod config;
+mod config;
 mod conn;
 mod file_error;
 pub mod hooks;
 pub mod listeners;
 pub mod mosquitto_conf;
 pub mod persist;
+mod restore;
 mod route;
 mod server;
 mod shared;

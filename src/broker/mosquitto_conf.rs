@@ -1,6 +1,6 @@
 //! The common subset of mosquitto.conf that `serve -c FILE` reads, parsed into a plain
 //! [`FileConfig`]. Values stay `Option` so that command-line flags given explicitly can win
-//! over the file when serve merges the two (that merge lives in `cli/serve.rs`).
+//! over the file when serve merges the two (that merge lives in `cli/serve/setup.rs`).
 //!
 //! An unknown or unsupported directive is a warning naming its line (mosquitto itself
 //! refuses unknown ones, but a user's file often has logging or bridge lines that do not
@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::broker::file_error::{self, FileError};
+use crate::protocol::codec::{MAX_PACKET_SIZE, MAX_VARINT};
 
 /// Why the config file could not be used.
 pub type ConfigError = FileError;
@@ -173,10 +174,10 @@ fn apply(c: &mut FileConfig, directive: &str, value: &str) -> Result<Option<Stri
                 _ => return Err(format!("{value} is negative; use -1 for no limit")),
             });
         }
-        "max_packet_size" => c.max_packet_size = Some(limited(value, 268_435_460)?),
+        "max_packet_size" => c.max_packet_size = Some(limited(value, MAX_PACKET_SIZE)?),
         "max_inflight_messages" => c.max_inflight_messages = Some(limited(value, 65_535)?),
         "max_queued_messages" => c.max_queued_messages = Some(limited(value, u32::MAX)?),
-        "message_size_limit" => c.message_size_limit = Some(limited(value, 268_435_455)?),
+        "message_size_limit" => c.message_size_limit = Some(limited(value, MAX_VARINT)?),
         "max_keepalive" => c.max_keepalive = Some(limited(value, 65_535)?),
         other if IGNORED.contains(&other) => {
             return Ok(Some(format!(

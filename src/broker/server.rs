@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -20,6 +19,37 @@ use crate::broker::conn::signal::SWEEP_PERIOD;
 use crate::broker::route::mailbox::clock_ms;
 use crate::broker::shared::Shared;
 use crate::net::Stream;
+
+/// Why a listener could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// The address is in use, not local, or not allowed.
+    #[error("cannot listen on {addr} ({hint})")]
+    Bind {
+        /// Where it tried.
+        addr: SocketAddr,
+        /// The flag that chose the address, or what to try instead.
+        hint: &'static str,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bound, but its address cannot be read.
+    #[error("cannot read the listener's address")]
+    LocalAddr(#[source] std::io::Error),
+}
+
+/// Binds a TCP listener on `addr`; `hint` names the flag that chose it.
+pub async fn bind(
+    addr: SocketAddr,
+    hint: &'static str,
+) -> Result<(TcpListener, SocketAddr), ListenError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError::Bind { addr, hint, source })?;
+    let local = listener.local_addr().map_err(ListenError::LocalAddr)?;
+    Ok((listener, local))
+}
 
 /// How long shutdown waits for connection tasks to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -83,19 +113,14 @@ pub struct RunningBroker {
 }
 
 /// Binds the listener and starts serving; returns once the port is open.
-pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
-    let bind = config.bind;
-    let listener = TcpListener::bind(bind).await.with_context(|| {
-        format!("cannot listen on {bind} (see --bind and --port; -p 0 picks a free port)")
-    })?;
-    let local_addr = listener
-        .local_addr()
-        .context("cannot read the listener's address")?;
+pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ListenError> {
+    let hint = "see --bind and --port; -p 0 picks a free port";
+    let (listener, local_addr) = bind(config.bind, hint).await?;
     let shared = Arc::new(Shared::new(config));
     for msg in shared.config.persistence.load_retained() {
         shared.router.publish(Arc::new(msg), Instant::now());
     }
-    crate::broker::persist::save_restore::restore_sessions(&shared, Instant::now());
+    crate::broker::restore::restore_sessions(&shared, Instant::now());
     let (stop, shutdown) = watch::channel(false);
     let (done, done_rx) = mpsc::channel(1);
     let handle = BrokerHandle {

@@ -1,6 +1,5 @@
-//! The state every connection task shares: the router,
-//! the session store, delayed wills, hooks, and the kept-session bundle a connection
-//! task owns (and hands back to the store when it ends). Also "end a session": remove
+//! The state every connection task shares: the router, the session store, delayed
+//! wills, hooks. Also "end a session": remove
 //! its subscriptions, give unacknowledged shared messages to other members, publish
 //! a will still waiting. Must not do I/O.
 
@@ -10,36 +9,14 @@ use std::time::Instant;
 
 use crate::broker::config::BrokerConfig;
 use crate::broker::conn::signal::Signal;
+use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::SessionStore;
-use crate::broker::route::mailbox::{Inbox, Mailbox};
+use crate::broker::route::flow::Blocked;
 use crate::broker::route::message::{Delivery, Message};
-use crate::broker::route::router::{Blocked, Routed, Router};
-use crate::broker::route::subscriptions::SubOptions;
+use crate::broker::route::router::{Routed, Router};
 use crate::broker::sys::{Gauges, SysState};
 use crate::broker::will::DelayedWills;
-use crate::protocol::session::Session;
 use crate::protocol::{topic, Properties, QoS};
-use crate::small_map::SmallMap;
-use smol_str::SmolStr;
-
-/// A session's state that outlives a network connection (MQTT 5.0 §4.1).
-#[derive(Debug)]
-pub struct KeptSession {
-    /// Where publishers queue messages for it.
-    pub mailbox: Arc<Mailbox>,
-    /// The other end of the mailbox.
-    pub rx: Inbox,
-    /// QoS 1/2 flows in both directions.
-    pub session: Session,
-    /// Its subscriptions by filter as written (`$share/…` included); a filter of up
-    /// to 23 bytes is kept inline (memory per idle connection).
-    pub subscriptions: SmallMap<SmolStr, SubOptions>,
-    /// Shared-subscription messages handed to `session` and not acknowledged yet, by
-    /// the number `Session::publish` gave them: another member gets them if the
-    /// session ends first (MQTT 5.0 §4.8.2). Boxed on first use: most sessions have
-    /// no shared subscription (memory per idle connection).
-    pub shared_inflight: Option<Box<SmallMap<u64, Delivery>>>,
-}
 
 /// The state shared by the listener and every connection task.
 #[derive(Debug)]
@@ -93,7 +70,7 @@ impl Shared {
     /// slow down.
     pub fn publish(&self, msg: Message, now: Instant) {
         let (blocked, _) = self.publish_or_block(msg, now);
-        crate::broker::route::flow::give_up(self, blocked);
+        self.give_up(blocked);
     }
 
     /// Routes a message like `publish`, but gives back the QoS 1/2 deliveries that
@@ -156,8 +133,19 @@ impl Shared {
                     received_at: now,
                 };
                 let routed = self.router.publish(Arc::new(msg), now);
-                crate::broker::route::flow::give_up(self, routed.blocked);
+                self.give_up(routed.blocked);
             });
+    }
+
+    /// Drops what is still blocked (unless its queue has room by now), counted and
+    /// logged like any full queue (`flow::give_up`).
+    pub fn give_up(&self, blocked: Vec<Blocked>) {
+        if blocked.is_empty() {
+            return;
+        }
+        let mut routed = Routed::default();
+        self.router.drop_blocked(blocked, &mut routed);
+        self.log_dropped(&routed);
     }
 
     /// Logs the sessions a message was dropped for.
@@ -181,7 +169,7 @@ impl Shared {
             self.config.persistence.session_removed(client_id);
         }
         for filter in kept.subscriptions.keys() {
-            let (share, inner) = split_filter(filter);
+            let (share, inner) = topic::split_shared(filter);
             self.router.unsubscribe(inner, share, session_id);
         }
         kept.rx.close();
@@ -208,14 +196,6 @@ impl Shared {
         if self.config.verbosity >= level {
             crate::output::log_line(format_args!("{}: {}", timestamp(), line));
         }
-    }
-}
-
-/// A subscription filter as written → (share group, filter to match).
-pub fn split_filter(filter: &str) -> (Option<&str>, &str) {
-    match topic::parse_shared(filter) {
-        Some((group, inner)) => (Some(group), inner),
-        None => (None, filter),
     }
 }
 

@@ -243,73 +243,18 @@ pub struct BenchArgs {
 /// could not connect.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let config = bench_config(&args)?;
-    // Find a typo in --json now, not after a run that may take minutes.
-    if let Some(dir) = args.json.as_deref().filter(|p| *p != Path::new("-")) {
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(parent) = parent.filter(|p| !p.is_dir()) {
-            anyhow::bail!(
-                "--json {}: the directory {} does not exist",
-                dir.display(),
-                parent.display()
-            );
-        }
-    }
+    check_json_path(args.json.as_deref())?;
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
-    let in_process = config.target == Target::Embedded;
     let version_fixed = config.version_fixed;
-
-    let clients = config.total_clients();
-    if let Some(limit) = sys::raise_open_file_limit(fds::needed(clients, in_process)) {
-        let (note, warning) = fds::messages(&limit, clients, in_process, sys::is_root());
-        note.into_iter().for_each(output::note);
-        warning.into_iter().for_each(output::warning);
-    }
+    raise_open_file_limit(&config);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("mqtk-bench")
         .build()
         .context("cannot start the async runtime")?;
-    let mut embedded = None;
-    let broker = match &config.target {
-        Target::Remote { host, port } => {
-            let addr = runtime.block_on(resolve(host, *port))?;
-            scenario::Broker {
-                addr,
-                info: BrokerInfo {
-                    address: addr.to_string(),
-                    embedded: false,
-                    description: format!(
-                        "{}://{host}:{port} ({addr})",
-                        if config.tls.is_some() {
-                            "mqtts"
-                        } else {
-                            "mqtt"
-                        }
-                    ),
-                },
-                thread_prefix: None,
-            }
-        }
-        Target::Embedded => {
-            let started = Embedded::start()?;
-            let addr = started.local_addr();
-            embedded = Some(started);
-            scenario::Broker {
-                addr,
-                info: BrokerInfo {
-                    address: addr.to_string(),
-                    embedded: true,
-                    description: format!(
-                        "mqtk serve {} (embedded, in this process) on {addr}",
-                        env!("CARGO_PKG_VERSION")
-                    ),
-                },
-                thread_prefix: Some(embedded::THREAD_PREFIX),
-            }
-        }
-    };
+    let (broker, embedded) = find_broker(&runtime, &config)?;
     output::note(format!("benchmarking {}", broker.info.description));
 
     let mode = if std::io::stderr().is_terminal() {
@@ -332,21 +277,99 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             output::note("--receive-maximum was not sent: it is MQTT 5 only");
         }
     }
+    print_report(&report, args.json.as_deref())?;
+    exit_status(&report)
+}
 
-    let table = render::table(&report);
-    match args.json.as_deref() {
+/// Finds a typo in --json now, not after a run that may take minutes.
+fn check_json_path(json: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(dir) = json.filter(|p| *p != Path::new("-")) {
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(parent) = parent.filter(|p| !p.is_dir()) {
+            anyhow::bail!(
+                "--json {}: the directory {} does not exist",
+                dir.display(),
+                parent.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Raises the open-file limit for the run's clients, with a note or warning when it
+/// had to (or could not).
+fn raise_open_file_limit(config: &BenchConfig) {
+    let in_process = config.target == Target::Embedded;
+    let clients = config.total_clients();
+    if let Some(limit) = sys::raise_open_file_limit(fds::needed(clients, in_process)) {
+        let (note, warning) = fds::messages(&limit, clients, in_process, sys::is_root());
+        note.into_iter().for_each(output::note);
+        warning.into_iter().for_each(output::warning);
+    }
+}
+
+/// The broker to measure: the remote one resolved, or the embedded one started (returned
+/// too, to be stopped after the run).
+fn find_broker(
+    runtime: &tokio::runtime::Runtime,
+    config: &BenchConfig,
+) -> anyhow::Result<(scenario::Broker, Option<Embedded>)> {
+    Ok(match &config.target {
+        Target::Remote { host, port } => {
+            let addr = runtime.block_on(resolve(host, *port))?;
+            let scheme = if config.tls.is_some() {
+                "mqtts"
+            } else {
+                "mqtt"
+            };
+            let broker = scenario::Broker {
+                addr,
+                info: BrokerInfo {
+                    address: addr.to_string(),
+                    embedded: false,
+                    description: format!("{scheme}://{host}:{port} ({addr})"),
+                },
+                thread_prefix: None,
+            };
+            (broker, None)
+        }
+        Target::Embedded => {
+            let started = Embedded::start()?;
+            let addr = started.local_addr();
+            let broker = scenario::Broker {
+                addr,
+                info: BrokerInfo {
+                    address: addr.to_string(),
+                    embedded: true,
+                    description: format!(
+                        "mqtk serve {} (embedded, in this process) on {addr}",
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                },
+                thread_prefix: Some(embedded::THREAD_PREFIX),
+            };
+            (broker, Some(started))
+        }
+    })
+}
+
+/// The table on stdout, and the JSON report on stdout (`--json -`, the table then goes
+/// to stderr) or in the --json file.
+fn print_report(report: &BenchReport, json: Option<&Path>) -> anyhow::Result<()> {
+    let table = render::table(report);
+    match json {
         Some(path) if path == Path::new("-") => {
             output::log_line(table.trim_end());
-            output::stdout_bytes(render::json(&report).as_bytes())?;
+            output::stdout_bytes(render::json(report).as_bytes())?;
         }
         Some(path) => {
             output::stdout_bytes(table.as_bytes())?;
-            std::fs::write(path, render::json(&report))
+            std::fs::write(path, render::json(report))
                 .with_context(|| format!("cannot write --json {}", path.display()))?;
         }
         None => output::stdout_bytes(table.as_bytes())?,
     }
-    exit_status(&report)
+    Ok(())
 }
 
 /// Fails when the run lost QoS 1/2 messages or clients could not connect, with the counts.
@@ -405,6 +428,32 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 /// flags over it.
 fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     let c = &args.connect;
+    refuse_unusable_flags(c)?;
+    let (target, url_user, url_password) = target(c);
+    let mut config = BenchConfig::new(target);
+    config.tls = tls_target(c, &config.target)?;
+    apply_shape(args, &mut config);
+    config.version = c.protocol_version.unwrap_or(ProtocolVersion::V5);
+    config.version_fixed = c.protocol_version.is_some();
+    config.receive_maximum = c.receive_maximum;
+    if c.receive_maximum.is_some() && config.version == ProtocolVersion::V311 {
+        anyhow::bail!("--receive-maximum is MQTT 5 only; drop it, or use -V 5");
+    }
+    config.connect_rate = args.connect_rate;
+    config.bind_addresses = args.bind_addresses.clone();
+    if let Some(prefix) = &c.id_prefix {
+        config.id_prefix = format!("{prefix}{}-", std::process::id());
+    }
+    config.keep_alive_secs = c.keepalive_secs;
+    config.username = c.username.clone().or(url_user);
+    config.password = c.password.clone().or(url_password).map(String::into_bytes);
+    config.hdr_log = args.hdr_log.clone();
+    config.check().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+/// Refuses WebSocket URLs and the connection flags bench would ignore.
+fn refuse_unusable_flags(c: &ConnectArgs) -> anyhow::Result<()> {
     if let Some(url) = c
         .url
         .as_ref()
@@ -422,11 +471,15 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     if let Some((flag, why)) = unused_connection_flag(c)? {
         anyhow::bail!("bench does not use {flag}: {why}");
     }
+    Ok(())
+}
+
+/// The broker to measure (from -L, -h, -p, or none: the embedded one), with the URL's
+/// user name and password.
+fn target(c: &ConnectArgs) -> (Target, Option<String>, Option<String>) {
     // As pub and sub: TLS with mqtts://, or with any TLS flag on -h/-p (port 8883 then).
-    let tls_flag = c.tls_flag();
-    let tls = c.wants_tls();
-    let default_port = if tls { 8883 } else { 1883 };
-    let (target, url_user, url_password) = match (&c.url, &c.host, c.port) {
+    let default_port = if c.wants_tls() { 8883 } else { 1883 };
+    match (&c.url, &c.host, c.port) {
         (Some(url), _, _) => (
             Target::Remote {
                 host: url.host.clone(),
@@ -452,15 +505,20 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
             None,
         ),
         (None, None, None) => (Target::Embedded, None, None),
-    };
-    if let (Target::Embedded, Some(flag)) = (&target, tls_flag) {
+    }
+}
+
+/// The TLS settings of a remote target when TLS is on; an error for a TLS flag on the
+/// embedded broker.
+fn tls_target(c: &ConnectArgs, target: &Target) -> anyhow::Result<Option<TlsTarget>> {
+    if let (Target::Embedded, Some(flag)) = (target, c.tls_flag()) {
         anyhow::bail!(
             "{flag}: the built-in broker is measured over plain TCP; give the broker to \
              measure over TLS with -h HOST or -L mqtts://HOST"
         );
     }
-    let tls = match &target {
-        Target::Remote { host, .. } if tls => Some(TlsTarget {
+    Ok(match target {
+        Target::Remote { host, .. } if c.wants_tls() => Some(TlsTarget {
             // Read once, before the run: a bad file is named now, and every client
             // shares the one rustls config. Each client still makes a full handshake,
             // as the separate device it stands for would.
@@ -468,9 +526,12 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
             host: host.clone(),
         }),
         _ => None,
-    };
-    let mut config = BenchConfig::new(target);
-    config.tls = tls;
+    })
+}
+
+/// The scenario's shape: the preset's client counts, then the explicit flags for
+/// clients, messages and topics.
+fn apply_shape(args: &BenchArgs, config: &mut BenchConfig) {
     let (publishers, subscribers, clients) = match args.scenario {
         None => (1, 1, 0),
         Some(Scenario::FanIn) => (10, 1, 0),
@@ -481,8 +542,6 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.publishers = args.publishers.unwrap_or(publishers);
     config.subscribers = args.subscribers.unwrap_or(subscribers);
     config.connect_only_clients = args.clients.unwrap_or(clients);
-    config.version = c.protocol_version.unwrap_or(ProtocolVersion::V5);
-    config.version_fixed = c.protocol_version.is_some();
     config.qos = args.qos;
     config.retain = args.retain;
     config.size = args.size;
@@ -494,10 +553,6 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.rate = args.rate;
     config.warmup = args.warmup.unwrap_or_default();
     config.inflight = args.inflight;
-    config.receive_maximum = c.receive_maximum;
-    if c.receive_maximum.is_some() && config.version == ProtocolVersion::V311 {
-        anyhow::bail!("--receive-maximum is MQTT 5 only; drop it, or use -V 5");
-    }
     config.topic = args.topic.clone();
     config.sub_topic = match (&args.sub_topic, args.scenario) {
         (Some(t), _) => t.clone(),
@@ -509,17 +564,6 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
         (None, Some(Scenario::Shared)) => Some("mqtk-bench".into()),
         (None, _) => None,
     };
-    config.connect_rate = args.connect_rate;
-    config.bind_addresses = args.bind_addresses.clone();
-    if let Some(prefix) = &c.id_prefix {
-        config.id_prefix = format!("{prefix}{}-", std::process::id());
-    }
-    config.keep_alive_secs = c.keepalive_secs;
-    config.username = c.username.clone().or(url_user);
-    config.password = c.password.clone().or(url_password).map(String::into_bytes);
-    config.hdr_log = args.hdr_log.clone();
-    config.check().map_err(anyhow::Error::msg)?;
-    Ok(config)
 }
 
 /// The first connection flag given that bench would otherwise ignore, with the reason:

@@ -96,6 +96,8 @@ pub struct ConnectArgs {
     pub port: Option<u16>,
 
     /// Broker URL: mqtt://[user[:pass]@]host[:port][/topic], also mqtts://, ws://, wss://
+    // The doc line is clap's help text, where the brackets mean "optional": not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(short = 'L', long, value_name = "URL", value_parser = values::parse_url,
           conflicts_with_all = ["host", "port"])]
     pub url: Option<BrokerUrl>,

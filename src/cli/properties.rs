@@ -7,6 +7,7 @@ use bytes::Bytes;
 use clap::Args;
 
 use super::values;
+use crate::protocol::codec::MAX_VARINT;
 use crate::protocol::Properties;
 
 /// The properties given for each packet a client sends.
@@ -140,7 +141,7 @@ fn set_property(
         "correlation-data" => p.correlation_data = Some(Bytes::from(value.to_string())),
         "subscription-identifier" => {
             let id: u32 = num(value)?;
-            if id == 0 || id > 268_435_455 {
+            if id == 0 || id > MAX_VARINT {
                 bail!("`{value}` is out of range 1-268435455");
             }
             p.subscription_identifiers.push(id)

@@ -280,106 +280,110 @@ async fn subscribe(plan: Plan, connection: connect::Connection) -> anyhow::Resul
         .subscribe(plan.subscriptions.clone(), plan.properties.clone())
         .await?;
     let deadline = plan.timeout.map(|d| tokio::time::Instant::now() + d);
-    let mut received = 0u64;
-    let mut out: Vec<u8> = Vec::new();
-    // 3.1.1 has no "no local": the empty messages that clear a retained message come
-    // back to us; these topics are waiting for theirs.
-    let mut clearing: HashSet<ByteString> = HashSet::new();
-    let mut version = ProtocolVersion::V5;
+    let mut printer = Printer::new(plan, debug, address);
     let mut interrupts = Interrupts::new();
     loop {
         let event = match events.try_recv() {
             Ok(event) => event,
             Err(_) => {
                 // Nothing else is waiting: what was gathered goes out now.
-                flush(&mut out)?;
-                tokio::select! {
-                    _ = interrupts.recv() => {
-                        // Ctrl-C or SIGTERM: a clean DISCONNECT, so no will is published
-                        // (as mosquitto_sub does).
-                        return finish(&client, &mut events).await;
-                    }
-                    event = events.recv() => match event {
-                        Some(event) => event,
-                        None => return Err(ClientError::Closed.into()),
-                    },
-                    _ = sleep_until(deadline) => {
-                        let waited = plan.timeout.map(|d| d.as_secs_f64()).unwrap_or_default();
-                        let message = match plan.count {
-                            Some(count) => format!("timed out after {waited} s: {received} of {count} messages arrived"),
-                            None => format!("timed out after {waited} s"),
-                        };
-                        return Err(Exit::new(27, message).into());
-                    }
+                printer.flush()?;
+                match wait(&mut events, &mut interrupts, deadline).await {
+                    Ok(event) => event,
+                    // Ctrl-C or SIGTERM: a clean DISCONNECT, so no will is published
+                    // (as mosquitto_sub does).
+                    Err(Woken::Interrupted) => return finish(&client, &mut events).await,
+                    Err(Woken::Closed) => return Err(ClientError::Closed.into()),
+                    Err(Woken::TimedOut) => return Err(printer.timed_out().into()),
                 }
             }
         };
+        match printer.on_event(&client, event).await? {
+            Step::Continue => {}
+            Step::Finish => return finish(&client, &mut events).await,
+            Step::Closed(result) => return result.map_err(Into::into),
+        }
+    }
+}
+
+/// What ended a wait for the next event, when no event did.
+enum Woken {
+    Interrupted,
+    Closed,
+    TimedOut,
+}
+
+/// Waits for the next event, SIGINT/SIGTERM, or -W running out.
+async fn wait(
+    events: &mut crate::client::Events,
+    interrupts: &mut Interrupts,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<ClientEvent, Woken> {
+    tokio::select! {
+        _ = interrupts.recv() => Err(Woken::Interrupted),
+        event = events.recv() => event.ok_or(Woken::Closed),
+        _ = sleep_until(deadline) => Err(Woken::TimedOut),
+    }
+}
+
+/// What the subscription does after an event.
+enum Step {
+    Continue,
+    /// Done (-C, --retained-only): disconnect cleanly.
+    Finish,
+    /// The client ended on its own, with this result.
+    Closed(Result<(), ClientError>),
+}
+
+/// The printing side of `sub`: filters and renders messages into a batch written to
+/// stdout, counts them for -C, and clears retained messages for --remove-retained.
+struct Printer {
+    plan: Plan,
+    debug: bool,
+    address: String,
+    received: u64,
+    out: Vec<u8>,
+    // 3.1.1 has no "no local": the empty messages that clear a retained message come
+    // back to us; these topics are waiting for theirs.
+    clearing: HashSet<ByteString>,
+    version: ProtocolVersion,
+}
+
+impl Printer {
+    fn new(plan: Plan, debug: bool, address: String) -> Printer {
+        Printer {
+            plan,
+            debug,
+            address,
+            received: 0,
+            out: Vec::new(),
+            clearing: HashSet::new(),
+            version: ProtocolVersion::V5,
+        }
+    }
+
+    async fn on_event(&mut self, client: &Client, event: ClientEvent) -> anyhow::Result<Step> {
         match event {
-            ClientEvent::Message(publish) => {
-                let at = SystemTime::now();
-                if publish.payload.is_empty() && !publish.retain && clearing.remove(&publish.topic)
-                {
-                    continue;
-                }
-                if plan
-                    .filter_out
-                    .iter()
-                    .any(|f| topic::matches(f, &publish.topic))
-                {
-                    continue;
-                }
-                if plan.remove_retained && publish.retain {
-                    if version == ProtocolVersion::V311 {
-                        clearing.insert(publish.topic.clone());
-                    }
-                    client.publish(clear_retained(&publish)).await?;
-                }
-                if plan.no_stale && publish.retain {
-                    continue;
-                }
-                if plan.retained_only && !publish.retain {
-                    flush(&mut out)?;
-                    return finish(&client, &mut events).await;
-                }
-                match message::render(
-                    &plan.format,
-                    &Received {
-                        publish: &publish,
-                        at,
-                    },
-                    plan.no_newline,
-                ) {
-                    Ok(bytes) => out.extend_from_slice(&bytes),
-                    Err(e) => output::error_message(e),
-                }
-                received += 1;
-                if plan.count.is_some_and(|count| received >= count) {
-                    flush(&mut out)?;
-                    return finish(&client, &mut events).await;
-                }
-                if out.len() >= OUTPUT_BATCH {
-                    flush(&mut out)?;
-                }
-            }
+            ClientEvent::Message(publish) => return self.on_message(client, publish).await,
             ClientEvent::SubAck(ack) => {
-                check_suback(&plan.subscriptions, &ack.reason_codes, version)?
+                check_suback(&self.plan.subscriptions, &ack.reason_codes, self.version)?
             }
             ClientEvent::Connected {
                 fell_back,
                 reconnected,
-                version: now_speaking,
+                version,
                 ..
             } => {
-                version = now_speaking;
-                if fell_back && (debug || reconnected) {
-                    output::note(format!("{address} refused MQTT 5, using MQTT 3.1.1"));
+                self.version = version;
+                if fell_back && (self.debug || reconnected) {
+                    output::note(format!("{} refused MQTT 5, using MQTT 3.1.1", self.address));
                 }
                 if reconnected {
-                    output::note(format!("reconnected to {address}"));
+                    output::note(format!("reconnected to {}", self.address));
                 }
             }
             ClientEvent::ConnectionLost { error, retry_in } => {
-                flush(&mut out)?;
+                self.flush()?;
                 if let Some(delay) = retry_in {
                     output::note(format!(
                         "{error}; reconnecting in {} s",
@@ -394,13 +398,80 @@ async fn subscribe(plan: Plan, connection: connect::Connection) -> anyhow::Resul
                 ));
             }
             ClientEvent::Closed(result) => {
-                flush(&mut out)?;
-                return result.map_err(Into::into);
+                self.flush()?;
+                return Ok(Step::Closed(result));
             }
             ClientEvent::Delivered { .. }
             | ClientEvent::Dropped { .. }
             | ClientEvent::UnsubAck(_) => {}
         }
+        Ok(Step::Continue)
+    }
+
+    async fn on_message(&mut self, client: &Client, publish: Publish) -> anyhow::Result<Step> {
+        let at = SystemTime::now();
+        let plan = &self.plan;
+        if publish.payload.is_empty() && !publish.retain && self.clearing.remove(&publish.topic) {
+            return Ok(Step::Continue);
+        }
+        if plan
+            .filter_out
+            .iter()
+            .any(|f| topic::matches(f, &publish.topic))
+        {
+            return Ok(Step::Continue);
+        }
+        if plan.remove_retained && publish.retain {
+            if self.version == ProtocolVersion::V311 {
+                self.clearing.insert(publish.topic.clone());
+            }
+            client.publish(clear_retained(&publish)).await?;
+        }
+        if plan.no_stale && publish.retain {
+            return Ok(Step::Continue);
+        }
+        if plan.retained_only && !publish.retain {
+            self.flush()?;
+            return Ok(Step::Finish);
+        }
+        let received = Received {
+            publish: &publish,
+            at,
+        };
+        match message::render(&plan.format, &received, plan.no_newline) {
+            Ok(bytes) => self.out.extend_from_slice(&bytes),
+            Err(e) => output::error_message(e),
+        }
+        self.received += 1;
+        if plan.count.is_some_and(|count| self.received >= count) {
+            self.flush()?;
+            return Ok(Step::Finish);
+        }
+        if self.out.len() >= OUTPUT_BATCH {
+            self.flush()?;
+        }
+        Ok(Step::Continue)
+    }
+
+    /// The exit of -W running out (status 27, as mosquitto_sub).
+    fn timed_out(&self) -> Exit {
+        let waited = self
+            .plan
+            .timeout
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        let message = match self.plan.count {
+            Some(count) => format!(
+                "timed out after {waited} s: {} of {count} messages arrived",
+                self.received
+            ),
+            None => format!("timed out after {waited} s"),
+        };
+        Exit::new(27, message)
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        flush(&mut self.out)
     }
 }
 

@@ -1,12 +1,13 @@
 //! Topic names and filters: validation (MQTT 5.0 §4.7), matching a name against a
-//! filter with `+` and `#` (and the `$` rule of §4.7.2), and `$share/GROUP/FILTER`.
+//! filter with `+` and `#` (and the `$` rule of §4.7.2), comparing two filters (for
+//! access rules), and `$share/GROUP/FILTER`.
 //! Must not keep subscriptions: the broker's trie does that.
 
 use super::codec::MAX_FIELD_LEN;
 use super::error::ProtocolError;
 
 /// The prefix of a shared subscription's filter (MQTT 5.0 §4.8.2).
-const SHARE_PREFIX: &str = "$share/";
+pub const SHARE_PREFIX: &str = "$share/";
 
 /// Checks a topic name for PUBLISH: non-empty, no wildcards, no U+0000, ≤ 65535 bytes.
 pub fn validate_topic_name(topic: &str) -> Result<(), ProtocolError> {
@@ -119,6 +120,60 @@ pub fn parse_shared(filter: &str) -> Option<(&str, &str)> {
     filter.strip_prefix(SHARE_PREFIX)?.split_once('/')
 }
 
+/// A subscription filter as written → (share group, filter to match): `parse_shared`
+/// for callers that treat both kinds alike.
+pub fn split_shared(filter: &str) -> (Option<&str>, &str) {
+    match parse_shared(filter) {
+        Some((group, inner)) => (Some(group), inner),
+        None => (None, filter),
+    }
+}
+
+/// The `$` rule when comparing two filters: one (`other`) starting with `$` only meets
+/// a filter (`rule`) that starts with `$` too (§4.7.2).
+fn dollar_ok(rule: &str, other: &str) -> bool {
+    !other.starts_with('$') || rule.starts_with('$')
+}
+
+/// True when some topic name could match both `rule` and `sub` (valid, non-shared
+/// filters): each level equal, or a `+` on either side, until a `#` on either side.
+pub fn filters_overlap(rule: &str, sub: &str) -> bool {
+    if !dollar_ok(rule, sub) {
+        return false;
+    }
+    let mut a = rule.split('/');
+    let mut b = sub.split('/');
+    loop {
+        match (a.next(), b.next()) {
+            (Some("#"), _) | (_, Some("#")) => return true,
+            (Some("+"), Some(_)) | (Some(_), Some("+")) => {}
+            (Some(x), Some(y)) if x == y => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// True when every topic name matching `sub` also matches `rule` (valid, non-shared
+/// filters).
+pub fn filter_covers(rule: &str, sub: &str) -> bool {
+    if !dollar_ok(rule, sub) {
+        return false;
+    }
+    let mut a = rule.split('/');
+    let mut b = sub.split('/');
+    loop {
+        match (a.next(), b.next()) {
+            (Some("#"), _) => return true,
+            (_, Some("#")) => return false,
+            (Some("+"), Some(_)) => {}
+            (Some(x), Some(y)) if x == y && y != "+" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +250,25 @@ mod tests {
         assert!(validate_topic_filter("$share/g/a#").is_err());
         assert!(validate_topic_filter("").is_err());
         assert!(validate_topic_filter("a\0").is_err());
+    }
+
+    #[test]
+    fn filter_relations() {
+        assert!(matches("a/+/c", "a/b/c"));
+        assert!(matches("a/#", "a"));
+        assert!(!matches("a/+", "a"));
+        assert!(filters_overlap("a/+", "+/b"));
+        assert!(!filters_overlap("a/b", "a/b/c"));
+        assert!(filters_overlap("a/b/#", "a/b"));
+        assert!(filter_covers("a/#", "a/+/c"));
+        assert!(!filter_covers("a/+", "a/#"));
+        assert!(!filter_covers("a/b", "a/+"));
+        assert!(filter_covers("a/+", "a/+"));
+    }
+
+    #[test]
+    fn shared_filters_split_into_group_and_filter() {
+        assert_eq!(split_shared("$share/g/a/b"), (Some("g"), "a/b"));
+        assert_eq!(split_shared("a/b"), (None, "a/b"));
     }
 }

@@ -8,7 +8,14 @@
 //! - `matches` agrees with a simple reference matcher, and on the spec's examples.
 //!
 //! `scripts/fuzz` runs the same properties with a very large PROPTEST_CASES.
+//!
+//! Also in this binary: `checks`, every receiver check of the codec with its reason
+//! code, and `fixtures`, byte-exact packets from the spec and from mosquitto.
+//! Failure cases proptest saved replay from main.proptest-regressions, next to this
+//! file ([`config`]).
 
+mod checks;
+mod fixtures;
 mod strategies;
 
 use bytes::BytesMut;
@@ -16,6 +23,7 @@ use mqtk::protocol::topic::{matches, validate_topic_filter, validate_topic_name}
 use mqtk::protocol::{Packet, Properties, ProtocolVersion, ReasonCode};
 use proptest::collection::vec;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 use strategies::{any_properties, plain_topic_filter, topic_name, version, versioned_packets};
 use ProtocolVersion::V5;
@@ -59,9 +67,24 @@ fn decode_all(
     }
 }
 
+/// proptest's defaults (PROPTEST_CASES and the rest are read from the environment), with
+/// failures saved to and replayed from tests/protocol/main.proptest-regressions. The
+/// default `SourceParallel` would look for tests/proptest-regressions/main.txt, because
+/// it takes the folder holding main.rs for a crate's src/.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
 // ---- properties ----------------------------------------------------------------------
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn every_valid_packet_round_trips((version, packets) in versioned_packets(2)) {
         let packet = &packets[0];
@@ -206,6 +229,8 @@ fn tamper(packet: &mut Packet, props: Properties, code: ReasonCode) {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn packets_with_any_properties_and_reason_codes_encode_or_refuse_and_never_panic(
         (version, packets) in versioned_packets(2),

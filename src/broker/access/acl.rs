@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::broker::file_error::{self, FileError};
+use crate::protocol::topic::{self, filter_covers, filters_overlap};
 
 /// Why an ACL file could not be used.
 pub type AclError = FileError;
@@ -166,12 +167,12 @@ impl Acl {
 
     /// May this client publish to `topic` (mosquitto's MOSQ_ACL_WRITE)?
     pub fn can_publish(&self, who: Identity<'_>, topic: &str) -> bool {
-        self.check(who, Want::Write, |filter| topic_matches(filter, topic))
+        self.check(who, Want::Write, |filter| topic::matches(filter, topic))
     }
 
     /// May a message on `topic` be delivered to this client (MOSQ_ACL_READ)?
     pub fn can_read(&self, who: Identity<'_>, topic: &str) -> bool {
-        self.check(who, Want::Read, |filter| topic_matches(filter, topic))
+        self.check(who, Want::Read, |filter| topic::matches(filter, topic))
     }
 
     /// May this client subscribe to `filter`? See the module comment for why this is
@@ -302,67 +303,6 @@ fn validate_filter(filter: &str) -> Result<(), &'static str> {
         }
     }
     Ok(())
-}
-
-/// Whether a rule's filter may apply to a topic or filter starting with `$` (MQTT 3.1.1
-/// §4.7.2: wildcards at the first level do not match `$` topics).
-fn dollar_ok(rule: &str, other: &str) -> bool {
-    !other.starts_with('$') || rule.starts_with('$')
-}
-
-/// Does topic name `topic` match `filter`?
-pub fn topic_matches(filter: &str, topic: &str) -> bool {
-    if !dollar_ok(filter, topic) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
-/// Could some topic match both filters?
-fn filters_overlap(rule: &str, sub: &str) -> bool {
-    if !dollar_ok(rule, sub) {
-        return false;
-    }
-    let mut a = rule.split('/');
-    let mut b = sub.split('/');
-    loop {
-        match (a.next(), b.next()) {
-            (Some("#"), _) | (_, Some("#")) => return true,
-            (Some("+"), Some(_)) | (Some(_), Some("+")) => {}
-            (Some(x), Some(y)) if x == y => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
-/// Does every topic matching `sub` also match `rule`?
-fn filter_covers(rule: &str, sub: &str) -> bool {
-    if !dollar_ok(rule, sub) {
-        return false;
-    }
-    let mut a = rule.split('/');
-    let mut b = sub.split('/');
-    loop {
-        match (a.next(), b.next()) {
-            (Some("#"), _) => return true,
-            (_, Some("#")) => return false,
-            (Some("+"), Some(_)) => {}
-            (Some(x), Some(y)) if x == y && y != "+" => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -533,19 +473,5 @@ pattern write $SYS/broker/connection/%c/state
         let acl = acl("# nothing\n\n");
         assert!(!acl.can_publish(anon("c"), "a"));
         assert!(!acl.can_subscribe(anon("c"), "#"));
-    }
-
-    #[test]
-    fn filter_relations() {
-        assert!(topic_matches("a/+/c", "a/b/c"));
-        assert!(topic_matches("a/#", "a"));
-        assert!(!topic_matches("a/+", "a"));
-        assert!(filters_overlap("a/+", "+/b"));
-        assert!(!filters_overlap("a/b", "a/b/c"));
-        assert!(filters_overlap("a/b/#", "a/b"));
-        assert!(filter_covers("a/#", "a/+/c"));
-        assert!(!filter_covers("a/+", "a/#"));
-        assert!(!filter_covers("a/b", "a/+"));
-        assert!(filter_covers("a/+", "a/+"));
     }
 }

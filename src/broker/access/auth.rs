@@ -9,7 +9,8 @@
 use std::path::Path;
 
 use crate::broker::access::acl::{Acl, Identity};
-use crate::broker::access::password::PasswordFile;
+use crate::broker::access::password::{PasswordError, PasswordFile};
+use crate::broker::file_error::FileError;
 use crate::broker::hooks::{Authenticator, ClientIdentity};
 use crate::protocol::{Connect, ReasonCode};
 
@@ -28,6 +29,17 @@ impl Default for AccessControl {
     }
 }
 
+/// Why `--password-file` or `--acl-file` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// "--password-file PATH: line N: why", the path next to its flag.
+    #[error("--password-file {0}")]
+    PasswordFile(PasswordError),
+    /// "--acl-file: PATH: line N: why".
+    #[error("--acl-file")]
+    AclFile(#[source] FileError),
+}
+
 impl AccessControl {
     /// Rules from values already loaded.
     pub fn new(allow_anonymous: bool, passwords: Option<PasswordFile>, acl: Option<Acl>) -> Self {
@@ -43,15 +55,13 @@ impl AccessControl {
         allow_anonymous: bool,
         password_file: Option<&Path>,
         acl_file: Option<&Path>,
-    ) -> anyhow::Result<(Self, Vec<String>)> {
-        use anyhow::Context as _;
+    ) -> Result<(Self, Vec<String>), AccessError> {
         let passwords = password_file
-            // "--password-file PATH: line N: why", the path next to its flag.
-            .map(|p| PasswordFile::load(p).map_err(|e| anyhow::anyhow!("--password-file {e}")))
+            .map(|p| PasswordFile::load(p).map_err(AccessError::PasswordFile))
             .transpose()?;
         let (acl, warnings) = match acl_file {
             Some(p) => {
-                let (acl, warnings) = Acl::load(p).context("--acl-file")?;
+                let (acl, warnings) = Acl::load(p).map_err(AccessError::AclFile)?;
                 (Some(acl), warnings)
             }
             None => (None, Vec::new()),
@@ -218,13 +228,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let acl = dir.path().join("acl");
         std::fs::write(&acl, "topic bogus a b\n").unwrap();
-        let err = AccessControl::load(true, None, Some(&acl)).unwrap_err();
+        // As the CLI prints it: the error and its sources.
+        let err = anyhow::Error::from(AccessControl::load(true, None, Some(&acl)).unwrap_err());
         let text = format!("{err:#}");
         assert!(
             text.contains("--acl-file") && text.contains("line 1"),
             "{text}"
         );
         let err = AccessControl::load(true, Some(&dir.path().join("none")), None).unwrap_err();
-        assert!(format!("{err:#}").contains("--password-file"));
+        assert!(format!("{:#}", anyhow::Error::from(err)).contains("--password-file"));
     }
 }

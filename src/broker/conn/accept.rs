@@ -13,9 +13,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::broker::conn::connection::Conn;
 use crate::broker::conn::signal::Signal;
 use crate::broker::hooks::ClientIdentity;
+use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::Previous;
 use crate::broker::route::mailbox::Mailbox;
-use crate::broker::shared::{KeptSession, Shared};
+use crate::broker::shared::Shared;
 use crate::broker::will::PendingWill;
 use crate::net::{Connection, Stream};
 use crate::protocol::session::{Role, Session, SessionConfig};
@@ -128,6 +129,9 @@ async fn refuse(
     }
 }
 
+/// From a valid CONNECT to a running connection, in its phases: checks, client
+/// identifier, takeover, the session (resumed or new) with what the server grants, the
+/// CONNACK, the `Conn`.
 async fn accept(
     io: Connection,
     connect: Connect,
@@ -136,47 +140,10 @@ async fn accept(
     shutdown: watch::Receiver<bool>,
 ) -> Option<Box<Conn>> {
     let version = connect.protocol_version;
-    let v5 = version == ProtocolVersion::V5;
     let now = Instant::now();
-    if v5 && connect.properties.authentication_method.is_some() {
-        // MQTT 5.0 §4.12: no enhanced authentication method is supported.
-        refuse(
-            io,
-            version,
-            ReasonCode::BadAuthenticationMethod,
-            &shared,
-            peer,
-        )
-        .await;
-        return None;
-    }
-    if connect.client_id.is_empty() && !v5 && !connect.clean_start {
-        // MQTT 3.1.1 §3.1.3.1 [MQTT-3.1.3-8].
-        refuse(
-            io,
-            version,
-            ReasonCode::ClientIdentifierNotValid,
-            &shared,
-            peer,
-        )
-        .await;
-        return None;
-    }
-    if let Some(will) = &connect.will {
-        if topic::validate_topic_name(&will.topic).is_err() {
-            refuse(io, version, ReasonCode::TopicNameInvalid, &shared, peer).await;
-            return None;
-        }
-    }
-    if let Err(code) = shared.config.auth.connect(&connect) {
+    if let Err(code) = check_connect(&connect, &shared) {
         refuse(io, version, code, &shared, peer).await;
         return None;
-    }
-    if let Some(max) = shared.config.max_connections {
-        if shared.sessions().counts().0 >= max {
-            refuse(io, version, ReasonCode::ServerUnavailable, &shared, peer).await;
-            return None;
-        }
     }
     let conn_id = shared.next_id();
     let assigned = connect.client_id.is_empty();
@@ -185,21 +152,9 @@ async fn accept(
     } else {
         connect.client_id.as_str().into()
     };
-    if let Some(will) = &connect.will {
-        // As mosquitto 2.0: a will the client could not publish itself is refused at
-        // CONNECT, or the ACL could be bypassed by disconnecting.
-        let identity = ClientIdentity {
-            client_id: client_id.clone(),
-            username: connect.username.clone(),
-        };
-        if !shared.config.auth.can_publish(&identity, &will.topic) {
-            shared.log(
-                1,
-                format_args!("Denied will topic {} of {client_id}.", &*will.topic),
-            );
-            refuse(io, version, ReasonCode::NotAuthorized, &shared, peer).await;
-            return None;
-        }
+    if !will_allowed(&connect, &client_id, &shared) {
+        refuse(io, version, ReasonCode::NotAuthorized, &shared, peer).await;
+        return None;
     }
     let signal = Arc::new(Signal::default());
     let previous = take_over(&shared, &client_id, conn_id, signal.clone(), now).await;
@@ -208,102 +163,18 @@ async fn accept(
     if *shutdown.borrow() {
         signal.shut_down();
     }
-    let (kept, resumed) = resume_or_start(&shared, &connect, &client_id, previous, now);
-
-    // Keep alive: MQTT 5 clients asking for more than --max-keepalive (or 0, no limit)
-    // get Server Keep Alive (§3.2.2.3.14); 3.1.1 clients are held to the limit.
-    let max_keepalive = shared.config.max_keepalive;
-    let mut keep_alive = connect.keep_alive_secs;
-    let mut server_keep_alive = None;
-    if keep_alive > max_keepalive || (keep_alive == 0 && max_keepalive < u16::MAX) {
-        keep_alive = max_keepalive;
-        server_keep_alive = v5.then_some(max_keepalive);
-    }
-    let props = &connect.properties;
-    let send_maximum = props
-        .receive_maximum
-        .unwrap_or(u16::MAX)
-        .min(shared.config.max_inflight);
-    // `--data-dir`: a session that outlives its connection is stored.
-    let stored = shared.config.persistence.keeps_sessions()
-        && if v5 {
-            props.session_expiry_interval.unwrap_or(0) > 0
-        } else {
-            !connect.clean_start
-        };
-    let session_config = SessionConfig {
-        send_maximum,
-        receive_maximum: shared.config.max_inflight,
-        keep_alive: (keep_alive > 0).then(|| Duration::from_secs(keep_alive.into())),
-        max_queued: Some(shared.config.max_queued),
-        topic_alias_maximum: shared.config.topic_alias_maximum,
-        persist: stored,
-        ..SessionConfig::new(version, Role::Server)
-    };
-    let mut kept = kept;
-    if resumed {
-        kept.session.resume(session_config, now);
-    } else {
-        kept.session = Session::new(session_config, now);
-    }
-    kept.mailbox.set_online(true);
-    if kept.mailbox.is_stored() && !stored {
-        shared.config.persistence.session_removed(&client_id);
-    }
-    kept.mailbox
-        .set_stored(stored.then_some(&shared.config.persistence));
-
-    let mut ack = ConnAck {
-        session_present: resumed,
-        reason_code: ReasonCode::Success,
-        properties: Default::default(),
-    };
-    if v5 {
-        let p = &mut ack.properties;
-        p.receive_maximum = Some(shared.config.max_inflight);
-        p.retain_available = Some(1);
-        p.topic_alias_maximum = Some(shared.config.topic_alias_maximum);
-        p.wildcard_subscription_available = Some(1);
-        p.subscription_identifier_available = Some(1);
-        p.shared_subscription_available = Some(1);
-        p.server_keep_alive = server_keep_alive;
-        if shared.config.max_packet_size < crate::protocol::codec::MAX_VARINT {
-            p.maximum_packet_size = Some(shared.config.max_packet_size);
-        }
-        if assigned {
-            p.assigned_client_identifier = Some(client_id.to_string());
-        }
-        if props.request_response_information == Some(1) {
-            // MQTT 5.0 §4.10: a prefix the client may use for its response topics.
-            p.response_information = Some(format!("response/{client_id}/"));
-        }
-    }
-    let session_expiry = if v5 {
-        props.session_expiry_interval.unwrap_or(0)
-    } else if connect.clean_start {
-        0
-    } else {
-        u32::MAX
-    };
-    shared.log(
-        1,
-        format_args!(
-            "New client connected from {peer} as {client_id} (p{}, c{}, k{}{}).",
-            version.level(),
-            u8::from(connect.clean_start),
-            keep_alive,
-            connect
-                .username
-                .as_deref()
-                .map(|u| format!(", u'{u}'"))
-                .unwrap_or_default()
-        ),
+    let (mut kept, resumed) = resume_or_start(&shared, &connect, &client_id, previous, now);
+    let granted = Granted::new(&connect, &shared);
+    start_session(
+        &shared, &mut kept, version, &client_id, &granted, resumed, now,
     );
-    let session_id = kept.mailbox.session_id;
-    let will = connect
-        .will
-        .as_ref()
-        .map(|w| Box::new(PendingWill::from_will(w, session_id, now)));
+    let ack = connack(&connect, &shared, &granted, resumed, &client_id, assigned);
+    log_connected(&shared, &connect, peer, &client_id, granted.keep_alive);
+    let props = &connect.properties;
+    let will = connect.will.as_ref().map(|w| {
+        let session_id = kept.mailbox.session_id;
+        Box::new(PendingWill::from_will(w, session_id, now))
+    });
     let mut conn = Box::new(Conn {
         io,
         shared: shared.clone(),
@@ -316,14 +187,14 @@ async fn accept(
         version,
         kept,
         will,
-        session_expiry,
+        session_expiry: granted.session_expiry,
         client_max_packet: props.maximum_packet_size.unwrap_or(u32::MAX),
-        client_alias_max: if v5 {
+        client_alias_max: if version == ProtocolVersion::V5 {
             props.topic_alias_maximum.unwrap_or(0)
         } else {
             0
         },
-        send_maximum,
+        send_maximum: granted.send_maximum,
         extra: None,
         signal,
     });
@@ -331,6 +202,198 @@ async fn accept(
     conn.encode(Packet::ConnAck(ack));
     conn.save_session(true);
     Some(conn)
+}
+
+/// The checks a CONNECT must pass before it gets a client identifier, in mosquitto's
+/// order; the error is the CONNACK reason to refuse it with.
+fn check_connect(connect: &Connect, shared: &Shared) -> Result<(), ReasonCode> {
+    let v5 = connect.protocol_version == ProtocolVersion::V5;
+    if v5 && connect.properties.authentication_method.is_some() {
+        // MQTT 5.0 §4.12: no enhanced authentication method is supported.
+        return Err(ReasonCode::BadAuthenticationMethod);
+    }
+    if connect.client_id.is_empty() && !v5 && !connect.clean_start {
+        // MQTT 3.1.1 §3.1.3.1 [MQTT-3.1.3-8].
+        return Err(ReasonCode::ClientIdentifierNotValid);
+    }
+    if let Some(will) = &connect.will {
+        if topic::validate_topic_name(&will.topic).is_err() {
+            return Err(ReasonCode::TopicNameInvalid);
+        }
+    }
+    shared.config.auth.connect(connect)?;
+    if let Some(max) = shared.config.max_connections {
+        if shared.sessions().counts().0 >= max {
+            return Err(ReasonCode::ServerUnavailable);
+        }
+    }
+    Ok(())
+}
+
+/// As mosquitto 2.0: a will the client could not publish itself is refused at CONNECT,
+/// or the ACL could be bypassed by disconnecting.
+fn will_allowed(connect: &Connect, client_id: &Arc<str>, shared: &Shared) -> bool {
+    let Some(will) = &connect.will else {
+        return true;
+    };
+    let identity = ClientIdentity {
+        client_id: client_id.clone(),
+        username: connect.username.clone(),
+    };
+    if shared.config.auth.can_publish(&identity, &will.topic) {
+        return true;
+    }
+    shared.log(
+        1,
+        format_args!("Denied will topic {} of {client_id}.", &*will.topic),
+    );
+    false
+}
+
+/// What the server grants a CONNECT: keep alive, send window, storage, expiry.
+struct Granted {
+    keep_alive: u16,
+    /// MQTT 5 Server Keep Alive, when `keep_alive` is not what the client asked for.
+    server_keep_alive: Option<u16>,
+    send_maximum: u16,
+    /// `--data-dir`: a session that outlives its connection is stored.
+    stored: bool,
+    session_expiry: u32,
+}
+
+impl Granted {
+    fn new(connect: &Connect, shared: &Shared) -> Granted {
+        let v5 = connect.protocol_version == ProtocolVersion::V5;
+        // Keep alive: MQTT 5 clients asking for more than --max-keepalive (or 0, no
+        // limit) get Server Keep Alive (§3.2.2.3.14); 3.1.1 clients are held to the limit.
+        let max_keepalive = shared.config.max_keepalive;
+        let mut keep_alive = connect.keep_alive_secs;
+        let mut server_keep_alive = None;
+        if keep_alive > max_keepalive || (keep_alive == 0 && max_keepalive < u16::MAX) {
+            keep_alive = max_keepalive;
+            server_keep_alive = v5.then_some(max_keepalive);
+        }
+        let props = &connect.properties;
+        let send_maximum = props
+            .receive_maximum
+            .unwrap_or(u16::MAX)
+            .min(shared.config.max_inflight);
+        let stored = shared.config.persistence.keeps_sessions()
+            && if v5 {
+                props.session_expiry_interval.unwrap_or(0) > 0
+            } else {
+                !connect.clean_start
+            };
+        let session_expiry = if v5 {
+            props.session_expiry_interval.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            u32::MAX
+        };
+        Granted {
+            keep_alive,
+            server_keep_alive,
+            send_maximum,
+            stored,
+            session_expiry,
+        }
+    }
+}
+
+/// Sets the session up for this connection (resumed or new) and marks it online and
+/// stored or not.
+fn start_session(
+    shared: &Shared,
+    kept: &mut KeptSession,
+    version: ProtocolVersion,
+    client_id: &str,
+    granted: &Granted,
+    resumed: bool,
+    now: Instant,
+) {
+    let session_config = SessionConfig {
+        send_maximum: granted.send_maximum,
+        receive_maximum: shared.config.max_inflight,
+        keep_alive: (granted.keep_alive > 0)
+            .then(|| Duration::from_secs(granted.keep_alive.into())),
+        max_queued: Some(shared.config.max_queued),
+        topic_alias_maximum: shared.config.topic_alias_maximum,
+        persist: granted.stored,
+        ..SessionConfig::new(version, Role::Server)
+    };
+    if resumed {
+        kept.session.resume(session_config, now);
+    } else {
+        kept.session = Session::new(session_config, now);
+    }
+    kept.mailbox.set_online(true);
+    if kept.mailbox.is_stored() && !granted.stored {
+        shared.config.persistence.session_removed(client_id);
+    }
+    kept.mailbox
+        .set_stored(granted.stored.then_some(&shared.config.persistence));
+}
+
+/// The CONNACK: for MQTT 5, with what the server supports (§3.2.2.3).
+fn connack(
+    connect: &Connect,
+    shared: &Shared,
+    granted: &Granted,
+    resumed: bool,
+    client_id: &str,
+    assigned: bool,
+) -> ConnAck {
+    let mut ack = ConnAck {
+        session_present: resumed,
+        reason_code: ReasonCode::Success,
+        properties: Default::default(),
+    };
+    if connect.protocol_version != ProtocolVersion::V5 {
+        return ack;
+    }
+    let p = &mut ack.properties;
+    p.receive_maximum = Some(shared.config.max_inflight);
+    p.retain_available = Some(1);
+    p.topic_alias_maximum = Some(shared.config.topic_alias_maximum);
+    p.wildcard_subscription_available = Some(1);
+    p.subscription_identifier_available = Some(1);
+    p.shared_subscription_available = Some(1);
+    p.server_keep_alive = granted.server_keep_alive;
+    if shared.config.max_packet_size < crate::protocol::codec::MAX_VARINT {
+        p.maximum_packet_size = Some(shared.config.max_packet_size);
+    }
+    if assigned {
+        p.assigned_client_identifier = Some(client_id.to_string());
+    }
+    if connect.properties.request_response_information == Some(1) {
+        // MQTT 5.0 §4.10: a prefix the client may use for its response topics.
+        p.response_information = Some(format!("response/{client_id}/"));
+    }
+    ack
+}
+
+fn log_connected(
+    shared: &Shared,
+    connect: &Connect,
+    peer: SocketAddr,
+    client_id: &str,
+    keep_alive: u16,
+) {
+    shared.log(
+        1,
+        format_args!(
+            "New client connected from {peer} as {client_id} (p{}, c{}, k{}{}).",
+            connect.protocol_version.level(),
+            u8::from(connect.clean_start),
+            keep_alive,
+            connect
+                .username
+                .as_deref()
+                .map(|u| format!(", u'{u}'"))
+                .unwrap_or_default()
+        ),
+    );
 }
 
 /// Registers the connection under `client_id`; if another connection has it, asks

@@ -18,9 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::broker::conn::signal::{Signal, TakeOverReply, Wake};
 use crate::broker::hooks::ClientIdentity;
-use crate::broker::route::flow;
-use crate::broker::route::router::Blocked;
-use crate::broker::shared::{KeptSession, Shared};
+use crate::broker::persist::kept_session::KeptSession;
+use crate::broker::route::flow::{self, Blocked};
+use crate::broker::shared::Shared;
 use crate::broker::will::PendingWill;
 use crate::net::connection::MAX_READ;
 use crate::net::Connection;
@@ -29,7 +29,7 @@ use crate::small_map::SmallMap;
 
 /// Why a connection ends.
 #[derive(Debug)]
-pub(crate) enum End {
+pub(super) enum End {
     /// DISCONNECT from the client; `will` for MQTT 5 reason 0x04.
     Disconnect { will: bool },
     /// The socket closed or failed without DISCONNECT.
@@ -62,7 +62,7 @@ impl From<ProtocolError> for End {
 }
 
 /// A connected client: everything its task owns.
-pub(crate) struct Conn {
+pub(super) struct Conn {
     pub io: Connection,
     pub shared: Arc<Shared>,
     pub conn_id: u64,
@@ -87,7 +87,7 @@ pub(crate) struct Conn {
 
 /// What most connections never use, boxed on first use (memory per idle connection).
 #[derive(Debug, Default)]
-pub(crate) struct ConnExtra {
+pub(super) struct ConnExtra {
     /// Topic → alias we assigned on this connection.
     pub out_aliases: SmallMap<ByteString, u16>,
     /// Stored session: queue id of each message handed to the session, by its `seq`,
@@ -203,7 +203,10 @@ impl Conn {
         tokio::select! {
             biased;
             wake = signal.wait(false) => Err(End::from(wake)),
-            () = flow::deliver_blocked(shared, &kept.mailbox, blocked) => Ok(()),
+            gave_up = flow::deliver_blocked(&kept.mailbox, blocked) => {
+                shared.give_up(gave_up);
+                Ok(())
+            }
         }
     }
 
@@ -349,7 +352,7 @@ impl Conn {
         let now = Instant::now();
         let client_id = self.identity.client_id.clone();
         let blocked = self.take_blocked();
-        flow::give_up(&self.shared, blocked);
+        self.shared.give_up(blocked);
         let (end, early_taker) = self.read_before_takeover(end).await;
         self.say_goodbye(&end).await;
         self.log_end(&end);
@@ -416,7 +419,7 @@ impl Conn {
         for _ in 0..16 {
             let result = self.decode_all(Instant::now());
             let blocked = self.take_blocked();
-            flow::give_up(&self.shared, blocked);
+            self.shared.give_up(blocked);
             if let Err(end) = result {
                 return (end, Some(reply));
             }
@@ -518,6 +521,7 @@ mod tests {
     use super::*;
     use crate::broker::config::BrokerConfig;
     use crate::broker::shared::Shared;
+    use crate::net::Transport;
 
     /// Every connection keeps its task's future for its whole life: the memory per
     /// idle connection (scripts/serve-memory) starts here. Everything rare (CONNECT,
@@ -530,7 +534,7 @@ mod tests {
         let (done, _done_rx) = tokio::sync::mpsc::channel(1);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
         let future = crate::broker::conn::accept::serve_connection(
-            Box::<dyn crate::net::Transport>::from(Box::new(stream)).into(),
+            Box::<dyn Transport>::from(Box::new(stream)).into(),
             peer,
             shared,
             shutdown,

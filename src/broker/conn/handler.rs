@@ -3,23 +3,22 @@
 //! `on_unsubscribe`, `on_disconnect`, and `deliver` for messages going out.
 //! Must not do I/O: it fills the session's transmit queue and returns why to close.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::broker::conn::connection::{Conn, End};
-use crate::broker::route::message::{Delivery, Message};
-use crate::broker::route::subscriptions::SubOptions;
-use crate::broker::shared::split_filter;
+use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::protocol::session::Event;
 use crate::protocol::{
     topic, Packet, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
-    UnsubAck, Unsubscribe,
+    Subscription, UnsubAck, Unsubscribe,
 };
 use smol_str::SmolStr;
 
 impl Conn {
     /// Handles the session's events, then encodes what it wants sent. Events come
     /// first: acknowledgements go out only after the message was routed.
-    pub(crate) fn drive(&mut self, now: Instant) -> Result<(), End> {
+    pub(super) fn drive(&mut self, now: Instant) -> Result<(), End> {
         while let Some(event) = self.kept.session.poll_event() {
             match event {
                 Event::Message(publish) => self.on_message(publish, now)?,
@@ -154,60 +153,14 @@ impl Conn {
         let mut reason_codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut retained = Vec::new();
         for sub in &subscribe.subscriptions {
-            let (share, filter) = split_filter(&sub.filter);
-            if share.is_some() && sub.no_local {
+            if sub.no_local && topic::parse_shared(&sub.filter).is_some() {
                 // MQTT 5.0 §3.8.3.1 [MQTT-3.8.3-4].
                 return Err(End::Error(
                     ReasonCode::ProtocolError,
                     "no local on a shared subscription".into(),
                 ));
             }
-            let code = if topic::validate_topic_filter(&sub.filter).is_err() {
-                ReasonCode::TopicFilterInvalid
-            } else if !self
-                .shared
-                .config
-                .auth
-                .can_subscribe(&self.identity, &sub.filter)
-            {
-                ReasonCode::NotAuthorized
-            } else {
-                if share.is_none()
-                    && filter.starts_with("$SYS")
-                    && sub.retain_handling != RetainHandling::DoNotSend
-                {
-                    // Fresh values for the retained messages it is about to get (before
-                    // it subscribes: it gets them once, retained).
-                    self.shared.publish_sys(now);
-                }
-                let options = SubOptions {
-                    qos: sub.qos,
-                    no_local: sub.no_local,
-                    retain_as_published: sub.retain_as_published,
-                    subscription_id,
-                };
-                let (_, messages) = self.shared.router.subscribe_with_retained(
-                    filter,
-                    share,
-                    &self.kept.mailbox,
-                    options,
-                    now,
-                    // Shared subscriptions get no retained messages (MQTT 5.0 §4.8.2).
-                    |existed| {
-                        share.is_none()
-                            && match sub.retain_handling {
-                                RetainHandling::SendOnSubscribe => true,
-                                RetainHandling::SendIfNew => !existed,
-                                RetainHandling::DoNotSend => false,
-                            }
-                    },
-                );
-                self.kept
-                    .subscriptions
-                    .insert(SmolStr::new(&sub.filter), options);
-                retained.extend(messages.into_iter().map(|msg| (msg, options)));
-                granted(sub.qos)
-            };
+            let code = self.add_subscription(sub, subscription_id, now, &mut retained);
             self.shared.log(
                 1,
                 format_args!(
@@ -241,6 +194,60 @@ impl Conn {
         Ok(())
     }
 
+    /// One filter of a SUBSCRIBE: checked, authorized, added (its retained messages go
+    /// to `retained`); the reason code for SUBACK.
+    fn add_subscription(
+        &mut self,
+        sub: &Subscription,
+        subscription_id: Option<u32>,
+        now: Instant,
+        retained: &mut Vec<(Arc<Message>, SubOptions)>,
+    ) -> ReasonCode {
+        if topic::validate_topic_filter(&sub.filter).is_err() {
+            return ReasonCode::TopicFilterInvalid;
+        }
+        let auth = &self.shared.config.auth;
+        if !auth.can_subscribe(&self.identity, &sub.filter) {
+            return ReasonCode::NotAuthorized;
+        }
+        let (share, filter) = topic::split_shared(&sub.filter);
+        if share.is_none()
+            && filter.starts_with("$SYS")
+            && sub.retain_handling != RetainHandling::DoNotSend
+        {
+            // Fresh values for the retained messages it is about to get (before it
+            // subscribes: it gets them once, retained).
+            self.shared.publish_sys(now);
+        }
+        let options = SubOptions {
+            qos: sub.qos,
+            no_local: sub.no_local,
+            retain_as_published: sub.retain_as_published,
+            subscription_id,
+        };
+        let (_, messages) = self.shared.router.subscribe_with_retained(
+            filter,
+            share,
+            &self.kept.mailbox,
+            options,
+            now,
+            // Shared subscriptions get no retained messages (MQTT 5.0 §4.8.2).
+            |existed| {
+                share.is_none()
+                    && match sub.retain_handling {
+                        RetainHandling::SendOnSubscribe => true,
+                        RetainHandling::SendIfNew => !existed,
+                        RetainHandling::DoNotSend => false,
+                    }
+            },
+        );
+        self.kept
+            .subscriptions
+            .insert(SmolStr::new(&sub.filter), options);
+        retained.extend(messages.into_iter().map(|msg| (msg, options)));
+        granted(sub.qos)
+    }
+
     fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
         let session_id = self.kept.mailbox.session_id;
         let reason_codes = unsubscribe
@@ -251,7 +258,7 @@ impl Conn {
                     // MQTT 5.0 §3.11.3 (the codec refuses it on 3.1.1).
                     return ReasonCode::TopicFilterInvalid;
                 }
-                let (share, filter) = split_filter(f);
+                let (share, filter) = topic::split_shared(f);
                 let existed = self.kept.subscriptions.remove(f.as_str()).is_some();
                 let removed = self.shared.router.unsubscribe(filter, share, session_id);
                 self.shared.log(
@@ -293,7 +300,7 @@ impl Conn {
     /// Hands one message to the session for sending, unless it expired or is larger
     /// than the client accepts (then it is dropped for this client only, MQTT 5.0
     /// §3.1.2.11.4).
-    pub(crate) fn deliver(&mut self, delivery: Delivery, now: Instant) {
+    pub(super) fn deliver(&mut self, delivery: Delivery, now: Instant) {
         if delivery.msg.is_expired(now)
             || !self
                 .shared

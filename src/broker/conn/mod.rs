@@ -1,8 +1,10 @@
 //! One task per network connection: CONNECT → CONNACK (`accept`), the task and its I/O
-//! (`connection`, over `net::Connection`), what each packet does (`handler`), and what wakes an
-//! idle task (`signal`). Must not route by itself: publishing goes through `Shared`.
+//! (`connection`, over `net::Connection`), what each packet does (`handler`),
+//! what it tells the `Persistence` hook (`persistence`), and what wakes an idle task
+//! (`signal`). Must not route by itself: publishing goes through `Shared`.
 
 pub(crate) mod accept;
 pub(crate) mod connection;
 pub(crate) mod handler;
+pub(crate) mod persistence;
 pub(crate) mod signal;

@@ -14,8 +14,7 @@ use crate::broker::hooks::{Persistence, RestoredSession, SessionSnapshot};
 use crate::broker::persist::database::{
     SessionRecord, Store, StoredMessage, StoredSession, StoredSubscription,
 };
-use crate::broker::route::message::{Delivery, Message};
-use crate::broker::route::subscriptions::SubOptions;
+use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::protocol::session::StoreChange;
 use crate::protocol::{ProtocolVersion, Publish, QoS};
 

@@ -1,11 +1,12 @@
-//! Sessions that outlive a connection: in memory (`session_store`: client id → connected
-//! task or kept session, expiry) and across restarts with `--data-dir` (`save_restore`:
-//! what a connection tells the `Persistence` hook and how stored sessions come back;
-//! `data_dir`: that hook over the redb `database`). Must not route messages.
+//! Sessions that outlive a connection: what one holds (`kept_session`), in memory
+//! (`session_store`: client id → connected task or kept session, expiry), and across
+//! restarts with `--data-dir` (`data_dir`: the `Persistence` hook over the redb
+//! `database`). Must not route messages or know connection tasks (`conn::persistence`
+//! tells the hook what changed, `restore.rs` brings stored sessions back).
 
-pub mod data_dir;
+mod data_dir;
 pub mod database;
-pub(crate) mod save_restore;
+pub(crate) mod kept_session;
 pub(crate) mod session_store;
 
 pub use data_dir::DurablePersistence;

@@ -1,6 +1,8 @@
-//! Publisher back-pressure: a message (any QoS) that found a live subscriber's queue full
-//! (`Routed::blocked`) makes its publisher's connection task wait for room, bounded in
-//! time, instead of dropping it. Meanwhile that task reads nothing more from its
+//! Publisher back-pressure, decided here only: the type (`Blocked`), when a delivery
+//! blocks (`push`, which the router calls for each receiving session), the waiting
+//! (`deliver_blocked`, in the publisher's connection task) and the giving up
+//! (`give_up`). A message (any QoS) that found a live subscriber's queue full makes its
+//! publisher's connection task wait for room, bounded in time, instead of dropping it. Meanwhile that task reads nothing more from its
 //! socket, so TCP slows the publishing client down (what single-threaded mosquitto gets
 //! by reading sockets only as fast as it delivers). A session that stopped draining
 //! (nothing taken out within `DRAIN_WINDOW`) or went offline never slows anyone: its
@@ -14,18 +16,24 @@
 //! scripts/bench-serve). A publisher that waits is marked paused, and nobody waits for
 //! a paused session's queue to shorten, so two clients publishing to each other
 //! cannot wait for each other.
-//! Must not hold a lock across `.await` (it runs after the router released its read
-//! lock) and must not do I/O.
+//! Must not hold a lock across `.await` (waiting runs after the router released its
+//! read lock), must not do I/O, and must not count or log drops (the router counts,
+//! `Shared` logs).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::broker::route::mailbox::{Mailbox, PushError, DRAIN_WINDOW};
-use crate::broker::route::router::{Blocked, Routed};
-use crate::broker::shared::Shared;
+use crate::broker::route::mailbox::{Mailbox, PushError};
+use crate::broker::route::message::Delivery;
 
 /// The longest a publisher waits for room for one message, all its subscribers
 /// together; then what still does not fit is dropped.
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// A mailbox drained within this window counts as live: a publisher may wait for room
+/// in it. Longer than a scheduling hiccup, short enough that a subscriber that stopped
+/// reading stalls publishers once, for at most this long.
+pub const DRAIN_WINDOW: Duration = Duration::from_millis(200);
 
 /// A live subscriber's queue longer than this after a message was queued makes the
 /// publisher wait (`Blocked` without delivery) until it is down to `UNCONGESTED`.
@@ -37,13 +45,78 @@ pub const CONGESTED: usize = 64;
 /// Where a congested queue lets its publishers read on again.
 pub const UNCONGESTED: usize = CONGESTED / 2;
 
+/// A delivery waiting for room in a live session's queue, or (`delivery: None`) a
+/// live session's queue that holds more than `CONGESTED` deliveries after this
+/// message was queued in it: the publisher waits until it is drained below
+/// `UNCONGESTED` before reading on, so that publishers go no faster than their
+/// subscribers and messages wait in the publishers rather than in a long queue here.
+#[derive(Debug)]
+pub struct Blocked {
+    /// The session's queue.
+    pub mailbox: Arc<Mailbox>,
+    /// What to queue; `None`: queued already.
+    pub delivery: Option<Delivery>,
+}
+
+/// What became of one delivery offered to a mailbox, for the router to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// In the queue.
+    Queued,
+    /// Not queued yet: the publisher waits for room (a `Blocked` was added).
+    Waits,
+    /// Dropped: the queue is full and its session is not draining it.
+    Dropped,
+    /// The session is offline and keeps no queue.
+    Offline,
+}
+
+/// True when a publisher may wait for `mailbox`: its session is online and its
+/// connection task waits for deliveries or took some out within `DRAIN_WINDOW`, so a
+/// full queue is a flood, not a subscriber that stopped reading.
+pub fn is_live(mailbox: &Mailbox, now: Instant) -> bool {
+    mailbox.is_online() && mailbox.drained_within(DRAIN_WINDOW, now)
+}
+
+/// Offers `delivery` to `mailbox` without waiting. A full queue of a live session adds
+/// the delivery to `blocked` for the publisher to wait on; a live queue left longer
+/// than `CONGESTED` adds a `Blocked` without delivery (nobody waits for a paused
+/// session's queue to shorten).
+pub fn push(
+    mailbox: &Arc<Mailbox>,
+    delivery: Delivery,
+    now: Instant,
+    blocked: &mut Vec<Blocked>,
+) -> Pushed {
+    match mailbox.push(delivery) {
+        Ok(()) => {
+            if mailbox.len() > CONGESTED && is_live(mailbox, now) && !mailbox.is_paused() {
+                blocked.push(Blocked {
+                    mailbox: mailbox.clone(),
+                    delivery: None,
+                });
+            }
+            Pushed::Queued
+        }
+        Err((PushError::Full, delivery)) if is_live(mailbox, now) => {
+            blocked.push(Blocked {
+                mailbox: mailbox.clone(),
+                delivery: Some(delivery),
+            });
+            Pushed::Waits
+        }
+        Err((PushError::Full, _)) => Pushed::Dropped,
+        Err((PushError::Offline, _)) => Pushed::Offline,
+    }
+}
+
 /// Queues each blocked delivery as room appears, and waits for each congested queue to
 /// drain to `UNCONGESTED`, while its session keeps draining and until `MAX_WAIT` after
-/// the first try; drops (and counts) the deliveries left. `me` is the waiting
+/// the first try; returns the deliveries left, for `give_up`. `me` is the waiting
 /// publisher's own queue, marked paused meanwhile so that nobody waits for it in turn.
 /// Cancel-safe: what is not settled stays in `blocked` (last element first), for
 /// `give_up`.
-pub async fn deliver_blocked(shared: &Shared, me: &Mailbox, blocked: &mut Vec<Blocked>) {
+pub async fn deliver_blocked(me: &Mailbox, blocked: &mut Vec<Blocked>) -> Vec<Blocked> {
     me.set_paused(true);
     let _unpause = Unpause(me);
     let deadline = Instant::now() + MAX_WAIT;
@@ -54,7 +127,7 @@ pub async fn deliver_blocked(shared: &Shared, me: &Mailbox, blocked: &mut Vec<Bl
             let now = Instant::now();
             if mailbox.len() > UNCONGESTED
                 && now < deadline
-                && mailbox.is_draining(now)
+                && is_live(&mailbox, now)
                 && !mailbox.is_paused()
             {
                 let wait = (deadline - now).min(DRAIN_WINDOW);
@@ -75,7 +148,7 @@ pub async fn deliver_blocked(shared: &Shared, me: &Mailbox, blocked: &mut Vec<Bl
                     mailbox,
                     delivery: Some(delivery),
                 };
-                if now >= deadline || !item.mailbox.is_draining(now) {
+                if now >= deadline || !is_live(&item.mailbox, now) {
                     gave_up.push(item);
                     continue;
                 }
@@ -87,7 +160,7 @@ pub async fn deliver_blocked(shared: &Shared, me: &Mailbox, blocked: &mut Vec<Bl
             }
         }
     }
-    give_up(shared, gave_up);
+    gave_up
 }
 
 /// Clears the paused mark, also when the wait is cancelled.
@@ -99,28 +172,29 @@ impl Drop for Unpause<'_> {
     }
 }
 
-/// Drops what is still blocked (unless its queue has room by now), counted and logged
-/// like any full queue.
-pub fn give_up(shared: &Shared, blocked: Vec<Blocked>) {
-    if blocked.is_empty() {
-        return;
+/// Stops waiting for what is still blocked: each delivery is queued if its queue has
+/// room by now, dropped otherwise; `count` hears of each (`Queued` or `Dropped`).
+pub fn give_up(blocked: Vec<Blocked>, mut count: impl FnMut(&Arc<Mailbox>, Pushed)) {
+    for Blocked { mailbox, delivery } in blocked {
+        let Some(delivery) = delivery else { continue };
+        let pushed = match mailbox.push(delivery) {
+            Ok(()) => Pushed::Queued,
+            Err((PushError::Full, _)) => Pushed::Dropped,
+            Err((PushError::Offline, _)) => Pushed::Offline,
+        };
+        count(&mailbox, pushed);
     }
-    let mut routed = Routed::default();
-    shared.router.drop_blocked(blocked, &mut routed);
-    shared.log_dropped(&routed);
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use bytes::Bytes;
 
     use super::*;
     use crate::broker::config::BrokerConfig;
     use crate::broker::route::mailbox::Mailbox;
-    use crate::broker::route::message::{Delivery, Message};
-    use crate::broker::route::subscriptions::SubOptions;
+    use crate::broker::route::message::{Message, SubOptions};
+    use crate::broker::shared::Shared;
     use crate::protocol::{Properties, QoS};
 
     fn message(qos: QoS) -> Arc<Message> {
@@ -153,7 +227,8 @@ mod tests {
         let shared = shared.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            deliver_blocked(&shared, &publisher(), &mut blocked).await;
+            let gave_up = deliver_blocked(&publisher(), &mut blocked).await;
+            shared.give_up(gave_up);
             (started.elapsed(), blocked.len())
         })
     }
@@ -181,25 +256,22 @@ mod tests {
         rx.try_recv().expect("one queued");
         mb.push(delivery(QoS::AtLeastOnce)).expect("room again");
         mb.note_drained(now);
-        assert!(mb.is_draining(now));
+        assert!(is_live(&mb, now));
         let routed = shared.router.publish(message(QoS::AtLeastOnce), now);
         assert_eq!((routed.dropped, routed.blocked.len()), (0, 1));
         // QoS 0 waits for a draining session too.
         let routed = shared.router.publish(message(QoS::AtMostOnce), now);
         assert_eq!((routed.dropped, routed.blocked.len()), (0, 1));
         // The drain window lapses: no longer live.
-        assert!(!mb.is_draining(now + 2 * DRAIN_WINDOW));
+        assert!(!is_live(&mb, now + 2 * DRAIN_WINDOW));
         // Waiting for deliveries counts as live however late it gets scheduled; once
         // woken, the window runs from then.
         mb.note_waiting();
-        assert!(mb.is_draining(now + 10 * DRAIN_WINDOW));
+        assert!(is_live(&mb, now + 10 * DRAIN_WINDOW));
         mb.note_woken(now);
-        assert!(!mb.is_draining(now + 2 * DRAIN_WINDOW));
+        assert!(!is_live(&mb, now + 2 * DRAIN_WINDOW));
         mb.set_online(false);
-        assert!(
-            !mb.is_draining(now),
-            "an offline session never slows anyone"
-        );
+        assert!(!is_live(&mb, now), "an offline session never slows anyone");
     }
 
     #[tokio::test]
@@ -302,7 +374,8 @@ mod tests {
             .publish(message(QoS::AtLeastOnce), Instant::now());
         assert_eq!(routed.blocked.len(), 1);
         let started = Instant::now();
-        deliver_blocked(&shared, &publisher(), &mut routed.blocked).await;
+        let gave_up = deliver_blocked(&publisher(), &mut routed.blocked).await;
+        shared.give_up(gave_up);
         let waited = started.elapsed();
         assert!(routed.blocked.is_empty());
         assert_eq!(

@@ -3,7 +3,7 @@
 //! It lives as long as the session, across network connections, so it is also the
 //! offline queue. Must not block a publisher: a full mailbox refuses the delivery
 //! (`--max-queued`); waiting for space is the publisher's choice (`flow`), helped by
-//! `is_draining` and `space`, and never happens under a lock.
+//! `drained_within` and `space`, and never happens under a lock.
 //!
 //! The channel is made at the first delivery, not with the session: tokio allocates a
 //! block of 32 slots and its shared state up front (~0.8 KB), which most idle
@@ -56,11 +56,6 @@ pub struct Mailbox {
     /// Signalled when the drainer frees slots while someone waits.
     space: Notify,
 }
-
-/// A mailbox drained within this window counts as live: a publisher may wait for room
-/// in it. Longer than a scheduling hiccup, short enough that a subscriber that stopped
-/// reading stalls publishers once, for at most this long.
-pub const DRAIN_WINDOW: Duration = Duration::from_millis(200);
 
 /// `last_drained_ms` while the connection task waits for deliveries.
 const WAITING: u64 = u64::MAX;
@@ -273,15 +268,12 @@ impl Mailbox {
         }
     }
 
-    /// True when the session is online and its connection task is waiting for
-    /// deliveries or took some out within `DRAIN_WINDOW` of `now`: a full queue here is
-    /// a flood, not a subscriber that stopped reading.
-    pub fn is_draining(&self, now: Instant) -> bool {
+    /// True when its connection task is waiting for deliveries or took some out within
+    /// `window` of `now` (the drain window is `flow`'s).
+    pub fn drained_within(&self, window: Duration, now: Instant) -> bool {
         let last = self.last_drained_ms.load(Ordering::Relaxed);
-        self.is_online()
-            && (last == WAITING
-                || (last != 0
-                    && clock_ms(now).saturating_sub(last) <= DRAIN_WINDOW.as_millis() as u64))
+        last == WAITING
+            || (last != 0 && clock_ms(now).saturating_sub(last) <= window.as_millis() as u64)
     }
 
     /// Waits until the drainer frees slots or `timeout` passes. Register first, then

@@ -1,7 +1,7 @@
-//! The routed application message and one subscriber's copy of it. A `Message` is
-//! built once per incoming PUBLISH and shared (`Arc`) by every subscriber; a
-//! `Delivery` adds only what differs per subscriber (QoS, retain flag, subscription
-//! identifiers, shared group). Must not do I/O or read a clock (time is an argument).
+//! The routed application message, what a subscription asked for (`SubOptions`), and
+//! one subscriber's copy of a message. A `Message` is built once per incoming PUBLISH
+//! and shared (`Arc`) by every subscriber; a `Delivery` adds only what differs per
+//! subscriber (QoS, retain flag, subscription identifiers, shared group). Must not do I/O or read a clock (time is an argument).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,6 +92,19 @@ struct Extra {
 
 /// A shared subscription's identity: `$share/GROUP/FILTER` as written.
 pub type SharedKey = Arc<str>;
+
+/// What one subscription asked for (MQTT 5.0 §3.8.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubOptions {
+    /// Granted QoS.
+    pub qos: QoS,
+    /// Don't send the session its own messages.
+    pub no_local: bool,
+    /// Keep the RETAIN flag as published.
+    pub retain_as_published: bool,
+    /// Subscription identifier to put in forwarded PUBLISH packets.
+    pub subscription_id: Option<u32>,
+}
 
 impl Delivery {
     /// A delivery with the subscription identifiers of the matching subscriptions

@@ -12,13 +12,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use crate::broker::route::flow::CONGESTED;
-use crate::broker::route::mailbox::{Mailbox, PushError};
-use crate::broker::route::message::{Delivery, Message};
+use crate::broker::route::flow::{self, Blocked, Pushed};
+use crate::broker::route::mailbox::Mailbox;
+use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::broker::route::retained::RetainedStore;
-use crate::broker::route::subscriptions::{Matched, SharedGroup, SubOptions, SubscriptionTree};
+use crate::broker::route::subscriptions::{Matched, SharedGroup, SubscriptionTree};
 use crate::broker::sys::Stats;
-use crate::protocol::QoS;
+use crate::protocol::{topic, QoS};
 
 /// The routing state shared by every connection task.
 #[derive(Debug, Default)]
@@ -45,19 +45,6 @@ pub struct Routed {
     /// QoS 1/2 deliveries refused by a full queue of a session that is draining: the
     /// publisher may wait for room (`flow::deliver_blocked`) or drop them (`drop_blocked`).
     pub blocked: Vec<Blocked>,
-}
-
-/// A delivery waiting for room in a live session's queue, or (`delivery: None`) a
-/// live session's queue that holds more than `flow::CONGESTED` deliveries after this
-/// message was queued in it: the publisher waits until it is drained below
-/// `flow::UNCONGESTED` before reading on, so that publishers go no faster than their
-/// subscribers and messages wait in the publishers rather than in a long queue here.
-#[derive(Debug)]
-pub struct Blocked {
-    /// The session's queue.
-    pub mailbox: Arc<Mailbox>,
-    /// What to queue; `None`: queued already.
-    pub delivery: Option<Delivery>,
 }
 
 impl Router {
@@ -146,45 +133,29 @@ impl Router {
     }
 
     fn push(&self, mailbox: &Arc<Mailbox>, delivery: Delivery, now: Instant, routed: &mut Routed) {
-        match mailbox.push(delivery) {
-            Ok(()) => {
-                routed.delivered += 1;
-                if mailbox.len() > CONGESTED && mailbox.is_draining(now) && !mailbox.is_paused() {
-                    routed.blocked.push(Blocked {
-                        mailbox: mailbox.clone(),
-                        delivery: None,
-                    });
-                }
+        let pushed = flow::push(mailbox, delivery, now, &mut routed.blocked);
+        self.count(mailbox, pushed, routed);
+    }
+
+    fn count(&self, mailbox: &Mailbox, pushed: Pushed, routed: &mut Routed) {
+        match pushed {
+            Pushed::Queued => routed.delivered += 1,
+            Pushed::Dropped => {
+                mailbox.count_drop();
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                routed.dropped += 1;
+                routed.dropped_for.push(mailbox.client_id.clone());
             }
-            Err((PushError::Full, delivery)) if mailbox.is_draining(now) => {
-                routed.blocked.push(Blocked {
-                    mailbox: mailbox.clone(),
-                    delivery: Some(delivery),
-                });
-            }
-            Err((PushError::Full, _)) => self.count_drop(mailbox, routed),
-            Err((PushError::Offline, _)) => {}
+            Pushed::Waits | Pushed::Offline => {}
         }
     }
 
-    fn count_drop(&self, mailbox: &Mailbox, routed: &mut Routed) {
-        mailbox.count_drop();
-        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-        routed.dropped += 1;
-        routed.dropped_for.push(mailbox.client_id.clone());
-    }
-
-    /// Gives up on blocked deliveries: each is dropped for its session (and counted),
-    /// unless its queue has room by now.
+    /// Gives up on blocked deliveries (`flow::give_up`): each is dropped for its
+    /// session (and counted), unless its queue has room by now.
     pub fn drop_blocked(&self, blocked: Vec<Blocked>, routed: &mut Routed) {
-        for Blocked { mailbox, delivery } in blocked {
-            let Some(delivery) = delivery else { continue };
-            match mailbox.push(delivery) {
-                Ok(()) => routed.delivered += 1,
-                Err((PushError::Full, _)) => self.count_drop(&mailbox, routed),
-                Err((PushError::Offline, _)) => {}
-            }
-        }
+        flow::give_up(blocked, |mailbox, pushed| {
+            self.count(mailbox, pushed, routed)
+        });
     }
 
     /// Gives a shared-subscription message to one member, preferring connected
@@ -234,7 +205,7 @@ impl Router {
         if delivery.msg.is_expired(now) {
             return false;
         }
-        let Some((share, filter)) = split_shared_key(&key) else {
+        let Some((share, filter)) = topic::parse_shared(&key) else {
             return false;
         };
         let tree = self.subs();
@@ -309,13 +280,6 @@ impl Router {
             .len();
         (subs, retained)
     }
-}
-
-/// `$share/GROUP/FILTER` → (GROUP, FILTER).
-pub fn split_shared_key(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix("$share/")?;
-    let (group, filter) = rest.split_once('/')?;
-    (!group.is_empty() && !filter.is_empty()).then_some((group, filter))
 }
 
 #[cfg(test)]
@@ -507,7 +471,10 @@ mod tests {
             Instant::now(),
         );
         assert!(router.retained_for("r/#", Instant::now()).is_empty());
-        assert_eq!(split_shared_key("$share/g/a/b"), Some(("g", "a/b")));
-        assert_eq!(split_shared_key("$share/g"), None);
+        assert_eq!(
+            crate::protocol::topic::parse_shared("$share/g/a/b"),
+            Some(("g", "a/b"))
+        );
+        assert_eq!(crate::protocol::topic::parse_shared("$share/g"), None);
     }
 }

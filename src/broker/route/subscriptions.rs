@@ -9,23 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::broker::route::mailbox::Mailbox;
-use crate::broker::route::message::SharedKey;
-use crate::protocol::QoS;
+use crate::broker::route::message::{SharedKey, SubOptions};
+use crate::protocol::topic::SHARE_PREFIX;
 use crate::small_map::SmallMap;
 use smol_str::SmolStr;
-
-/// What one subscription asked for (MQTT 5.0 §3.8.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubOptions {
-    /// Granted QoS.
-    pub qos: QoS,
-    /// Don't send the session its own messages.
-    pub no_local: bool,
-    /// Keep the RETAIN flag as published.
-    pub retain_as_published: bool,
-    /// Subscription identifier to put in forwarded PUBLISH packets.
-    pub subscription_id: Option<u32>,
-}
 
 /// A shared subscription `$share/GROUP/FILTER`: each message goes to one member.
 #[derive(Debug)]
@@ -206,7 +193,7 @@ impl SubscriptionTree {
                         groups.push((
                             group.into(),
                             SharedGroup {
-                                key: format!("$share/{group}/{filter}").into(),
+                                key: format!("{SHARE_PREFIX}{group}/{filter}").into(),
                                 members: Vec::new(),
                                 next: AtomicUsize::new(0),
                             },
@@ -341,6 +328,7 @@ fn remove(node: &mut Node, levels: &[&str], share: Option<&str>, session_id: u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::QoS;
 
     fn mailbox(id: u64) -> Arc<Mailbox> {
         Mailbox::new(id, format!("c{id}").into(), 10).0

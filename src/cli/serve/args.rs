@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::values;
+use crate::protocol::codec::MAX_PACKET_SIZE;
 
 /// Flags of `mqtk serve`.
 #[derive(Debug, Clone, Args)]
@@ -42,7 +43,7 @@ pub struct ServeArgs {
 
     /// Largest packet accepted, in bytes [default: 268435455, the MQTT maximum]
     #[arg(long, value_name = "BYTES", help_heading = "Limits",
-          value_parser = clap::value_parser!(u32).range(2..=268_435_460))]
+          value_parser = clap::value_parser!(u32).range(2..=i64::from(MAX_PACKET_SIZE)))]
     pub max_packet_size: Option<u32>,
 
     /// QoS 1/2 messages in flight per client [default: 20]

@@ -17,6 +17,7 @@ use crate::broker::mosquitto_conf::{self, ListenerProtocol};
 use crate::broker::persist::{DurablePersistence, FsyncPolicy, Store};
 use crate::broker::{BrokerConfig, BrokerHandle};
 use crate::net::tls::{self, ServerTlsFiles};
+use crate::protocol::codec::MAX_VARINT;
 
 /// serve's default port and address, to tell "not given" from "given".
 const DEFAULT_PORT: u16 = 1883;
@@ -167,7 +168,7 @@ fn merge_file(
     fill(
         &mut args.max_packet_size,
         file.max_packet_size
-            .map(|n| if n == 0 { 268_435_455 } else { n }),
+            .map(|n| if n == 0 { MAX_VARINT } else { n }),
     );
     fill(
         &mut args.max_inflight,

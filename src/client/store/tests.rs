@@ -1,5 +1,6 @@
 //! Tests of the session store: replay after reopening, the lock, a torn last record,
-//! damage in the middle, a foreign format, compaction, file names.
+//! damage in the middle, a foreign format, compaction, file names, the checksum and a
+//! log written by an earlier mqtk.
 
 use bytes::Bytes;
 
@@ -228,4 +229,39 @@ fn an_empty_client_id_is_refused_with_advice() {
     let dir = tempfile::tempdir().unwrap();
     let err = Store::open(dir.path(), "").err().unwrap().to_string();
     assert!(err.contains("give one with -i"), "{err}");
+}
+
+#[test]
+fn the_checksum_is_crc32_ieee() {
+    // The check value of CRC-32/ISO-HDLC (IEEE 802.3, zlib, PNG): what format 1 uses.
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    assert_eq!(crc32(b""), 0);
+}
+
+/// The log `sample` leaves behind, as written by the format 1 store before its CRC-32
+/// came from `crc32fast`: the format on disk is unchanged.
+const FORMAT_1_LOG: &str = "\
+4d51544b2d53455353494f4e0000000120000000c3f4026d01000000000000000100000033120003612f62\
+0001072600016b0001766f6e650b000000048bfcd2020000000000000001000a20000000a9cc99da010000\
+00000000000200000035120003612f620001072600016b00017674776f0b000000cb05bda7020000000000\
+000002000b0900000047498a3103000000000000000222000000d39f38840100000000000000030000003514\
+0003612f620001072600016b0001767468726565090000003475e2cc040000000000000001030000005a8e\
+ee6705000703000000cb9351f7050008030000000330a865060007";
+
+#[test]
+fn a_log_written_by_an_earlier_mqtk_still_opens() {
+    let bytes: Vec<u8> = (0..FORMAT_1_LOG.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&FORMAT_1_LOG[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(bytes.len(), 243);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.session"), &bytes).unwrap();
+    assert_eq!(Store::open(dir.path(), "c").unwrap().state(), &expected());
+    // And what this mqtk writes for the same changes is the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "c").unwrap();
+    sample(&mut store);
+    store.commit().unwrap();
+    assert_eq!(std::fs::read(store.path()).unwrap(), bytes);
 }

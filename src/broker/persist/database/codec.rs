@@ -1,18 +1,18 @@
 //! How the durable store encodes its records: a message is the wall-clock time it was
 //! received plus the PUBLISH packet as the codec writes it for MQTT 5 (so every property
 //! survives); an in-flight message adds its QoS 2 "released" flag. Must not open the
-//! database (that is `store.rs`).
+//! database (that is `mod.rs`).
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::BytesMut;
 
-use super::StoredMessage;
+use super::records::StoredMessage;
 use crate::protocol::{Packet, ProtocolVersion, Publish, QoS};
 
 /// `[1][received ms: u64 BE][packet id: u16 BE][MQTT 5 PUBLISH]`. The packet id is kept
 /// apart because a QoS 1/2 PUBLISH cannot be encoded with id 0 (a queued message has none).
-pub(crate) fn encode_message(message: &StoredMessage) -> Result<Vec<u8>, String> {
+pub(super) fn encode_message(message: &StoredMessage) -> Result<Vec<u8>, String> {
     let ms = message
         .received
         .duration_since(UNIX_EPOCH)
@@ -24,7 +24,7 @@ pub(crate) fn encode_message(message: &StoredMessage) -> Result<Vec<u8>, String>
     Ok(out)
 }
 
-pub(crate) fn decode_message(bytes: &[u8]) -> Result<StoredMessage, String> {
+pub(super) fn decode_message(bytes: &[u8]) -> Result<StoredMessage, String> {
     match bytes {
         [1, rest @ ..] if rest.len() >= 8 => {
             let (ms, packet) = rest.split_at(8);
@@ -38,13 +38,13 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<StoredMessage, String> {
     }
 }
 
-pub(crate) fn encode_outgoing(publish: &Publish, released: bool) -> Result<Vec<u8>, String> {
+pub(super) fn encode_outgoing(publish: &Publish, released: bool) -> Result<Vec<u8>, String> {
     let mut out = vec![u8::from(released)];
     out.extend_from_slice(&encode_publish(publish)?);
     Ok(out)
 }
 
-pub(crate) fn decode_outgoing(bytes: &[u8]) -> Result<(Publish, bool), String> {
+pub(super) fn decode_outgoing(bytes: &[u8]) -> Result<(Publish, bool), String> {
     match bytes {
         [flag @ (0 | 1), packet @ ..] => Ok((decode_publish(packet)?, *flag == 1)),
         _ => Err("unknown outgoing record format".into()),

@@ -2,7 +2,7 @@
 //! changes, foreign and damaged files, `--fsync` parsing.
 
 use super::*;
-use crate::protocol::QoS;
+use crate::protocol::{Publish, QoS};
 use bytes::Bytes;
 use std::time::UNIX_EPOCH;
 

@@ -1,0 +1,15 @@
+//! `mqtk serve` driven by clients we did not write: `pubsub` (start and stop, QoS,
+//! retained, wildcards, `$SYS`) and `sessions` (kept sessions, wills, keep alive,
+//! takeover) with mosquitto_pub/sub, `v5` for MQTT 5 features, `conformance` with raw
+//! bytes and exact replies, `flow` for back-pressure, `durable` for `--data-dir`,
+//! `deploy` for TLS, WebSocket, passwords, ACLs and `-c FILE`, `paho` with the paho-mqtt
+//! Python client. One test binary; the harness is `support` (tests/support).
+
+mod conformance;
+mod deploy;
+mod durable;
+mod flow;
+mod paho;
+mod pubsub;
+mod sessions;
+mod v5;
