@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{Role, SessionConfig};
+use super::config::{Role, SessionConfig};
 use crate::protocol::packet::{ConnAck, ProtocolVersion};
 
 /// What our side asked for, to combine with the broker's CONNACK.

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Role;
+use super::config::Role;
 
 /// What the keep-alive timer asks for when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
