@@ -1,6 +1,31 @@
-//! mqtk: an MQTT 3.1.1 and 5.0 toolkit. The library behind the `mqtk` binary: the
-//! sans-IO protocol, the client core shared by pub/sub/bench, the broker, the bench.
-//! Only `output` writes to stdout/stderr (enforced by the clippy lints below).
+//! mqtk: an MQTT 3.1.1 and 5.0 toolkit. The library behind the `mqtk` binary.
+//!
+//! The crate's map, one line per module on what it owns:
+//!
+//! - `protocol`: MQTT, sans-IO: one packet model for both versions, encode/decode,
+//!   properties, reason codes, topics, and the session state machine (packet ids,
+//!   QoS 1/2 flows, keep alive, CONNACK → session rules) that client, bench and broker
+//!   all drive. No sockets, no tokio, no clock reads.
+//! - `net`: the byte stream (TCP inline, TLS and WebSocket boxed), the framed
+//!   connection (`net::Connection`), dialing a broker, and the one CONNECT/CONNACK
+//!   handshake with its version-refused rule.
+//! - `client`: the `Client` actor of `pub` and `sub`: reconnects with backoff, resumes
+//!   or restarts the session, and the `--session-dir` store.
+//! - `broker`: the broker of `mqtk serve`, by concern: `route/` (messages, mailboxes,
+//!   subscriptions, retained, flow control), `conn/` (one task per connection),
+//!   `persist/` (kept sessions, `--data-dir`), `access/` (passwords, ACL).
+//! - `bench`: `mqtk bench`: plan, lean simulated clients on `net`, pacing, statistics
+//!   (hdrhistogram), the report model and its renderers.
+//! - `cli`: clap definitions and one `run` per subcommand: turns flags into the checked
+//!   configs of the modules above. Nothing below `cli` sees clap types.
+//! - `output`: the only writer to stdout/stderr (enforced by the clippy lints below):
+//!   message formats, `-d` packet lines, log lines.
+//! - `small_map`: a vector-backed map for the few-entry maps kept per connection.
+//!
+//! Dependencies point down, never up: `cli` → `client`, `bench`, `broker` → `net` →
+//! `protocol` → `small_map`, with `output` beside them for whoever prints. `bench` uses
+//! `broker` only to start the built-in broker; otherwise `client`, `bench` and `broker`
+//! do not know each other. No two files need each other (`scripts/module-cycles`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod bench;

@@ -62,14 +62,11 @@ pub async fn run(
     config.check().map_err(anyhow::Error::msg)?;
     let plan = Plan::build(&config).map_err(anyhow::Error::msg)?;
     let mut config = config;
-    if !config.version_fixed
-        && config.version == ProtocolVersion::V5
-        && refuses_v5(&config, broker.addr).await
-    {
+    if let Some(version) = fallback_version(&config, broker.addr).await {
         if config.shared_group.is_some() {
             anyhow::bail!("the broker refused MQTT 5, which --shared needs");
         }
-        config.version = ProtocolVersion::V311;
+        config.version = version;
     }
     let start = Start::now(&config, &broker)?;
     let ctx = Arc::new(Ctx {
@@ -500,20 +497,14 @@ fn report(
     }
 }
 
-/// Whether the broker refuses MQTT 5, asked with one probe connection (as `pub` and
-/// `sub` fall back to 3.1.1 when it does). Any other outcome keeps MQTT 5: the clients
-/// will report what went wrong.
-async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
-    // The one fallback decision: none when -V fixed the version.
-    let fixed = config.version_fixed;
-    if crate::net::handshake::next_version(config.version, fixed).is_none() {
-        return false;
-    }
-    let probe = client::connect_packet(
-        config,
-        ProtocolVersion::V5,
-        format!("{}probe", config.id_prefix),
-    );
+/// The version to use instead of `config.version` when the broker refuses it, asked with
+/// one probe connection (as `pub` and `sub` fall back to 3.1.1 when it does); `None`
+/// when -V fixed the version, or the probe got anything but a refusal of the version
+/// (the clients will report what went wrong).
+async fn fallback_version(config: &BenchConfig, addr: SocketAddr) -> Option<ProtocolVersion> {
+    let next = crate::net::handshake::next_version(config.version, config.version_fixed)?;
+    let probe =
+        client::connect_packet(config, config.version, format!("{}probe", config.id_prefix));
     match conn::open(
         addr,
         None,
@@ -530,9 +521,10 @@ async fn refuses_v5(config: &BenchConfig, addr: SocketAddr) -> bool {
             {
                 let _ = conn.flush().await;
             }
-            false
+            None
         }
-        Err(failure) => failure == ConnectFailure::VersionRefused,
+        Err(ConnectFailure::VersionRefused) => Some(next),
+        Err(_) => None,
     }
 }
 

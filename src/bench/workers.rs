@@ -1,12 +1,10 @@
 //! Where client tasks run: single-threaded tokio runtimes, each on its own thread, clients
 //! dealt round-robin. A client's reads, writes and timers never cross threads. One worker
-//! by default (`MQTK_BENCH_THREADS=N` for more): on this 2-core machine, against
-//! mosquitto at 5,000 msgs/s fan-in, one worker cost 8-10 µs of CPU per message, two
-//! workers or tokio's multi-threaded scheduler 9-14 µs (more threads, more wake-ups
-//! and context switches), and at full speed against `mqtk serve` one worker left the
-//! broker the other core and measured up to twice the throughput. Each worker runs the
-//! `pacer` of its thread. The run's own loop
-//! (collector, progress) stays on the caller's runtime. Must not know what tasks do.
+//! by default (`MQTK_BENCH_THREADS=N` for more): more threads, or tokio's multi-threaded
+//! scheduler, cost more CPU per message (more wake-ups and context switches), and one
+//! worker leaves a broker on the same machine the other core. Each worker runs the
+//! `pacer` of its thread. The run's own loop (collector, progress) stays on the
+//! caller's runtime. Must not know what tasks do.
 
 use std::future::Future;
 use std::thread::JoinHandle;

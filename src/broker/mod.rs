@@ -43,7 +43,7 @@
 //!   `mailbox`, the `subscriptions` trie, `retained`, `router`, and `flow`, the one
 //!   owner of publisher back-pressure. Uses only `hooks` and `sys` outside itself.
 //! - `conn/`: one task per network connection: `accept` (CONNECT → CONNACK),
-//!   `connection` (the task and its I/O over `stream` and any `transport`), `handler`
+//!   `connection` (the task and its I/O over a `net::Connection`), `handler`
 //!   (what each packet does), `persistence` (what it tells the `Persistence` hook),
 //!   `signal` (what wakes it).
 //! - `persist/`: sessions that outlive a connection: `kept_session`, the in-memory

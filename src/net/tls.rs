@@ -386,34 +386,17 @@ impl ServerCertVerifier for NoVerification {
 pub(crate) mod tests {
     use super::*;
 
-    /// A CA and a server certificate for 127.0.0.1/localhost signed by it, as PEM files.
+    /// A CA and a server certificate for 127.0.0.1/localhost signed by it, as PEM files
+    /// (the integration tests' PKI builder, `support::pki`).
     pub(crate) fn test_pki(dir: &Path) -> (std::path::PathBuf, ServerTlsFiles) {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        let paths = (
-            dir.join("ca.pem"),
-            dir.join("server.pem"),
-            dir.join("server.key"),
-        );
-        std::fs::write(&paths.0, ca.pem()).unwrap();
-        std::fs::write(&paths.1, cert.pem()).unwrap();
-        std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-        (
-            paths.0.clone(),
-            ServerTlsFiles {
-                cert: paths.1,
-                key: paths.2,
-                cafile: None,
-                require_certificate: false,
-            },
-        )
+        let pki = support::pki::pki(dir);
+        let files = ServerTlsFiles {
+            cert: pki.cert,
+            key: pki.key,
+            cafile: None,
+            require_certificate: false,
+        };
+        (pki.ca, files)
     }
 
     #[test]
