@@ -9,20 +9,17 @@ use crate::protocol::{ProtocolError, ReasonCode};
 /// A failure of the client, with the context a user needs to act on it.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The host name did not resolve.
-    #[error("cannot resolve {host}: {reason}")]
-    Resolve {
-        /// The host as given.
-        host: String,
-        /// Why.
-        reason: String,
-    },
-    /// No TCP (or TLS) connection.
+    /// No stream to the broker: the host did not resolve, or TCP, TLS or the WebSocket
+    /// upgrade failed.
+    #[error(transparent)]
+    Dial(#[from] crate::net::dial::DialError),
+    /// The stream opened, but the CONNECT/CONNACK exchange failed (TLS session, time
+    /// out, an unexpected answer).
     #[error("cannot connect to {address}: {reason}")]
     Connect {
         /// `host:port`.
         address: String,
-        /// Why, lowercase ("connection refused").
+        /// Why, lowercase ("no CONNACK within 10 s").
         reason: String,
     },
     /// The broker answered CONNECT with a refusal.

@@ -67,7 +67,7 @@ async fn attempt(
         .unwrap_or(MAX_PACKET_SIZE);
     let stream = dial::open(&target(config, max_packet_size))
         .await
-        .map_err(|e| Attempt::Failed(dial_error(e)))?;
+        .map_err(|e| Attempt::Failed(ClientError::Dial(e)))?;
     let mut conn = Connection::new(stream, version);
     conn.set_max_packet_size(max_packet_size);
     let connect = connect_for(&connect_packet(config, clean_start), version);
@@ -116,13 +116,6 @@ fn target(config: &ConnectConfig, max_packet_size: u32) -> dial::Target<'_> {
         tls,
         websocket,
         max_packet_bytes: max_packet_size as usize,
-    }
-}
-
-fn dial_error(e: dial::DialError) -> ClientError {
-    match e {
-        dial::DialError::Resolve { host, reason } => ClientError::Resolve { host, reason },
-        dial::DialError::Connect { address, reason } => ClientError::Connect { address, reason },
     }
 }
 
