@@ -329,9 +329,11 @@ fn an_expired_mqtt5_session_is_gone_when_the_client_comes_back() {
     let serve = Serve::start(&[]);
     let port = serve.port();
     let mut gauge = subscriber(port, &["-t", "$SYS/broker/clients/disconnected"]);
-    // Session expiry 1 s.
+    // Session expiry 3 s: the gauge, published every second, shows the kept session
+    // (1) before it expires (0) even when a loaded machine delays a tick; with 1 s the
+    // "1" could fall between two ticks and never be seen.
     let mut raw = Raw::connect(port);
-    raw.send(&connect_v5("expiring", 0x00, 60, &[0x11, 0, 0, 0, 1]));
+    raw.send(&connect_v5("expiring", 0x00, 60, &[0x11, 0, 0, 0, 3]));
     raw.read_packet();
     raw.send(&subscribe(1, "exp/t", 0x01, true));
     raw.read_packet();
