@@ -4,25 +4,34 @@
 
 use clap::Parser;
 
-use mqtk::cli::{bench, docs, passwd, publish, serve, subscribe, Cli, Command, Exit};
+use mqtk::cli::{bench, docs, passwd, profile, publish, rr, serve, subscribe, Cli, Command, Exit};
 use mqtk::output;
 
 fn main() {
     // clap prints usage errors itself and exits with status 2.
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Pub(args) => publish::run(args),
-        Command::Sub(args) => subscribe::run(args),
-        Command::Bench(args) => bench::run(args),
-        Command::Serve(args) => serve::run(args),
-        Command::Passwd(args) => passwd::run(args),
-        Command::Completions(args) => docs::run_completions(args),
+    let mut cli = Cli::parse();
+    let result = match cli.command.connect_args_mut().map(profile::apply) {
+        Some(Err(err)) => Err(err),
+        _ => run(cli.command),
     };
     let code = match result {
         Ok(()) => 0,
         Err(err) => report(&err),
     };
     std::process::exit(code);
+}
+
+/// Runs the subcommand.
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Pub(args) => publish::run(args),
+        Command::Rr(args) => rr::run(args),
+        Command::Sub(args) => subscribe::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Passwd(args) => passwd::run(args),
+        Command::Completions(args) => docs::run_completions(args),
+    }
 }
 
 /// Prints `err` once and returns the exit status: the `Exit` in its chain decides the

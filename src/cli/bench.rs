@@ -444,7 +444,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     if let Some(prefix) = &c.id_prefix {
         config.id_prefix = format!("{prefix}{}-", std::process::id());
     }
-    config.keep_alive_secs = c.keepalive_secs;
+    config.keep_alive_secs = c.keepalive_secs();
     config.username = c.username.clone().or(url_user);
     config.password = c.password.clone().or(url_password).map(String::into_bytes);
     config.hdr_log = args.hdr_log.clone();

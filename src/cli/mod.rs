@@ -8,8 +8,10 @@ pub mod bench;
 pub mod connect;
 pub mod docs;
 pub mod passwd;
+pub mod profile;
 pub mod properties;
 pub mod publish;
+pub mod rr;
 pub mod serve;
 pub mod subscribe;
 pub mod values;
@@ -67,6 +69,9 @@ pub enum Command {
     #[command(name = "sub", visible_alias = "subscribe",
               long_about = subscribe::LONG_ABOUT, after_help = subscribe::AFTER_HELP)]
     Sub(subscribe::SubscribeArgs),
+    /// Send a request and print its response (like mosquitto_rr; MQTT 5 and 3.1.1)
+    #[command(long_about = rr::LONG_ABOUT, after_help = rr::AFTER_HELP)]
+    Rr(rr::RrArgs),
     /// Load-test a broker with simulated publishers and subscribers
     #[command(long_about = bench::LONG_ABOUT, after_help = bench::AFTER_HELP)]
     Bench(bench::BenchArgs),
@@ -80,7 +85,22 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
 }
 
-/// Connection flags shared by pub, sub and bench (mosquitto's names).
+impl Command {
+    /// The shared connection flags of a subcommand that connects to a broker, so that
+    /// `main` lays the profile under them before `run` (a new such subcommand adds its
+    /// line here).
+    pub fn connect_args_mut(&mut self) -> Option<&mut ConnectArgs> {
+        match self {
+            Command::Pub(args) => Some(&mut args.connect),
+            Command::Sub(args) => Some(&mut args.connect),
+            Command::Rr(args) => Some(&mut args.connect),
+            Command::Bench(args) => Some(&mut args.connect),
+            Command::Serve(_) | Command::Passwd(_) | Command::Completions(_) => None,
+        }
+    }
+}
+
+/// Connection flags shared by pub, sub, rr and bench (mosquitto's names).
 ///
 /// `-h` is the host here, so the subcommands that flatten this turn off clap's `-h` and
 /// keep `--help` only.
@@ -119,14 +139,9 @@ pub struct ConnectArgs {
     #[arg(short = 'I', long, value_name = "PREFIX")]
     pub id_prefix: Option<String>,
 
-    /// Keep alive interval in seconds; 0 turns keep alive off
-    #[arg(
-        short = 'k',
-        long = "keepalive",
-        value_name = "SECS",
-        default_value_t = 60
-    )]
-    pub keepalive_secs: u16,
+    /// Keep alive interval in seconds; 0 turns keep alive off [default: 60]
+    #[arg(short = 'k', long = "keepalive", value_name = "SECS")]
+    pub keepalive: Option<u16>,
 
     /// Keep the session on the broker (3.1.1: clean session 0; 5: clean start 0)
     #[arg(short = 'c', long)]
@@ -145,9 +160,35 @@ pub struct ConnectArgs {
     #[arg(short = 'u', long, value_name = "USER")]
     pub username: Option<String>,
 
-    /// Password
+    /// Password; `-P -` reads it from the first line of stdin
     #[arg(short = 'P', long = "pw", value_name = "PASSWORD")]
     pub password: Option<String>,
+
+    /// Read the password from the first line of FILE
+    #[arg(long, value_name = "FILE", conflicts_with = "password")]
+    pub pw_file: Option<PathBuf>,
+
+    /// Use [profile.NAME] of the config file (flags given here win over it)
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "MQTK_PROFILE",
+        help_heading = "Profile"
+    )]
+    pub profile: Option<String>,
+
+    /// The config file [default: $XDG_CONFIG_HOME/mqtk/config.toml or ~/.config/mqtk/config.toml]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MQTK_CONFIG",
+        help_heading = "Profile"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Set once `profile::apply` has laid the config file under these flags.
+    #[arg(skip)]
+    pub profile_applied: bool,
 
     /// Topic of the last will, published by the broker if the client vanishes
     #[arg(long, value_name = "TOPIC")]
@@ -213,6 +254,11 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
+    /// Keep alive in seconds: `-k`, else the profile's, else 60.
+    pub fn keepalive_secs(&self) -> u16 {
+        self.keepalive.unwrap_or(60)
+    }
+
     /// The first TLS flag given (`--cafile`, `--cert`, `--insecure`): any of them
     /// switches TLS on for `-h`/`-p`, with port 8883 by default.
     pub fn tls_flag(&self) -> Option<&'static str> {

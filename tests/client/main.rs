@@ -6,6 +6,8 @@
 
 mod harness;
 mod interop;
+mod profiles;
 mod publish;
+mod rr;
 mod subscribe;
 mod transports;

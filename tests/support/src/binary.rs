@@ -10,9 +10,15 @@ use std::time::Duration;
 use crate::net::{host_args, START_TIMEOUT};
 use crate::process::{spawn_lines, Running};
 
-/// A `Command` for the `mqtk` binary built for these tests.
+/// A `Command` for the `mqtk` binary built for these tests. It sees no config file
+/// and no profile of the user running them (`~/.config/mqtk/config.toml`,
+/// `MQTK_PROFILE`): a test that wants one sets it on the command.
 pub fn mqtk() -> Command {
-    Command::new(mqtk_bin())
+    let mut cmd = Command::new(mqtk_bin());
+    cmd.env("XDG_CONFIG_HOME", "/nonexistent/mqtk-tests")
+        .env_remove("MQTK_PROFILE")
+        .env_remove("MQTK_CONFIG");
+    cmd
 }
 
 /// The path of the `mqtk` binary the tests run. `env!("CARGO_BIN_EXE_mqtk")` exists only
