@@ -10,7 +10,12 @@ use mqtk::output;
 fn main() {
     // clap prints usage errors itself and exits with status 2.
     let mut cli = Cli::parse();
-    let result = match cli.command.connect_args_mut().map(profile::apply) {
+    let remote = cli.command.defaults_to_a_remote_broker();
+    let applied = cli
+        .command
+        .connect_args_mut()
+        .map(|args| profile::apply(args, remote));
+    let result = match applied {
         Some(Err(err)) => Err(err),
         _ => run(cli.command),
     };

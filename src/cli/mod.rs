@@ -1,5 +1,5 @@
 //! The command line: `Cli`, the subcommand enum, the shared `ConnectArgs` (flattened into
-//! pub, sub and bench) and `Exit`, the error that carries an exit status to `main`.
+//! pub, sub, rr and bench; `profile` lays the config file under it) and `Exit`, the error that carries an exit status to `main`.
 //! One module per subcommand holds its `Args` and its `run`. Must not print (that is
 //! `output.rs`) and must not let clap types escape below `cli/`: each `run` turns its
 //! raw args into a checked config before calling into `client`, `broker` or `bench`.
@@ -97,6 +97,12 @@ impl Command {
             Command::Bench(args) => Some(&mut args.connect),
             Command::Serve(_) | Command::Passwd(_) | Command::Completions(_) => None,
         }
+    }
+
+    /// False for `bench`, which measures its built-in broker unless told otherwise, so
+    /// the config file's `[default]` must not send it elsewhere (see `profile::apply`).
+    pub fn defaults_to_a_remote_broker(&self) -> bool {
+        !matches!(self, Command::Bench(_))
     }
 }
 

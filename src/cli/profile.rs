@@ -259,7 +259,11 @@ impl Profile {
 /// source, once: `-P -` reads stdin, `--pw-file` a file, and a profile's
 /// `password_env`/`password_file`/`password_command` are used only when neither the
 /// command line nor the URL gives a password.
-pub fn apply(args: &mut ConnectArgs) -> anyhow::Result<()> {
+///
+/// `to_local_default` is false for `bench`, whose broker without `-h`/`-L`/`-p` is its
+/// built-in one: there `[default]` applies only with `--profile` or a broker named on
+/// the command line, so a load test never goes to the default broker by accident.
+pub fn apply(args: &mut ConnectArgs, to_local_default: bool) -> anyhow::Result<()> {
     if args.profile_applied {
         return Ok(());
     }
@@ -279,6 +283,10 @@ pub fn apply(args: &mut ConnectArgs) -> anyhow::Result<()> {
         }
     };
     command_line_password(args)?;
+    let names_a_broker = args.url.is_some() || args.host.is_some() || args.port.is_some();
+    if !to_local_default && args.profile.is_none() && !names_a_broker {
+        return Ok(());
+    }
     if let Some(config) = config {
         let layer = config.layer(args.profile.as_deref())?;
         fill(args, &layer, &config)?;

@@ -31,7 +31,8 @@ MQTT 5: the request carries the Response Topic (-e) and Correlation Data (16 ran
 bytes in hex, or --correlation-data), and only a response with the same correlation
 data counts; others on -e are ignored (a note each with -d).
 MQTT 3.1.1 has no properties: the responder must know the response topic by itself,
-and the first message on -e is taken as the response, whatever its origin.
+and the first message on -e is taken as the response, whatever its origin (so -e must
+differ from -t there). A retained message on -e is never a response.
 
 `mqtk rr --serve` (answering requests) is not implemented.
 
@@ -251,6 +252,13 @@ async fn request(plan: Plan, connection: connect::Connection) -> anyhow::Result<
         ClientEvent::Connected { version, .. } => version,
         other => bail!("the client reported {other:?} before connecting"),
     };
+    if version == ProtocolVersion::V311 && plan.response_topic == plan.request_topic {
+        // MQTT 3.1.1 has no No Local option: the request itself would be the response.
+        bail!(
+            "-e {}: on MQTT 3.1.1 the response topic must differ from -t",
+            plan.response_topic
+        );
+    }
     let subscription = Subscription {
         filter: plan.response_topic.clone(),
         qos: plan.qos,

@@ -3,7 +3,8 @@
 //! `password_command`) and of the command line (`-P -`, `--pw-file`), precedence
 //! (flags over `[profile.NAME]` over `[default]`, `--profile` and `MQTK_PROFILE`),
 //! the warning about a password in a file others can read, a malformed file named with
-//! its line and key, and the profile reaching sub, rr and bench.
+//! its line and key, and the profile reaching sub, rr and bench (whose built-in broker
+//! `[default]` does not replace).
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -273,9 +274,10 @@ fn sub_rr_and_bench_take_the_profile() {
     let file = config(
         dir.path(),
         &format!(
-            "[profile.lab]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"alice\"\n\
+            "[default]\nhost = \"127.0.0.1\"\nport = {dead}\n\n[profile.lab]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"alice\"\n\
              password_env = \"MQTK_TEST_PW\"\nprotocol_version = 311\n",
-            broker.port()
+            broker.port(),
+            dead = free_port()
         ),
         0o600,
     );
@@ -298,6 +300,24 @@ fn sub_rr_and_bench_take_the_profile() {
     );
     let out = with_profile(&["rr", "-t", "a", "-e", "b", "-n", "-W", "0.5"]);
     assert_eq!(out.status.code(), Some(27), "rr: {}", text(&out.stderr));
-    let out = with_profile(&["bench", "--scenario", "connect", "--clients", "2"]);
+    let out = with_profile(&[
+        "bench",
+        "--scenario",
+        "connect",
+        "--clients",
+        "2",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "bench: {}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench JSON");
+    let address = format!("127.0.0.1:{}", broker.port());
+    assert_eq!(report["broker"]["address"], address.as_str());
+    // Without --profile, [default]'s address (a dead port) is not bench's broker.
+    let out = output(
+        mqtk()
+            .args(["bench", "--scenario", "connect", "--clients", "2"])
+            .env("MQTK_CONFIG", &file),
+    );
     assert_eq!(out.status.code(), Some(0), "bench: {}", text(&out.stderr));
 }

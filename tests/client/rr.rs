@@ -141,7 +141,7 @@ fn rr_exits_27_when_no_response_arrives_in_time_on_both_versions() {
 }
 
 #[test]
-fn rr_refuses_a_filter_as_response_topic() {
+fn rr_refuses_a_filter_as_response_topic_and_the_request_topic_on_311() {
     let out = output(mqtk().args(["rr", "-p", "1", "-t", "a", "-e", "r/#", "-m", "x"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -149,4 +149,49 @@ fn rr_refuses_a_filter_as_response_topic() {
         "{}",
         text(&out.stderr)
     );
+    let broker = Mosquitto::start();
+    let out = output(&mut rr(
+        &broker,
+        &["-V", "311", "-t", "same", "-e", "same", "-n"],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "mqtk: -e same: on MQTT 3.1.1 the response topic must differ from -t\n"
+    );
+}
+
+#[test]
+fn rr_v5_may_use_its_request_topic_as_response_topic() {
+    // No Local (MQTT 5 §3.8.3.1) keeps the request from answering itself.
+    let broker = Mosquitto::start();
+    let mut requester = spawn_lines(rr(&broker, &["-t", "both", "-e", "both", "-m", "q"]).args([
+        "--correlation-data",
+        "c1",
+        "-W",
+        "10",
+        "-d",
+    ]));
+    requester.expect_stderr(|e| e.contains("received SUBACK"), WAIT);
+    publish(
+        broker.port(),
+        &[
+            "-V",
+            "5",
+            "-t",
+            "both",
+            "-m",
+            "answer",
+            "-D",
+            "publish",
+            "correlation-data",
+            "c1",
+        ],
+    );
+    assert!(
+        requester.expect_exit(WAIT).success(),
+        "{}",
+        requester.stderr()
+    );
+    assert_eq!(requester.rest_of_lines(WAIT), vec!["answer"]);
 }
