@@ -38,6 +38,8 @@ Examples:
   mqtk serve                                       start a broker on 127.0.0.1:1883
   mqtk sub -t 'sensors/#' -v                       print every message under sensors/
   mqtk pub -t sensors/t1 -m 21.5 -q 1              publish one message, wait for its PUBACK
+  mqtk rr -t svc/echo -e reply/me -m hi -W 5       send a request, print its response
+  mqtk sub --profile prod -t 'alerts/#'            connect as [profile.prod] of config.toml
   mqtk bench --publishers 10 --subscribers 10 -q 1 measure the built-in broker
   mqtk completions bash > ~/.local/share/bash-completion/completions/mqtk";
 

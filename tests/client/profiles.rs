@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use support::peers::{message, subscriber};
 use support::{child_output, free_port, mqtk, output, p, text, Mosquitto};
 
 const PASSWORD: &str = "s3cret pass";
@@ -127,6 +128,33 @@ fn dash_p_dash_and_pw_file_read_the_password_and_debug_never_shows_it() {
         !text(&out.stderr).contains("s3cret"),
         "{}",
         text(&out.stderr)
+    );
+
+    // With -l the first line of stdin is the password and the rest are the messages.
+    let mut sub = subscriber(
+        broker.port(),
+        &["-u", "alice", "-P", PASSWORD, "-t", "lines"],
+    );
+    let mut child = mqtk()
+        .args([
+            "pub", "-u", "alice", "-P", "-", "-l", "-t", "lines", "-q", "1",
+        ])
+        .args(&host)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mqtk pub");
+    let mut stdin = child.stdin.take().expect("stdin was piped");
+    stdin
+        .write_all(format!("{PASSWORD}\none\ntwo\n").as_bytes())
+        .expect("write stdin");
+    drop(stdin);
+    let out = child_output(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0), "-P - -l: {}", text(&out.stderr));
+    assert_eq!(
+        (message(&mut sub), message(&mut sub)),
+        ("one".into(), "two".into())
     );
 
     let secret = dir.path().join("secret");
