@@ -144,6 +144,8 @@ struct Plan {
     payload: Bytes,
     qos: QoS,
     correlation_data: Bytes,
+    /// --correlation-data was given (a warning on 3.1.1, which cannot carry it).
+    correlation_given: bool,
     properties: Properties,
     count: u64,
     timeout: Option<Duration>,
@@ -200,6 +202,7 @@ impl Plan {
             payload,
             qos: args.qos,
             correlation_data,
+            correlation_given: args.correlation_data.is_some(),
             properties: args.connect.properties()?.publish,
             count: args.count,
             timeout: args.timeout,
@@ -258,6 +261,9 @@ async fn request(plan: Plan, connection: connect::Connection) -> anyhow::Result<
             "-e {}: on MQTT 3.1.1 the response topic must differ from -t",
             plan.response_topic
         );
+    }
+    if version == ProtocolVersion::V311 && plan.correlation_given {
+        output::warning("--correlation-data is not sent: MQTT 3.1.1 has no properties");
     }
     let subscription = Subscription {
         filter: plan.response_topic.clone(),

@@ -117,6 +117,7 @@ fn rr_v311_takes_the_first_message_on_the_response_topic() {
     let status = requester.expect_exit(WAIT);
     assert!(status.success(), "{}", requester.stderr());
     assert_eq!(requester.rest_of_lines(WAIT), vec!["pong 1", "pong 2"]);
+    assert_eq!(requester.stderr(), "");
 }
 
 #[test]
@@ -138,6 +139,20 @@ fn rr_exits_27_when_no_response_arrives_in_time_on_both_versions() {
         );
         assert!(out.stdout.is_empty());
     }
+    let out = output(
+        rr(&broker, &["-V", "311", "-t", "nobody", "-e", "r/x", "-n"]).args([
+            "--correlation-data",
+            "c",
+            "-W",
+            "0.5",
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(27));
+    assert_eq!(
+        text(&out.stderr),
+        "mqtk: warning: --correlation-data is not sent: MQTT 3.1.1 has no properties\n\
+         mqtk: timed out after 0.5 s waiting for a response on r/x\n"
+    );
 }
 
 #[test]
