@@ -260,10 +260,10 @@ impl Profile {
 /// `password_env`/`password_file`/`password_command` are used only when neither the
 /// command line nor the URL gives a password.
 ///
-/// `to_local_default` is false for `bench`, whose broker without `-h`/`-L`/`-p` is its
+/// `default_is_remote` is false for `bench`, whose broker without `-h`/`-L`/`-p` is its
 /// built-in one: there `[default]` applies only with `--profile` or a broker named on
 /// the command line, so a load test never goes to the default broker by accident.
-pub fn apply(args: &mut ConnectArgs, to_local_default: bool) -> anyhow::Result<()> {
+pub fn apply(args: &mut ConnectArgs, default_is_remote: bool) -> anyhow::Result<()> {
     if args.profile_applied {
         return Ok(());
     }
@@ -284,7 +284,7 @@ pub fn apply(args: &mut ConnectArgs, to_local_default: bool) -> anyhow::Result<(
     };
     command_line_password(args)?;
     let names_a_broker = args.url.is_some() || args.host.is_some() || args.port.is_some();
-    if !to_local_default && args.profile.is_none() && !names_a_broker {
+    if !default_is_remote && args.profile.is_none() && !names_a_broker {
         return Ok(());
     }
     if let Some(config) = config {
