@@ -332,12 +332,13 @@ fn fill(args: &mut ConnectArgs, layer: &Profile, config: &Config) -> anyhow::Res
     if args.id.is_none() && args.id_prefix.is_none() {
         args.id_prefix.clone_from(&layer.id_prefix);
     }
+    let home = |path: &Option<PathBuf>| path.as_deref().map(expand_home);
     if args.cafile.is_none() {
-        args.cafile.clone_from(&layer.cafile);
+        args.cafile = home(&layer.cafile);
     }
     if args.cert.is_none() && args.key.is_none() {
-        args.cert.clone_from(&layer.cert);
-        args.key.clone_from(&layer.key);
+        args.cert = home(&layer.cert);
+        args.key = home(&layer.key);
     }
     args.insecure |= layer.insecure.unwrap_or(false);
     let url_user = args.url.as_ref().and_then(|u| u.username.clone());
@@ -556,6 +557,15 @@ port = 1999
             args.url.unwrap().host,
             "other",
             "-L replaces the whole address"
+        );
+        let c = config("[default]\ncafile = \"~/ca.pem\"\n").unwrap();
+        let mut args = ConnectArgs::default();
+        fill(&mut args, &c.layer(None).unwrap(), &c).unwrap();
+        let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+        assert_eq!(
+            args.cafile,
+            Some(home.join("ca.pem")),
+            "~ is the home directory"
         );
     }
 
