@@ -10,6 +10,7 @@ pub mod docs;
 pub mod passwd;
 pub mod properties;
 pub mod publish;
+pub mod schema_args;
 pub mod serve;
 pub mod subscribe;
 pub mod values;

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use clap::{ArgGroup, Args};
 
 use super::properties::MessagePropertyArgs;
+use super::schema_args::SchemaArgs;
 use super::{connect, values, ConnectArgs};
 use crate::client::{Client, ClientError, ClientEvent};
 use crate::output;
@@ -41,9 +42,16 @@ the bytes it stands for:
   json      a JSON text, checked, then sent as it is
   cbor      a JSON text, sent as CBOR (RFC 8949 preferred serialization)
   msgpack   a JSON text, sent as MessagePack
+  protobuf  a JSON text in protobuf's JSON mapping (field names as in the .proto
+            or in lowerCamelCase), sent as a message of the --message-type type;
+            protobuf:TYPE names the type (package.Message) in place of
+            --message-type. --proto FILE.proto gives the schema (repeatable,
+            compiled at start-up without protoc), --proto-path DIR where its
+            imports are looked up
 What `mqtk sub --decode CODEC` prints, `mqtk pub --encode CODEC` reads back: the
-same bytes for hex and base64, and for cbor and msgpack when the sender wrote the
-shortest forms (JSON has no byte strings or tags: `sub` shows those as base64 text
+same bytes for hex, base64 and protobuf (when the sender wrote the fields in
+number order, as protobuf's own encoders do), and for cbor and msgpack when the
+sender wrote the shortest forms (JSON has no byte strings or tags: `sub` shows those as base64 text
 and the tag's content). With -l a line that does not encode is reported with its
 line number and skipped; the others are published and mqtk exits with status 1.
 
@@ -84,7 +92,8 @@ Examples:
   mqtk pub -t a/b -n -r                       clear the retained message of a/b
   mqtk pub -t dev/1 --encode hex -m 'de ad be ef'
   mqtk pub -t dev/1 --encode cbor -m '{\"t\":21.5,\"ok\":true}'
-  mqtk sub -t 'dev/#' --decode msgpack -C 10 | mqtk pub -t copy -l --encode msgpack";
+  mqtk sub -t 'dev/#' --decode msgpack -C 10 | mqtk pub -t copy -l --encode msgpack
+  mqtk pub -t dev/1 --proto dev.proto --encode protobuf:dev.Reading -m '{\"value\":21.5}'";
 
 /// Flags of `mqtk pub`.
 #[derive(Debug, Clone, Args)]
@@ -122,10 +131,18 @@ pub struct PublishArgs {
     #[arg(short = 'n', long, help_heading = "Payload")]
     pub null_message: bool,
 
-    /// Read the payload as CODEC and publish the bytes it stands for: hex, base64, json, cbor, msgpack
-    #[arg(long, value_name = "CODEC", help_heading = "Payload", conflicts_with = "null_message",
-          value_parser = parse_encode_codec)]
-    pub encode: Option<Codec>,
+    /// Read the payload as CODEC and publish the bytes it stands for: hex, base64, json, cbor, msgpack, protobuf (or protobuf:TYPE)
+    #[arg(
+        long,
+        value_name = "CODEC",
+        help_heading = "Payload",
+        conflicts_with = "null_message"
+    )]
+    pub encode: Option<String>,
+
+    /// Protobuf schema flags.
+    #[command(flatten)]
+    pub schema: SchemaArgs,
 
     /// Quality of service: 0, 1 or 2
     #[arg(short = 'q', long, value_name = "QOS", value_parser = values::parse_qos, default_value = "0")]
@@ -211,7 +228,11 @@ impl Plan {
         } else {
             Source::Once(Bytes::new())
         };
-        let source = match (source, args.encode) {
+        let encode = match &args.encode {
+            Some(name) => Some(encode_codec(name, &args.schema)?),
+            None => None,
+        };
+        let source = match (source, &encode) {
             (Source::Once(input), Some(codec)) if !args.null_message => {
                 let flag = if args.message.is_some() {
                     "-m"
@@ -237,14 +258,14 @@ impl Plan {
             repeat: args.repeat,
             repeat_delay: args.repeat_delay,
             properties,
-            encode: args.encode,
+            encode,
         })
     }
 
     /// One `-l` line as its payload: encoded with --encode, or `None` (after a
     /// warning naming the line) when it does not encode.
     fn encoded_line(&self, line: Bytes, line_number: u64) -> Option<Bytes> {
-        let Some(codec) = self.encode else {
+        let Some(codec) = &self.encode else {
             return Some(line);
         };
         match codec.encode(&line) {
@@ -509,10 +530,11 @@ fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
-/// `--encode`'s value: a codec that writes (`auto` only reads).
-fn parse_encode_codec(name: &str) -> Result<Codec, String> {
-    match name.parse::<Codec>()? {
-        Codec::Auto => Err(crate::payload::EncodeError::Auto.to_string()),
+/// `--encode`'s codec: one that writes (`auto` only reads), its schema compiled.
+fn encode_codec(name: &str, schema: &SchemaArgs) -> anyhow::Result<Codec> {
+    let schemas = schema.schemas()?;
+    match Codec::parse(name, &schemas).map_err(|e| anyhow::anyhow!("--encode: {e}"))? {
+        Codec::Auto => bail!("--encode: {}", crate::payload::EncodeError::Auto),
         codec => Ok(codec),
     }
 }

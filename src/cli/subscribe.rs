@@ -9,6 +9,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use clap::Args;
 
+use super::schema_args::SchemaArgs;
 use super::{connect, values, ConnectArgs, Exit};
 use crate::client::{Client, ClientError, ClientEvent};
 use crate::output::message::{MessageFormat, Received, Template};
@@ -70,6 +71,13 @@ wins, a plain CODEC covers the rest):
   auto      JSON when it parses, else the text when it is UTF-8, else base64
   cbor      CBOR (RFC 8949) as JSON
   msgpack   MessagePack as JSON
+  protobuf  a message of the --message-type type; protobuf:TYPE names the type
+            (package.Message) in place of --message-type
+Protobuf needs the schema: --proto FILE.proto (repeatable), compiled at start-up
+without protoc, with --proto-path DIR (repeatable) where imports are looked up
+(then the file's own directory, then protobuf's well-known types). Its JSON is
+protobuf's JSON mapping: field names as in the .proto, 64-bit integers as strings,
+enums by name, bytes as base64, fields at their default value left out.
 CBOR and MessagePack are never guessed (almost any bytes start a valid item). In
 their JSON, byte strings are base64 text, map keys that are not strings are their
 JSON text, integers beyond 64 bits (CBOR) are decimal strings, NaN and the
@@ -88,7 +96,7 @@ when they apply):
   payload_encoding      \"text\" or \"base64\": which of the two payload is
   payload_bytes         payload length in bytes
   decoded_as            with --decode: the form read (hex, base64, json, cbor,
-                        msgpack; for auto: json, text or base64)
+                        msgpack, protobuf; for auto: json, text or base64)
   decoded               with --decode: the payload as a JSON value
   decode_error          with --decode, when the payload did not decode: why
   qos, retain, dup      as received (retain and dup are true or false)
@@ -129,7 +137,8 @@ Examples:
   mqtk sub -t '#' -F '%I %t %x'
   mqtk sub -t 'cfg/#' --retained-only --remove-retained -W 2   clear retained messages
   mqtk sub -t 'dev/#' --decode cbor -v
-  mqtk sub -t '#' --decode 'sensors/#=msgpack' --decode auto --json";
+  mqtk sub -t '#' --decode 'sensors/#=msgpack' --decode auto --json
+  mqtk sub -t 'dev/#' --proto dev.proto --decode protobuf:dev.Reading -v";
 
 /// Flags of `mqtk sub`.
 #[derive(Debug, Clone, Args)]
@@ -172,9 +181,13 @@ pub struct SubscribeArgs {
     #[arg(long, help_heading = "Output", conflicts_with = "verbose")]
     pub json: bool,
 
-    /// Show payloads decoded: CODEC for all topics, FILTER=CODEC for some (repeatable; hex, base64, json, auto, cbor, msgpack)
+    /// Show payloads decoded: CODEC for all topics, FILTER=CODEC for some (repeatable; hex, base64, json, auto, cbor, msgpack, protobuf, protobuf:TYPE)
     #[arg(long, value_name = "[FILTER=]CODEC", help_heading = "Output")]
     pub decode: Vec<String>,
+
+    /// Protobuf schema flags.
+    #[command(flatten)]
+    pub schema: SchemaArgs,
 
     /// Do not print a newline after each payload
     #[arg(short = 'N', long = "no-newline", help_heading = "Output")]
@@ -286,8 +299,9 @@ impl Plan {
         } else {
             MessageFormat::Payload
         };
-        let decode =
-            DecodeRules::parse(&args.decode).map_err(|e| anyhow::anyhow!("--decode: {e}"))?;
+        let schemas = args.schema.schemas()?;
+        let decode = DecodeRules::parse(&args.decode, &schemas)
+            .map_err(|e| anyhow::anyhow!("--decode: {e}"))?;
         Ok(Plan {
             subscriptions,
             properties,

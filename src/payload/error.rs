@@ -13,6 +13,9 @@ pub enum DecodeError {
     /// Not one MessagePack object.
     #[error("not MessagePack: {0}")]
     Msgpack(String),
+    /// Not a message of this protobuf type.
+    #[error("not a protobuf {0}: {1}")]
+    Protobuf(String, String),
 }
 
 /// Why an input could not be encoded.
@@ -36,4 +39,7 @@ pub enum EncodeError {
     /// The MessagePack writer failed.
     #[error("cannot write MessagePack: {0}")]
     Msgpack(String),
+    /// The JSON is not a message of this protobuf type (its JSON mapping).
+    #[error("not a protobuf {0} in JSON: {1}")]
+    Protobuf(String, String),
 }

@@ -10,6 +10,7 @@ pub mod cbor;
 mod error;
 pub mod hex;
 pub mod msgpack;
+pub mod protobuf;
 pub mod rules;
 mod spelling;
 
@@ -20,10 +21,11 @@ use base64::Engine;
 use serde_json::Value;
 
 pub use error::{DecodeError, EncodeError};
+pub use protobuf::Protos;
 pub use spelling::base64_text;
 
 /// A payload codec, by its command-line name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Codec {
     /// The payload as hex digits (`--encode hex` reads them).
     Hex,
@@ -37,15 +39,50 @@ pub enum Codec {
     Cbor,
     /// MessagePack.
     Msgpack,
+    /// Protobuf, one message type of the `--proto` files.
+    Protobuf(prost_reflect::MessageDescriptor),
+}
+
+/// What codec names need beyond themselves: the compiled `--proto` files and the
+/// `--message-type` type that a plain `protobuf` means.
+#[derive(Debug, Clone, Default)]
+pub struct Schemas {
+    /// The compiled `--proto` files, if any.
+    pub protos: Option<Protos>,
+    /// `--message-type`: the type of `protobuf` without `:TYPE`.
+    pub message: Option<String>,
 }
 
 /// The names `--decode` and `--encode` take, for help and error messages.
-pub const CODEC_NAMES: &str = "hex, base64, json, auto, cbor, msgpack";
+pub const CODEC_NAMES: &str = "hex, base64, json, auto, cbor, msgpack, protobuf[:TYPE]";
 
 impl FromStr for Codec {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Codec, String> {
+        Codec::parse(name, &Schemas::default())
+    }
+}
+
+impl Codec {
+    /// The codec called `name`; `protobuf` and `protobuf:pkg.Type` take their message
+    /// type from `schemas`.
+    pub fn parse(name: &str, schemas: &Schemas) -> Result<Codec, String> {
+        if let Some(rest) = name.strip_prefix("protobuf") {
+            let message = match rest.strip_prefix(':') {
+                Some(message) if !message.is_empty() => message,
+                Some(_) => return Err("protobuf: give the message type after the colon, e.g. protobuf:pkg.Type".into()),
+                None if rest.is_empty() => schemas.message.as_deref().ok_or(
+                    "protobuf needs the message type: give --message-type pkg.Type, or protobuf:pkg.Type",
+                )?,
+                None => return Err(format!("unknown codec '{name}' (use one of {CODEC_NAMES})")),
+            };
+            let protos = schemas
+                .protos
+                .as_ref()
+                .ok_or("protobuf needs the schema: give --proto FILE.proto")?;
+            return Ok(Codec::Protobuf(protos.message(message)?));
+        }
         Ok(match name {
             "hex" => Codec::Hex,
             "base64" => Codec::Base64,
@@ -67,6 +104,7 @@ impl fmt::Display for Codec {
             Codec::Auto => "auto",
             Codec::Cbor => "cbor",
             Codec::Msgpack => "msgpack",
+            Codec::Protobuf(message) => return write!(f, "protobuf:{}", message.full_name()),
         })
     }
 }
@@ -94,7 +132,7 @@ impl Decoded {
 
 impl Codec {
     /// The payload in this codec's JSON view. Never panics, whatever the bytes.
-    pub fn decode(self, payload: &[u8]) -> Result<Decoded, DecodeError> {
+    pub fn decode(&self, payload: &[u8]) -> Result<Decoded, DecodeError> {
         let (form, value) = match self {
             Codec::Hex => ("hex", Value::String(hex::encode(payload, false))),
             Codec::Base64 => ("base64", Value::String(base64_text(payload))),
@@ -102,13 +140,14 @@ impl Codec {
             Codec::Auto => auto(payload),
             Codec::Cbor => ("cbor", cbor::decode(payload)?),
             Codec::Msgpack => ("msgpack", msgpack::decode(payload)?),
+            Codec::Protobuf(message) => ("protobuf", protobuf::decode(message, payload)?),
         };
         Ok(Decoded { form, value })
     }
 
     /// The payload that `input` stands for: hex or base64 text, or a JSON text for
     /// json (checked, then sent as it is), cbor and msgpack.
-    pub fn encode(self, input: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    pub fn encode(&self, input: &[u8]) -> Result<Vec<u8>, EncodeError> {
         match self {
             Codec::Hex => hex::decode(input),
             Codec::Base64 => base64::engine::general_purpose::STANDARD
@@ -121,6 +160,7 @@ impl Codec {
             Codec::Auto => Err(EncodeError::Auto),
             Codec::Cbor => cbor::encode(&parse_json(input).map_err(EncodeError::Json)?),
             Codec::Msgpack => msgpack::encode(&parse_json(input).map_err(EncodeError::Json)?),
+            Codec::Protobuf(message) => protobuf::encode(message, input),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `--decode 'FILTER=CODEC'` for the topics a filter matches (repeatable). The filter
 //! match is `protocol::topic::matches`; this file must not match topics itself.
 
-use super::Codec;
+use super::{Codec, Schemas};
 use crate::protocol::topic;
 
 /// The `--decode` rules in the order given, and the default for the rest.
@@ -15,15 +15,15 @@ pub struct DecodeRules {
 impl DecodeRules {
     /// Builds the rules from `--decode` values, `CODEC` or `FILTER=CODEC`. The first
     /// filter that matches a topic wins; a plain `CODEC` (at most one) covers the rest.
-    pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<DecodeRules, String> {
+    pub fn parse<S: AsRef<str>>(specs: &[S], schemas: &Schemas) -> Result<DecodeRules, String> {
         let mut rules = DecodeRules::default();
         for spec in specs {
             let spec = spec.as_ref();
             // A topic may hold '=' but no codec name does: split at the last one.
             match spec.rsplit_once('=') {
                 None => {
-                    let codec = spec.parse::<Codec>()?;
-                    if let Some(first) = rules.default.replace(codec) {
+                    let codec = Codec::parse(spec, schemas)?;
+                    if let Some(first) = rules.default.replace(codec.clone()) {
                         return Err(format!(
                             "two codecs for all topics ({first} and {codec}): give one, \
                              and FILTER=CODEC for the others"
@@ -31,7 +31,7 @@ impl DecodeRules {
                     }
                 }
                 Some((filter, name)) => {
-                    let codec = name.parse::<Codec>()?;
+                    let codec = Codec::parse(name, schemas)?;
                     if filter.starts_with("$share/") {
                         return Err(format!(
                             "'{filter}': a message's topic never starts with $share/; \
@@ -52,12 +52,12 @@ impl DecodeRules {
     }
 
     /// The codec for messages on `topic`, if any.
-    pub fn codec_for(&self, topic: &str) -> Option<Codec> {
+    pub fn codec_for(&self, topic: &str) -> Option<&Codec> {
         self.by_filter
             .iter()
             .find(|(filter, _)| topic::matches(filter, topic))
-            .map(|(_, codec)| *codec)
-            .or(self.default)
+            .map(|(_, codec)| codec)
+            .or(self.default.as_ref())
     }
 }
 
@@ -65,28 +65,32 @@ impl DecodeRules {
 mod tests {
     use super::*;
 
+    fn parse(specs: &[&str]) -> Result<DecodeRules, String> {
+        DecodeRules::parse(specs, &Schemas::default())
+    }
+
     #[test]
     fn the_first_matching_filter_wins_and_the_default_covers_the_rest() {
-        let rules = DecodeRules::parse(&["a/#=cbor", "auto", "a/b=msgpack", "x=y/+=hex"]).unwrap();
-        assert_eq!(rules.codec_for("a/b"), Some(Codec::Cbor));
-        assert_eq!(rules.codec_for("x=y/1"), Some(Codec::Hex));
-        assert_eq!(rules.codec_for("other"), Some(Codec::Auto));
-        let only = DecodeRules::parse(&["s/+=json"]).unwrap();
+        let rules = parse(&["a/#=cbor", "auto", "a/b=msgpack", "x=y/+=hex"]).unwrap();
+        assert_eq!(rules.codec_for("a/b"), Some(&Codec::Cbor));
+        assert_eq!(rules.codec_for("x=y/1"), Some(&Codec::Hex));
+        assert_eq!(rules.codec_for("other"), Some(&Codec::Auto));
+        let only = parse(&["s/+=json"]).unwrap();
         assert_eq!(only.codec_for("t"), None);
-        assert!(DecodeRules::parse::<&str>(&[]).unwrap().is_empty());
+        assert!(DecodeRules::parse::<&str>(&[], &Schemas::default())
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn bad_rules_say_what_to_fix() {
-        let err = DecodeRules::parse(&["hex", "cbor"]).unwrap_err();
+        let err = parse(&["hex", "cbor"]).unwrap_err();
         assert!(err.contains("two codecs for all topics"), "{err}");
-        assert!(DecodeRules::parse(&["a/#=yaml"])
+        assert!(parse(&["a/#=yaml"])
             .unwrap_err()
             .contains("unknown codec 'yaml'"));
-        assert!(DecodeRules::parse(&["a/#/b=hex"])
-            .unwrap_err()
-            .starts_with("'a/#/b': "));
-        assert!(DecodeRules::parse(&["$share/g/a=hex"])
+        assert!(parse(&["a/#/b=hex"]).unwrap_err().starts_with("'a/#/b': "));
+        assert!(parse(&["$share/g/a=hex"])
             .unwrap_err()
             .contains("without $share"));
     }

@@ -1,5 +1,6 @@
 //! Payload codecs end to end, against mosquitto, with fixtures made by independent
-//! implementations (Python's cbor2 and msgpack, tests/py/codec_fixtures.py):
+//! implementations (Python's cbor2 and msgpack, tests/py/codec_fixtures.py; Python's
+//! protobuf, tests/py/protobuf_fixtures.py):
 //! `mqtk sub --decode` shows their payloads as the documented JSON, `mqtk pub
 //! --encode` sends what they decode back to the input, per-topic rules pick the codec,
 //! malformed payloads are printed raw (one warning per topic, counted, none dropped),
@@ -301,4 +302,195 @@ fn bad_codec_names_and_rules_are_refused_before_connecting() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("cannot connect"), "{args:?}: {stderr}");
     }
+}
+
+const SENSOR_PROTO: &str = r#"syntax = "proto3";
+package demo;
+import "common.proto";
+enum Kind { KIND_UNKNOWN = 0; TEMPERATURE = 1; HUMIDITY = 2; }
+message Reading {
+  string sensor_id = 1;
+  int64 timestamp_ms = 2;
+  double value = 3;
+  Kind kind = 4;
+  repeated uint32 samples = 5;
+  bytes raw = 6;
+  common.Point where = 7;
+  uint64 counter = 8;
+}
+"#;
+const COMMON_PROTO: &str =
+    "syntax = \"proto3\";\npackage common;\nmessage Point { double x = 1; double y = 2; }\n";
+
+/// sensor.proto in one directory, the common.proto it imports in another; returns the
+/// directory and the `--proto … --proto-path …` flags.
+fn protos() -> (tempfile::TempDir, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("imports")).unwrap();
+    std::fs::write(dir.path().join("sensor.proto"), SENSOR_PROTO).unwrap();
+    std::fs::write(dir.path().join("imports/common.proto"), COMMON_PROTO).unwrap();
+    let flags = vec![
+        "--proto".to_string(),
+        dir.path().join("sensor.proto").display().to_string(),
+        "--proto-path".to_string(),
+        dir.path().join("imports").display().to_string(),
+    ];
+    (dir, flags)
+}
+
+/// Runs tests/py/protobuf_fixtures.py with `args`; returns its stdout, trimmed.
+fn protobuf_fixtures(args: &[&str]) -> String {
+    let script = format!(
+        "{}/tests/py/protobuf_fixtures.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = output(Command::new("python3").arg(script).args(args));
+    assert!(
+        out.status.success(),
+        "protobuf_fixtures.py {args:?} failed (protobuf comes from pip: run scripts/test):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn sub_decode_protobuf_shows_a_python_protobuf_message_in_the_json_mapping() {
+    let broker = Mosquitto::start();
+    let (dir, flags) = protos();
+    let payload = dir.path().join("reading.bin");
+    let expected = json(&protobuf_fixtures(&["encode", payload.to_str().unwrap()]));
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend([
+        "-t",
+        "pb/#",
+        "--message-type",
+        "demo.Reading",
+        "--decode",
+        "protobuf",
+    ]);
+    args.extend(["--json", "-C", "2"]);
+    let mut sub = mqtk_sub_ready(&broker.host_args(), &args);
+    publish(
+        broker.port(),
+        &["-t", "pb/1", "-f", payload.to_str().unwrap()],
+    );
+    // Not a message: field 15 with wire type 7, which does not exist.
+    publish(broker.port(), &["-t", "pb/1", "-m", "\u{7f}"]);
+    let line = json(&sub.expect_line(|l| l.starts_with('{'), WAIT));
+    assert_eq!(line["decoded_as"], "protobuf");
+    // 64-bit integers are strings, enums names, bytes base64, field names the .proto's.
+    assert_eq!(line["decoded"], expected, "{line}");
+    assert_eq!(line["decoded"]["timestamp_ms"], "1700000000123");
+    let bad = json(&sub.expect_line(|l| l.starts_with('{'), WAIT));
+    assert_eq!(bad["payload"], "\u{7f}");
+    assert!(
+        bad["decode_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a protobuf demo.Reading: "),
+        "{bad}"
+    );
+    assert!(sub.expect_exit(WAIT).success(), "{}", sub.stderr());
+}
+
+#[test]
+fn pub_encode_protobuf_sends_what_python_protobuf_reads_back_and_round_trips_bytes() {
+    let broker = Mosquitto::start();
+    let (dir, flags) = protos();
+    let input = r#"{"sensor_id":"s9","timestamp_ms":"-5","value":0.5,"kind":"TEMPERATURE","samples":[7],"raw":"/w==","where":{"x":3.0},"counter":"42"}"#;
+    let mut check = subscriber(broker.port(), &["-t", "pbe/1", "-C", "2", "-F", "%x"]);
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend([
+        "-t",
+        "pbe/1",
+        "--encode",
+        "protobuf:demo.Reading",
+        "-m",
+        input,
+    ]);
+    ok(&output(
+        mqtk().arg("pub").args(broker.host_args()).args(&args),
+    ));
+    let hex = message(&mut check);
+    assert_eq!(json(&protobuf_fixtures(&["decode", &hex])), json(input));
+
+    // Python's bytes, decoded by sub and encoded again by pub -l: the same bytes.
+    let payload = dir.path().join("reading.bin");
+    protobuf_fixtures(&["encode", payload.to_str().unwrap()]);
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend([
+        "-t",
+        "pbr/1",
+        "--decode",
+        "protobuf:demo.Reading",
+        "-C",
+        "1",
+    ]);
+    let mut sub = mqtk_sub_ready(&broker.host_args(), &args);
+    publish(
+        broker.port(),
+        &["-t", "pbr/1", "-f", payload.to_str().unwrap()],
+    );
+    assert!(sub.expect_exit(WAIT).success(), "{}", sub.stderr());
+    let printed = sub.rest_of_lines(WAIT).join("\n") + "\n";
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend(["-t", "pbe/1", "-l", "--encode", "protobuf:demo.Reading"]);
+    ok(&mqtk_pub_stdin(&broker, &args, printed.as_bytes()));
+    let original: String = std::fs::read(&payload)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(message(&mut check), original, "printed {printed:?}");
+}
+
+#[test]
+fn protobuf_schema_errors_name_the_file_line_and_the_types_there_are() {
+    let (dir, flags) = protos();
+    let bad = dir.path().join("bad.proto");
+    std::fs::write(&bad, "syntax = \"proto3\";\nmessage A { int32 x = 1 }\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = output(mqtk().args(args).args(["-h", "127.0.0.1", "-p", "9"]));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut args = vec![
+        "pub",
+        "-t",
+        "a",
+        "-m",
+        "{}",
+        "--encode",
+        "protobuf:demo.Nope",
+    ];
+    args.extend(&flags);
+    assert_eq!(
+        run(&args),
+        "mqtk: --encode: no message type 'demo.Nope' in the .proto files (they define: \
+         common.Point, demo.Reading)\n"
+    );
+    assert_eq!(
+        run(&[
+            "sub",
+            "-t",
+            "a",
+            "--decode",
+            "protobuf:A",
+            "--proto",
+            bad.to_str().unwrap()
+        ]),
+        "mqtk: --proto: bad.proto:2:25: expected ';' or '[', but found '}'\n"
+    );
+    let mut args = vec!["sub", "-t", "a", "--decode", "protobuf"];
+    args.extend(&flags);
+    assert!(run(&args).contains("give --message-type pkg.Type"));
+    let mut args = vec!["pub", "-t", "a", "--encode", "protobuf:demo.Reading"];
+    args.extend(&flags);
+    args.extend(["-m", r#"{"where":{"x":"no"}}"#]);
+    assert_eq!(
+        run(&args),
+        "mqtk: --encode protobuf:demo.Reading: the -m payload is not a protobuf \
+         demo.Reading in JSON: invalid float literal at line 1 column 18\n"
+    );
 }

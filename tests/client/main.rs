@@ -1,5 +1,5 @@
 //! `mqtk pub` and `mqtk sub` against real brokers and peers: `codecs` (`--decode`,
-//! `--encode`, with cbor2/msgpack fixtures), `publish` and `subscribe`
+//! `--encode`, with cbor2/msgpack/protobuf fixtures), `publish` and `subscribe`
 //! against mosquitto with mosquitto_sub/mosquitto_pub as the other side, `transports`
 //! over TLS and WebSocket, `interop` against both mosquitto and `mqtk serve` on both
 //! versions; and `harness`, the checks of the shared harness (`support`, in
