@@ -20,10 +20,13 @@
 //!   configs of the modules above. Nothing below `cli` sees clap types.
 //! - `output`: the only writer to stdout/stderr (enforced by the clippy lints below):
 //!   message formats, `-d` packet lines, log lines.
+//! - `payload`: payload codecs (hex, base64, JSON, CBOR, MessagePack) between bytes
+//!   and JSON values, for `sub --decode` and `pub --encode`, and which topic gets
+//!   which codec. Sans-IO.
 //! - `small_map`: a vector-backed map for the few-entry maps kept per connection.
 //!
 //! Dependencies point down, never up: `cli` → `client`, `bench`, `broker` → `net` →
-//! `protocol` → `small_map`, with `output` beside them for whoever prints. `bench` uses
+//! `protocol` → `small_map`, with `output` beside them for whoever prints and `payload` below `output` and `cli`. `bench` uses
 //! `broker` only to start the built-in broker; otherwise `client`, `bench` and `broker`
 //! do not know each other. No two files need each other (`scripts/module-cycles`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -34,5 +37,6 @@ pub mod cli;
 pub mod client;
 pub mod net;
 pub mod output;
+pub mod payload;
 pub mod protocol;
 pub mod small_map;

@@ -12,6 +12,7 @@ pub mod profile;
 pub mod properties;
 pub mod publish;
 pub mod rr;
+pub mod schema_args;
 pub mod serve;
 pub mod subscribe;
 pub mod values;

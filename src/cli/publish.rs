@@ -13,9 +13,11 @@ use bytes::Bytes;
 use clap::{ArgGroup, Args};
 
 use super::properties::MessagePropertyArgs;
+use super::schema_args::SchemaArgs;
 use super::{connect, values, ConnectArgs};
 use crate::client::{Client, ClientError, ClientEvent};
 use crate::output;
+use crate::payload::Codec;
 use crate::protocol::{topic, Properties, Publish, QoS};
 
 /// Long help of the subcommand (`--help`, man page). Lines indented by two spaces are
@@ -32,6 +34,27 @@ The payload comes from exactly one of:
                and a last line without a newline is sent too
   -n           an empty message (with -r: clears the retained message of the topic)
 --repeat N publishes the -m, -f, -s or -n message N times, --repeat-delay apart.
+
+--encode CODEC reads the -m, -f, -s or -l payload in another form and publishes
+the bytes it stands for:
+  hex       hex digits (whitespace between them is ignored)
+  base64    standard base64 (RFC 4648)
+  json      a JSON text, checked, then sent as it is
+  cbor      a JSON text, sent as CBOR (RFC 8949 preferred serialization)
+  msgpack   a JSON text, sent as MessagePack
+  protobuf  a JSON text in protobuf's JSON mapping (field names as in the .proto
+            or in lowerCamelCase), sent as a message of the --message-type type;
+            protobuf:TYPE names the type (package.Message) in place of
+            --message-type. --proto FILE.proto gives the schema (repeatable,
+            compiled at start-up without protoc), --proto-path DIR where its
+            imports are looked up
+What `mqtk sub --decode CODEC` prints, `mqtk pub --encode CODEC` reads back: the
+same bytes for hex, base64 and protobuf (when the sender wrote the fields in
+number order, as protobuf's own encoders do), and for cbor and msgpack when the
+sender wrote the shortest forms (JSON has no byte strings or tags: `sub` shows
+those as base64 text and the tag's content). With -l a line that does not encode
+is reported with its line number and skipped; the others are published and mqtk
+exits with status 1.
 
 QoS 1 and 2 messages are pipelined: mqtk does not wait for one acknowledgement before
 sending the next, but keeps up to the broker's Receive Maximum unacknowledged (MQTT 5;
@@ -67,7 +90,11 @@ Examples:
   tail -f /var/log/syslog | mqtk pub -l -t logs/syslog
   mqtk pub -L mqtt://alice:secret@broker:1883/alerts -m 'disk full' -q 2
   mqtk pub -t a/b -m hi --user-property source=cron --message-expiry 60
-  mqtk pub -t a/b -n -r                       clear the retained message of a/b";
+  mqtk pub -t a/b -n -r                       clear the retained message of a/b
+  mqtk pub -t dev/1 --encode hex -m 'de ad be ef'
+  mqtk pub -t dev/1 --encode cbor -m '{\"t\":21.5,\"ok\":true}'
+  mqtk sub -t 'dev/#' --decode msgpack -C 10 | mqtk pub -t copy -l --encode msgpack
+  mqtk pub -t dev/1 --proto dev.proto --encode protobuf:dev.Reading -m '{\"value\":21.5}'";
 
 /// Flags of `mqtk pub`.
 #[derive(Debug, Clone, Args)]
@@ -104,6 +131,19 @@ pub struct PublishArgs {
     /// Publish an empty message (with -r: clear the retained message)
     #[arg(short = 'n', long, help_heading = "Payload")]
     pub null_message: bool,
+
+    /// Read the payload as CODEC and publish the bytes it stands for: hex, base64, json, cbor, msgpack, protobuf (or protobuf:TYPE)
+    #[arg(
+        long,
+        value_name = "CODEC",
+        help_heading = "Payload",
+        conflicts_with = "null_message"
+    )]
+    pub encode: Option<String>,
+
+    /// Protobuf schema flags.
+    #[command(flatten)]
+    pub schema: SchemaArgs,
 
     /// Quality of service: 0, 1 or 2
     #[arg(short = 'q', long, value_name = "QOS", value_parser = values::parse_qos, default_value = "0")]
@@ -156,6 +196,7 @@ struct Plan {
     repeat: u64,
     repeat_delay: Option<Duration>,
     properties: Properties,
+    encode: Option<Codec>,
 }
 
 impl Plan {
@@ -188,6 +229,26 @@ impl Plan {
         } else {
             Source::Once(Bytes::new())
         };
+        let encode = match &args.encode {
+            Some(name) => Some(encode_codec(name, &args.schema)?),
+            None => None,
+        };
+        let source = match (source, &encode) {
+            (Source::Once(input), Some(codec)) if !args.null_message => {
+                let flag = if args.message.is_some() {
+                    "-m"
+                } else if args.file.is_some() {
+                    "-f"
+                } else {
+                    "-s"
+                };
+                let payload = codec
+                    .encode(&input)
+                    .map_err(|e| anyhow::anyhow!("--encode {codec}: the {flag} payload is {e}"))?;
+                Source::Once(Bytes::from(payload))
+            }
+            (source, _) => source,
+        };
         let mut properties = args.connect.properties()?.publish;
         args.message_properties.apply(&mut properties);
         Ok(Plan {
@@ -198,7 +259,25 @@ impl Plan {
             repeat: args.repeat,
             repeat_delay: args.repeat_delay,
             properties,
+            encode,
         })
+    }
+
+    /// One `-l` line as its payload: encoded with --encode, or `None` (after a
+    /// warning naming the line) when it does not encode.
+    fn encoded_line(&self, line: Bytes, line_number: u64) -> Option<Bytes> {
+        let Some(codec) = &self.encode else {
+            return Some(line);
+        };
+        match codec.encode(&line) {
+            Ok(payload) => Some(Bytes::from(payload)),
+            Err(e) => {
+                output::warning(format!(
+                    "-l line {line_number}: --encode {codec}: the line is {e}; not published"
+                ));
+                None
+            }
+        }
     }
 
     fn message(&self, payload: Bytes) -> Publish {
@@ -304,13 +383,14 @@ async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<
             ClientEvent::Message(_) | ClientEvent::SubAck(_) | ClientEvent::UnsubAck(_) => {}
         }
     };
-    let sent = if closed.is_ok() {
+    let (sent, unencodable) = if closed.is_ok() {
         // Closed(Ok) comes after the producer asked to disconnect: it is done.
-        producer.await.context("the publishing task failed")??
+        let produced = producer.await.context("the publishing task failed")??;
+        (produced.sent, produced.unencodable)
     } else {
         // The connection is gone for good: stop reading stdin (it may never end).
         producer.abort();
-        handed.load(Ordering::Relaxed)
+        (handed.load(Ordering::Relaxed), 0)
     };
     let unfinished = |what: &str| -> String {
         if qos == QoS::AtMostOnce {
@@ -330,6 +410,14 @@ async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<
             tally.refused
         );
     }
+    if unencodable > 0 {
+        bail!(
+            "{unencodable} line{} of stdin did not encode and {} not published \
+             (the warnings above name them); {sent} were",
+            if unencodable == 1 { "" } else { "s" },
+            if unencodable == 1 { "was" } else { "were" },
+        );
+    }
     if tally.dropped > 0 {
         let reason = tally.first_drop.unwrap_or_default();
         bail!(
@@ -340,9 +428,17 @@ async fn publish(plan: Plan, connection: connect::Connection) -> anyhow::Result<
     Ok(())
 }
 
+/// What the producer did: messages handed to the client, `-l` lines that did not
+/// encode (each one warned about, none published).
+struct Produced {
+    sent: u64,
+    unencodable: u64,
+}
+
 /// Hands every message to the client, then asks it to finish; returns how many.
-async fn produce(client: Client, plan: Plan, handed: Arc<AtomicU64>) -> anyhow::Result<u64> {
+async fn produce(client: Client, plan: Plan, handed: Arc<AtomicU64>) -> anyhow::Result<Produced> {
     let mut sent = 0u64;
+    let mut unencodable = 0u64;
     let outcome = async {
         match &plan.source {
             Source::Once(payload) => {
@@ -359,8 +455,14 @@ async fn produce(client: Client, plan: Plan, handed: Arc<AtomicU64>) -> anyhow::
             }
             Source::Lines => {
                 let mut lines = stdin_lines();
+                let mut line_number = 0u64;
                 while let Some(batch) = lines.recv().await {
                     for line in batch.context("-l: cannot read stdin")? {
+                        line_number += 1;
+                        let Some(line) = plan.encoded_line(line, line_number) else {
+                            unencodable += 1;
+                            continue;
+                        };
                         client.publish(plan.message(line)).await?;
                         sent += 1;
                         handed.store(sent, Ordering::Relaxed);
@@ -375,9 +477,9 @@ async fn produce(client: Client, plan: Plan, handed: Arc<AtomicU64>) -> anyhow::
     let _ = client.disconnect().await;
     match outcome {
         // The client task ended (its reason arrives as `Closed`): report the count.
-        Err(e) if e.downcast_ref::<ClientError>().is_some() => Ok(sent),
+        Err(e) if e.downcast_ref::<ClientError>().is_some() => Ok(Produced { sent, unencodable }),
         Err(e) => Err(e),
-        Ok(()) => Ok(sent),
+        Ok(()) => Ok(Produced { sent, unencodable }),
     }
 }
 
@@ -427,4 +529,13 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<Bytes>>> {
 /// A delay for messages: `0.5 s`, `2 s`.
 fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
+}
+
+/// `--encode`'s codec: one that writes (`auto` only reads), its schema compiled.
+fn encode_codec(name: &str, schema: &SchemaArgs) -> anyhow::Result<Codec> {
+    let schemas = schema.schemas()?;
+    match Codec::parse(name, &schemas).map_err(|e| anyhow::anyhow!("--encode: {e}"))? {
+        Codec::Auto => bail!("--encode: {}", crate::payload::EncodeError::Auto),
+        codec => Ok(codec),
+    }
 }

@@ -334,6 +334,8 @@ fn print(plan: &Plan, publish: &Publish, sent_at: Instant) -> anyhow::Result<()>
     let received = Received {
         publish,
         at: SystemTime::now(),
+        decoded: None,
+        decode_error: None,
     };
     match message::render(&plan.format, &received, plan.no_newline) {
         Ok(bytes) => output::stdout_bytes(&bytes).context("cannot write to stdout")?,

@@ -9,10 +9,12 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use clap::Args;
 
+use super::schema_args::SchemaArgs;
 use super::{connect, values, ConnectArgs, Exit};
 use crate::client::{Client, ClientError, ClientEvent};
 use crate::output::message::{MessageFormat, Received, Template};
 use crate::output::{self, message};
+use crate::payload::rules::DecodeRules;
 use crate::protocol::{
     topic, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, Subscription,
 };
@@ -60,12 +62,43 @@ The MQTT 5 parameters (%A to %S) print nothing when the message lacks the proper
   \\n newline   \\r carriage return   \\t tab   \\v vertical tab   \\a bell
   \\e escape (for ANSI colours)   \\0 NUL (for xargs -0)   \\\\ a backslash
 
+--decode shows payloads decoded. `--decode CODEC` covers every topic; `--decode
+'FILTER=CODEC'` the topics FILTER matches (repeatable; the first matching filter
+wins, a plain CODEC covers the rest):
+  hex       the payload as hex digits
+  base64    the payload as base64 (RFC 4648)
+  json      a JSON text, printed compact
+  auto      JSON when it parses, else the text when it is UTF-8, else base64
+  cbor      CBOR (RFC 8949) as JSON
+  msgpack   MessagePack as JSON
+  protobuf  a message of the --message-type type; protobuf:TYPE names the type
+            (package.Message) in place of --message-type
+Protobuf needs the schema: --proto FILE.proto (repeatable), compiled at start-up
+without protoc, with --proto-path DIR (repeatable) where imports are looked up
+(then the file's own directory, then protobuf's well-known types). Its JSON is
+protobuf's JSON mapping: field names as in the .proto, 64-bit integers as strings,
+enums by name, bytes as base64, fields at their default value left out.
+CBOR and MessagePack are never guessed (almost any bytes start a valid item). In
+their JSON, byte strings are base64 text, map keys that are not strings are their
+JSON text, integers beyond 64 bits (CBOR) are decimal strings, NaN and the
+infinities are \"NaN\", \"Infinity\", \"-Infinity\", and CBOR tags are dropped (their
+content kept); a MessagePack extension is {\"ext_type\": N, \"data\": BASE64}.
+The payload alone, -v and -F %p print the decoded payload: hex, base64 and text as
+they are, JSON compact; --json adds it beside the raw payload (below). %x, %X, %l,
+%j and %J keep the raw payload. A payload that does not decode is printed raw, with
+one warning per topic on stderr; the total is counted at the end. `mqtk pub
+--encode CODEC` reads back what --decode CODEC prints.
+
 --json prints one object a line, fields in this order (packet_id and properties only
 when they apply):
   topic                 the topic
   payload               the payload: text when it is UTF-8, else base64
   payload_encoding      \"text\" or \"base64\": which of the two payload is
   payload_bytes         payload length in bytes
+  decoded_as            with --decode: the form read (hex, base64, json, cbor,
+                        msgpack, protobuf; for auto: json, text or base64)
+  decoded               with --decode: the payload as a JSON value
+  decode_error          with --decode, when the payload did not decode: why
   qos, retain, dup      as received (retain and dup are true or false)
   packet_id             QoS 1 and 2 only
   received              arrival time, RFC 3339 in UTC with microseconds
@@ -102,7 +135,10 @@ Examples:
   mqtk sub -t 'logs/#' | grep -i error
   mqtk sub -t 'sensors/+/temp' --json | jq .payload
   mqtk sub -t '#' -F '%I %t %x'
-  mqtk sub -t 'cfg/#' --retained-only --remove-retained -W 2   clear retained messages";
+  mqtk sub -t 'cfg/#' --retained-only --remove-retained -W 2   clear retained messages
+  mqtk sub -t 'dev/#' --decode cbor -v
+  mqtk sub -t '#' --decode 'sensors/#=msgpack' --decode auto --json
+  mqtk sub -t 'dev/#' --proto dev.proto --decode protobuf:dev.Reading -v";
 
 /// Flags of `mqtk sub`.
 #[derive(Debug, Clone, Args)]
@@ -144,6 +180,14 @@ pub struct SubscribeArgs {
     /// One JSON object per line: topic, payload (text or base64), qos, retain, received, properties
     #[arg(long, help_heading = "Output", conflicts_with = "verbose")]
     pub json: bool,
+
+    /// Show payloads decoded: CODEC for all topics, FILTER=CODEC for some (repeatable; hex, base64, json, auto, cbor, msgpack, protobuf, protobuf:TYPE)
+    #[arg(long, value_name = "[FILTER=]CODEC", help_heading = "Output")]
+    pub decode: Vec<String>,
+
+    /// Protobuf schema flags.
+    #[command(flatten)]
+    pub schema: SchemaArgs,
 
     /// Do not print a newline after each payload
     #[arg(short = 'N', long = "no-newline", help_heading = "Output")]
@@ -200,6 +244,7 @@ struct Plan {
     count: Option<u64>,
     timeout: Option<Duration>,
     format: MessageFormat,
+    decode: DecodeRules,
     no_newline: bool,
     no_stale: bool,
     retained_only: bool,
@@ -254,6 +299,9 @@ impl Plan {
         } else {
             MessageFormat::Payload
         };
+        let schemas = args.schema.schemas()?;
+        let decode = DecodeRules::parse(&args.decode, &schemas)
+            .map_err(|e| anyhow::anyhow!("--decode: {e}"))?;
         Ok(Plan {
             subscriptions,
             properties,
@@ -261,6 +309,7 @@ impl Plan {
             count: args.count,
             timeout: args.timeout,
             format,
+            decode,
             no_newline: args.no_newline,
             no_stale: args.no_stale,
             retained_only: args.retained_only,
@@ -281,6 +330,18 @@ async fn subscribe(plan: Plan, connection: connect::Connection) -> anyhow::Resul
         .await?;
     let deadline = plan.timeout.map(|d| tokio::time::Instant::now() + d);
     let mut printer = Printer::new(plan, debug, address);
+    let result = receive(&client, &mut events, &mut printer, deadline).await;
+    printer.undecoded.report();
+    result
+}
+
+/// Prints messages until the subscription ends (-C, -W, a signal, the client).
+async fn receive(
+    client: &Client,
+    events: &mut crate::client::Events,
+    printer: &mut Printer,
+    deadline: Option<tokio::time::Instant>,
+) -> anyhow::Result<()> {
     let mut interrupts = Interrupts::new();
     loop {
         let event = match events.try_recv() {
@@ -288,19 +349,19 @@ async fn subscribe(plan: Plan, connection: connect::Connection) -> anyhow::Resul
             Err(_) => {
                 // Nothing else is waiting: what was gathered goes out now.
                 printer.flush()?;
-                match wait(&mut events, &mut interrupts, deadline).await {
+                match wait(events, &mut interrupts, deadline).await {
                     Ok(event) => event,
                     // Ctrl-C or SIGTERM: a clean DISCONNECT, so no will is published
                     // (as mosquitto_sub does).
-                    Err(Woken::Interrupted) => return finish(&client, &mut events).await,
+                    Err(Woken::Interrupted) => return finish(client, events).await,
                     Err(Woken::Closed) => return Err(ClientError::Closed.into()),
                     Err(Woken::TimedOut) => return Err(printer.timed_out().into()),
                 }
             }
         };
-        match printer.on_event(&client, event).await? {
+        match printer.on_event(client, event).await? {
             Step::Continue => {}
-            Step::Finish => return finish(&client, &mut events).await,
+            Step::Finish => return finish(client, events).await,
             Step::Closed(result) => return result.map_err(Into::into),
         }
     }
@@ -347,6 +408,7 @@ struct Printer {
     // back to us; these topics are waiting for theirs.
     clearing: HashSet<ByteString>,
     version: ProtocolVersion,
+    undecoded: Undecoded,
 }
 
 impl Printer {
@@ -359,6 +421,7 @@ impl Printer {
             out: Vec::new(),
             clearing: HashSet::new(),
             version: ProtocolVersion::V5,
+            undecoded: Undecoded::default(),
         }
     }
 
@@ -434,9 +497,21 @@ impl Printer {
             self.flush()?;
             return Ok(Step::Finish);
         }
+        let decoding = plan
+            .decode
+            .codec_for(&publish.topic)
+            .map(|codec| codec.decode(&publish.payload).map_err(|e| e.to_string()));
+        if let Some(Err(error)) = &decoding {
+            self.undecoded.note(&publish.topic, error);
+        }
         let received = Received {
             publish: &publish,
             at,
+            decoded: decoding.as_ref().and_then(|d| d.as_ref().ok()),
+            decode_error: decoding
+                .as_ref()
+                .and_then(|d| d.as_ref().err())
+                .map(String::as_str),
         };
         match message::render(&plan.format, &received, plan.no_newline) {
             Ok(bytes) => self.out.extend_from_slice(&bytes),
@@ -472,6 +547,48 @@ impl Printer {
 
     fn flush(&mut self) -> anyhow::Result<()> {
         flush(&mut self.out)
+    }
+}
+
+/// Payloads that a `--decode` rule covered but that did not decode: printed raw, with
+/// one warning per topic (a stream of bad payloads must not bury the output) and a
+/// count at the end.
+#[derive(Default)]
+struct Undecoded {
+    count: u64,
+    warned: HashSet<ByteString>,
+}
+
+impl Undecoded {
+    fn note(&mut self, topic: &ByteString, error: &str) {
+        self.count += 1;
+        if self.warned.insert(topic.clone()) {
+            output::warning(format!(
+                "payload on '{topic}' is {error}; printed raw (further failures on this \
+                 topic are counted, not shown)"
+            ));
+        }
+    }
+
+    fn report(&self) {
+        if self.count > 0 {
+            output::warning(format!(
+                "{} payload{} on {} topic{} could not be decoded and {} printed raw",
+                self.count,
+                plural(self.count),
+                self.warned.len(),
+                plural(self.warned.len() as u64),
+                if self.count == 1 { "was" } else { "were" }
+            ));
+        }
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 

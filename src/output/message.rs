@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use serde::Serialize;
 
+use crate::payload::{self, Decoded};
 use crate::protocol::Publish;
 
 /// The output format chosen on the command line.
@@ -45,12 +46,29 @@ enum Piece {
     Nanos,
 }
 
-/// A message and the moment it arrived.
+/// A message, the moment it arrived, and what `--decode` made of its payload.
 pub struct Received<'a> {
     /// The message.
     pub publish: &'a Publish,
     /// When it was read from the connection.
     pub at: SystemTime,
+    /// The decoded payload, when a `--decode` rule covers the topic and it decoded:
+    /// printed in place of the payload (-v, -F %p, the payload alone) and in
+    /// `--json`'s `decoded`.
+    pub decoded: Option<&'a Decoded>,
+    /// Why the payload did not decode, when a rule covers the topic and it did not
+    /// (the raw payload is printed then; `--json` says why in `decode_error`).
+    pub decode_error: Option<&'a str>,
+}
+
+impl Received<'_> {
+    /// The payload as printed by -v, -F %p and the plain format: decoded when it was.
+    fn shown_payload(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self.decoded {
+            Some(decoded) => decoded.printed().into_bytes().into(),
+            None => self.publish.payload.as_ref().into(),
+        }
+    }
 }
 
 impl Template {
@@ -230,13 +248,13 @@ fn param(spec: u8, msg: &Received<'_>) -> Result<Vec<u8>, String> {
     let opt = |v: Option<String>| v.unwrap_or_default().into_bytes();
     Ok(match spec {
         b't' => p.topic.as_bytes().to_vec(),
-        b'p' => p.payload.to_vec(),
+        b'p' => msg.shown_payload().into_owned(),
         b'q' => (p.qos as u8).to_string().into_bytes(),
         b'r' => u8::from(p.retain).to_string().into_bytes(),
         b'm' => p.packet_id.to_string().into_bytes(),
         b'l' => p.payload.len().to_string().into_bytes(),
-        b'x' => hex(&p.payload, false).into_bytes(),
-        b'X' => hex(&p.payload, true).into_bytes(),
+        b'x' => payload::hex::encode(&p.payload, false).into_bytes(),
+        b'X' => payload::hex::encode(&p.payload, true).into_bytes(),
         b'I' => strftime_pattern(msg.at, "%Y-%m-%dT%H:%M:%S%z").into_bytes(),
         b'U' => {
             let since = msg.at.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -272,19 +290,6 @@ fn param(spec: u8, msg: &Received<'_>) -> Result<Vec<u8>, String> {
         }
         _ => Vec::new(),
     })
-}
-
-fn hex(bytes: &[u8], upper: bool) -> String {
-    bytes
-        .iter()
-        .map(|b| {
-            if upper {
-                format!("{b:02X}")
-            } else {
-                format!("{b:02x}")
-            }
-        })
-        .collect()
 }
 
 /// `%j` / `%J`: mosquitto_sub's JSON, field for field (its `tst` shape included).
@@ -378,6 +383,12 @@ struct JsonMessage<'a> {
     payload: String,
     payload_encoding: &'static str,
     payload_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decoded_as: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decoded: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decode_error: Option<&'a str>,
     qos: u8,
     retain: bool,
     dup: bool,
@@ -452,6 +463,9 @@ fn json_line(msg: &Received<'_>) -> String {
         payload,
         payload_encoding,
         payload_bytes: p.payload.len(),
+        decoded_as: msg.decoded.map(|d| d.form),
+        decoded: msg.decoded.map(|d| &d.value),
+        decode_error: msg.decode_error,
         qos: p.qos as u8,
         retain: p.retain,
         dup: p.dup,
@@ -488,11 +502,11 @@ pub fn render(
     let p = msg.publish;
     let mut out = Vec::with_capacity(p.payload.len() + 64);
     match format {
-        MessageFormat::Payload => out.extend_from_slice(&p.payload),
+        MessageFormat::Payload => out.extend_from_slice(&msg.shown_payload()),
         MessageFormat::Verbose => {
             out.extend_from_slice(p.topic.as_bytes());
             out.push(b' ');
-            out.extend_from_slice(&p.payload);
+            out.extend_from_slice(&msg.shown_payload());
         }
         MessageFormat::Template(template) => template.render(msg, &mut out)?,
         MessageFormat::Json => {

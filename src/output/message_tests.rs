@@ -31,6 +31,8 @@ fn template(t: &str, p: &Publish) -> String {
             &Received {
                 publish: p,
                 at: at(),
+                decoded: None,
+                decode_error: None,
             },
             true,
         )
@@ -126,6 +128,8 @@ fn percent_capital_j_embeds_json_payloads_and_refuses_others() {
         &Received {
             publish: &bad,
             at: at(),
+            decoded: None,
+            decode_error: None,
         },
         false,
     )
@@ -139,6 +143,8 @@ fn payload_verbose_and_newlines() {
     let r = Received {
         publish: &p,
         at: at(),
+        decoded: None,
+        decode_error: None,
     };
     assert_eq!(
         render(&MessageFormat::Payload, &r, false).unwrap(),
@@ -160,6 +166,8 @@ fn json_lines_carry_text_or_base64_and_every_property() {
     let r = Received {
         publish: &p,
         at: at(),
+        decoded: None,
+        decode_error: None,
     };
     let line = render(&MessageFormat::Json, &r, true).unwrap();
     assert_eq!(line.last(), Some(&b'\n'));
@@ -187,6 +195,8 @@ fn json_lines_carry_text_or_base64_and_every_property() {
         &Received {
             publish: &text,
             at: at(),
+            decoded: None,
+            decode_error: None,
         },
         false,
     )
@@ -205,5 +215,60 @@ fn utc_dates_are_right_across_leap_years() {
     assert_eq!(
         rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)),
         "2000-02-29T00:00:00.000000Z"
+    );
+}
+
+#[test]
+fn a_decoded_payload_is_printed_in_place_and_beside_the_raw_one_in_json() {
+    let p = msg("s/1", b"\xa1\x61t\x18\x2a");
+    let decoded = crate::payload::Codec::Cbor.decode(&p.payload).unwrap();
+    let r = Received {
+        publish: &p,
+        at: at(),
+        decoded: Some(&decoded),
+        decode_error: None,
+    };
+    assert_eq!(
+        render(&MessageFormat::Payload, &r, false).unwrap(),
+        b"{\"t\":42}\n"
+    );
+    assert_eq!(
+        render(&MessageFormat::Verbose, &r, true).unwrap(),
+        b"s/1 {\"t\":42}"
+    );
+    let format = MessageFormat::Template(Template::parse("%p|%x|%l").unwrap());
+    assert_eq!(
+        render(&format, &r, true).unwrap(),
+        b"{\"t\":42}|a16174182a|5"
+    );
+    let line = render(&MessageFormat::Json, &r, false).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(v["payload"], "oWF0GCo=");
+    assert_eq!(v["payload_encoding"], "base64");
+    assert_eq!(v["decoded_as"], "cbor");
+    assert_eq!(v["decoded"], serde_json::json!({"t": 42}));
+    assert!(v.get("decode_error").is_none());
+}
+
+#[test]
+fn a_payload_that_did_not_decode_is_printed_raw_and_json_says_why() {
+    let p = msg("s/1", b"oops");
+    let r = Received {
+        publish: &p,
+        at: at(),
+        decoded: None,
+        decode_error: Some("not CBOR: 3 bytes after the end of the data item"),
+    };
+    assert_eq!(
+        render(&MessageFormat::Verbose, &r, false).unwrap(),
+        b"s/1 oops\n"
+    );
+    let line = render(&MessageFormat::Json, &r, false).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(v["payload"], "oops");
+    assert!(v.get("decoded").is_none());
+    assert_eq!(
+        v["decode_error"],
+        "not CBOR: 3 bytes after the end of the data item"
     );
 }

@@ -1,9 +1,11 @@
-//! `mqtk pub` and `mqtk sub` against real brokers and peers: `publish` and `subscribe`
+//! `mqtk pub` and `mqtk sub` against real brokers and peers: `codecs` (`--decode`,
+//! `--encode`, with cbor2/msgpack/protobuf fixtures), `publish` and `subscribe`
 //! against mosquitto with mosquitto_sub/mosquitto_pub as the other side, `transports`
 //! over TLS and WebSocket, `interop` against both mosquitto and `mqtk serve` on both
 //! versions; and `harness`, the checks of the shared harness (`support`, in
 //! tests/support) itself against mosquitto: if those fail, every other test is suspect.
 
+mod codecs;
 mod harness;
 mod interop;
 mod profiles;
