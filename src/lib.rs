@@ -32,6 +32,7 @@ pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod client;
+pub mod conformance;
 pub mod net;
 pub mod output;
 pub mod protocol;

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 
-use mqtk::cli::{bench, docs, passwd, publish, serve, subscribe, Cli, Command, Exit};
+use mqtk::cli::{bench, docs, passwd, publish, serve, subscribe, test, Cli, Command, Exit};
 use mqtk::output;
 
 fn main() {
@@ -15,6 +15,7 @@ fn main() {
         Command::Sub(args) => subscribe::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Test(args) => test::run(args),
         Command::Passwd(args) => passwd::run(args),
         Command::Completions(args) => docs::run_completions(args),
     };

@@ -12,6 +12,7 @@ pub mod properties;
 pub mod publish;
 pub mod serve;
 pub mod subscribe;
+pub mod test;
 pub mod values;
 
 use std::fmt;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Run an MQTT broker
     #[command(long_about = serve::LONG_ABOUT, after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Check a broker against MQTT 3.1.1 and 5.0 and report what it gets wrong
+    #[command(long_about = test::LONG_ABOUT, after_help = test::AFTER_HELP)]
+    Test(test::TestArgs),
     /// Manage a mosquitto password file (like mosquitto_passwd)
     #[command(long_about = passwd::LONG_ABOUT, after_help = passwd::AFTER_HELP)]
     Passwd(passwd::PasswdArgs),
