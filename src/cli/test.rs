@@ -182,6 +182,18 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         check_path(path)?;
     }
     let report = super::connect::block_on(conformance::run(config, &registry))?;
+    let caps = &report.capabilities;
+    if !matches!(caps.v311, Some(Ok(()))) && !matches!(caps.v5, Some(Ok(()))) {
+        let why: Vec<String> = [&caps.v311, &caps.v5]
+            .into_iter()
+            .filter_map(|state| state.clone().and_then(Result::err))
+            .collect();
+        anyhow::bail!(
+            "{}: no connection accepted: {}",
+            report.broker,
+            why.join("; ")
+        );
+    }
     let table = render::table(&report, std::io::stdout().is_terminal());
     match args.json.as_deref() {
         Some(path) if path == Path::new("-") => {

@@ -1,0 +1,113 @@
+//! Deliberately broken brokers: `mqtk serve` behind a proxy that rewrites what the
+//! broker sends (drops the retain flag of every PUBLISH delivered). The cases about
+//! that behaviour fail, the others still pass.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
+
+use support::Serve;
+
+use crate::{mqtk_test, not_passed, result};
+
+/// How the proxy changes each packet the broker sends (the whole frame).
+type Rewrite = fn(&mut Vec<u8>);
+
+/// A proxy on 127.0.0.1 in front of `broker_port`, rewriting broker → client packets
+/// with `rewrite`; returns its port. Its threads end when the connections do.
+fn proxy(broker_port: u16, rewrite: Rewrite) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(broker) = TcpStream::connect(("127.0.0.1", broker_port)) else {
+                return;
+            };
+            let (c2, b2) = (client.try_clone().unwrap(), broker.try_clone().unwrap());
+            thread::spawn(move || copy(client, broker));
+            thread::spawn(move || frames(b2, c2, rewrite));
+        }
+    });
+    port
+}
+
+fn copy(mut from: TcpStream, mut to: TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Forwards whole MQTT frames, each through `rewrite`.
+fn frames(mut from: TcpStream, mut to: TcpStream, rewrite: Rewrite) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        while let Some(len) = frame_len(&buf) {
+            let mut frame: Vec<u8> = buf.drain(..len).collect();
+            rewrite(&mut frame);
+            if to.write_all(&frame).is_err() {
+                return;
+            }
+        }
+        match from.read(&mut chunk) {
+            Ok(0) | Err(_) => {
+                let _ = to.shutdown(Shutdown::Write);
+                return;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// The length of the complete frame at the start of `buf`, if it is complete.
+fn frame_len(buf: &[u8]) -> Option<usize> {
+    let (mut len, mut shift) = (0usize, 0);
+    for (i, &b) in buf.iter().enumerate().skip(1).take(4) {
+        len |= usize::from(b & 0x7F) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            let total = 1 + i + len;
+            return (buf.len() >= total).then_some(total);
+        }
+    }
+    None
+}
+
+fn drop_retain_flag(frame: &mut Vec<u8>) {
+    if frame[0] >> 4 == 3 {
+        frame[0] &= !1;
+    }
+}
+
+#[test]
+fn a_broker_that_drops_the_retain_flag_fails_the_retain_flag_cases_only() {
+    let serve = Serve::start(&[]);
+    let port = proxy(serve.port(), drop_retain_flag);
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = vec![
+        "-h".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+    ];
+    let (out, report) = mqtk_test(&hosts, &["--only", "retained", "--only", "qos"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "a must case failed");
+    for (id, version) in [
+        ("retained/delivered-on-subscribe", "3.1.1"),
+        ("retained/delivered-on-subscribe", "5"),
+        ("retained/retain-as-published", "5"),
+    ] {
+        assert_eq!(result(&report, id, version), "fail", "{id} on {version}");
+    }
+    let others = not_passed(&report, |c| {
+        !matches!(
+            c["id"].as_str(),
+            Some("retained/delivered-on-subscribe" | "retained/retain-as-published")
+        )
+    });
+    assert!(
+        others.is_empty(),
+        "only the retain flag is broken:\n{}",
+        others.join("\n")
+    );
+}
