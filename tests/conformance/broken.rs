@@ -1,6 +1,6 @@
 //! Deliberately broken brokers: `mqtk serve` behind a proxy that rewrites what the
-//! broker sends (drops the retain flag of every PUBLISH delivered). The cases about
-//! that behaviour fail, the others still pass.
+//! broker sends (drops the retain flag of every PUBLISH delivered; delivers every QoS 2
+//! message twice). The cases about that behaviour fail, the others still pass.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -10,8 +10,9 @@ use support::Serve;
 
 use crate::{mqtk_test, not_passed, result};
 
-/// How the proxy changes each packet the broker sends (the whole frame).
-type Rewrite = fn(&mut Vec<u8>);
+/// How the proxy changes each packet the broker sends (the whole frame in, the bytes
+/// to send out).
+type Rewrite = fn(Vec<u8>) -> Vec<u8>;
 
 /// A proxy on 127.0.0.1 in front of `broker_port`, rewriting broker → client packets
 /// with `rewrite`; returns its port. Its threads end when the connections do.
@@ -43,8 +44,7 @@ fn frames(mut from: TcpStream, mut to: TcpStream, rewrite: Rewrite) {
     let mut chunk = [0u8; 8192];
     loop {
         while let Some(len) = frame_len(&buf) {
-            let mut frame: Vec<u8> = buf.drain(..len).collect();
-            rewrite(&mut frame);
+            let frame = rewrite(buf.drain(..len).collect());
             if to.write_all(&frame).is_err() {
                 return;
             }
@@ -73,10 +73,25 @@ fn frame_len(buf: &[u8]) -> Option<usize> {
     None
 }
 
-fn drop_retain_flag(frame: &mut Vec<u8>) {
+fn drop_retain_flag(mut frame: Vec<u8>) -> Vec<u8> {
     if frame[0] >> 4 == 3 {
         frame[0] &= !1;
     }
+    frame
+}
+
+/// Each QoS 2 PUBLISH is followed by a copy under another packet id: the message is
+/// delivered twice.
+fn deliver_qos2_twice(frame: Vec<u8>) -> Vec<u8> {
+    if frame[0] >> 4 != 3 || (frame[0] >> 1) & 3 != 2 {
+        return frame;
+    }
+    let header = frame.iter().skip(1).position(|b| b & 0x80 == 0).unwrap() + 2;
+    let topic_len = usize::from(u16::from_be_bytes([frame[header], frame[header + 1]]));
+    let id_at = header + 2 + topic_len;
+    let mut copy = frame.clone();
+    copy[id_at] ^= 0x80;
+    [frame, copy].concat()
 }
 
 #[test]
@@ -108,6 +123,33 @@ fn a_broker_that_drops_the_retain_flag_fails_the_retain_flag_cases_only() {
     assert!(
         others.is_empty(),
         "only the retain flag is broken:\n{}",
+        others.join("\n")
+    );
+}
+
+#[test]
+fn a_broker_that_delivers_qos2_twice_fails_the_qos2_cases_only() {
+    let serve = Serve::start(&[]);
+    let port = proxy(serve.port(), deliver_qos2_twice);
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = vec![
+        "-h".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+    ];
+    let (out, report) = mqtk_test(&hosts, &["--only", "qos"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "a must case failed");
+    let broken = ["qos/qos2-flow", "qos/qos2-dup-resend"];
+    for id in broken {
+        for version in ["3.1.1", "5"] {
+            assert_eq!(result(&report, id, version), "fail", "{id} on {version}");
+        }
+    }
+    let others = not_passed(&report, |c| !broken.contains(&c["id"].as_str().unwrap()));
+    assert!(
+        others.is_empty(),
+        "only QoS 2 delivery is broken:\n{}",
         others.join("\n")
     );
 }
