@@ -42,6 +42,7 @@ Examples:
   mqtk test --only qos --only 'retained/*'   two feature groups
   mqtk test --skip keepalive --timeout 5     leave out the slow keep-alive cases
   mqtk test --list                           the cases, their spec references and levels
+  mqtk test --denied-topic 'secret/#'        also the config cases: a filter the ACL refuses
   mqtk test --json - | jq '.cases[] | select(.result == \"fail\")'";
 
 /// `mqtk test`'s flags.
@@ -139,6 +140,11 @@ pub struct TestArgs {
     /// The largest packet the probe tries, in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub probe_max_packet: u32,
+
+    /// A topic filter the broker's ACL does not let this client subscribe to: runs the
+    /// config cases (skipped without it)
+    #[arg(long, value_name = "TOPIC")]
+    pub denied_topic: Option<String>,
 
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
@@ -309,6 +315,7 @@ fn config(args: &TestArgs) -> anyhow::Result<Config> {
             .unwrap_or_else(|| format!("mqtk-test/{run}")),
         id_prefix: format!("mqtk{run}"),
         probe_max_packet: args.probe_max_packet,
+        denied_topic: args.denied_topic.clone(),
     })
 }
 

@@ -67,6 +67,9 @@ pub struct Config {
     pub id_prefix: String,
     /// The largest packet the probe tries.
     pub probe_max_packet: u32,
+    /// A topic filter the broker's ACL refuses this client (`--denied-topic`): runs the
+    /// `config` cases.
+    pub denied_topic: Option<String>,
 }
 
 impl Config {

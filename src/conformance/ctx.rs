@@ -50,6 +50,11 @@ impl Ctx {
         &self.shared.caps
     }
 
+    /// The topic filter the broker refuses this client, when the user named one.
+    pub fn denied_topic(&self) -> Option<&str> {
+        self.shared.config.denied_topic.as_deref()
+    }
+
     /// How long to wait for what must arrive.
     pub fn arrive(&self) -> Duration {
         ARRIVE.min(self.shared.config.case_timeout / 2)

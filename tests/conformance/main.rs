@@ -9,23 +9,32 @@ mod brokers;
 mod usage;
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
-use support::process::{output, text};
+use support::process::{child_output, text};
 
-/// Runs `mqtk test HOST_ARGS ARGS… --json FILE` to its end (bounded); its output and
+/// The longest a whole `mqtk test` run may take here: its cases take about 40 s on a
+/// busy 2-core machine, each is bounded by its 10 s limit.
+pub const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs `mqtk test HOST_ARGS ARGS… --json FILE` to its end (within `RUN_LIMIT`); its output and
 /// the parsed report.
 pub fn mqtk_test(host_args: &[String], args: &[&str], dir: &Path) -> (Output, Value) {
     let json = dir.join("report.json");
-    let out = output(
-        support::mqtk()
-            .arg("test")
-            .args(host_args)
-            .args(args)
-            .arg("--json")
-            .arg(&json),
-    );
+    let child = support::mqtk()
+        .arg("test")
+        .args(host_args)
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mqtk test starts");
+    let out = child_output(child, RUN_LIMIT);
     let report = std::fs::read_to_string(&json).unwrap_or_else(|e| {
         panic!(
             "no --json report ({e}); stdout:\n{}\nstderr:\n{}",

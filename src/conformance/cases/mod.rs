@@ -3,6 +3,7 @@
 //! the negative tests, and "the offender is closed and everyone else still served".
 //! Must not run cases (that is `runner`) or print.
 
+mod access;
 mod connect;
 mod keepalive;
 mod malformed;
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Case> {
         topics::CASES,
         malformed::CASES,
         v5::CASES,
+        access::CASES,
     ]
     .concat()
 }

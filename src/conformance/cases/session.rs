@@ -8,7 +8,7 @@ use crate::conformance::case::Case;
 use crate::conformance::peer::message;
 use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};
 use crate::conformance_case as case;
-use crate::protocol::{QoS, ReasonCode};
+use crate::protocol::{Packet, PubResponse, QoS, ReasonCode};
 
 pub const CASES: &[Case] = &[
     case!(
@@ -64,6 +64,24 @@ pub const CASES: &[Case] = &[
         spec("3.1.2.4", "MQTT-3.1.2-4"),
         "a clean start discards the kept session and its queued messages",
         clean_start_discards
+    ),
+    case!(
+        "session",
+        "pubrel-resent",
+        Must,
+        spec("4.4", "MQTT-4.4.0-1"),
+        spec("4.4", "MQTT-4.4.0-1"),
+        "a PUBREL not completed by PUBCOMP is resent when the session resumes",
+        pubrel_resent
+    ),
+    case!(
+        "session",
+        "expiry",
+        Must,
+        None,
+        section("3.1.2.11.2"),
+        "a session ends when its session expiry interval has passed after the disconnect",
+        session_expiry
     ),
 ];
 
@@ -214,4 +232,65 @@ async fn clean_start_discards(cx: Ctx) -> Check {
         .await?;
     clean.disconnect().await;
     ensure(!present, || "session present 1 after a clean start".into())
+}
+
+async fn pubrel_resent(cx: Ctx) -> Check {
+    let id = cx.client_id();
+    let topic = cx.topic("rel");
+    let mut sub = kept(&cx, &id, true).await?;
+    sub.subscribe(&topic, QoS::ExactlyOnce, cx.arrive()).await?;
+    let mut publisher = cx.peer().await?;
+    publisher
+        .publish(message(&topic, QoS::ExactlyOnce, b"two"), cx.arrive())
+        .await?;
+    let got = sub.expect_publish(cx.arrive()).await?;
+    sub.send(&Packet::PubRec(PubResponse::new(got.packet_id)))
+        .await?;
+    sub.expect_ack(got.packet_id, "PUBREL", cx.arrive()).await?;
+    // No PUBCOMP: the broker must send PUBREL again on the resumed session.
+    sub.drop_connection().await;
+    let mut back = kept(&cx, &id, false).await?;
+    let again = back.expect_ack(got.packet_id, "PUBREL", cx.arrive()).await;
+    if again.is_ok() {
+        back.send(&Packet::PubComp(PubResponse::new(got.packet_id)))
+            .await?;
+    }
+    let redelivered = back.collect(cx.quiet()).await;
+    back.disconnect().await;
+    end_session(&cx, &id).await?;
+    again.map_err(|e| {
+        Verdict::Fail(format!(
+            "after PUBREC and a lost connection: {}",
+            e.detail()
+        ))
+    })?;
+    let redelivered = redelivered?;
+    ensure(redelivered.is_empty(), || {
+        "the message was delivered again after its PUBREC".to_string()
+    })
+}
+
+async fn session_expiry(cx: Ctx) -> Check {
+    let id = cx.client_id();
+    let mut connect = cx.connect_packet(&id);
+    connect.properties.session_expiry_interval = Some(1);
+    let mut first = cx.open(connect).await?;
+    first
+        .subscribe(&cx.topic("x"), QoS::AtLeastOnce, cx.arrive())
+        .await?;
+    first.disconnect().await;
+    let mut soon = cx.connect_packet(&id);
+    soon.clean_start = false;
+    soon.properties.session_expiry_interval = Some(1);
+    let kept_then = cx.open(soon.clone()).await?;
+    let present_soon = kept_then.connack.session_present;
+    kept_then.disconnect().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let later = cx.open(soon).await?;
+    let present_later = later.connack.session_present;
+    later.disconnect().await;
+    end_session(&cx, &id).await?;
+    ensure(present_soon && !present_later, || {
+        format!("session expiry 1 s: session present {present_soon} right after, {present_later} 2.2 s after; expected true, false")
+    })
 }

@@ -132,6 +132,15 @@ pub const CASES: &[Case] = &[
         "PUBACK says 0x10 (no matching subscribers) when nobody subscribed",
         puback_no_subscribers
     ),
+    case!(
+        "v5",
+        "shared-redelivery",
+        Should,
+        None,
+        section("4.8.2"),
+        "a QoS 1 message unacknowledged by a shared member that left goes to another member",
+        shared_redelivery
+    ),
 ];
 
 /// A session for `id` kept 60 s after the connection ends.
@@ -467,5 +476,38 @@ async fn puback_no_subscribers(cx: Ctx) -> Check {
         .expect("QoS 1 has a PUBACK");
     ensure(ack.reason_code == ReasonCode::NoMatchingSubscribers, || {
         format!("PUBACK {}", ack.reason_code)
+    })
+}
+
+async fn shared_redelivery(cx: Ctx) -> Check {
+    if !cx.caps().announces(|a| a.shared_subscription_available) {
+        return Err(Verdict::Skip(
+            "CONNACK announces shared subscriptions 0".into(),
+        ));
+    }
+    let topic = cx.topic("shr");
+    let filter = format!("$share/{}/{topic}", cx.client_id());
+    let mut a = cx.peer().await?;
+    a.subscribe(&filter, QoS::AtLeastOnce, cx.arrive()).await?;
+    let mut b = cx.peer().await?;
+    b.subscribe(&filter, QoS::AtLeastOnce, cx.arrive()).await?;
+    let mut publisher = cx.peer().await?;
+    publisher
+        .publish(message(&topic, QoS::AtLeastOnce, b"left"), cx.arrive())
+        .await?;
+    // Whoever got it leaves without PUBACK; its session ends with the connection.
+    let (leaver, mut stayer) = tokio::select! {
+        got = a.expect_publish(cx.arrive()) => { got?; (a, b) }
+        got = b.expect_publish(cx.arrive()) => { got?; (b, a) }
+    };
+    leaver.drop_connection().await;
+    let again = stayer.expect_publish(cx.arrive()).await.map_err(|_| {
+        Verdict::Fail(
+            "the member that got the message left without PUBACK; the other member never got it"
+                .into(),
+        )
+    })?;
+    ensure(&again.payload[..] == b"left", || {
+        format!("got {}", shown(&again.payload))
     })
 }

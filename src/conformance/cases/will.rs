@@ -48,6 +48,15 @@ pub const CASES: &[Case] = &[
         "a will delay interval holds the will back until it has passed",
         will_delay
     ),
+    case!(
+        "will",
+        "delay-ends-with-session",
+        Must,
+        None,
+        section("3.1.3.2.2"),
+        "a will delayed longer than the session lasts is published when the session ends",
+        delay_ends_with_session
+    ),
 ];
 
 async fn with_will(
@@ -134,6 +143,33 @@ async fn will_delay(cx: Ctx) -> Check {
     ensure(after >= Duration::from_millis(1800), || {
         format!(
             "will delay 2 s, the will {} came after {after:?}",
+            shown(&got.payload)
+        )
+    })
+}
+
+async fn delay_ends_with_session(cx: Ctx) -> Check {
+    let topic = cx.topic("will");
+    let mut sub = cx.peer().await?;
+    sub.subscribe(&topic, QoS::AtLeastOnce, cx.arrive()).await?;
+    let mut connect = cx.connect_packet(&cx.client_id());
+    let mut w = will(&topic, b"session over");
+    w.properties.will_delay_interval = Some(30);
+    connect.will = Some(w);
+    connect.properties.session_expiry_interval = Some(1);
+    let dying = cx.open(connect).await?;
+    let closed = Instant::now();
+    dying.drop_connection().await;
+    let got = sub
+        .expect_publish(Duration::from_secs(4))
+        .await
+        .map_err(|_| {
+            Verdict::Fail("will delay 30 s, session expiry 1 s: no will within 4 s".into())
+        })?;
+    let after = closed.elapsed();
+    ensure(after >= Duration::from_millis(800), || {
+        format!(
+            "session expiry 1 s: the will {} came after {after:?}",
             shown(&got.payload)
         )
     })
