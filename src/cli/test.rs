@@ -10,9 +10,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::values::{self, BrokerUrl, UrlScheme};
 use super::Exit;
+use crate::conformance::report::version_name;
+use crate::conformance::runner::Progress;
 use crate::conformance::{self, cases, render, Config, Selection};
 use crate::net::tls::{ClientTlsFiles, TlsOptions};
 use crate::output;
@@ -187,7 +190,23 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     for path in [&args.json, &args.junit].into_iter().flatten() {
         check_path(path)?;
     }
-    let report = super::connect::block_on(conformance::run(config, &registry))?;
+    let bar = progress_bar();
+    let mut show = |event: Progress<'_>| match event {
+        Progress::Probed(n) => {
+            bar.set_length(n as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+                    .expect("the template is a valid indicatif template"),
+            );
+        }
+        Progress::Starting(case, version) => {
+            bar.set_message(format!("{} ({})", case.id(), version_name(version)));
+        }
+        Progress::Finished(_) => bar.inc(1),
+    };
+    let run = conformance::run(config, &registry, &mut show);
+    let report = super::connect::block_on(run)?;
+    bar.finish_and_clear();
     let caps = &report.capabilities;
     if !matches!(caps.v311, Some(Ok(()))) && !matches!(caps.v5, Some(Ok(()))) {
         let why: Vec<String> = [&caps.v311, &caps.v5]
@@ -223,6 +242,19 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         0 => Ok(()),
         code => Err(Exit::silent(code).into()),
     }
+}
+
+/// A bar on stderr while the run goes (nothing when stderr is not a terminal): the
+/// probe first, then one step per case run.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed:>4} {spinner} {msg}")
+            .expect("the template is a valid indicatif template"),
+    );
+    bar.set_message("probing the broker");
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
 }
 
 /// Finds a typo in --json/--junit before a run that takes a minute.

@@ -28,8 +28,18 @@ pub fn selected(cases: &[Case], config: &Config) -> Vec<(Case, ProtocolVersion)>
     out
 }
 
-/// Probes the broker, then runs the selected cases one at a time.
-pub async fn run(config: Config, cases: &[Case]) -> Report {
+/// What `run` reports while it works (for a progress display).
+pub enum Progress<'a> {
+    /// The probe is done; this many case runs follow.
+    Probed(usize),
+    /// A case run is about to start.
+    Starting(&'a Case, ProtocolVersion),
+    /// A case run ended.
+    Finished(&'a CaseReport),
+}
+
+/// Probes the broker, then runs the selected cases one at a time, telling `progress`.
+pub async fn run(config: Config, cases: &[Case], progress: &mut dyn FnMut(Progress<'_>)) -> Report {
     let started = Instant::now();
     let todo = selected(cases, &config);
     let bare = Arc::new(Shared {
@@ -50,7 +60,9 @@ pub async fn run(config: Config, cases: &[Case]) -> Report {
     });
     let mut reports = Vec::new();
     let mut dead: Option<String> = None;
+    progress(Progress::Probed(todo.len()));
     for (case, version) in todo {
+        progress(Progress::Starting(&case, version));
         let case_started = Instant::now();
         let verdict = match &dead {
             Some(why) => Err(Verdict::Fail(format!(
@@ -60,12 +72,9 @@ pub async fn run(config: Config, cases: &[Case]) -> Report {
         };
         let broke = matches!(&verdict, Err(Verdict::Error(_)))
             || matches!(&verdict, Err(Verdict::Fail(d)) if d.starts_with("time limit"));
-        reports.push(CaseReport::new(
-            &case,
-            version,
-            verdict,
-            case_started.elapsed(),
-        ));
+        let report = CaseReport::new(&case, version, verdict, case_started.elapsed());
+        progress(Progress::Finished(&report));
+        reports.push(report);
         if dead.is_none() && broke {
             dead = alive(&shared, version).await.err();
         }
