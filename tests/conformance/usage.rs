@@ -47,3 +47,23 @@ fn an_unreachable_broker_is_an_error_not_a_run_of_skips() {
     let err = text(&out.stderr);
     assert!(err.contains("connection refused"), "{err}");
 }
+
+#[test]
+fn over_tls_the_cases_run_against_mosquitto_with_the_ca_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = support::pki::pki(dir.path());
+    let (_broker, port) = support::pki::mosquitto_tls(&pki.cert, &pki.key, "");
+    let hosts = vec![
+        "-h".to_string(),
+        "localhost".into(),
+        "-p".into(),
+        port.to_string(),
+        "--cafile".into(),
+        pki.ca.to_str().unwrap().into(),
+    ];
+    let args = ["--only", "qos/qos1-flow", "--probe-max-packet", "4096"];
+    let (out, report) = crate::mqtk_test(&hosts, &args, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(report["summary"]["passed"], 2, "{report}");
+    assert!(report["broker"].as_str().unwrap().starts_with("mqtts://"));
+}
