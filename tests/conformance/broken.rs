@@ -1,6 +1,7 @@
 //! Deliberately broken brokers: `mqtk serve` behind a proxy that rewrites what the
 //! broker sends (drops the retain flag of every PUBLISH delivered; delivers every QoS 2
-//! message twice). The cases about that behaviour fail, the others still pass.
+//! message twice), or stops answering: the cases about that behaviour fail, the others
+//! still pass, and a broker that stops answering fails the cases left, in bounded time.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -17,11 +18,22 @@ type Rewrite = fn(Vec<u8>) -> Vec<u8>;
 /// A proxy on 127.0.0.1 in front of `broker_port`, rewriting broker → client packets
 /// with `rewrite`; returns its port. Its threads end when the connections do.
 fn proxy(broker_port: u16, rewrite: Rewrite) -> u16 {
+    proxy_until(broker_port, rewrite, usize::MAX)
+}
+
+/// `proxy`, which forwards the first `answered` connections; later ones it accepts and
+/// holds open, reading and answering nothing (a broker that hangs).
+fn proxy_until(broker_port: u16, rewrite: Rewrite, answered: usize) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     thread::spawn(move || {
-        for client in listener.incoming() {
+        let mut held = Vec::new();
+        for (n, client) in listener.incoming().enumerate() {
             let Ok(client) = client else { return };
+            if n >= answered {
+                held.push(client);
+                continue;
+            }
             let Ok(broker) = TcpStream::connect(("127.0.0.1", broker_port)) else {
                 return;
             };
@@ -151,5 +163,53 @@ fn a_broker_that_delivers_qos2_twice_fails_the_qos2_cases_only() {
         others.is_empty(),
         "only QoS 2 delivery is broken:\n{}",
         others.join("\n")
+    );
+}
+
+fn unchanged(frame: Vec<u8>) -> Vec<u8> {
+    frame
+}
+
+#[test]
+fn a_broker_that_stops_answering_fails_the_cases_left_in_bounded_time() {
+    let serve = Serve::start(&[]);
+    // The probe of one version takes fewer than 20 connections; then the broker hangs.
+    let port = proxy_until(serve.port(), unchanged, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = vec![
+        "-h".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+    ];
+    let args = [
+        "-V",
+        "5",
+        "--only",
+        "qos",
+        "--only",
+        "retained",
+        "--timeout",
+        "2",
+    ];
+    let started = std::time::Instant::now();
+    let (out, report) = mqtk_test(&hosts, &args, dir.path());
+    assert_eq!(out.status.code(), Some(1), "must cases failed");
+    let cases = report["cases"].as_array().unwrap();
+    let first = cases
+        .iter()
+        .position(|c| c["result"] != "pass")
+        .expect("a case meets the hung broker");
+    assert!(first + 1 < cases.len(), "cases are left after it: {report}");
+    for case in &cases[first + 1..] {
+        assert_eq!(case["result"], "fail", "{case}");
+        let detail = case["detail"].as_str().unwrap();
+        assert!(detail.starts_with("the broker stopped answering"), "{case}");
+    }
+    // The cases left fail at once instead of waiting out their limits.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
     );
 }
