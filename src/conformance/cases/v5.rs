@@ -132,6 +132,9 @@ pub const CASES: &[Case] = &[
         "PUBACK says 0x10 (no matching subscribers) when nobody subscribed",
         puback_no_subscribers
     ),
+    case!("v5", "packet-too-large", Must, None, section("3.2.2.3.6"),
+        "a packet larger than the maximum packet size the broker announced closes the connection (0x95)",
+        packet_too_large),
     case!(
         "v5",
         "shared-redelivery",
@@ -510,4 +513,25 @@ async fn shared_redelivery(cx: Ctx) -> Check {
     ensure(&again.payload[..] == b"left", || {
         format!("got {}", shown(&again.payload))
     })
+}
+
+async fn packet_too_large(cx: Ctx) -> Check {
+    let Some(max) = cx
+        .caps()
+        .connack
+        .as_ref()
+        .and_then(|a| a.maximum_packet_size)
+    else {
+        return Err(Verdict::Skip(
+            "CONNACK announces no maximum packet size".into(),
+        ));
+    };
+    let payload = vec![b'x'; max as usize + 16];
+    let body = super::publish_body(&cx, cx.topic("big").as_bytes(), None, &payload);
+    super::closes_offender(
+        &cx,
+        &super::frame(0x30, &body),
+        &[ReasonCode::PacketTooLarge],
+    )
+    .await
 }
