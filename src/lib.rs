@@ -16,6 +16,9 @@
 //!   `persist/` (kept sessions, `--data-dir`), `access/` (passwords, ACL).
 //! - `bench`: `mqtk bench`: plan, lean simulated clients on `net`, pacing, statistics
 //!   (hdrhistogram), the report model and its renderers.
+//! - `conformance`: `mqtk test`: the capability probe, the conformance cases (each with
+//!   its spec reference and level), running them under time limits, the report model
+//!   and its table / JSON / JUnit forms, on `net`.
 //! - `cli`: clap definitions and one `run` per subcommand: turns flags into the checked
 //!   configs of the modules above. Nothing below `cli` sees clap types.
 //! - `output`: the only writer to stdout/stderr (enforced by the clippy lints below):
@@ -25,16 +28,18 @@
 //!   which codec. Sans-IO.
 //! - `small_map`: a vector-backed map for the few-entry maps kept per connection.
 //!
-//! Dependencies point down, never up: `cli` → `client`, `bench`, `broker` → `net` →
-//! `protocol` → `small_map`, with `output` beside them for whoever prints and `payload` below `output` and `cli`. `bench` uses
-//! `broker` only to start the built-in broker; otherwise `client`, `bench` and `broker`
-//! do not know each other. No two files need each other (`scripts/module-cycles`).
+//! Dependencies point down, never up: `cli` → `client`, `bench`, `broker`,
+//! `conformance` → `net` → `protocol` → `small_map`, with `output` beside them for
+//! whoever prints and `payload` below `output` and `cli`. `bench` uses `broker` only to
+//! start the built-in broker; otherwise `client`, `bench`, `broker` and `conformance` do
+//! not know each other. No two files need each other (`scripts/module-cycles`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod client;
+pub mod conformance;
 pub mod net;
 pub mod output;
 pub mod payload;

@@ -4,7 +4,9 @@
 
 use clap::Parser;
 
-use mqtk::cli::{bench, docs, passwd, profile, publish, rr, serve, subscribe, Cli, Command, Exit};
+use mqtk::cli::{
+    bench, docs, passwd, profile, publish, rr, serve, subscribe, test, Cli, Command, Exit,
+};
 use mqtk::output;
 
 fn main() {
@@ -34,6 +36,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Sub(args) => subscribe::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Test(args) => test::run(args),
         Command::Passwd(args) => passwd::run(args),
         Command::Completions(args) => docs::run_completions(args),
     }

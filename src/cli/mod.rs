@@ -15,6 +15,7 @@ pub mod rr;
 pub mod schema_args;
 pub mod serve;
 pub mod subscribe;
+pub mod test;
 pub mod values;
 
 use std::fmt;
@@ -81,6 +82,9 @@ pub enum Command {
     /// Run an MQTT broker
     #[command(long_about = serve::LONG_ABOUT, after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Check a broker against MQTT 3.1.1 and 5.0 and report what it gets wrong
+    #[command(long_about = test::LONG_ABOUT, after_help = test::AFTER_HELP)]
+    Test(test::TestArgs),
     /// Manage a mosquitto password file (like mosquitto_passwd)
     #[command(long_about = passwd::LONG_ABOUT, after_help = passwd::AFTER_HELP)]
     Passwd(passwd::PasswdArgs),
@@ -98,7 +102,9 @@ impl Command {
             Command::Sub(args) => Some(&mut args.connect),
             Command::Rr(args) => Some(&mut args.connect),
             Command::Bench(args) => Some(&mut args.connect),
-            Command::Serve(_) | Command::Passwd(_) | Command::Completions(_) => None,
+            Command::Serve(_) | Command::Test(_) | Command::Passwd(_) | Command::Completions(_) => {
+                None
+            }
         }
     }
 

@@ -1,0 +1,69 @@
+//! `mqtk test`'s command line: `--list`, bad usage (exit 2), an unreachable broker.
+
+use support::process::{output, text};
+
+#[test]
+fn list_names_each_case_with_its_version_level_and_reference() {
+    let out = output(support::mqtk().args(["test", "--list", "--only", "retained/replace"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].starts_with("retained/replace 3.1.1 must"),
+        "{listed}"
+    );
+    assert!(lines[1].contains("§3.3.1.3 [MQTT-3.3.1-5]"), "{listed}");
+}
+
+#[test]
+fn bad_usage_exits_2_and_says_what_to_fix() {
+    for (args, says) in [
+        (&["test", "--only", "nothing-matches"][..], "select no case"),
+        (&["test", "-V", "3"][..], "or both"),
+        (&["test", "--timeout", "0"][..], "seconds from 1 to 3600"),
+        (&["test", "-P", "secret"][..], "add -u USER"),
+    ] {
+        let out = output(support::mqtk().args(args));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_broker_is_an_error_not_a_run_of_skips() {
+    let port = support::free_port().to_string();
+    let out = output(support::mqtk().args(["test", "-h", "127.0.0.1", "-p", &port]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("connection refused"), "{err}");
+}
+
+#[test]
+fn over_tls_the_cases_run_against_mosquitto_with_the_ca_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = support::pki::pki(dir.path());
+    let (_broker, port) = support::pki::mosquitto_tls(&pki.cert, &pki.key, "");
+    let hosts = vec![
+        "-h".to_string(),
+        "localhost".into(),
+        "-p".into(),
+        port.to_string(),
+        "--cafile".into(),
+        pki.ca.to_str().unwrap().into(),
+    ];
+    let args = ["--only", "qos/qos1-flow", "--probe-max-packet", "4096"];
+    let (out, report) = crate::mqtk_test(&hosts, &args, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(report["summary"]["passed"], 2, "{report}");
+    assert!(report["broker"].as_str().unwrap().starts_with("mqtts://"));
+}
