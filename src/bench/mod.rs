@@ -17,6 +17,7 @@
 //! - `hdrlog`: `--hdr-log` in the HdrHistogram interval log format.
 //! - `collect`: merges client updates into the run's figures; one owner, no locks.
 //! - `report`: the serde `BenchReport`.
+//! - `slo`: `--slo` thresholds, parsed and checked against a finished report.
 //! - `render`: the human table and the JSON over `&BenchReport`.
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
 //! - `workers`: the single-threaded runtimes the client tasks run on.
@@ -39,6 +40,7 @@ pub mod quiet;
 pub mod render;
 pub mod report;
 pub mod scenario;
+pub mod slo;
 pub mod stats;
 pub mod sys;
 pub mod workers;

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{BenchReport, LatencyStats};
+use super::report::{BenchReport, LatencyStats, SloVerdict};
 
 /// The report as pretty JSON (the `--json` format), newline-terminated.
 pub fn json(report: &BenchReport) -> String {
@@ -137,7 +137,22 @@ pub fn table(report: &BenchReport) -> String {
             .collect();
         row("errors", errors.join(", "));
     }
+    for v in &report.slo {
+        row("slo", slo_line(v));
+    }
     out
+}
+
+/// `pass  p99<=20ms  (p99 was 1.23 ms)`, in the unit of the threshold.
+fn slo_line(v: &SloVerdict) -> String {
+    let actual = match (v.actual, v.unit.as_str()) {
+        (None, _) => "not measured".to_string(),
+        (Some(a), "us") => micros(a.round() as u64),
+        (Some(a), "msgs/s") => format!("{} msgs/s", count(a.round() as u64)),
+        (Some(a), _) => count(a.round() as u64),
+    };
+    let verdict = if v.passed { "pass" } else { "FAIL" };
+    format!("{verdict}  {}  (was {actual})", v.threshold)
 }
 
 fn percentiles(s: &LatencyStats) -> String {
@@ -289,6 +304,7 @@ pub(crate) mod tests {
                 utilization_percent: 26.7,
                 threads: 2,
             },
+            slo: Vec::new(),
         }
     }
 

@@ -66,6 +66,26 @@ pub struct BenchReport {
     pub error_messages: BTreeMap<String, String>,
     /// CPU used by the bench itself.
     pub cpu: CpuUsage,
+    /// The verdict of each `--slo` threshold, in the order given; absent without `--slo`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<SloVerdict>,
+}
+
+/// One `--slo` threshold checked against the finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloVerdict {
+    /// The threshold as given: `p99<=20ms`.
+    pub threshold: String,
+    /// Unit of `limit` and `actual`: `us`, `msgs/s` or `count`.
+    pub unit: String,
+    /// The comparison: `<=`, `<`, `>=`, `>` or `=`.
+    pub op: String,
+    /// The limit, in `unit`.
+    pub limit: f64,
+    /// The run's value, in `unit`; `None` when it was not measured (no delivery).
+    pub actual: Option<f64>,
+    /// True when `actual op limit` holds.
+    pub passed: bool,
 }
 
 /// The broker under test.
@@ -182,6 +202,11 @@ impl CpuUsage {
 }
 
 impl BenchReport {
+    /// The `--slo` thresholds that were violated.
+    pub fn slo_violations(&self) -> impl Iterator<Item = &SloVerdict> {
+        self.slo.iter().filter(|v| !v.passed)
+    }
+
     /// Deliveries that count toward the exit status: lost QoS 1/2 messages.
     pub fn lost_with_guarantee(&self) -> u64 {
         if self.parameters.qos > 0 {

@@ -494,6 +494,7 @@ fn report(
                 / elapsed.as_secs_f64().max(1e-9),
             threads: client_threads,
         },
+        slo: Vec::new(),
     }
 }
 

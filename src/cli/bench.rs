@@ -17,7 +17,7 @@ use crate::bench::conn::TlsTarget;
 use crate::bench::embedded::{self, Embedded};
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
-use crate::bench::{fds, render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
+use crate::bench::{fds, render, scenario, slo, sys, BenchConfig, BenchReport, RunBound, Target};
 use crate::net::tls::TlsOptions;
 use crate::output;
 use crate::protocol::Properties;
@@ -110,12 +110,21 @@ when it may (CAP_SYS_RESOURCE: root outside most containers; up to fs.nr_open), 
 so; when the limit stays short it warns how many clients fit and how to raise it (ulimit
 -Hn, root, limits.conf, the container's nofile limit).
 
+--slo THRESHOLDS (comma separated, or --slo repeated) checks the finished run:
+METRIC OP VALUE with OP one of <= < >= > =; METRIC p50, p90, p99, p999 (or p99.9), max
+or mean of the end-to-end latency, with a unit (us, ms, s); lost, duplicates, reordered
+or failed (clients), counts; throughput, deliveries received per second. Each verdict is
+a `slo` line of the table (pass or FAIL, and the run's value) and an entry of the JSON's
+slo [{threshold, unit, op, limit, actual, passed}]. A latency threshold fails when no
+message was received.
+
 Exit status:
   0    the run finished; QoS 0 losses are reported but do not fail it
   1    QoS 1/2 messages were lost or clients failed to connect (the counts are
        printed after the report), or an error before the run
-  130  interrupted with Ctrl-C: the report so far is printed
-  2    the command line cannot be parsed";
+  2    the command line cannot be parsed
+  3    the run finished but an --slo threshold was violated (status 1 wins when both)
+  130  interrupted with Ctrl-C: the report so far is printed";
 
 /// Examples shown after the flags in `--help`.
 pub const AFTER_HELP: &str = "\
@@ -125,7 +134,8 @@ Examples:
   mqtk bench -h localhost --publishers 100 --subscribers 100 --topic 'b/%i' --sub-topic 'b/%i'
   mqtk bench --scenario fan-out --subscribers 500 --duration 30s --rate 100
   mqtk bench -h broker --publishers 1000 --connect-rate 200 --json report.json
-  mqtk bench -L mqtts://broker --cafile ca.pem --scenario connect --clients 1000";
+  mqtk bench -L mqtts://broker --cafile ca.pem --scenario connect --clients 1000
+  mqtk bench -h broker --scenario pairs --rate 100 --duration 1m --slo 'p99<=20ms,lost=0'";
 
 /// Ready-made shapes of load; explicit flags override what they set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -228,6 +238,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
 
+    /// Fail with status 3 unless every threshold holds: p99<=20ms,lost=0,throughput>=1000
+    #[arg(long, value_name = "THRESHOLDS")]
+    pub slo: Vec<String>,
+
     /// MQTT 5 properties of each message.
     #[command(flatten)]
     pub message_properties: MessagePropertyArgs,
@@ -243,6 +257,7 @@ pub struct BenchArgs {
 /// could not connect.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let config = bench_config(&args)?;
+    let thresholds = slo_thresholds(&args.slo)?;
     check_json_path(args.json.as_deref())?;
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
@@ -270,7 +285,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(broker) = embedded {
         broker.stop();
     }
-    let report = report?;
+    let mut report = report?;
+    report.slo = slo::check(&thresholds, &report);
     if !version_fixed && report.parameters.protocol_version == "3.1.1" {
         output::note("the broker refused MQTT 5: measured with MQTT 3.1.1");
         if args.connect.receive_maximum.is_some() {
@@ -279,6 +295,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     print_report(&report, args.json.as_deref())?;
     exit_status(&report)
+}
+
+/// Every `--slo` threshold, read before the run so a typo costs no run.
+fn slo_thresholds(specs: &[String]) -> anyhow::Result<Vec<slo::Threshold>> {
+    let mut all = Vec::new();
+    for spec in specs {
+        all.extend(slo::parse(spec)?);
+    }
+    Ok(all)
 }
 
 /// Finds a typo in --json now, not after a run that may take minutes.
@@ -372,8 +397,9 @@ fn print_report(report: &BenchReport, json: Option<&Path>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Fails when the run lost QoS 1/2 messages or clients could not connect, with the counts.
-fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
+/// Fails when the run lost QoS 1/2 messages or clients could not connect (status 1), or
+/// when an `--slo` threshold was violated (status 3), with the counts.
+pub(crate) fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     if report.clients.failed > 0 {
         let mut text = format!(
@@ -403,10 +429,21 @@ fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
         problems.insert(0, "interrupted".into());
         return Err(Exit::new(130, problems.join(", ")).into());
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Exit::new(1, problems.join(", ")).into())
+    let violated: Vec<&str> = report
+        .slo_violations()
+        .map(|v| v.threshold.as_str())
+        .collect();
+    let slo_problem =
+        (!violated.is_empty()).then(|| format!("--slo violated: {}", violated.join(", ")));
+    // A broken run (status 1) outranks a slow one (status 3): its figures are not the
+    // broker's performance.
+    match (problems.is_empty(), slo_problem) {
+        (true, None) => Ok(()),
+        (true, Some(slo)) => Err(Exit::new(3, slo).into()),
+        (false, slo) => {
+            problems.extend(slo);
+            Err(Exit::new(1, problems.join(", ")).into())
+        }
     }
 }
 

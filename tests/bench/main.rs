@@ -1,8 +1,10 @@
 //! `mqtk bench` against the real mosquitto broker: delivery accounting, the report and
 //! the HdrHistogram log (`runs`), TLS (`tls`), the fallback to MQTT 3.1.1 and MQTT 5's
-//! Receive Maximum (`versions`). One test binary; the harness is `support`
-//! (tests/support), with `support::bench` running `mqtk bench` to its exit.
+//! Receive Maximum (`versions`), `--slo` verdicts and exit status (`slo`). One test
+//! binary; the harness is `support` (tests/support), with `support::bench` running
+//! `mqtk bench` to its exit.
 
 mod runs;
+mod slo;
 mod tls;
 mod versions;
