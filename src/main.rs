@@ -13,7 +13,7 @@ fn main() {
     let result = match cli.command {
         Command::Pub(args) => publish::run(args),
         Command::Sub(args) => subscribe::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(*args),
         Command::Serve(args) => serve::run(args),
         Command::Passwd(args) => passwd::run(args),
         Command::Completions(args) => docs::run_completions(args),

@@ -262,6 +262,12 @@ impl Collector {
         self.received_unique
     }
 
+    /// Messages missing so far, for `--series`: gaps below the highest sequence each
+    /// receiver has seen from each publisher (see `SequenceTracker::gaps`).
+    pub fn gaps_so_far(&self) -> u64 {
+        self.trackers.values().map(SequenceTracker::gaps).sum()
+    }
+
     /// Messages sent so far by each publisher.
     pub fn sent_by_publisher(&self) -> &[u64] {
         &self.sent_by_publisher

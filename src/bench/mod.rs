@@ -17,6 +17,7 @@
 //! - `hdrlog`: `--hdr-log` in the HdrHistogram interval log format.
 //! - `collect`: merges client updates into the run's figures; one owner, no locks.
 //! - `report`: the serde `BenchReport`.
+//! - `series`: `--series`, one JSON line per second of the run.
 //! - `slo`: `--slo` thresholds, parsed and checked against a finished report.
 //! - `render`: the human table and the JSON over `&BenchReport`.
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
@@ -40,6 +41,7 @@ pub mod quiet;
 pub mod render;
 pub mod report;
 pub mod scenario;
+pub mod series;
 pub mod slo;
 pub mod stats;
 pub mod sys;

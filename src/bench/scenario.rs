@@ -25,6 +25,7 @@ use super::plan::Plan;
 use super::progress::{Progress, Snapshot};
 use super::quiet::{Movement, QuietWatch};
 use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters};
+use super::series::{self, Series};
 use super::sys;
 use super::workers::Workers;
 
@@ -58,6 +59,7 @@ pub async fn run(
     broker: Broker,
     publish_properties: Properties,
     mut progress: Box<dyn Progress>,
+    series: Option<Series>,
 ) -> anyhow::Result<BenchReport> {
     config.check().map_err(anyhow::Error::msg)?;
     let plan = Plan::build(&config).map_err(anyhow::Error::msg)?;
@@ -90,12 +92,22 @@ pub async fn run(
         workers.clone(),
     ));
     let mut driver = Driver::new(ctx, phase_tx, total);
+    driver.series = series;
     driver
         .drive(rx, progress.as_mut(), start.hdr_log.as_ref())
         .await;
     progress.finish();
     stop_clients(spawner, workers).await;
     let elapsed = start.epoch.elapsed();
+    if let Some(series) = driver.series.take() {
+        let interval = driver.collector.take_interval();
+        let counters = driver.series_counters();
+        let mut series = series;
+        series.tick(elapsed, counters, &interval);
+        series
+            .finish(elapsed, counters)
+            .context("cannot write --series")?;
+    }
     let cpu = start.cpu_used(&broker);
     if let Some(log) = start.hdr_log {
         log.finish().context("cannot write --hdr-log")?;
@@ -217,6 +229,8 @@ struct Driver {
     interval_start: Duration,
     finish_deadline: Option<Instant>,
     last_sent: Option<u64>,
+    /// `--series`, fed on every tick.
+    series: Option<Series>,
 }
 
 impl Driver {
@@ -236,6 +250,7 @@ impl Driver {
             interval_start: Duration::ZERO,
             finish_deadline: None,
             last_sent: None,
+            series: None,
         }
     }
 
@@ -327,7 +342,17 @@ impl Driver {
         true
     }
 
-    /// Writes the interval histogram to --hdr-log and draws progress.
+    /// The counters a `--series` line needs.
+    fn series_counters(&self) -> series::Counters {
+        series::Counters {
+            sent: self.collector.sent,
+            received: self.collector.received_unique(),
+            lost: self.collector.gaps_so_far(),
+            connected: self.collector.connected(),
+        }
+    }
+
+    /// Writes the interval histogram to --series and --hdr-log and draws progress.
     fn cut_interval(
         &mut self,
         now: Instant,
@@ -337,6 +362,12 @@ impl Driver {
         let interval = self.collector.take_interval();
         let p99_us = (!interval.is_empty()).then(|| interval.value_at_quantile(0.99));
         let elapsed = now.duration_since(self.ctx.epoch);
+        if self.series.is_some() {
+            let counters = self.series_counters();
+            if let Some(series) = &mut self.series {
+                series.tick(elapsed, counters, &interval);
+            }
+        }
         if let Some(log) = hdr_log {
             if !interval.is_empty() {
                 log.write(

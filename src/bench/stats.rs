@@ -146,6 +146,13 @@ impl SequenceTracker {
         }
     }
 
+    /// Sequences missing below the highest one received: lost so far, as far as this
+    /// receiver can tell while messages are still in flight.
+    pub fn gaps(&self) -> u64 {
+        self.max_seen
+            .map_or(0, |max| (max + 1).saturating_sub(self.unique))
+    }
+
     /// Messages missing out of `sent` (sequences `0..sent`).
     pub fn lost(&self, sent: u64) -> u64 {
         sent.saturating_sub(self.unique)
@@ -180,6 +187,8 @@ mod tests {
         assert_eq!(t.reordered, 0);
         // 0..8 sent: 2, 5, 6 missing.
         assert_eq!(t.lost(8), 3);
+        // 0..=7 seen up to: 2, 5, 6 missing so far.
+        assert_eq!(t.gaps(), 3);
     }
 
     #[test]

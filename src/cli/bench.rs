@@ -2,7 +2,7 @@
 //! scenario for `crate::bench`, runs it and prints the report. Must not print directly
 //! (use `output`) or measure.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +17,7 @@ use crate::bench::conn::TlsTarget;
 use crate::bench::embedded::{self, Embedded};
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
+use crate::bench::series::{Series, SeriesSink};
 use crate::bench::{fds, render, scenario, slo, sys, BenchConfig, BenchReport, RunBound, Target};
 use crate::net::tls::TlsOptions;
 use crate::output;
@@ -109,6 +110,14 @@ connection too), plus 64. Bench raises its open-file limit to that, past the har
 when it may (CAP_SYS_RESOURCE: root outside most containers; up to fs.nr_open), and says
 so; when the limit stays short it warns how many clients fit and how to raise it (ulimit
 -Hn, root, limits.conf, the container's nofile limit).
+
+--series FILE (or - for stdout; the table then goes to stderr) writes one JSON object per
+line for each second of the run, flushed as written: elapsed_secs, window_secs,
+sent_per_sec, received_per_sec, p50_us and p99_us of that second's deliveries (null when
+none), lost (messages missing so far: gaps below the highest sequence each subscriber
+has seen; in-flight messages are not counted, the report's lost is final), connected,
+and the sent and received totals. The last line covers the rest of the run, shorter
+than a second.
 
 --slo THRESHOLDS (comma separated, or --slo repeated) checks the finished run:
 METRIC OP VALUE with OP one of <= < >= > =; METRIC p50, p90, p99, p999 (or p99.9), max
@@ -238,6 +247,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
 
+    /// Write one JSON line per second (rates, p50/p99, lost, connected) to FILE or stdout (-)
+    #[arg(long, value_name = "FILE|-")]
+    pub series: Option<PathBuf>,
+
     /// Fail with status 3 unless every threshold holds: p99<=20ms,lost=0,throughput>=1000
     #[arg(long, value_name = "THRESHOLDS")]
     pub slo: Vec<String>,
@@ -259,6 +272,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let config = bench_config(&args)?;
     let thresholds = slo_thresholds(&args.slo)?;
     check_json_path(args.json.as_deref())?;
+    let series = series_sink(args.series.as_deref(), args.json.as_deref())?;
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
     let version_fixed = config.version_fixed;
@@ -280,7 +294,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
     let progress = new_progress(mode, Box::new(|line: &str| output::log_line(line)));
-    let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress));
+    let report = runtime.block_on(scenario::run(
+        config,
+        broker,
+        publish_properties,
+        progress,
+        series.map(Series::new),
+    ));
     drop(runtime);
     if let Some(broker) = embedded {
         broker.stop();
@@ -293,7 +313,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             output::note("--receive-maximum was not sent: it is MQTT 5 only");
         }
     }
-    print_report(&report, args.json.as_deref())?;
+    let table_to_stderr = args.series.as_deref() == Some(Path::new("-"));
+    print_report(&report, args.json.as_deref(), table_to_stderr)?;
     exit_status(&report)
 }
 
@@ -304,6 +325,26 @@ fn slo_thresholds(specs: &[String]) -> anyhow::Result<Vec<slo::Threshold>> {
         all.extend(slo::parse(spec)?);
     }
     Ok(all)
+}
+
+/// Where `--series` lines go: stdout (`-`) or a file created now (a bad path fails
+/// before the run). Each line is flushed as written, for a tool following the run.
+fn series_sink(series: Option<&Path>, json: Option<&Path>) -> anyhow::Result<Option<SeriesSink>> {
+    let Some(path) = series else {
+        return Ok(None);
+    };
+    if path == Path::new("-") {
+        if json == Some(Path::new("-")) {
+            anyhow::bail!("--series - and --json - both want stdout; write one of them to a file");
+        }
+        return Ok(Some(Box::new(|line: &str| output::stdout_line(line))));
+    }
+    let mut file = std::fs::File::create(path)
+        .with_context(|| format!("cannot create --series {}", path.display()))?;
+    Ok(Some(Box::new(move |line: &str| {
+        writeln!(file, "{line}")?;
+        file.flush()
+    })))
 }
 
 /// Finds a typo in --json now, not after a run that may take minutes.
@@ -379,10 +420,22 @@ fn find_broker(
 }
 
 /// The table on stdout, and the JSON report on stdout (`--json -`, the table then goes
-/// to stderr) or in the --json file.
-fn print_report(report: &BenchReport, json: Option<&Path>) -> anyhow::Result<()> {
+/// to stderr) or in the --json file. With `--series -` the table goes to stderr too,
+/// so stdout holds JSON lines only.
+fn print_report(
+    report: &BenchReport,
+    json: Option<&Path>,
+    table_to_stderr: bool,
+) -> anyhow::Result<()> {
     let table = render::table(report);
     match json {
+        _ if table_to_stderr => {
+            output::log_line(table.trim_end());
+            if let Some(path) = json {
+                std::fs::write(path, render::json(report))
+                    .with_context(|| format!("cannot write --json {}", path.display()))?;
+            }
+        }
         Some(path) if path == Path::new("-") => {
             output::log_line(table.trim_end());
             output::stdout_bytes(render::json(report).as_bytes())?;
