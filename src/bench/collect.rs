@@ -284,6 +284,16 @@ impl Collector {
         &self.latency
     }
 
+    /// The whole-run PUBLISH→PUBACK/PUBCOMP histogram.
+    pub fn round_trip_histogram(&self) -> &Histogram<u64> {
+        &self.round_trip
+    }
+
+    /// The connect-time histogram.
+    pub fn connect_histogram(&self) -> &Histogram<u64> {
+        &self.connect
+    }
+
     /// Delivery accounting; `receivers_of(p)` lists the receivers expected to get
     /// every message of publisher `p`.
     pub fn deliveries<'a>(&self, receivers_of: impl Fn(u32) -> &'a [u32]) -> Deliveries {

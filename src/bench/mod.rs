@@ -18,6 +18,9 @@
 //! - `collect`: merges client updates into the run's figures; one owner, no locks.
 //! - `report`: the serde `BenchReport`.
 //! - `series`: `--series`, one JSON line per second of the run.
+//! - `shard`: `--shard I/N`: this shard's share, topic prefix, parameter hash.
+//! - `barrier`: the shards' start barrier (retained ready flags, or `--start-at`).
+//! - `merge`: `bench merge`: shard reports added up exactly, or refused.
 //! - `slo`: `--slo` thresholds, parsed and checked against a finished report.
 //! - `render`: the human table and the JSON over `&BenchReport`.
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
@@ -25,6 +28,7 @@
 //! - `sys`: CPU time (getrusage, /proc) and raising the open-file limit (soft and hard).
 //! - `fds`: descriptors a run needs, and what to say about the limit.
 
+pub mod barrier;
 pub mod client;
 pub mod collect;
 pub mod config;
@@ -34,6 +38,7 @@ pub mod fds;
 
 pub mod hdrlog;
 pub mod header;
+pub mod merge;
 pub mod pacer;
 pub mod plan;
 pub mod progress;
@@ -42,6 +47,7 @@ pub mod render;
 pub mod report;
 pub mod scenario;
 pub mod series;
+pub mod shard;
 pub mod slo;
 pub mod stats;
 pub mod sys;

@@ -22,6 +22,16 @@ pub fn table(report: &BenchReport) -> String {
         let _ = writeln!(out, "{label:<12}{value}");
     };
     row("broker", report.broker.description.clone());
+    if let Some(shard) = &report.shard {
+        let text = match shard.index {
+            Some(i) => format!("shard {i} of {} of run {}", shard.count, shard.run_id),
+            None => format!("{} shards of run {}, merged", shard.count, shard.run_id),
+        };
+        row(
+            "run",
+            format!("{text} (parameters {})", shard.parameter_hash),
+        );
+    }
     let bound = match (p.messages_per_publisher, p.duration_secs) {
         (_, Some(secs)) => format!("for {}", secs_text(secs)),
         (Some(n), None) => format!("{} msgs each", count(n)),
@@ -305,6 +315,7 @@ pub(crate) mod tests {
                 threads: 2,
             },
             slo: Vec::new(),
+            shard: None,
         }
     }
 

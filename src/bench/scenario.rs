@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::protocol::{Disconnect, Packet, Properties, ProtocolVersion};
 
+use super::barrier::{self, BarrierHandle};
 use super::client::{self, Ctx, Msg, Phase, Role};
 use super::collect::{Collector, Update};
 use super::config::{BenchConfig, RunBound};
@@ -24,8 +25,9 @@ use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::{Progress, Snapshot};
 use super::quiet::{Movement, QuietWatch};
-use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters};
+use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters, ShardInfo};
 use super::series::{self, Series};
+use super::stats;
 use super::sys;
 use super::workers::Workers;
 
@@ -93,11 +95,26 @@ pub async fn run(
     ));
     let mut driver = Driver::new(ctx, phase_tx, total);
     driver.series = series;
+    driver.barrier = config.shard.as_ref().map(|plan| {
+        barrier::start(
+            config.clone(),
+            broker.addr,
+            plan.shard.clone(),
+            plan.parameter_hash.clone(),
+            plan.start,
+        )
+    });
     driver
         .drive(rx, progress.as_mut(), start.hdr_log.as_ref())
         .await;
     progress.finish();
     stop_clients(spawner, workers).await;
+    if let Some(barrier) = driver.barrier.take() {
+        barrier.finish().await;
+    }
+    if let Some(why) = driver.barrier_error.take() {
+        anyhow::bail!(why);
+    }
     let elapsed = start.epoch.elapsed();
     if let Some(series) = driver.series.take() {
         let interval = driver.collector.take_interval();
@@ -231,6 +248,10 @@ struct Driver {
     last_sent: Option<u64>,
     /// `--series`, fed on every tick.
     series: Option<Series>,
+    /// The start barrier of a sharded run; publishing waits for its go.
+    barrier: Option<BarrierHandle>,
+    /// Why the barrier did not let the run start.
+    barrier_error: Option<String>,
 }
 
 impl Driver {
@@ -251,6 +272,8 @@ impl Driver {
             finish_deadline: None,
             last_sent: None,
             series: None,
+            barrier: None,
+            barrier_error: None,
         }
     }
 
@@ -265,8 +288,13 @@ impl Driver {
         // Ctrl-C ends the run early with a report of what was measured so far.
         let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
         let mut interrupted = false;
+        let mut waiting_for_go = self.barrier.is_some();
         loop {
             tokio::select! {
+                go = barrier_go(&mut self.barrier), if waiting_for_go => {
+                    waiting_for_go = false;
+                    self.on_go(go.unwrap_or_else(|_| Err("the start barrier stopped".into())));
+                },
                 _ = &mut interrupt, if !interrupted => {
                     interrupted = true;
                     self.on_interrupt();
@@ -282,6 +310,32 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// The barrier's answer: publish now, or end the run with its reason.
+    fn on_go(&mut self, go: Result<(), String>) {
+        match go {
+            Ok(()) if self.stage == Stage::Connecting => {
+                self.stage = self.start_publishing(Instant::now());
+            }
+            Ok(()) => {}
+            Err(why) => {
+                self.barrier_error = Some(why);
+                self.stage = Stage::Finishing;
+            }
+        }
+    }
+
+    /// Tells every publisher to start a moment ahead, so they all see the same start.
+    fn start_publishing(&mut self, now: Instant) -> Stage {
+        let config = &self.ctx.config;
+        let start = Instant::now() + Duration::from_millis(10);
+        let start_ns = start.duration_since(self.ctx.epoch).as_nanos() as u64;
+        self.collector
+            .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
+        let _ = self.phase_tx.send(Phase::Publishing { start_ns });
+        self.watch.restart(now);
+        Stage::Publishing { since: start }
     }
 
     fn on_interrupt(&mut self) {
@@ -408,17 +462,17 @@ impl Driver {
         let config = &self.ctx.config;
         match self.stage {
             Stage::Connecting if self.ready >= self.total => {
-                if config.publishers == 0 {
+                if let Some(ready) = self.barrier.as_mut().map(|b| b.ready.take()) {
+                    // A shard: tell the barrier once, and publish on its go.
+                    if let Some(ready) = ready {
+                        let _ = ready.send(());
+                    }
+                    self.watch.restart(now);
+                    self.stage
+                } else if config.publishers == 0 {
                     Stage::Finishing
                 } else {
-                    // Start a moment ahead so every publisher sees the same start.
-                    let start = Instant::now() + Duration::from_millis(10);
-                    let start_ns = start.duration_since(self.ctx.epoch).as_nanos() as u64;
-                    self.collector
-                        .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
-                    let _ = self.phase_tx.send(Phase::Publishing { start_ns });
-                    self.watch.restart(now);
-                    Stage::Publishing { since: start }
+                    self.start_publishing(now)
                 }
             }
             Stage::Publishing { since } => {
@@ -451,6 +505,16 @@ impl Driver {
             }
             other => other,
         }
+    }
+}
+
+/// The barrier's answer; never, without a barrier.
+async fn barrier_go(
+    barrier: &mut Option<BarrierHandle>,
+) -> Result<Result<(), String>, tokio::sync::oneshot::error::RecvError> {
+    match barrier {
+        Some(b) => (&mut b.go).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -490,7 +554,13 @@ fn report(
     BenchReport {
         mqtk_version: env!("CARGO_PKG_VERSION").to_string(),
         broker,
-        parameters: parameters(config),
+        parameters: Parameters {
+            scenario: config.shard.as_ref().map_or_else(
+                || config.scenario_name().to_string(),
+                |s| s.scenario.clone(),
+            ),
+            ..parameters(config)
+        },
         started_unix_ms: times
             .wall
             .duration_since(UNIX_EPOCH)
@@ -526,6 +596,16 @@ fn report(
             threads: client_threads,
         },
         slo: Vec::new(),
+        shard: config.shard.as_ref().map(|plan| ShardInfo {
+            run_id: plan.shard.run_id.clone(),
+            index: Some(plan.shard.index),
+            count: plan.shard.count,
+            parameter_hash: plan.parameter_hash.clone(),
+            histogram: stats::settings(),
+            latency_hdr: Some(stats::encode(collector.latency_histogram())),
+            pub_round_trip_hdr: Some(stats::encode(collector.round_trip_histogram())),
+            connect_time_hdr: Some(stats::encode(collector.connect_histogram())),
+        }),
     }
 }
 
@@ -588,7 +668,8 @@ async fn spawn_clients(
     handles
 }
 
-fn parameters(config: &BenchConfig) -> Parameters {
+/// The report's record of what `config` asks for.
+pub fn parameters(config: &BenchConfig) -> Parameters {
     Parameters {
         scenario: config.scenario_name().to_string(),
         protocol_version: match config.version {

@@ -15,6 +15,7 @@ use super::{values, ConnectArgs, Exit, UrlScheme};
 use crate::bench::config::default_sub_topic;
 use crate::bench::conn::TlsTarget;
 use crate::bench::embedded::{self, Embedded};
+use crate::bench::merge as bench_merge;
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
 use crate::bench::series::{Series, SeriesSink};
@@ -111,6 +112,26 @@ when it may (CAP_SYS_RESOURCE: root outside most containers; up to fs.nr_open), 
 so; when the limit stays short it warns how many clients fit and how to raise it (ulimit
 -Hn, root, limits.conf, the container's nofile limit).
 
+Shards (one run over many processes, machines or pods; see `mqtk bench merge --help`):
+--shard I/N runs shard I (0-based) of N, --shard auto/N takes I from JOB_COMPLETION_INDEX
+(a Kubernetes Indexed Job sets it). Each shard runs its share of the publishers,
+subscribers and connection-only clients (the first shards one more when N does not
+divide them); every topic starts with mqtk-run/RUN_ID/sI/ and every client id with
+mqtk-RUN_ID-sI-, so shards never collide, and each shard's subscribers hear its own
+publishers only: every latency sample is taken on one clock. A run whose subscribers
+would hear other shards' publishers (fan-out, a wildcard fan-in) is refused; shard
+pairs, shared and connect runs, with at least N of each side. --run-id (the same on every
+shard, new for every run) is required unless --start-at gives the start, from which
+(and the parameters) the run id is made. Each shard connects and subscribes, then sets
+the retained flag mqtk-run/RUN_ID/ready/I (its payload the parameter hash) and starts
+publishing when all N are on the broker (--barrier-timeout, default 120 s, then it
+fails and names the missing shards), or at --start-at UNIX_TIME; it clears its flag at
+the end. The report adds shard {run_id, index, count, parameter_hash, histogram
+{lowest_us, highest_us, significant_digits}, latency_hdr, pub_round_trip_hdr,
+connect_time_hdr} (HdrHistogram V2 compressed, base64), and the last stdout line is the
+whole report, deflated and base64-encoded after `mqtk-bench-shard `, so `kubectl logs`
+carries it to `mqtk bench merge -`.
+
 --series FILE (or - for stdout; the table then goes to stderr) writes one JSON object per
 line for each second of the run, flushed as written: elapsed_secs, window_secs,
 sent_per_sec, received_per_sec, p50_us and p99_us of that second's deliveries (null when
@@ -144,7 +165,9 @@ Examples:
   mqtk bench --scenario fan-out --subscribers 500 --duration 30s --rate 100
   mqtk bench -h broker --publishers 1000 --connect-rate 200 --json report.json
   mqtk bench -L mqtts://broker --cafile ca.pem --scenario connect --clients 1000
-  mqtk bench -h broker --scenario pairs --rate 100 --duration 1m --slo 'p99<=20ms,lost=0'";
+  mqtk bench -h broker --scenario pairs --rate 100 --duration 1m --slo 'p99<=20ms,lost=0'
+  mqtk bench -h broker --scenario pairs --publishers 400 --shard 0/4 --run-id r1 --json s0.json
+  mqtk bench merge s0.json s1.json s2.json s3.json --slo 'p99<=20ms'";
 
 /// Ready-made shapes of load; explicit flags override what they set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,7 +186,7 @@ pub enum Scenario {
 
 /// Flags of `mqtk bench`.
 #[derive(Debug, Clone, Args)]
-#[command(disable_help_flag = true)]
+#[command(disable_help_flag = true, args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
     /// Print help (--help only: -h is the host)
     #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
@@ -259,16 +282,47 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub message_properties: MessagePropertyArgs,
 
+    /// Shard flags.
+    #[command(flatten)]
+    pub shards: shard::ShardArgs,
+
     /// Connection flags (no -h/-L: bench the built-in broker).
     #[command(flatten)]
     pub connect: ConnectArgs,
+
+    /// `bench merge`.
+    #[command(subcommand)]
+    pub action: Option<BenchAction>,
 }
+
+/// Subcommands of `mqtk bench`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchAction {
+    /// Merge the reports of a run's shards (--shard I/N) into one, exactly
+    #[command(long_about = MERGE_ABOUT)]
+    Merge(merge::MergeArgs),
+}
+
+/// Long help of `mqtk bench merge`.
+pub const MERGE_ABOUT: &str = "\
+Merge the reports of the N shards of one run (each `mqtk bench --shard I/N`) into the report
+of the whole run: the latency, PUBACK and connect histograms are added (percentiles are
+exact, never averages of percentiles), counters and throughputs summed. Inputs are JSON
+reports (--json of each shard) or any text holding the shards' last stdout lines
+(`mqtk-bench-shard …`), such as `kubectl logs -l job-name=JOB`; - reads stdin.
+
+Shards of different runs, parameters (hash), histogram settings or mqtk versions are
+refused, and a missing or duplicated shard (a restarted pod) makes the run invalid: exit
+status 1, never a merge of N-1. --slo applies to the merged run (status 3).";
 
 /// Runs `mqtk bench`: builds the checked configuration, raises the open-file limit,
 /// finds (or starts) the broker, runs the scenario with progress on stderr, prints the
 /// table and the JSON report, and fails when QoS 1/2 messages were lost or clients
 /// could not connect.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchAction::Merge(merge_args)) = args.action {
+        return merge::run(merge_args);
+    }
     let config = bench_config(&args)?;
     let thresholds = slo_thresholds(&args.slo)?;
     check_json_path(args.json.as_deref())?;
@@ -315,11 +369,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let table_to_stderr = args.series.as_deref() == Some(Path::new("-"));
     print_report(&report, args.json.as_deref(), table_to_stderr)?;
+    if report.shard.is_some() {
+        // Last on stdout, so `kubectl logs … | mqtk bench merge -` finds it.
+        output::stdout_line(bench_merge::to_line(&report))?;
+    }
     exit_status(&report)
 }
 
 /// Every `--slo` threshold, read before the run so a typo costs no run.
-fn slo_thresholds(specs: &[String]) -> anyhow::Result<Vec<slo::Threshold>> {
+pub(crate) fn slo_thresholds(specs: &[String]) -> anyhow::Result<Vec<slo::Threshold>> {
     let mut all = Vec::new();
     for spec in specs {
         all.extend(slo::parse(spec)?);
@@ -348,7 +406,7 @@ fn series_sink(series: Option<&Path>, json: Option<&Path>) -> anyhow::Result<Opt
 }
 
 /// Finds a typo in --json now, not after a run that may take minutes.
-fn check_json_path(json: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) fn check_json_path(json: Option<&Path>) -> anyhow::Result<()> {
     if let Some(dir) = json.filter(|p| *p != Path::new("-")) {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
         if let Some(parent) = parent.filter(|p| !p.is_dir()) {
@@ -422,7 +480,7 @@ fn find_broker(
 /// The table on stdout, and the JSON report on stdout (`--json -`, the table then goes
 /// to stderr) or in the --json file. With `--series -` the table goes to stderr too,
 /// so stdout holds JSON lines only.
-fn print_report(
+pub(crate) fn print_report(
     report: &BenchReport,
     json: Option<&Path>,
     table_to_stderr: bool,
@@ -538,6 +596,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.username = c.username.clone().or(url_user);
     config.password = c.password.clone().or(url_password).map(String::into_bytes);
     config.hdr_log = args.hdr_log.clone();
+    shard::apply(&args.shards, &mut config)?;
     config.check().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
@@ -712,5 +771,7 @@ fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static st
         .map(|(_, flag, why)| (flag, why)))
 }
 
+mod merge;
+mod shard;
 #[cfg(test)]
 mod tests;

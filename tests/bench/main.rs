@@ -6,6 +6,7 @@
 
 mod runs;
 mod series;
+mod shards;
 mod slo;
 mod tls;
 mod versions;
