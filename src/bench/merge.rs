@@ -183,8 +183,9 @@ fn add_histograms(
     Ok(total)
 }
 
-/// Merges the shards of one run into one report, as if one process had run it all.
-pub fn merge(mut reports: Vec<BenchReport>) -> Result<BenchReport, MergeError> {
+/// Merges the shards of one run into one report, as if one process had run it all;
+/// also the merged latency histogram (for `--plot`).
+pub fn merge(mut reports: Vec<BenchReport>) -> Result<(BenchReport, Histogram<u64>), MergeError> {
     check_complete(&reports)?;
     reports.sort_by_key(|r| r.shard.as_ref().and_then(|s| s.index));
     let latency = add_histograms(&reports, |s| &s.latency_hdr)?;
@@ -220,7 +221,7 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<BenchReport, MergeError> {
         .shard
         .as_ref()
         .expect("checked: every report has a shard");
-    Ok(BenchReport {
+    let report = BenchReport {
         mqtk_version: first.mqtk_version.clone(),
         broker: first.broker.clone(),
         parameters,
@@ -271,7 +272,8 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<BenchReport, MergeError> {
             connect_time_hdr: None,
             ..shard.clone()
         }),
-    })
+    };
+    Ok((report, latency))
 }
 
 #[cfg(test)]
@@ -302,7 +304,7 @@ mod tests {
         // Shard 0 is fast, shard 1 slow: the p50 of the whole is no average of p50s.
         let fast: Vec<u64> = (1..=900).collect();
         let slow: Vec<u64> = (1..=100).map(|i| 100_000 + i).collect();
-        let merged = merge(vec![shard(1, 2, &slow), shard(0, 2, &fast)]).unwrap();
+        let (merged, _) = merge(vec![shard(1, 2, &slow), shard(0, 2, &fast)]).unwrap();
         let lat = merged.latency_us.unwrap();
         assert_eq!(lat.count, 1000);
         assert!((499..=501).contains(&lat.p50), "{lat:?}");
@@ -333,7 +335,7 @@ mod tests {
             })
             .collect();
         raw.sort_unstable();
-        let merged = merge(shards).unwrap().latency_us.unwrap();
+        let merged = merge(shards).unwrap().0.latency_us.unwrap();
         let h = stats::new_histogram();
         for (q, got) in [
             (0.5, merged.p50),

@@ -21,6 +21,8 @@
 //! - `shard`: `--shard I/N`: this shard's share, topic prefix, parameter hash.
 //! - `barrier`: the shards' start barrier (retained ready flags, or `--start-at`).
 //! - `merge`: `bench merge`: shard reports added up exactly, or refused.
+//! - `plot`: `--plot FILE.svg`: latency by percentile, throughput and p99 over time.
+//! - `k8s`: the Indexed Job manifest of a sharded run (`bench k8s`).
 //! - `slo`: `--slo` thresholds, parsed and checked against a finished report.
 //! - `render`: the human table and the JSON over `&BenchReport`.
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
@@ -38,9 +40,11 @@ pub mod fds;
 
 pub mod hdrlog;
 pub mod header;
+pub mod k8s;
 pub mod merge;
 pub mod pacer;
 pub mod plan;
+pub mod plot;
 pub mod progress;
 pub mod quiet;
 pub mod render;

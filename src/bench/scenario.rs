@@ -62,7 +62,7 @@ pub async fn run(
     publish_properties: Properties,
     mut progress: Box<dyn Progress>,
     series: Option<Series>,
-) -> anyhow::Result<BenchReport> {
+) -> anyhow::Result<Outcome> {
     config.check().map_err(anyhow::Error::msg)?;
     let plan = Plan::build(&config).map_err(anyhow::Error::msg)?;
     let mut config = config;
@@ -116,12 +116,13 @@ pub async fn run(
         anyhow::bail!(why);
     }
     let elapsed = start.epoch.elapsed();
+    let mut points = Vec::new();
     if let Some(series) = driver.series.take() {
         let interval = driver.collector.take_interval();
         let counters = driver.series_counters();
         let mut series = series;
         series.tick(elapsed, counters, &interval);
-        series
+        points = series
             .finish(elapsed, counters)
             .context("cannot write --series")?;
     }
@@ -134,14 +135,20 @@ pub async fn run(
         wall: start.wall,
         elapsed,
     };
-    Ok(report(
-        &config,
-        broker.info,
-        times,
-        driver,
-        cpu,
-        client_threads,
-    ))
+    let latency = driver.collector.latency_histogram().clone();
+    Ok(Outcome {
+        report: report(&config, broker.info, times, driver, cpu, client_threads),
+        latency,
+        series: points,
+    })
+}
+
+/// What a run gives: the report, and for `--plot` the whole-run latency histogram and
+/// the per-second series (empty unless a `Series` was given).
+pub struct Outcome {
+    pub report: BenchReport,
+    pub latency: hdrhistogram::Histogram<u64>,
+    pub series: Vec<series::SeriesPoint>,
 }
 
 /// The clients of the run, subscribers first (they must be subscribed before anyone

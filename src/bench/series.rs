@@ -59,9 +59,11 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// so windows stay about 1 s instead of skipping to the next tick.
 const SLACK: Duration = Duration::from_millis(100);
 
-/// The series being written: the open window's histogram and where it started.
+/// The series being written: the open window's histogram and where it started, and
+/// the points so far (one a second: small even for a day's soak), for `--plot`.
 pub struct Series {
-    sink: SeriesSink,
+    sink: Option<SeriesSink>,
+    points: Vec<SeriesPoint>,
     window: Histogram<u64>,
     window_start: Duration,
     /// When the open window's line is due: whole seconds since the start.
@@ -72,10 +74,11 @@ pub struct Series {
 }
 
 impl Series {
-    /// A series writing to `sink`.
-    pub fn new(sink: SeriesSink) -> Series {
+    /// A series writing to `sink`, or only keeping its points.
+    pub fn new(sink: Option<SeriesSink>) -> Series {
         Series {
             sink,
+            points: Vec::new(),
             window: stats::new_histogram(),
             window_start: Duration::ZERO,
             due: WINDOW,
@@ -96,13 +99,13 @@ impl Series {
         }
     }
 
-    /// The run is over: writes the last, possibly shorter, window, and returns the first
-    /// write error, if any.
-    pub fn finish(mut self, elapsed: Duration, now: Counters) -> io::Result<()> {
+    /// The run is over: writes the last, possibly shorter, window, and returns every
+    /// point, or the first write error.
+    pub fn finish(mut self, elapsed: Duration, now: Counters) -> io::Result<Vec<SeriesPoint>> {
         if elapsed > self.window_start {
             self.write_window(elapsed, now);
         }
-        self.failed.map_or(Ok(()), Err)
+        self.failed.map_or(Ok(self.points), Err)
     }
 
     fn write_window(&mut self, elapsed: Duration, now: Counters) {
@@ -110,13 +113,14 @@ impl Series {
         self.window.reset();
         self.window_start = elapsed;
         self.at_start = now;
-        if self.failed.is_none() {
+        if let Some(sink) = self.sink.as_mut().filter(|_| self.failed.is_none()) {
             let line = serde_json::to_string(&point)
                 .expect("SeriesPoint has only string keys and finite-or-null numbers");
-            if let Err(e) = (self.sink)(&line) {
+            if let Err(e) = sink(&line) {
                 self.failed = Some(e);
             }
         }
+        self.points.push(point);
     }
 }
 
@@ -160,10 +164,10 @@ mod tests {
     fn collecting() -> (Series, Arc<Mutex<Vec<String>>>) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let out = lines.clone();
-        let series = Series::new(Box::new(move |line: &str| {
+        let series = Series::new(Some(Box::new(move |line: &str| {
             out.lock().unwrap().push(line.to_string());
             Ok(())
-        }));
+        })));
         (series, lines)
     }
 
@@ -190,7 +194,8 @@ mod tests {
         stats::record(&mut slow, 5_000);
         series.tick(ms(1500), at(1500, 1400), &slow);
         series.tick(ms(1999), at(2000, 2000), &stats::new_histogram());
-        series.finish(ms(2250), at(2000, 2000)).unwrap();
+        let kept = series.finish(ms(2250), at(2000, 2000)).unwrap();
+        assert_eq!(kept.len(), 3, "the points are kept for --plot too");
         let points: Vec<SeriesPoint> = lines
             .lock()
             .unwrap()
@@ -216,11 +221,11 @@ mod tests {
     #[test]
     fn a_failed_write_stops_the_series_and_is_returned_at_the_end() {
         let mut calls = 0;
-        let mut series = Series::new(Box::new(move |_: &str| {
+        let mut series = Series::new(Some(Box::new(move |_: &str| {
             calls += 1;
             assert_eq!(calls, 1, "nothing is written after the first error");
             Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
-        }));
+        })));
         let h = stats::new_histogram();
         series.tick(Duration::from_secs(1), at(1, 1), &h);
         series.tick(Duration::from_secs(2), at(2, 2), &h);

@@ -16,9 +16,10 @@ use crate::bench::config::default_sub_topic;
 use crate::bench::conn::TlsTarget;
 use crate::bench::embedded::{self, Embedded};
 use crate::bench::merge as bench_merge;
+use crate::bench::plot;
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
-use crate::bench::series::{Series, SeriesSink};
+use crate::bench::series::{Series, SeriesPoint, SeriesSink};
 use crate::bench::{fds, render, scenario, slo, sys, BenchConfig, BenchReport, RunBound, Target};
 use crate::net::tls::TlsOptions;
 use crate::output;
@@ -139,6 +140,11 @@ none), lost (messages missing so far: gaps below the highest sequence each subsc
 has seen; in-flight messages are not counted, the report's lost is final), connected,
 and the sent and received totals. The last line covers the rest of the run, shorter
 than a second.
+
+--plot FILE.svg draws the run: latency by percentile (HdrHistogram's plotter shape:
+the percentile axis as 1/(1-p) on a log scale, 90/99/99.9/99.99% marked with their
+latency), and, below it, deliveries received per second and the p99 of each second over
+the run. `mqtk bench merge --plot` draws the merged distribution.
 
 --slo THRESHOLDS (comma separated, or --slo repeated) checks the finished run:
 METRIC OP VALUE with OP one of <= < >= > =; METRIC p50, p90, p99, p999 (or p99.9), max
@@ -274,6 +280,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE|-")]
     pub series: Option<PathBuf>,
 
+    /// Draw latency by percentile, and throughput and p99 over time, as an SVG picture
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
     /// Fail with status 3 unless every threshold holds: p99<=20ms,lost=0,throughput>=1000
     #[arg(long, value_name = "THRESHOLDS")]
     pub slo: Vec<String>,
@@ -301,7 +311,20 @@ pub enum BenchAction {
     /// Merge the reports of a run's shards (--shard I/N) into one, exactly
     #[command(long_about = MERGE_ABOUT)]
     Merge(merge::MergeArgs),
+    /// Print a Kubernetes Indexed Job that runs a sharded bench, one pod per shard
+    #[command(long_about = K8S_ABOUT)]
+    K8s(k8s::K8sArgs),
 }
+
+/// Long help of `mqtk bench k8s`.
+pub const K8S_ABOUT: &str = "\
+Print the Kubernetes manifest of a sharded run: an Indexed Job (completionMode Indexed,
+completions = parallelism = --shards, restartPolicy Never, backoffLimit 0, pods spread over
+nodes by anti-affinity, resource requests) whose pod I runs `mqtk bench FLAGS --shard
+auto/N --run-id JOB_NAME`. The flags after -- are checked now as a shard would (a typo or a
+run that crosses shards fails here, not in the cluster) and must name the broker (-h or
+-L). A comment block at the top says how to collect and merge:
+  kubectl logs -l job-name=JOB --tail=-1 --max-log-requests=N | mqtk bench merge -";
 
 /// Long help of `mqtk bench merge`.
 pub const MERGE_ABOUT: &str = "\
@@ -320,13 +343,16 @@ status 1, never a merge of N-1. --slo applies to the merged run (status 3).";
 /// table and the JSON report, and fails when QoS 1/2 messages were lost or clients
 /// could not connect.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(BenchAction::Merge(merge_args)) = args.action {
-        return merge::run(merge_args);
+    match args.action {
+        Some(BenchAction::Merge(merge_args)) => return merge::run(merge_args),
+        Some(BenchAction::K8s(k8s_args)) => return k8s::run(k8s_args),
+        None => {}
     }
     let config = bench_config(&args)?;
     let thresholds = slo_thresholds(&args.slo)?;
     check_json_path(args.json.as_deref())?;
     let series = series_sink(args.series.as_deref(), args.json.as_deref())?;
+    check_json_path(args.plot.as_deref())?;
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
     let version_fixed = config.version_fixed;
@@ -353,14 +379,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         broker,
         publish_properties,
         progress,
-        series.map(Series::new),
+        // --plot draws the series too, so it keeps the points without --series.
+        (series.is_some() || args.plot.is_some()).then(|| Series::new(series)),
     ));
     drop(runtime);
     if let Some(broker) = embedded {
         broker.stop();
     }
-    let mut report = report?;
+    let outcome = report?;
+    let mut report = outcome.report;
     report.slo = slo::check(&thresholds, &report);
+    if let Some(path) = &args.plot {
+        write_plot(path, &report, &outcome.latency, &outcome.series)?;
+    }
     if !version_fixed && report.parameters.protocol_version == "3.1.1" {
         output::note("the broker refused MQTT 5: measured with MQTT 3.1.1");
         if args.connect.receive_maximum.is_some() {
@@ -374,6 +405,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         output::stdout_line(bench_merge::to_line(&report))?;
     }
     exit_status(&report)
+}
+
+/// Writes the --plot SVG of a run (or a merged run).
+pub(crate) fn write_plot(
+    path: &Path,
+    report: &BenchReport,
+    latency: &hdrhistogram::Histogram<u64>,
+    series: &[SeriesPoint],
+) -> anyhow::Result<()> {
+    let p = &report.parameters;
+    let title = format!(
+        "mqtk bench: {}, {} pub → {} sub, QoS {}, {}",
+        p.scenario, p.publishers, p.subscribers, p.qos, report.broker.description
+    );
+    let svg = plot::svg(&title, latency, series)
+        .map_err(|e| anyhow::anyhow!("cannot draw --plot {}: {e}", path.display()))?;
+    std::fs::write(path, svg).with_context(|| format!("cannot write --plot {}", path.display()))
 }
 
 /// Every `--slo` threshold, read before the run so a typo costs no run.
@@ -574,7 +622,7 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 
 /// Turns the flags into a checked `BenchConfig`: the scenario preset first, explicit
 /// flags over it.
-fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
+pub(crate) fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     let c = &args.connect;
     refuse_unusable_flags(c)?;
     let (target, url_user, url_password) = target(c);
@@ -771,6 +819,7 @@ fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static st
         .map(|(_, flag, why)| (flag, why)))
 }
 
+mod k8s;
 mod merge;
 mod shard;
 #[cfg(test)]

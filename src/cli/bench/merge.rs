@@ -24,6 +24,10 @@ pub struct MergeArgs {
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<PathBuf>,
 
+    /// Draw the merged latency by percentile as an SVG picture
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
     /// Fail with status 3 unless every threshold holds (as for a run)
     #[arg(long, value_name = "THRESHOLDS")]
     pub slo: Vec<String>,
@@ -49,7 +53,10 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
         };
         reports.extend(merge::reports_in(&name, &text).map_err(|e| Exit::new(1, e.to_string()))?);
     }
-    let mut report = merge::merge(reports).map_err(|e| Exit::new(1, e.to_string()))?;
+    let (mut report, latency) = merge::merge(reports).map_err(|e| Exit::new(1, e.to_string()))?;
+    if let Some(path) = &args.plot {
+        super::write_plot(path, &report, &latency, &[])?;
+    }
     report.slo = crate::bench::slo::check(&thresholds, &report);
     super::print_report(&report, args.json.as_deref(), false)?;
     super::exit_status(&report)
