@@ -131,7 +131,8 @@ the end. The report adds shard {run_id, index, count, parameter_hash, histogram
 {lowest_us, highest_us, significant_digits}, latency_hdr, pub_round_trip_hdr,
 connect_time_hdr} (HdrHistogram V2 compressed, base64), and the last stdout line is the
 whole report, deflated and base64-encoded after `mqtk-bench-shard `, so `kubectl logs`
-carries it to `mqtk bench merge -`.
+carries it to `mqtk bench merge -` (not with --json - or --series -: stdout is JSON then,
+and the --json report is what to merge).
 
 --series FILE (or - for stdout; the table then goes to stderr) writes one JSON object per
 line for each second of the run, flushed as written: elapsed_secs, window_secs,
@@ -400,8 +401,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let table_to_stderr = args.series.as_deref() == Some(Path::new("-"));
     print_report(&report, args.json.as_deref(), table_to_stderr)?;
-    if report.shard.is_some() {
-        // Last on stdout, so `kubectl logs … | mqtk bench merge -` finds it.
+    // Last on stdout, so `kubectl logs … | mqtk bench merge -` finds it; not when
+    // stdout holds JSON (--json -, --series -), which a line of base64 would break.
+    let stdout_is_json =
+        [args.json.as_deref(), args.series.as_deref()].contains(&Some(Path::new("-")));
+    if report.shard.is_some() && !stdout_is_json {
         output::stdout_line(bench_merge::to_line(&report))?;
     }
     exit_status(&report)

@@ -224,3 +224,29 @@ fn a_run_that_crosses_shards_is_refused_and_a_lone_shard_times_out() {
         out.stderr
     );
 }
+
+#[test]
+fn with_json_on_stdout_a_shard_prints_its_report_as_json_only() {
+    let broker = Mosquitto::start();
+    let out = bench_at(
+        &broker.host_args(),
+        &[
+            "--messages",
+            "20",
+            "--shard",
+            "0/1",
+            "--run-id",
+            "one",
+            "--json",
+            "-",
+        ],
+    );
+    out.assert_success();
+    let r = out.report(); // the whole of stdout is one JSON report: no shard line
+    assert_eq!(r["shard"]["index"], 0);
+    assert_eq!(r["shard"]["histogram"]["significant_digits"], 3);
+    assert!(r["shard"]["latency_hdr"]
+        .as_str()
+        .is_some_and(|h| !h.is_empty()));
+    assert!(!out.stdout.contains("mqtk-bench-shard "));
+}
