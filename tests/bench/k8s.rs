@@ -137,3 +137,15 @@ fn bench_flags_that_would_fail_in_the_cluster_fail_here() {
         );
     }
 }
+
+#[test]
+fn the_bench_subcommands_have_their_help() {
+    for sub in ["merge", "k8s"] {
+        let out = output(mqtk().args(["bench", sub, "--help"]));
+        assert!(
+            text(&out.stdout).contains("Usage: mqtk bench"),
+            "{sub}: {}",
+            text(&out.stderr)
+        );
+    }
+}

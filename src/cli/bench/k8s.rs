@@ -15,6 +15,10 @@ use crate::output;
 /// Flags of `mqtk bench k8s`.
 #[derive(Debug, Clone, Args)]
 pub struct K8sArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
+    help: Option<bool>,
+
     /// Number of shards (pods)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub shards: u32,

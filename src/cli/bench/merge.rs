@@ -15,6 +15,10 @@ use crate::cli::Exit;
 /// Flags of `mqtk bench merge`.
 #[derive(Debug, Clone, Args)]
 pub struct MergeArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
+    help: Option<bool>,
+
     /// Shard reports: JSON files (--json of each shard), or logs with each shard's last
     /// line; - reads stdin
     #[arg(value_name = "FILES|-", required = true)]
