@@ -34,7 +34,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Pub(args) => publish::run(args),
         Command::Rr(args) => rr::run(args),
         Command::Sub(args) => subscribe::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(*args),
         Command::Serve(args) => serve::run(args),
         Command::Test(args) => test::run(args),
         Command::Passwd(args) => passwd::run(args),

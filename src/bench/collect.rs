@@ -262,6 +262,12 @@ impl Collector {
         self.received_unique
     }
 
+    /// Messages missing so far, for `--series`: gaps below the highest sequence each
+    /// receiver has seen from each publisher (see `SequenceTracker::gaps`).
+    pub fn gaps_so_far(&self) -> u64 {
+        self.trackers.values().map(SequenceTracker::gaps).sum()
+    }
+
     /// Messages sent so far by each publisher.
     pub fn sent_by_publisher(&self) -> &[u64] {
         &self.sent_by_publisher
@@ -276,6 +282,16 @@ impl Collector {
     /// The whole-run latency histogram (warm-up excluded).
     pub fn latency_histogram(&self) -> &Histogram<u64> {
         &self.latency
+    }
+
+    /// The whole-run PUBLISH→PUBACK/PUBCOMP histogram.
+    pub fn round_trip_histogram(&self) -> &Histogram<u64> {
+        &self.round_trip
+    }
+
+    /// The connect-time histogram.
+    pub fn connect_histogram(&self) -> &Histogram<u64> {
+        &self.connect
     }
 
     /// Delivery accounting; `receivers_of(p)` lists the receivers expected to get

@@ -11,6 +11,7 @@ use crate::protocol::{ProtocolVersion, QoS};
 
 use super::conn::TlsTarget;
 use super::header::HEADER_LEN;
+use super::shard::{Shard, StartRule};
 
 /// Where the broker under test is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,20 @@ pub struct BenchConfig {
     pub drain_timeout: Duration,
     /// Write the latency histogram in the HdrHistogram interval log format.
     pub hdr_log: Option<PathBuf>,
+    /// This process is one shard of a larger run (`--shard`); the counts and topics
+    /// above are already its share.
+    pub shard: Option<ShardPlan>,
+}
+
+/// A shard's place in its run, what the whole run asked for, and how shards start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardPlan {
+    pub shard: Shard,
+    /// `shard::parameter_hash` of the whole run's parameters.
+    pub parameter_hash: String,
+    pub start: StartRule,
+    /// The whole run's scenario name (a shard's share may look like another shape).
+    pub scenario: String,
 }
 
 impl BenchConfig {
@@ -130,6 +145,7 @@ impl BenchConfig {
             connect_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(2),
             hdr_log: None,
+            shard: None,
         }
     }
 

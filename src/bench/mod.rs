@@ -17,12 +17,20 @@
 //! - `hdrlog`: `--hdr-log` in the HdrHistogram interval log format.
 //! - `collect`: merges client updates into the run's figures; one owner, no locks.
 //! - `report`: the serde `BenchReport`.
+//! - `series`: `--series`, one JSON line per second of the run.
+//! - `shard`: `--shard I/N`: this shard's share, topic prefix, parameter hash.
+//! - `barrier`: the shards' start barrier (retained ready flags, or `--start-at`).
+//! - `merge`: `bench merge`: shard reports added up exactly, or refused.
+//! - `plot`: `--plot FILE.svg`: latency by percentile, throughput and p99 over time.
+//! - `k8s`: the Indexed Job manifest of a sharded run (`bench k8s`).
+//! - `slo`: `--slo` thresholds, parsed and checked against a finished report.
 //! - `render`: the human table and the JSON over `&BenchReport`.
 //! - `progress`: progress bar on a terminal, plain lines otherwise.
 //! - `workers`: the single-threaded runtimes the client tasks run on.
 //! - `sys`: CPU time (getrusage, /proc) and raising the open-file limit (soft and hard).
 //! - `fds`: descriptors a run needs, and what to say about the limit.
 
+pub mod barrier;
 pub mod client;
 pub mod collect;
 pub mod config;
@@ -32,13 +40,19 @@ pub mod fds;
 
 pub mod hdrlog;
 pub mod header;
+pub mod k8s;
+pub mod merge;
 pub mod pacer;
 pub mod plan;
+pub mod plot;
 pub mod progress;
 pub mod quiet;
 pub mod render;
 pub mod report;
 pub mod scenario;
+pub mod series;
+pub mod shard;
+pub mod slo;
 pub mod stats;
 pub mod sys;
 pub mod workers;

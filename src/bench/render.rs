@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{BenchReport, LatencyStats};
+use super::report::{BenchReport, LatencyStats, SloVerdict};
 
 /// The report as pretty JSON (the `--json` format), newline-terminated.
 pub fn json(report: &BenchReport) -> String {
@@ -22,6 +22,16 @@ pub fn table(report: &BenchReport) -> String {
         let _ = writeln!(out, "{label:<12}{value}");
     };
     row("broker", report.broker.description.clone());
+    if let Some(shard) = &report.shard {
+        let text = match shard.index {
+            Some(i) => format!("shard {i} of {} of run {}", shard.count, shard.run_id),
+            None => format!("{} shards of run {}, merged", shard.count, shard.run_id),
+        };
+        row(
+            "run",
+            format!("{text} (parameters {})", shard.parameter_hash),
+        );
+    }
     let bound = match (p.messages_per_publisher, p.duration_secs) {
         (_, Some(secs)) => format!("for {}", secs_text(secs)),
         (Some(n), None) => format!("{} msgs each", count(n)),
@@ -137,7 +147,22 @@ pub fn table(report: &BenchReport) -> String {
             .collect();
         row("errors", errors.join(", "));
     }
+    for v in &report.slo {
+        row("slo", slo_line(v));
+    }
     out
+}
+
+/// `pass  p99<=20ms  (p99 was 1.23 ms)`, in the unit of the threshold.
+fn slo_line(v: &SloVerdict) -> String {
+    let actual = match (v.actual, v.unit.as_str()) {
+        (None, _) => "not measured".to_string(),
+        (Some(a), "us") => micros(a.round() as u64),
+        (Some(a), "msgs/s") => format!("{} msgs/s", count(a.round() as u64)),
+        (Some(a), _) => count(a.round() as u64),
+    };
+    let verdict = if v.passed { "pass" } else { "FAIL" };
+    format!("{verdict}  {}  (was {actual})", v.threshold)
 }
 
 fn percentiles(s: &LatencyStats) -> String {
@@ -289,6 +314,8 @@ pub(crate) mod tests {
                 utilization_percent: 26.7,
                 threads: 2,
             },
+            slo: Vec::new(),
+            shard: None,
         }
     }
 

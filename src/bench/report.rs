@@ -66,6 +66,62 @@ pub struct BenchReport {
     pub error_messages: BTreeMap<String, String>,
     /// CPU used by the bench itself.
     pub cpu: CpuUsage,
+    /// The verdict of each `--slo` threshold, in the order given; absent without `--slo`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<SloVerdict>,
+    /// The shard this report is of (`--shard`), or the shards a merged report adds up;
+    /// absent for a plain run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// A shard's identity and its exact histograms, so `bench merge` adds them up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// The run every shard shares (`--run-id`).
+    pub run_id: String,
+    /// This shard's index; `None` in a merged report.
+    pub index: Option<u32>,
+    /// Shards in the run.
+    pub count: u32,
+    /// Hash of the whole run's parameters: equal on every shard of one run.
+    pub parameter_hash: String,
+    /// The settings every histogram below was made with.
+    pub histogram: HistogramSettings,
+    /// End-to-end latency, HdrHistogram V2 compressed, base64; `None` when merged.
+    pub latency_hdr: Option<String>,
+    /// PUBLISH→PUBACK/PUBCOMP, the same way.
+    pub pub_round_trip_hdr: Option<String>,
+    /// Connect times, the same way.
+    pub connect_time_hdr: Option<String>,
+}
+
+/// How the histograms were made; shards must agree for an exact merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistogramSettings {
+    /// Smallest value told apart, µs.
+    pub lowest_us: u64,
+    /// Largest value recorded (larger ones are clamped), µs.
+    pub highest_us: u64,
+    /// Significant decimal digits kept.
+    pub significant_digits: u8,
+}
+
+/// One `--slo` threshold checked against the finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloVerdict {
+    /// The threshold as given: `p99<=20ms`.
+    pub threshold: String,
+    /// Unit of `limit` and `actual`: `us`, `msgs/s` or `count`.
+    pub unit: String,
+    /// The comparison: `<=`, `<`, `>=`, `>` or `=`.
+    pub op: String,
+    /// The limit, in `unit`.
+    pub limit: f64,
+    /// The run's value, in `unit`; `None` when it was not measured (no delivery).
+    pub actual: Option<f64>,
+    /// True when `actual op limit` holds.
+    pub passed: bool,
 }
 
 /// The broker under test.
@@ -182,6 +238,11 @@ impl CpuUsage {
 }
 
 impl BenchReport {
+    /// The `--slo` thresholds that were violated.
+    pub fn slo_violations(&self) -> impl Iterator<Item = &SloVerdict> {
+        self.slo.iter().filter(|v| !v.passed)
+    }
+
     /// Deliveries that count toward the exit status: lost QoS 1/2 messages.
     pub fn lost_with_guarantee(&self) -> u64 {
         if self.parameters.qos > 0 {

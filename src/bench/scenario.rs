@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::protocol::{Disconnect, Packet, Properties, ProtocolVersion};
 
+use super::barrier::{self, BarrierHandle};
 use super::client::{self, Ctx, Msg, Phase, Role};
 use super::collect::{Collector, Update};
 use super::config::{BenchConfig, RunBound};
@@ -24,7 +25,9 @@ use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::{Progress, Snapshot};
 use super::quiet::{Movement, QuietWatch};
-use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters};
+use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters, ShardInfo};
+use super::series::{self, Series};
+use super::stats;
 use super::sys;
 use super::workers::Workers;
 
@@ -58,7 +61,8 @@ pub async fn run(
     broker: Broker,
     publish_properties: Properties,
     mut progress: Box<dyn Progress>,
-) -> anyhow::Result<BenchReport> {
+    series: Option<Series>,
+) -> anyhow::Result<Outcome> {
     config.check().map_err(anyhow::Error::msg)?;
     let plan = Plan::build(&config).map_err(anyhow::Error::msg)?;
     let mut config = config;
@@ -90,12 +94,38 @@ pub async fn run(
         workers.clone(),
     ));
     let mut driver = Driver::new(ctx, phase_tx, total);
+    driver.series = series;
+    driver.barrier = config.shard.as_ref().map(|plan| {
+        barrier::start(
+            config.clone(),
+            broker.addr,
+            plan.shard.clone(),
+            plan.parameter_hash.clone(),
+            plan.start,
+        )
+    });
     driver
         .drive(rx, progress.as_mut(), start.hdr_log.as_ref())
         .await;
     progress.finish();
     stop_clients(spawner, workers).await;
+    if let Some(barrier) = driver.barrier.take() {
+        barrier.finish().await;
+    }
+    if let Some(why) = driver.barrier_error.take() {
+        anyhow::bail!(why);
+    }
     let elapsed = start.epoch.elapsed();
+    let mut points = Vec::new();
+    if let Some(series) = driver.series.take() {
+        let interval = driver.collector.take_interval();
+        let counters = driver.series_counters();
+        let mut series = series;
+        series.tick(elapsed, counters, &interval);
+        points = series
+            .finish(elapsed, counters)
+            .context("cannot write --series")?;
+    }
     let cpu = start.cpu_used(&broker);
     if let Some(log) = start.hdr_log {
         log.finish().context("cannot write --hdr-log")?;
@@ -105,14 +135,20 @@ pub async fn run(
         wall: start.wall,
         elapsed,
     };
-    Ok(report(
-        &config,
-        broker.info,
-        times,
-        driver,
-        cpu,
-        client_threads,
-    ))
+    let latency = driver.collector.latency_histogram().clone();
+    Ok(Outcome {
+        report: report(&config, broker.info, times, driver, cpu, client_threads),
+        latency,
+        series: points,
+    })
+}
+
+/// What a run gives: the report, and for `--plot` the whole-run latency histogram and
+/// the per-second series (empty unless a `Series` was given).
+pub struct Outcome {
+    pub report: BenchReport,
+    pub latency: hdrhistogram::Histogram<u64>,
+    pub series: Vec<series::SeriesPoint>,
 }
 
 /// The clients of the run, subscribers first (they must be subscribed before anyone
@@ -217,6 +253,12 @@ struct Driver {
     interval_start: Duration,
     finish_deadline: Option<Instant>,
     last_sent: Option<u64>,
+    /// `--series`, fed on every tick.
+    series: Option<Series>,
+    /// The start barrier of a sharded run; publishing waits for its go.
+    barrier: Option<BarrierHandle>,
+    /// Why the barrier did not let the run start.
+    barrier_error: Option<String>,
 }
 
 impl Driver {
@@ -236,6 +278,9 @@ impl Driver {
             interval_start: Duration::ZERO,
             finish_deadline: None,
             last_sent: None,
+            series: None,
+            barrier: None,
+            barrier_error: None,
         }
     }
 
@@ -250,8 +295,13 @@ impl Driver {
         // Ctrl-C ends the run early with a report of what was measured so far.
         let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
         let mut interrupted = false;
+        let mut waiting_for_go = self.barrier.is_some();
         loop {
             tokio::select! {
+                go = barrier_go(&mut self.barrier), if waiting_for_go => {
+                    waiting_for_go = false;
+                    self.on_go(go.unwrap_or_else(|_| Err("the start barrier stopped".into())));
+                },
                 _ = &mut interrupt, if !interrupted => {
                     interrupted = true;
                     self.on_interrupt();
@@ -267,6 +317,32 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// The barrier's answer: publish now, or end the run with its reason.
+    fn on_go(&mut self, go: Result<(), String>) {
+        match go {
+            Ok(()) if self.stage == Stage::Connecting => {
+                self.stage = self.start_publishing(Instant::now());
+            }
+            Ok(()) => {}
+            Err(why) => {
+                self.barrier_error = Some(why);
+                self.stage = Stage::Finishing;
+            }
+        }
+    }
+
+    /// Tells every publisher to start a moment ahead, so they all see the same start.
+    fn start_publishing(&mut self, now: Instant) -> Stage {
+        let config = &self.ctx.config;
+        let start = Instant::now() + Duration::from_millis(10);
+        let start_ns = start.duration_since(self.ctx.epoch).as_nanos() as u64;
+        self.collector
+            .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
+        let _ = self.phase_tx.send(Phase::Publishing { start_ns });
+        self.watch.restart(now);
+        Stage::Publishing { since: start }
     }
 
     fn on_interrupt(&mut self) {
@@ -327,7 +403,17 @@ impl Driver {
         true
     }
 
-    /// Writes the interval histogram to --hdr-log and draws progress.
+    /// The counters a `--series` line needs.
+    fn series_counters(&self) -> series::Counters {
+        series::Counters {
+            sent: self.collector.sent,
+            received: self.collector.received_unique(),
+            lost: self.collector.gaps_so_far(),
+            connected: self.collector.connected(),
+        }
+    }
+
+    /// Writes the interval histogram to --series and --hdr-log and draws progress.
     fn cut_interval(
         &mut self,
         now: Instant,
@@ -337,6 +423,12 @@ impl Driver {
         let interval = self.collector.take_interval();
         let p99_us = (!interval.is_empty()).then(|| interval.value_at_quantile(0.99));
         let elapsed = now.duration_since(self.ctx.epoch);
+        if self.series.is_some() {
+            let counters = self.series_counters();
+            if let Some(series) = &mut self.series {
+                series.tick(elapsed, counters, &interval);
+            }
+        }
         if let Some(log) = hdr_log {
             if !interval.is_empty() {
                 log.write(
@@ -377,17 +469,17 @@ impl Driver {
         let config = &self.ctx.config;
         match self.stage {
             Stage::Connecting if self.ready >= self.total => {
-                if config.publishers == 0 {
+                if let Some(ready) = self.barrier.as_mut().map(|b| b.ready.take()) {
+                    // A shard: tell the barrier once, and publish on its go.
+                    if let Some(ready) = ready {
+                        let _ = ready.send(());
+                    }
+                    self.watch.restart(now);
+                    self.stage
+                } else if config.publishers == 0 {
                     Stage::Finishing
                 } else {
-                    // Start a moment ahead so every publisher sees the same start.
-                    let start = Instant::now() + Duration::from_millis(10);
-                    let start_ns = start.duration_since(self.ctx.epoch).as_nanos() as u64;
-                    self.collector
-                        .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
-                    let _ = self.phase_tx.send(Phase::Publishing { start_ns });
-                    self.watch.restart(now);
-                    Stage::Publishing { since: start }
+                    self.start_publishing(now)
                 }
             }
             Stage::Publishing { since } => {
@@ -420,6 +512,16 @@ impl Driver {
             }
             other => other,
         }
+    }
+}
+
+/// The barrier's answer; never, without a barrier.
+async fn barrier_go(
+    barrier: &mut Option<BarrierHandle>,
+) -> Result<Result<(), String>, tokio::sync::oneshot::error::RecvError> {
+    match barrier {
+        Some(b) => (&mut b.go).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -459,7 +561,13 @@ fn report(
     BenchReport {
         mqtk_version: env!("CARGO_PKG_VERSION").to_string(),
         broker,
-        parameters: parameters(config),
+        parameters: Parameters {
+            scenario: config.shard.as_ref().map_or_else(
+                || config.scenario_name().to_string(),
+                |s| s.scenario.clone(),
+            ),
+            ..parameters(config)
+        },
         started_unix_ms: times
             .wall
             .duration_since(UNIX_EPOCH)
@@ -494,6 +602,17 @@ fn report(
                 / elapsed.as_secs_f64().max(1e-9),
             threads: client_threads,
         },
+        slo: Vec::new(),
+        shard: config.shard.as_ref().map(|plan| ShardInfo {
+            run_id: plan.shard.run_id.clone(),
+            index: Some(plan.shard.index),
+            count: plan.shard.count,
+            parameter_hash: plan.parameter_hash.clone(),
+            histogram: stats::settings(),
+            latency_hdr: Some(stats::encode(collector.latency_histogram())),
+            pub_round_trip_hdr: Some(stats::encode(collector.round_trip_histogram())),
+            connect_time_hdr: Some(stats::encode(collector.connect_histogram())),
+        }),
     }
 }
 
@@ -556,7 +675,8 @@ async fn spawn_clients(
     handles
 }
 
-fn parameters(config: &BenchConfig) -> Parameters {
+/// The report's record of what `config` asks for.
+pub fn parameters(config: &BenchConfig) -> Parameters {
     Parameters {
         scenario: config.scenario_name().to_string(),
         protocol_version: match config.version {

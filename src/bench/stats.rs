@@ -7,19 +7,31 @@ use std::collections::BTreeSet;
 
 use hdrhistogram::Histogram;
 
-use super::report::LatencyStats;
+use super::report::{HistogramSettings, LatencyStats};
 
 /// The largest latency a histogram tells apart: ten minutes. Longer ones are recorded
 /// as ten minutes (they are long enough to make the point).
 pub const MAX_LATENCY_US: u64 = 600_000_000;
 
 /// Digits of precision kept at every magnitude: 1 µs at 1 ms, 1 ms at 1 s.
-const SIGNIFICANT_DIGITS: u8 = 3;
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// The smallest value told apart.
+pub const LOWEST_US: u64 = 1;
 
 /// A latency histogram in microseconds.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGNIFICANT_DIGITS)
+    Histogram::new_with_bounds(LOWEST_US, MAX_LATENCY_US, SIGNIFICANT_DIGITS)
         .expect("bounds 1..MAX_LATENCY_US with 3 digits are valid for hdrhistogram")
+}
+
+/// The settings of `new_histogram`, for reports that carry histograms.
+pub fn settings() -> HistogramSettings {
+    HistogramSettings {
+        lowest_us: LOWEST_US,
+        highest_us: MAX_LATENCY_US,
+        significant_digits: SIGNIFICANT_DIGITS,
+    }
 }
 
 /// Records one value, clamping it into the histogram's range.
@@ -39,6 +51,30 @@ pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
             );
         }
     }
+}
+
+/// A histogram in HdrHistogram's compressed V2 form (deflate), base64: exact, and what
+/// HdrHistogram's other tools read.
+pub fn encode(histogram: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(histogram, &mut bytes)
+        .expect("serializing into a Vec does not fail");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The histogram `encode` wrote; an error says what is wrong with the text.
+pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Deserializer;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("not an HdrHistogram V2 histogram: {e:?}"))
 }
 
 /// Percentiles, mean and max of a histogram; `None` when it is empty.
@@ -146,6 +182,13 @@ impl SequenceTracker {
         }
     }
 
+    /// Sequences missing below the highest one received: lost so far, as far as this
+    /// receiver can tell while messages are still in flight.
+    pub fn gaps(&self) -> u64 {
+        self.max_seen
+            .map_or(0, |max| (max + 1).saturating_sub(self.unique))
+    }
+
     /// Messages missing out of `sent` (sequences `0..sent`).
     pub fn lost(&self, sent: u64) -> u64 {
         sent.saturating_sub(self.unique)
@@ -180,6 +223,8 @@ mod tests {
         assert_eq!(t.reordered, 0);
         // 0..8 sent: 2, 5, 6 missing.
         assert_eq!(t.lost(8), 3);
+        // 0..=7 seen up to: 2, 5, 6 missing so far.
+        assert_eq!(t.gaps(), 3);
     }
 
     #[test]
@@ -240,6 +285,20 @@ mod tests {
         assert!((9_890..=9_910).contains(&s.p99), "p99 = {}", s.p99);
         assert!((s.mean - 5_000.5).abs() < 5.0, "mean = {}", s.mean);
         assert!(summarize(&new_histogram()).is_none());
+    }
+
+    #[test]
+    fn histograms_round_trip_exactly_through_their_text_form() {
+        let mut h = new_histogram();
+        for v in [1, 7, 250, 250, 99_999, MAX_LATENCY_US] {
+            record(&mut h, v);
+        }
+        let back = decode(&encode(&h)).unwrap();
+        assert_eq!(back, h);
+        assert!(decode("not base64!").unwrap_err().contains("not base64"));
+        assert!(decode("aGVsbG8=")
+            .unwrap_err()
+            .contains("not an HdrHistogram"));
     }
 
     #[test]

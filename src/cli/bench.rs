@@ -2,7 +2,7 @@
 //! scenario for `crate::bench`, runs it and prints the report. Must not print directly
 //! (use `output`) or measure.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,9 +15,12 @@ use super::{values, ConnectArgs, Exit, UrlScheme};
 use crate::bench::config::default_sub_topic;
 use crate::bench::conn::TlsTarget;
 use crate::bench::embedded::{self, Embedded};
+use crate::bench::merge as bench_merge;
+use crate::bench::plot;
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
-use crate::bench::{fds, render, scenario, sys, BenchConfig, BenchReport, RunBound, Target};
+use crate::bench::series::{Series, SeriesPoint, SeriesSink};
+use crate::bench::{fds, render, scenario, slo, sys, BenchConfig, BenchReport, RunBound, Target};
 use crate::net::tls::TlsOptions;
 use crate::output;
 use crate::protocol::Properties;
@@ -110,12 +113,55 @@ when it may (CAP_SYS_RESOURCE: root outside most containers; up to fs.nr_open), 
 so; when the limit stays short it warns how many clients fit and how to raise it (ulimit
 -Hn, root, limits.conf, the container's nofile limit).
 
+Shards (one run over many processes, machines or pods; see `mqtk bench merge --help`):
+--shard I/N runs shard I (0-based) of N, --shard auto/N takes I from JOB_COMPLETION_INDEX
+(a Kubernetes Indexed Job sets it). Each shard runs its share of the publishers,
+subscribers and connection-only clients (the first shards one more when N does not
+divide them); every topic starts with mqtk-run/RUN_ID/sI/ and every client id with
+mqtk-RUN_ID-sI-, so shards never collide, and each shard's subscribers hear its own
+publishers only: every latency sample is taken on one clock. A run whose subscribers
+would hear other shards' publishers (fan-out, a wildcard fan-in) is refused; shard
+pairs, shared and connect runs, with at least N of each side. --run-id (the same on every
+shard, new for every run) is required unless --start-at gives the start, from which
+(and the parameters) the run id is made. Each shard connects and subscribes, then sets
+the retained flag mqtk-run/RUN_ID/ready/I (its payload the parameter hash) and starts
+publishing when all N are on the broker (--barrier-timeout, default 120 s, then it
+fails and names the missing shards), or at --start-at UNIX_TIME; it clears its flag at
+the end. The report adds shard {run_id, index, count, parameter_hash, histogram
+{lowest_us, highest_us, significant_digits}, latency_hdr, pub_round_trip_hdr,
+connect_time_hdr} (HdrHistogram V2 compressed, base64), and the last stdout line is the
+whole report, deflated and base64-encoded after `mqtk-bench-shard `, so `kubectl logs`
+carries it to `mqtk bench merge -` (not with --json - or --series -: stdout is JSON then,
+and the --json report is what to merge).
+
+--series FILE (or - for stdout; the table then goes to stderr) writes one JSON object per
+line for each second of the run, flushed as written: elapsed_secs, window_secs,
+sent_per_sec, received_per_sec, p50_us and p99_us of that second's deliveries (null when
+none), lost (messages missing so far: gaps below the highest sequence each subscriber
+has seen; in-flight messages are not counted, the report's lost is final), connected,
+and the sent and received totals. The last line covers the rest of the run, shorter
+than a second.
+
+--plot FILE.svg draws the run: latency by percentile (HdrHistogram's plotter shape:
+the percentile axis as 1/(1-p) on a log scale, 90/99/99.9/99.99% marked with their
+latency), and, below it, deliveries received per second and the p99 of each second over
+the run. `mqtk bench merge --plot` draws the merged distribution.
+
+--slo THRESHOLDS (comma separated, or --slo repeated) checks the finished run:
+METRIC OP VALUE with OP one of <= < >= > =; METRIC p50, p90, p99, p999 (or p99.9), max
+or mean of the end-to-end latency, with a unit (us, ms, s); lost, duplicates, reordered
+or failed (clients), counts; throughput, deliveries received per second. Each verdict is
+a `slo` line of the table (pass or FAIL, and the run's value) and an entry of the JSON's
+slo [{threshold, unit, op, limit, actual, passed}]. A latency threshold fails when no
+message was received.
+
 Exit status:
   0    the run finished; QoS 0 losses are reported but do not fail it
   1    QoS 1/2 messages were lost or clients failed to connect (the counts are
        printed after the report), or an error before the run
-  130  interrupted with Ctrl-C: the report so far is printed
-  2    the command line cannot be parsed";
+  2    the command line cannot be parsed
+  3    the run finished but an --slo threshold was violated (status 1 wins when both)
+  130  interrupted with Ctrl-C: the report so far is printed";
 
 /// Examples shown after the flags in `--help`.
 pub const AFTER_HELP: &str = "\
@@ -125,7 +171,10 @@ Examples:
   mqtk bench -h localhost --publishers 100 --subscribers 100 --topic 'b/%i' --sub-topic 'b/%i'
   mqtk bench --scenario fan-out --subscribers 500 --duration 30s --rate 100
   mqtk bench -h broker --publishers 1000 --connect-rate 200 --json report.json
-  mqtk bench -L mqtts://broker --cafile ca.pem --scenario connect --clients 1000";
+  mqtk bench -L mqtts://broker --cafile ca.pem --scenario connect --clients 1000
+  mqtk bench -h broker --scenario pairs --rate 100 --duration 1m --slo 'p99<=20ms,lost=0'
+  mqtk bench -h broker --scenario pairs --publishers 400 --shard 0/4 --run-id r1 --json s0.json
+  mqtk bench merge s0.json s1.json s2.json s3.json --slo 'p99<=20ms'";
 
 /// Ready-made shapes of load; explicit flags override what they set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,7 +193,7 @@ pub enum Scenario {
 
 /// Flags of `mqtk bench`.
 #[derive(Debug, Clone, Args)]
-#[command(disable_help_flag = true)]
+#[command(disable_help_flag = true, args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
     /// Print help (--help only: -h is the host)
     #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
@@ -228,22 +277,83 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
 
+    /// Write one JSON line per second (rates, p50/p99, lost, connected) to FILE or stdout (-)
+    #[arg(long, value_name = "FILE|-")]
+    pub series: Option<PathBuf>,
+
+    /// Draw latency by percentile, and throughput and p99 over time, as an SVG picture
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Fail with status 3 unless every threshold holds: p99<=20ms,lost=0,throughput>=1000
+    #[arg(long, value_name = "THRESHOLDS")]
+    pub slo: Vec<String>,
+
     /// MQTT 5 properties of each message.
     #[command(flatten)]
     pub message_properties: MessagePropertyArgs,
 
+    /// Shard flags.
+    #[command(flatten)]
+    pub shards: shard::ShardArgs,
+
     /// Connection flags (no -h/-L: bench the built-in broker).
     #[command(flatten)]
     pub connect: ConnectArgs,
+
+    /// `bench merge`.
+    #[command(subcommand)]
+    pub action: Option<BenchAction>,
 }
+
+/// Subcommands of `mqtk bench`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchAction {
+    /// Merge the reports of a run's shards (--shard I/N) into one, exactly
+    #[command(long_about = MERGE_ABOUT)]
+    Merge(merge::MergeArgs),
+    /// Print a Kubernetes Indexed Job that runs a sharded bench, one pod per shard
+    #[command(long_about = K8S_ABOUT)]
+    K8s(k8s::K8sArgs),
+}
+
+/// Long help of `mqtk bench k8s`.
+pub const K8S_ABOUT: &str = "\
+Print the Kubernetes manifest of a sharded run: an Indexed Job (completionMode Indexed,
+completions = parallelism = --shards, restartPolicy Never, backoffLimit 0, pods spread over
+nodes by anti-affinity, resource requests) whose pod I runs `mqtk bench FLAGS --shard
+auto/N --run-id JOB_NAME`. The flags after -- are checked now as a shard would (a typo or a
+run that crosses shards fails here, not in the cluster) and must name the broker (-h or
+-L). A comment block at the top says how to collect and merge:
+  kubectl logs -l job-name=JOB --tail=-1 --max-log-requests=N | mqtk bench merge -";
+
+/// Long help of `mqtk bench merge`.
+pub const MERGE_ABOUT: &str = "\
+Merge the reports of the N shards of one run (each `mqtk bench --shard I/N`) into the report
+of the whole run: the latency, PUBACK and connect histograms are added (percentiles are
+exact, never averages of percentiles), counters and throughputs summed. Inputs are JSON
+reports (--json of each shard) or any text holding the shards' last stdout lines
+(`mqtk-bench-shard …`), such as `kubectl logs -l job-name=JOB`; - reads stdin.
+
+Shards of different runs, parameters (hash), histogram settings or mqtk versions are
+refused, and a missing or duplicated shard (a restarted pod) makes the run invalid: exit
+status 1, never a merge of N-1. --slo applies to the merged run (status 3).";
 
 /// Runs `mqtk bench`: builds the checked configuration, raises the open-file limit,
 /// finds (or starts) the broker, runs the scenario with progress on stderr, prints the
 /// table and the JSON report, and fails when QoS 1/2 messages were lost or clients
 /// could not connect.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.action {
+        Some(BenchAction::Merge(merge_args)) => return merge::run(merge_args),
+        Some(BenchAction::K8s(k8s_args)) => return k8s::run(k8s_args),
+        None => {}
+    }
     let config = bench_config(&args)?;
+    let thresholds = slo_thresholds(&args.slo)?;
     check_json_path(args.json.as_deref())?;
+    let series = series_sink(args.series.as_deref(), args.json.as_deref())?;
+    check_json_path(args.plot.as_deref())?;
     let mut publish_properties = args.connect.properties()?.publish;
     args.message_properties.apply(&mut publish_properties);
     let version_fixed = config.version_fixed;
@@ -265,24 +375,90 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
     let progress = new_progress(mode, Box::new(|line: &str| output::log_line(line)));
-    let report = runtime.block_on(scenario::run(config, broker, publish_properties, progress));
+    let report = runtime.block_on(scenario::run(
+        config,
+        broker,
+        publish_properties,
+        progress,
+        // --plot draws the series too, so it keeps the points without --series.
+        (series.is_some() || args.plot.is_some()).then(|| Series::new(series)),
+    ));
     drop(runtime);
     if let Some(broker) = embedded {
         broker.stop();
     }
-    let report = report?;
+    let outcome = report?;
+    let mut report = outcome.report;
+    report.slo = slo::check(&thresholds, &report);
+    if let Some(path) = &args.plot {
+        write_plot(path, &report, &outcome.latency, &outcome.series)?;
+    }
     if !version_fixed && report.parameters.protocol_version == "3.1.1" {
         output::note("the broker refused MQTT 5: measured with MQTT 3.1.1");
         if args.connect.receive_maximum.is_some() {
             output::note("--receive-maximum was not sent: it is MQTT 5 only");
         }
     }
-    print_report(&report, args.json.as_deref())?;
+    let table_to_stderr = args.series.as_deref() == Some(Path::new("-"));
+    print_report(&report, args.json.as_deref(), table_to_stderr)?;
+    // Last on stdout, so `kubectl logs … | mqtk bench merge -` finds it; not when
+    // stdout holds JSON (--json -, --series -), which a line of base64 would break.
+    let stdout_is_json =
+        [args.json.as_deref(), args.series.as_deref()].contains(&Some(Path::new("-")));
+    if report.shard.is_some() && !stdout_is_json {
+        output::stdout_line(bench_merge::to_line(&report))?;
+    }
     exit_status(&report)
 }
 
+/// Writes the --plot SVG of a run (or a merged run).
+pub(crate) fn write_plot(
+    path: &Path,
+    report: &BenchReport,
+    latency: &hdrhistogram::Histogram<u64>,
+    series: &[SeriesPoint],
+) -> anyhow::Result<()> {
+    let p = &report.parameters;
+    let title = format!(
+        "mqtk bench: {}, {} pub → {} sub, QoS {}, {}",
+        p.scenario, p.publishers, p.subscribers, p.qos, report.broker.description
+    );
+    let svg = plot::svg(&title, latency, series)
+        .map_err(|e| anyhow::anyhow!("cannot draw --plot {}: {e}", path.display()))?;
+    std::fs::write(path, svg).with_context(|| format!("cannot write --plot {}", path.display()))
+}
+
+/// Every `--slo` threshold, read before the run so a typo costs no run.
+pub(crate) fn slo_thresholds(specs: &[String]) -> anyhow::Result<Vec<slo::Threshold>> {
+    let mut all = Vec::new();
+    for spec in specs {
+        all.extend(slo::parse(spec)?);
+    }
+    Ok(all)
+}
+
+/// Where `--series` lines go: stdout (`-`) or a file created now (a bad path fails
+/// before the run). Each line is flushed as written, for a tool following the run.
+fn series_sink(series: Option<&Path>, json: Option<&Path>) -> anyhow::Result<Option<SeriesSink>> {
+    let Some(path) = series else {
+        return Ok(None);
+    };
+    if path == Path::new("-") {
+        if json == Some(Path::new("-")) {
+            anyhow::bail!("--series - and --json - both want stdout; write one of them to a file");
+        }
+        return Ok(Some(Box::new(|line: &str| output::stdout_line(line))));
+    }
+    let mut file = std::fs::File::create(path)
+        .with_context(|| format!("cannot create --series {}", path.display()))?;
+    Ok(Some(Box::new(move |line: &str| {
+        writeln!(file, "{line}")?;
+        file.flush()
+    })))
+}
+
 /// Finds a typo in --json now, not after a run that may take minutes.
-fn check_json_path(json: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) fn check_json_path(json: Option<&Path>) -> anyhow::Result<()> {
     if let Some(dir) = json.filter(|p| *p != Path::new("-")) {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
         if let Some(parent) = parent.filter(|p| !p.is_dir()) {
@@ -354,10 +530,22 @@ fn find_broker(
 }
 
 /// The table on stdout, and the JSON report on stdout (`--json -`, the table then goes
-/// to stderr) or in the --json file.
-fn print_report(report: &BenchReport, json: Option<&Path>) -> anyhow::Result<()> {
+/// to stderr) or in the --json file. With `--series -` the table goes to stderr too,
+/// so stdout holds JSON lines only.
+pub(crate) fn print_report(
+    report: &BenchReport,
+    json: Option<&Path>,
+    table_to_stderr: bool,
+) -> anyhow::Result<()> {
     let table = render::table(report);
     match json {
+        _ if table_to_stderr => {
+            output::log_line(table.trim_end());
+            if let Some(path) = json {
+                std::fs::write(path, render::json(report))
+                    .with_context(|| format!("cannot write --json {}", path.display()))?;
+            }
+        }
         Some(path) if path == Path::new("-") => {
             output::log_line(table.trim_end());
             output::stdout_bytes(render::json(report).as_bytes())?;
@@ -372,8 +560,9 @@ fn print_report(report: &BenchReport, json: Option<&Path>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Fails when the run lost QoS 1/2 messages or clients could not connect, with the counts.
-fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
+/// Fails when the run lost QoS 1/2 messages or clients could not connect (status 1), or
+/// when an `--slo` threshold was violated (status 3), with the counts.
+pub(crate) fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     if report.clients.failed > 0 {
         let mut text = format!(
@@ -403,10 +592,21 @@ fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
         problems.insert(0, "interrupted".into());
         return Err(Exit::new(130, problems.join(", ")).into());
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Exit::new(1, problems.join(", ")).into())
+    let violated: Vec<&str> = report
+        .slo_violations()
+        .map(|v| v.threshold.as_str())
+        .collect();
+    let slo_problem =
+        (!violated.is_empty()).then(|| format!("--slo violated: {}", violated.join(", ")));
+    // A broken run (status 1) outranks a slow one (status 3): its figures are not the
+    // broker's performance.
+    match (problems.is_empty(), slo_problem) {
+        (true, None) => Ok(()),
+        (true, Some(slo)) => Err(Exit::new(3, slo).into()),
+        (false, slo) => {
+            problems.extend(slo);
+            Err(Exit::new(1, problems.join(", ")).into())
+        }
     }
 }
 
@@ -426,7 +626,7 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 
 /// Turns the flags into a checked `BenchConfig`: the scenario preset first, explicit
 /// flags over it.
-fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
+pub(crate) fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     let c = &args.connect;
     refuse_unusable_flags(c)?;
     let (target, url_user, url_password) = target(c);
@@ -448,6 +648,7 @@ fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.username = c.username.clone().or(url_user);
     config.password = c.password.clone().or(url_password).map(String::into_bytes);
     config.hdr_log = args.hdr_log.clone();
+    shard::apply(&args.shards, &mut config)?;
     config.check().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
@@ -622,5 +823,8 @@ fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static st
         .map(|(_, flag, why)| (flag, why)))
 }
 
+mod k8s;
+mod merge;
+mod shard;
 #[cfg(test)]
 mod tests;

@@ -78,7 +78,7 @@ pub enum Command {
     Rr(rr::RrArgs),
     /// Load-test a broker with simulated publishers and subscribers
     #[command(long_about = bench::LONG_ABOUT, after_help = bench::AFTER_HELP)]
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Run an MQTT broker
     #[command(long_about = serve::LONG_ABOUT, after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),

@@ -1,0 +1,213 @@
+//! `--plot FILE.svg`: the run as a picture. Top, HdrHistogram's percentile distribution
+//! (latency against percentile, the percentile axis as 1/(1−p) on a log scale so 90 %,
+//! 99 %, 99.9 % and 99.99 % are equally far apart, each marked); below, throughput and
+//! p99 per second over the run (when there is a series). Pure-Rust SVG (plotters).
+//! Must not read files or measure: it returns the SVG text.
+
+use hdrhistogram::Histogram;
+use plotters::prelude::*;
+
+use super::series::SeriesPoint;
+
+/// The percentiles marked on the distribution: 90, 99, 99.9, 99.99.
+const MARKS: [f64; 4] = [0.9, 0.99, 0.999, 0.9999];
+
+/// Where the percentile axis ends: 99.999 %.
+const TOP_X: f64 = 1e5;
+
+/// The x of percentile `q` (0..1): 1/(1−q), the maximum drawn at the axis' end.
+fn x_of(q: f64) -> f64 {
+    (1.0 / (1.0 - q).max(1e-9)).min(TOP_X)
+}
+
+/// "99.9%" for the x of a percentile.
+fn percentile_label(x: &f64) -> String {
+    let q = (1.0 - 1.0 / x) * 100.0;
+    let text = format!("{q:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
+/// The SVG of a run's latency distribution and, with `series`, its throughput and p99
+/// over time. `title` heads the picture.
+pub fn svg(
+    title: &str,
+    latency: &Histogram<u64>,
+    series: &[SeriesPoint],
+) -> Result<String, String> {
+    let mut out = String::new();
+    {
+        let height = if series.is_empty() { 420 } else { 800 };
+        let root = SVGBackend::with_string(&mut out, (960, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let root = root
+            .titled(title, ("sans-serif", 18))
+            .map_err(|e| e.to_string())?;
+        if series.is_empty() {
+            distribution(&root, latency)?;
+        } else {
+            let (top, bottom) = root.split_vertically(380);
+            distribution(&top, latency)?;
+            over_time(&bottom, series)?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+fn distribution(area: &Area<'_>, latency: &Histogram<u64>) -> Result<(), String> {
+    let points: Vec<(f64, f64)> = latency
+        .iter_quantiles(5)
+        .map(|v| {
+            (
+                x_of(v.quantile_iterated_to()),
+                v.value_iterated_to().max(1) as f64 / 1e3,
+            )
+        })
+        .collect();
+    let low_y = points.first().map_or(0.001, |p| p.1).max(0.001) / 1.5;
+    let high_y = points.iter().map(|p| p.1).fold(0.01, f64::max) * 1.5;
+    let mut chart = ChartBuilder::on(area)
+        .caption("latency by percentile", ("sans-serif", 15))
+        .margin(12)
+        .margin_right(40)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d((1.0..TOP_X).log_scale(), (low_y..high_y).log_scale())
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("latency (ms)")
+        .x_label_formatter(&percentile_label)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))
+        .map_err(|e| e.to_string())?;
+    for q in MARKS {
+        let x = x_of(q);
+        let y = latency.value_at_quantile(q).max(1) as f64 / 1e3;
+        chart
+            .draw_series(LineSeries::new([(x, low_y), (x, high_y)], RED.mix(0.4)))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series([Text::new(
+                format!(
+                    "{} {}",
+                    percentile_label(&x),
+                    super::render::micros((y * 1e3) as u64)
+                ),
+                (x * 1.05, y),
+                ("sans-serif", 12),
+            )])
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn over_time(area: &Area<'_>, series: &[SeriesPoint]) -> Result<(), String> {
+    let end = series.last().map_or(1.0, |p| p.elapsed_secs).max(1.0);
+    let top_rate = series
+        .iter()
+        .map(|p| p.received_per_sec)
+        .fold(1.0, f64::max)
+        * 1.15;
+    let top_p99 = series
+        .iter()
+        .filter_map(|p| p.p99_us)
+        .map(|v| v as f64 / 1e3)
+        .fold(0.01, f64::max)
+        * 1.15;
+    let mut chart = ChartBuilder::on(area)
+        .caption("throughput and p99 per second", ("sans-serif", 15))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..top_rate)
+        .map_err(|e| e.to_string())?
+        .set_secondary_coord(0.0..end, 0.0..top_p99);
+    chart
+        .configure_mesh()
+        .x_desc("seconds since start")
+        .y_desc("received msgs/s")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("p99 (ms)")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(
+            series.iter().map(|p| (p.elapsed_secs, p.received_per_sec)),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(|e| e.to_string())?
+        .label("received msgs/s")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+    chart
+        .draw_secondary_series(LineSeries::new(
+            series
+                .iter()
+                .filter_map(|p| p.p99_us.map(|v| (p.elapsed_secs, v as f64 / 1e3))),
+            RED.stroke_width(2),
+        ))
+        .map_err(|e| e.to_string())?
+        .label("p99 (ms)")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::stats;
+
+    #[test]
+    fn percentiles_are_labelled_as_people_read_them() {
+        assert_eq!(percentile_label(&x_of(0.0)), "0%");
+        assert_eq!(percentile_label(&x_of(0.99)), "99%");
+        assert_eq!(percentile_label(&x_of(0.999)), "99.9%");
+    }
+
+    #[test]
+    fn the_svg_has_both_charts_and_the_marked_percentiles() {
+        let mut h = stats::new_histogram();
+        (1..=10_000u64).for_each(|v| stats::record(&mut h, v));
+        let point = |t: f64| SeriesPoint {
+            elapsed_secs: t,
+            window_secs: 1.0,
+            sent_per_sec: 100.0,
+            received_per_sec: 100.0,
+            p50_us: Some(500),
+            p99_us: Some(900),
+            lost: 0,
+            connected: 2,
+            sent: 100,
+            received: 100,
+        };
+        let both = svg("run", &h, &[point(1.0), point(2.0)]).unwrap();
+        assert!(both.starts_with("<svg"), "{}", &both[..80]);
+        for text in [
+            "latency by percentile",
+            "throughput and p99",
+            "99.99%",
+            "received msgs/s",
+        ] {
+            assert!(both.contains(text), "no {text:?}");
+        }
+        let only = svg("run", &h, &[]).unwrap();
+        assert!(!only.contains("throughput and p99"));
+    }
+}
