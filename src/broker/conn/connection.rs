@@ -148,6 +148,13 @@ impl Conn {
             if self.io.is_quiet() {
                 self.kept.session.shrink_buffers();
             }
+            if self.shared.config.ordered {
+                // A socket whose last read did not end in WouldBlock is read again
+                // without an event: after a CONNACK or a delivery this task would read
+                // what came after another socket's packets, and apply it first. Tokio's
+                // yield runs the tasks the event loop has woken first.
+                tokio::task::yield_now().await;
+            }
             tokio::select! {
                 biased;
                 wake = self.signal.wait(true) => match wake {
