@@ -151,3 +151,32 @@ fn a_thousand_clients_closed_with_a_reason_at_once_leave_no_socket_behind_after_
     );
     drop(clients);
 }
+
+#[test]
+fn a_refused_connect_followed_by_more_packets_gives_the_connack_code_then_a_clean_close() {
+    let serve = Serve::start(&["--max-connections", "1"]);
+    let (_first, _) = Raw::v5(serve.port(), "first", 60);
+    for round in 0..5 {
+        let mut raw = Raw::connect(serve.port());
+        raw.stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .expect("set a write timeout");
+        // MQTT 5.0 §3.1.4: a client may send before CONNACK; these wait unread.
+        let mut bytes = support::raw::connect_v5(&format!("second{round}"), 0x02, 60, &[]);
+        bytes.extend(qos2_flood(100, 1000));
+        let _ = raw.stream.write_all(&bytes);
+        let (got, reset) = read_to_end(&mut raw, Duration::from_secs(5));
+        let first = packets(&got)
+            .first()
+            .map(|(kind, body)| (*kind, body.get(1).copied()));
+        // 0x88: server unavailable (the connection limit).
+        assert_eq!(first, Some((0x20, Some(0x88))), "round {round}: {got:02X?}");
+        assert!(!reset, "round {round}: the connection ended with a reset");
+        let more = publish_packet("late", 0, 0, b"late", true);
+        for i in 0..20 {
+            if let Err(e) = raw.stream.write_all(&more) {
+                panic!("round {round}: write {i} after the CONNACK failed: {e}");
+            }
+        }
+    }
+}
