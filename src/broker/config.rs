@@ -37,6 +37,10 @@ pub struct BrokerConfig {
     pub auth: Arc<dyn Authenticator>,
     /// Durable storage.
     pub persistence: Arc<dyn Persistence>,
+    /// On a single-threaded runtime (`--threads 1`): each connection task yields to the
+    /// event loop before it reads again, so packets on different connections are
+    /// applied in the order their sockets became readable.
+    pub ordered: bool,
 }
 
 impl Default for BrokerConfig {
@@ -54,6 +58,7 @@ impl Default for BrokerConfig {
             sys_interval: Duration::from_secs(1),
             auth: Arc::new(AllowAll),
             persistence: Arc::new(NoPersistence),
+            ordered: false,
         }
     }
 }

@@ -45,7 +45,7 @@
 //! - `conn/`: one task per network connection: `accept` (CONNECT → CONNACK),
 //!   `connection` (the task and its I/O over a `net::Connection`), `handler`
 //!   (what each packet does), `persistence` (what it tells the `Persistence` hook),
-//!   `signal` (what wakes it).
+//!   `signal` (what wakes it), `linger` (the graceful close after a reason was sent).
 //! - `persist/`: sessions that outlive a connection: `kept_session`, the in-memory
 //!   `session_store`, and `--data-dir`'s `data_dir` hook over the redb `database`.
 //! - `access/`: who may connect and what they may do: `auth` over `password` and `acl`.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::broker::config::BrokerConfig;
+use crate::broker::conn::linger::Lingering;
 use crate::broker::conn::signal::Signal;
 use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::SessionStore;
@@ -34,6 +35,8 @@ pub struct Shared {
     /// The `$SYS` values published last.
     pub sys: SysState,
     next_id: AtomicU64,
+    /// Connections reading on after they were closed with a reason (`conn::linger`).
+    pub lingering: Lingering,
 }
 
 impl Shared {
@@ -47,6 +50,7 @@ impl Shared {
             started: Instant::now(),
             sys: SysState::default(),
             next_id: AtomicU64::new(1),
+            lingering: Lingering::default(),
         }
     }
 

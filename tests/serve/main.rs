@@ -1,7 +1,8 @@
 //! `mqtk serve` driven by clients we did not write: `pubsub` (start and stop, QoS,
 //! retained, wildcards, `$SYS`) and `sessions` (kept sessions, wills, keep alive,
 //! takeover) with mosquitto_pub/sub, `v5` for MQTT 5 features, `conformance` with raw
-//! bytes and exact replies, `flow` for back-pressure, `durable` for `--data-dir`,
+//! bytes and exact replies, `flow` for back-pressure, `graceful` for the close after a
+//! reason (read, not reset), `order` for `--threads 1`, `durable` for `--data-dir`,
 //! `deploy` for TLS, WebSocket, passwords, ACLs and `-c FILE`, `paho` with the paho-mqtt
 //! Python client. One test binary; the harness is `support` (tests/support).
 
@@ -9,6 +10,8 @@ mod conformance;
 mod deploy;
 mod durable;
 mod flow;
+mod graceful;
+mod order;
 mod paho;
 mod pubsub;
 mod sessions;

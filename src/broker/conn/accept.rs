@@ -11,6 +11,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::broker::conn::connection::Conn;
+use crate::broker::conn::linger::linger;
 use crate::broker::conn::signal::Signal;
 use crate::broker::hooks::ClientIdentity;
 use crate::broker::persist::kept_session::KeptSession;
@@ -65,7 +66,12 @@ async fn handshake(
         Ok(Ok(connect)) => connect,
         Ok(Err(why)) => {
             shared.log(1, format_args!("Bad CONNECT from {peer}: {why}; closing."));
+            let told = !io.wbuf.is_empty();
             io.write_final().await;
+            if told {
+                // The CONNACK 0x01 of an unsupported protocol level.
+                linger(&mut io, &shared.lingering).await;
+            }
             return None;
         }
         Err(_) => {
@@ -126,6 +132,7 @@ async fn refuse(
     };
     if Packet::ConnAck(ack).encode(version, &mut io.wbuf).is_ok() {
         io.write_final().await;
+        linger(&mut io, &shared.lingering).await;
     }
 }
 

@@ -16,6 +16,7 @@ use bytes::{Buf, BytesMut};
 use bytestring::ByteString;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 
+use crate::broker::conn::linger::linger;
 use crate::broker::conn::signal::{Signal, TakeOverReply, Wake};
 use crate::broker::hooks::ClientIdentity;
 use crate::broker::persist::kept_session::KeptSession;
@@ -146,6 +147,13 @@ impl Conn {
             self.signal.set_deadline(self.kept.session.poll_timeout());
             if self.io.is_quiet() {
                 self.kept.session.shrink_buffers();
+            }
+            if self.shared.config.ordered {
+                // A socket whose last read did not end in WouldBlock is read again
+                // without an event: after a CONNACK or a delivery this task would read
+                // what came after another socket's packets, and apply it first. Tokio's
+                // yield runs the tasks the event loop has woken first.
+                tokio::task::yield_now().await;
             }
             tokio::select! {
                 biased;
@@ -354,7 +362,7 @@ impl Conn {
         let blocked = self.take_blocked();
         self.shared.give_up(blocked);
         let (end, early_taker) = self.read_before_takeover(end).await;
-        self.say_goodbye(&end).await;
+        let told = self.say_goodbye(&end).await;
         self.log_end(&end);
         self.handle_will(&end, now);
         self.kept.session.disconnected();
@@ -388,17 +396,22 @@ impl Conn {
         // From here no takeover can come (the store no longer names this connection);
         // one that came meanwhile is taken here.
         let late = self.signal.close();
-        let Some(handover) = handover else { return };
-        if taker.is_none() {
-            taker = late;
-        }
-        match taker {
-            Some(reply) => {
-                if let Err(Some(kept)) = reply.send(Some(handover)) {
-                    self.shared.end_session(&client_id, kept, now);
-                }
+        if let Some(handover) = handover {
+            if taker.is_none() {
+                taker = late;
             }
-            None => self.shared.end_session(&client_id, handover, now),
+            match taker {
+                Some(reply) => {
+                    if let Err(Some(kept)) = reply.send(Some(handover)) {
+                        self.shared.end_session(&client_id, kept, now);
+                    }
+                }
+                None => self.shared.end_session(&client_id, handover, now),
+            }
+        }
+        // Last, once the session is handed on: a client reconnecting waits for nothing.
+        if told {
+            linger(&mut self.io, &self.shared.lingering).await;
         }
     }
 
@@ -443,7 +456,8 @@ impl Conn {
     }
 
     /// MQTT 5: tell the client why we close (§3.14); 3.1.1 has no server DISCONNECT.
-    async fn say_goodbye(&mut self, end: &End) {
+    /// True when a DISCONNECT was sent (then the close is graceful, `linger`).
+    async fn say_goodbye(&mut self, end: &End) -> bool {
         let reason = match end {
             End::Error(code, _) => Some(*code),
             End::KeepAlive => Some(ReasonCode::KeepAliveTimeout),
@@ -451,7 +465,8 @@ impl Conn {
             End::Shutdown => Some(ReasonCode::ServerShuttingDown),
             End::Disconnect { .. } | End::Network(_) => None,
         };
-        if let (Some(code), ProtocolVersion::V5) = (reason, self.version) {
+        let told = matches!((reason, self.version), (Some(_), ProtocolVersion::V5));
+        if let (Some(code), true) = (reason, told) {
             let mut disconnect = Disconnect::with_reason(code);
             if let End::Error(_, why) = end {
                 disconnect.properties.reason_string = Some(why.clone());
@@ -459,6 +474,7 @@ impl Conn {
             self.encode(Packet::Disconnect(disconnect));
         }
         self.io.write_final().await;
+        told
     }
 
     fn log_end(&self, end: &End) {

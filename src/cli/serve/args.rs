@@ -23,6 +23,10 @@ pub struct ServeArgs {
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Threads serving clients; 1: one event loop, packets applied in the order they are read [default: one per core]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
     /// Read settings from a mosquitto.conf (the common subset)
     #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -50,6 +50,15 @@ disconnections, subscriptions. -vv also logs every PUBLISH received and how many
 receivers it went to and how many were dropped. $SYS/# topics publish the broker's
 counters every second, and afresh for each new $SYS subscriber.
 
+--threads 1 runs one event loop: packets are applied in the order their sockets became
+readable, across connections (as in mosquitto), so a PUBLISH sent on one connection right
+after a SUBSCRIBE on another, without waiting for the SUBACK, is delivered. With more
+threads (the default: one per core) that holds only once the SUBACK has come.
+
+After a DISCONNECT with a reason (MQTT 5) or a refusing CONNACK, the broker closes its
+writing side and reads and discards for up to 1 s, until the client closes, so a client
+still sending reads the reason instead of a TCP reset.
+
 SIGINT and SIGTERM stop it cleanly: MQTT 5 clients get DISCONNECT \"server shutting
 down\" (0x8B), and the exit status is 0. -c reads the common subset of a mosquitto.conf;
 flags given on the command line win over the file.
@@ -64,6 +73,7 @@ Examples:
   mqtk serve                                   127.0.0.1:1883, anonymous clients allowed
   mqtk serve --bind 0.0.0.0 -p 1883 -v
   mqtk serve -p 0 | head -1                     pick a free port and print it
+  mqtk serve -p 0 --threads 1                   a test fixture: packets in arrival order
   mqtk serve -c /etc/mosquitto/mosquitto.conf
   mqtk serve --data-dir /var/lib/mqtk --password-file passwd --allow-anonymous false
   mqtk serve --tls-port 8883 --cert server.pem --key server.key --ws-port 9001";
@@ -76,11 +86,28 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut config = broker_config(&args)?;
     deployment.apply_to(&mut config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = runtime(args.threads).context("cannot start the async runtime")?;
     runtime.block_on(serve(config, deployment.listeners))
+}
+
+/// The runtime for `--threads`. One thread is tokio's current-thread runtime: one event
+/// loop that runs the connection tasks in the order their sockets became readable, so a
+/// packet read first is applied first, across connections (as in mosquitto). More
+/// threads serve connections in parallel, and two packets on two connections may then
+/// be applied in either order until the first is acknowledged.
+fn runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.into())
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
 }
 
 /// Turns the flags into a checked broker configuration.
@@ -107,6 +134,7 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             .map(|n| if n == 0 { setup::UNLIMITED_QUEUE } else { n } as usize)
             .unwrap_or(defaults.max_queued),
         max_keepalive: args.max_keepalive.unwrap_or(defaults.max_keepalive),
+        ordered: args.threads == Some(1),
         ..defaults
     })
 }
