@@ -23,8 +23,8 @@
 //!   configs of the modules above. Nothing below `cli` sees clap types.
 //! - `output`: the only writer to stdout/stderr (enforced by the clippy lints below):
 //!   message formats, `-d` packet lines, log lines.
-//! - `payload`: payload codecs (hex, base64, JSON, CBOR, MessagePack) between bytes
-//!   and JSON values, for `sub --decode` and `pub --encode`, and which topic gets
+//! - `payload`: payload codecs (hex, base64, JSON, CBOR, MessagePack, Protobuf from a
+//!   `.proto` compiled at run time) between bytes and JSON values, for `sub --decode` and `pub --encode`, and which topic gets
 //!   which codec. Sans-IO.
 //! - `small_map`: a vector-backed map for the few-entry maps kept per connection.
 //!
