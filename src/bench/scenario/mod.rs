@@ -16,26 +16,25 @@ use tokio::task::JoinHandle;
 
 use crate::protocol::{Disconnect, Packet, Properties, ProtocolVersion};
 
-use super::barrier::{self, BarrierHandle};
+use super::barrier;
 use super::client::{self, Ctx, Msg, Phase, Role};
-use super::collect::{Collector, Update};
 use super::config::{BenchConfig, RunBound};
 use super::conn::{self, ConnectFailure};
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
-use super::progress::{Progress, Snapshot};
-use super::quiet::{Movement, QuietWatch};
+use super::progress::Progress;
 use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters, ShardInfo};
 use super::series::{self, Series};
 use super::stats;
 use super::sys;
 use super::workers::Workers;
 
+mod driver;
+use driver::Driver;
+
 /// TCP + MQTT handshakes in progress at once: more only overflows the broker's listen
 /// backlog and turns into SYN retransmits a second later.
 const MAX_HANDSHAKES: usize = 128;
-/// How often progress is drawn and the interval histogram is cut.
-const TICK: Duration = Duration::from_millis(500);
 
 /// Where the broker is and how to account for it.
 pub struct Broker {
@@ -45,14 +44,6 @@ pub struct Broker {
     pub info: BrokerInfo,
     /// Name prefix of the embedded broker's threads, to keep its CPU out of ours.
     pub thread_prefix: Option<&'static str>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Stage {
-    Connecting,
-    Publishing { since: Instant },
-    Draining { publish_end: Instant },
-    Finishing,
 }
 
 /// Runs the benchmark described by `config` against `broker`.
@@ -235,293 +226,6 @@ impl Start {
             own,
             broker: broker_cpu,
         }
-    }
-}
-
-/// The run's loop state: the collector (fed by the clients' channel, owned here alone),
-/// the stage, and what the stages need to know.
-struct Driver {
-    ctx: Arc<Ctx>,
-    phase_tx: watch::Sender<Phase>,
-    total: u64,
-    collector: Collector,
-    ready: u64,
-    done: u64,
-    stage: Stage,
-    publish_window: Option<(Instant, Instant)>,
-    watch: QuietWatch,
-    interval_start: Duration,
-    finish_deadline: Option<Instant>,
-    last_sent: Option<u64>,
-    /// `--series`, fed on every tick.
-    series: Option<Series>,
-    /// The start barrier of a sharded run; publishing waits for its go.
-    barrier: Option<BarrierHandle>,
-    /// Why the barrier did not let the run start.
-    barrier_error: Option<String>,
-}
-
-impl Driver {
-    fn new(ctx: Arc<Ctx>, phase_tx: watch::Sender<Phase>, total: u64) -> Driver {
-        let mut collector = Collector::new(ctx.config.publishers);
-        collector.set_unordered_receivers(ctx.plan.shared_receivers.clone());
-        Driver {
-            ctx,
-            phase_tx,
-            total,
-            collector,
-            ready: 0,
-            done: 0,
-            stage: Stage::Connecting,
-            publish_window: None,
-            watch: QuietWatch::new(Instant::now()),
-            interval_start: Duration::ZERO,
-            finish_deadline: None,
-            last_sent: None,
-            series: None,
-            barrier: None,
-            barrier_error: None,
-        }
-    }
-
-    /// Runs until every client has ended, or the clients did not stop in time.
-    async fn drive(
-        &mut self,
-        mut rx: mpsc::UnboundedReceiver<Msg>,
-        progress: &mut dyn Progress,
-        hdr_log: Option<&HdrLog>,
-    ) {
-        let mut ticker = tokio::time::interval(TICK);
-        // Ctrl-C ends the run early with a report of what was measured so far.
-        let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
-        let mut interrupted = false;
-        let mut waiting_for_go = self.barrier.is_some();
-        loop {
-            tokio::select! {
-                go = barrier_go(&mut self.barrier), if waiting_for_go => {
-                    waiting_for_go = false;
-                    self.on_go(go.unwrap_or_else(|_| Err("the start barrier stopped".into())));
-                },
-                _ = &mut interrupt, if !interrupted => {
-                    interrupted = true;
-                    self.on_interrupt();
-                },
-                msg = rx.recv() => match msg {
-                    Some(msg) => self.on_msg(msg),
-                    None => break, // every client has ended
-                },
-                _ = ticker.tick() => {
-                    if !self.on_tick(progress, hdr_log) {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The barrier's answer: publish now, or end the run with its reason.
-    fn on_go(&mut self, go: Result<(), String>) {
-        match go {
-            Ok(()) if self.stage == Stage::Connecting => {
-                self.stage = self.start_publishing(Instant::now());
-            }
-            Ok(()) => {}
-            Err(why) => {
-                self.barrier_error = Some(why);
-                self.stage = Stage::Finishing;
-            }
-        }
-    }
-
-    /// Tells every publisher to start a moment ahead, so they all see the same start.
-    fn start_publishing(&mut self, now: Instant) -> Stage {
-        let config = &self.ctx.config;
-        let start = Instant::now() + Duration::from_millis(10);
-        let start_ns = start.duration_since(self.ctx.epoch).as_nanos() as u64;
-        self.collector
-            .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
-        let _ = self.phase_tx.send(Phase::Publishing { start_ns });
-        self.watch.restart(now);
-        Stage::Publishing { since: start }
-    }
-
-    fn on_interrupt(&mut self) {
-        self.collector.count_errors("interrupted", 1);
-        if let Stage::Publishing { since } = self.stage {
-            self.publish_window = Some((since, Instant::now()));
-        }
-        self.stage = Stage::Finishing;
-    }
-
-    fn on_msg(&mut self, msg: Msg) {
-        match msg {
-            Msg::Update(update) => self.collector.absorb(update),
-            Msg::Ready => self.ready += 1,
-            Msg::Done { last_sent_ns } => {
-                self.done += 1;
-                self.last_sent = self.last_sent.max(last_sent_ns);
-            }
-        }
-    }
-
-    /// Draws progress, cuts the interval histogram, moves the stage on; false when the
-    /// clients did not stop in time.
-    fn on_tick(&mut self, progress: &mut dyn Progress, hdr_log: Option<&HdrLog>) -> bool {
-        let now = Instant::now();
-        self.cut_interval(now, progress, hdr_log);
-        // Progress is what the broker still does for us: sends, acks, deliveries,
-        // and any QoS flow packet (a QoS 2 backlog of PUBREL/PUBCOMP moves with
-        // no delivery for seconds on mosquitto 2.0.11).
-        let c = &self.collector;
-        self.watch.observe(
-            now,
-            Movement {
-                sent: c.sent,
-                acked: c.acked,
-                received: c.received_total,
-                flow_packets: c.flow_packets,
-            },
-        );
-        // Nothing moving for this long means the broker stopped answering; at
-        // a slow --rate, gaps between messages are normal and last longer.
-        let config = &self.ctx.config;
-        let patience = config
-            .drain_timeout
-            .max(Duration::from_secs_f64(2.0 / config.rate.unwrap_or(1.0)));
-        let quiet = self.watch.is_quiet(now, patience);
-        self.stage = self.next_stage(now, quiet);
-        if self.stage == Stage::Finishing && self.finish_deadline.is_none() {
-            let _ = self.phase_tx.send(Phase::Finishing);
-            self.finish_deadline = Some(now + Duration::from_secs(10));
-        }
-        if self.finish_deadline.is_some_and(|d| now >= d) {
-            self.collector.absorb(Update::Error {
-                kind: "clients_did_not_stop",
-            });
-            return false;
-        }
-        true
-    }
-
-    /// The counters a `--series` line needs.
-    fn series_counters(&self) -> series::Counters {
-        series::Counters {
-            sent: self.collector.sent,
-            received: self.collector.received_unique(),
-            lost: self.collector.gaps_so_far(),
-            connected: self.collector.connected(),
-        }
-    }
-
-    /// Writes the interval histogram to --series and --hdr-log and draws progress.
-    fn cut_interval(
-        &mut self,
-        now: Instant,
-        progress: &mut dyn Progress,
-        hdr_log: Option<&HdrLog>,
-    ) {
-        let interval = self.collector.take_interval();
-        let p99_us = (!interval.is_empty()).then(|| interval.value_at_quantile(0.99));
-        let elapsed = now.duration_since(self.ctx.epoch);
-        if self.series.is_some() {
-            let counters = self.series_counters();
-            if let Some(series) = &mut self.series {
-                series.tick(elapsed, counters, &interval);
-            }
-        }
-        if let Some(log) = hdr_log {
-            if !interval.is_empty() {
-                log.write(
-                    self.interval_start,
-                    elapsed.saturating_sub(self.interval_start),
-                    interval,
-                );
-            }
-        }
-        self.interval_start = elapsed;
-        let expected = match self.ctx.config.bound {
-            RunBound::Messages(n) => Some(
-                n * self
-                    .ctx
-                    .plan
-                    .receivers_of
-                    .iter()
-                    .map(|r| r.len() as u64)
-                    .sum::<u64>(),
-            ),
-            RunBound::Duration(_) => None,
-        };
-        progress.update(&Snapshot {
-            elapsed,
-            connected: self.collector.connected() as u64,
-            clients: self.total,
-            sent: self.collector.sent,
-            received: self.collector.received_unique(),
-            expected,
-            p99_us,
-        });
-    }
-
-    /// Connecting until every client is ready, publishing until every publisher is done
-    /// (or the bound is over and nothing moves), draining until every delivery arrived
-    /// (or nothing moves), then finishing.
-    fn next_stage(&mut self, now: Instant, quiet: bool) -> Stage {
-        let config = &self.ctx.config;
-        match self.stage {
-            Stage::Connecting if self.ready >= self.total => {
-                if let Some(ready) = self.barrier.as_mut().map(|b| b.ready.take()) {
-                    // A shard: tell the barrier once, and publish on its go.
-                    if let Some(ready) = ready {
-                        let _ = ready.send(());
-                    }
-                    self.watch.restart(now);
-                    self.stage
-                } else if config.publishers == 0 {
-                    Stage::Finishing
-                } else {
-                    self.start_publishing(now)
-                }
-            }
-            Stage::Publishing { since } => {
-                let bound_over = match config.bound {
-                    RunBound::Duration(d) => now >= since + d,
-                    RunBound::Messages(_) => true,
-                };
-                let publishers = config.publishers as u64;
-                if self.done >= publishers || (bound_over && quiet) {
-                    if self.done < publishers {
-                        self.collector.absorb(Update::Error {
-                            kind: "publishers_stalled",
-                        });
-                    }
-                    self.publish_window = Some((since, now));
-                    self.watch.restart(now);
-                    Stage::Draining { publish_end: now }
-                } else {
-                    self.stage
-                }
-            }
-            Stage::Draining { .. } => {
-                let sent = self.collector.sent_by_publisher().iter().copied();
-                let expected = self.ctx.plan.expected(sent);
-                if self.collector.received_unique() >= expected || quiet {
-                    Stage::Finishing
-                } else {
-                    self.stage
-                }
-            }
-            other => other,
-        }
-    }
-}
-
-/// The barrier's answer; never, without a barrier.
-async fn barrier_go(
-    barrier: &mut Option<BarrierHandle>,
-) -> Result<Result<(), String>, tokio::sync::oneshot::error::RecvError> {
-    match barrier {
-        Some(b) => (&mut b.go).await,
-        None => std::future::pending().await,
     }
 }
 
