@@ -59,9 +59,9 @@ What `mqtk sub --decode CODEC` prints, `mqtk pub --encode CODEC` reads back: the
 same bytes for hex, base64 and protobuf (when the sender wrote the fields in
 number order, as protobuf's own encoders do), and for cbor and msgpack when the
 sender wrote the shortest forms (JSON has no byte strings or tags: `sub` shows
-those as base64 text and the tag's content). With -l a line that does not encode
-is reported with its line number and skipped; the others are published and mqtk
-exits with status 1.
+those as base64 text and the tag's content); an equivalent payload for sparkplug.
+With -l a line that does not encode is reported with its line number and skipped;
+the others are published and mqtk exits with status 1.
 
 QoS 1 and 2 messages are pipelined: mqtk does not wait for one acknowledgement before
 sending the next, but keeps up to the broker's Receive Maximum unacknowledged (MQTT 5;

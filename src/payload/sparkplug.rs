@@ -323,7 +323,7 @@ fn metric_to_mapping(metric: &mut Value, path: &str) -> Result<(), String> {
     };
     let name = DATATYPES.get(n as usize).copied().unwrap_or("Unknown");
     let shown = value.to_string();
-    let bad = |what: &str| format!("{path}.value: a {name} metric's value is {what}, not {shown}");
+    let bad = |what: &str| format!("{path}.value: {name} holds {what}, not {shown}");
     let (key, stored) = match n {
         1..=3 | 5..=7 => {
             let (min, max) = match n {

@@ -86,9 +86,7 @@ fn encode_errors_name_the_field_path() {
     );
     let e = err(r#"{"metrics":[{},{"datatype":"Int8","value":300}]}"#);
     assert!(
-        e.contains(
-            "metrics[1].value: a Int8 metric's value is an integer from -128 to 127, not 300"
-        ),
+        e.contains("metrics[1].value: Int8 holds an integer from -128 to 127, not 300"),
         "{e}"
     );
     let e = err(r#"{"metrics":[{"value":1}]}"#);
