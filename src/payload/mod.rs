@@ -120,7 +120,8 @@ impl fmt::Display for Codec {
 /// What a payload turned out to be, in the JSON view of the codec that read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
-    /// The form that was read: `hex`, `base64`, `json`, `text`, `cbor` or `msgpack`
+    /// The form that was read: `hex`, `base64`, `json`, `text`, `cbor`, `msgpack`,
+    /// `protobuf` or `sparkplug`
     /// (`auto` says here which of json, text and base64 it chose).
     pub form: &'static str,
     /// The payload as a JSON value.
