@@ -321,6 +321,15 @@ fn metric_to_mapping(metric: &mut Value, path: &str) -> Result<(), String> {
     let Some(n) = datatype else {
         return Err(format!("{path}.value: give the metric's datatype (e.g. \"datatype\":\"Double\") to say how to store it"));
     };
+    let (key, stored) = stored_value(n, value, path)?;
+    fields.insert(key.into(), stored);
+    Ok(())
+}
+
+/// The oneof field that datatype `n` keeps a metric's value in, and the value as
+/// protobuf's JSON mapping writes that field (§6.4.16: signed integers as their two's
+/// complement in the unsigned field).
+fn stored_value(n: u32, value: Value, path: &str) -> Result<(&'static str, Value), String> {
     let name = DATATYPES.get(n as usize).copied().unwrap_or("Unknown");
     let shown = value.to_string();
     let bad = |what: &str| format!("{path}.value: {name} holds {what}, not {shown}");
@@ -410,8 +419,7 @@ fn metric_to_mapping(metric: &mut Value, path: &str) -> Result<(), String> {
             ))
         }
     };
-    fields.insert(key.into(), stored);
-    Ok(())
+    Ok((key, stored))
 }
 
 /// Gaps in the `seq` numbers of each edge node (§6.4.1: every message an edge node
