@@ -48,13 +48,20 @@ the bytes it stands for:
             --message-type. --proto FILE.proto gives the schema (repeatable,
             compiled at start-up without protoc), --proto-path DIR where its
             imports are looked up
+  sparkplug a JSON text, sent as a Sparkplug B payload (built-in schema):
+            {\"seq\":1,\"metrics\":[{\"name\":\"t\",\"datatype\":\"Double\",
+            \"value\":21.5}]}. The datatype, by name, says which field holds the
+            value (Int64 may be negative; UInt64 and DateTime may be strings);
+            \"value\":null sends is_null. It reads what sub --decode sparkplug
+            prints (its \"topic\" is ignored). Errors name the field path, e.g.
+            metrics[0].datatype
 What `mqtk sub --decode CODEC` prints, `mqtk pub --encode CODEC` reads back: the
 same bytes for hex, base64 and protobuf (when the sender wrote the fields in
 number order, as protobuf's own encoders do), and for cbor and msgpack when the
 sender wrote the shortest forms (JSON has no byte strings or tags: `sub` shows
-those as base64 text and the tag's content). With -l a line that does not encode
-is reported with its line number and skipped; the others are published and mqtk
-exits with status 1.
+those as base64 text and the tag's content); an equivalent payload for sparkplug.
+With -l a line that does not encode is reported with its line number and skipped;
+the others are published and mqtk exits with status 1.
 
 QoS 1 and 2 messages are pipelined: mqtk does not wait for one acknowledgement before
 sending the next, but keeps up to the broker's Receive Maximum unacknowledged (MQTT 5;
@@ -94,7 +101,9 @@ Examples:
   mqtk pub -t dev/1 --encode hex -m 'de ad be ef'
   mqtk pub -t dev/1 --encode cbor -m '{\"t\":21.5,\"ok\":true}'
   mqtk sub -t 'dev/#' --decode msgpack -C 10 | mqtk pub -t copy -l --encode msgpack
-  mqtk pub -t dev/1 --proto dev.proto --encode protobuf:dev.Reading -m '{\"value\":21.5}'";
+  mqtk pub -t dev/1 --proto dev.proto --encode protobuf:dev.Reading -m '{\"value\":21.5}'
+  mqtk pub -t spBv1.0/g/DDATA/n/d --encode sparkplug \\
+    -m '{\"seq\":1,\"metrics\":[{\"name\":\"t\",\"datatype\":\"Double\",\"value\":21.5}]}'";
 
 /// Flags of `mqtk pub`.
 #[derive(Debug, Clone, Args)]
@@ -132,7 +141,7 @@ pub struct PublishArgs {
     #[arg(short = 'n', long, help_heading = "Payload")]
     pub null_message: bool,
 
-    /// Read the payload as CODEC and publish the bytes it stands for: hex, base64, json, cbor, msgpack, protobuf (or protobuf:TYPE)
+    /// Read the payload as CODEC and publish the bytes it stands for: hex, base64, json, cbor, msgpack, protobuf (or protobuf:TYPE), sparkplug
     #[arg(
         long,
         value_name = "CODEC",

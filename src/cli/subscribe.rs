@@ -15,6 +15,7 @@ use crate::client::{Client, ClientError, ClientEvent};
 use crate::output::message::{MessageFormat, Received, Template};
 use crate::output::{self, message};
 use crate::payload::rules::DecodeRules;
+use crate::payload::sparkplug::SeqGaps;
 use crate::protocol::{
     topic, Properties, ProtocolVersion, Publish, QoS, ReasonCode, RetainHandling, Subscription,
 };
@@ -73,6 +74,12 @@ wins, a plain CODEC covers the rest):
   msgpack   MessagePack as JSON
   protobuf  a message of the --message-type type; protobuf:TYPE names the type
             (package.Message) in place of --message-type
+  sparkplug Sparkplug B (built-in schema): metrics with name, alias, timestamp,
+            datatype by name (\"Double\") and value; seq, timestamp; the topic's
+            parts under \"topic\" (group, message_type, edge_node, device);
+            STATE payloads (JSON or text) under \"state\". A gap in an edge
+            node's seq numbers (0-255, NBIRTH starts over) is reported on stderr:
+            a message this subscriber missed
 Protobuf needs the schema: --proto FILE.proto (repeatable), compiled at start-up
 without protoc, with --proto-path DIR (repeatable) where imports are looked up
 (then the file's own directory, then protobuf's well-known types). Its JSON is
@@ -96,7 +103,7 @@ when they apply):
   payload_encoding      \"text\" or \"base64\": which of the two payload is
   payload_bytes         payload length in bytes
   decoded_as            with --decode: the form read (hex, base64, json, cbor,
-                        msgpack, protobuf; for auto: json, text or base64)
+                        msgpack, protobuf, sparkplug; for auto: json, text or base64)
   decoded               with --decode: the payload as a JSON value
   decode_error          with --decode, when the payload did not decode: why
   qos, retain, dup      as received (retain and dup are true or false)
@@ -138,7 +145,8 @@ Examples:
   mqtk sub -t 'cfg/#' --retained-only --remove-retained -W 2   clear retained messages
   mqtk sub -t 'dev/#' --decode cbor -v
   mqtk sub -t '#' --decode 'sensors/#=msgpack' --decode auto --json
-  mqtk sub -t 'dev/#' --proto dev.proto --decode protobuf:dev.Reading -v";
+  mqtk sub -t 'dev/#' --proto dev.proto --decode protobuf:dev.Reading -v
+  mqtk sub -t 'spBv1.0/#' --decode sparkplug -v";
 
 /// Flags of `mqtk sub`.
 #[derive(Debug, Clone, Args)]
@@ -181,7 +189,7 @@ pub struct SubscribeArgs {
     #[arg(long, help_heading = "Output", conflicts_with = "verbose")]
     pub json: bool,
 
-    /// Show payloads decoded: CODEC for all topics, FILTER=CODEC for some (repeatable; hex, base64, json, auto, cbor, msgpack, protobuf, protobuf:TYPE)
+    /// Show payloads decoded: CODEC for all topics, FILTER=CODEC for some (repeatable; hex, base64, json, auto, cbor, msgpack, protobuf, protobuf:TYPE, sparkplug)
     #[arg(long, value_name = "[FILTER=]CODEC", help_heading = "Output")]
     pub decode: Vec<String>,
 
@@ -409,6 +417,7 @@ struct Printer {
     clearing: HashSet<ByteString>,
     version: ProtocolVersion,
     undecoded: Undecoded,
+    seq_gaps: SeqGaps,
 }
 
 impl Printer {
@@ -422,6 +431,7 @@ impl Printer {
             clearing: HashSet::new(),
             version: ProtocolVersion::V5,
             undecoded: Undecoded::default(),
+            seq_gaps: SeqGaps::default(),
         }
     }
 
@@ -497,12 +507,19 @@ impl Printer {
             self.flush()?;
             return Ok(Step::Finish);
         }
-        let decoding = plan
-            .decode
-            .codec_for(&publish.topic)
-            .map(|codec| codec.decode(&publish.payload).map_err(|e| e.to_string()));
-        if let Some(Err(error)) = &decoding {
-            self.undecoded.note(&publish.topic, error);
+        let decoding = plan.decode.codec_for(&publish.topic).map(|codec| {
+            codec
+                .decode_on(&publish.topic, &publish.payload)
+                .map_err(|e| e.to_string())
+        });
+        match &decoding {
+            Some(Err(error)) => self.undecoded.note(&publish.topic, error),
+            Some(Ok(decoded)) if decoded.form == "sparkplug" => {
+                if let Some(gap) = self.seq_gaps.observe(&decoded.value) {
+                    output::warning(gap);
+                }
+            }
+            _ => {}
         }
         let received = Received {
             publish: &publish,

@@ -16,6 +16,9 @@ pub enum DecodeError {
     /// Not a message of this protobuf type.
     #[error("not a protobuf {0}: {1}")]
     Protobuf(String, String),
+    /// Not a Sparkplug B payload.
+    #[error("not a Sparkplug B payload: {0}")]
+    Sparkplug(String),
 }
 
 /// Why an input could not be encoded.
@@ -31,7 +34,7 @@ pub enum EncodeError {
     #[error("not JSON: {0}")]
     Json(String),
     /// `auto` only decodes: it has no one form to write.
-    #[error("auto only decodes (for --encode, name the form: hex, base64, json, cbor, msgpack)")]
+    #[error("auto only decodes (for --encode, name the form: hex, base64, json, cbor, msgpack, protobuf, sparkplug)")]
     Auto,
     /// The CBOR writer failed.
     #[error("cannot write CBOR: {0}")]
@@ -42,4 +45,7 @@ pub enum EncodeError {
     /// The JSON is not a message of this protobuf type (its JSON mapping).
     #[error("not a protobuf {0} in JSON: {1}")]
     Protobuf(String, String),
+    /// The JSON is not a Sparkplug B payload's JSON view; the text names the field path.
+    #[error("not a Sparkplug B payload in JSON: {0}")]
+    Sparkplug(String),
 }

@@ -1,6 +1,6 @@
 //! Payload codecs: how `sub --decode` shows a payload as JSON and how `pub --encode`
 //! turns text or JSON into payload bytes. One file per codec (`hex`, `cbor`,
-//! `msgpack`; base64 and JSON are a few lines here), the `Codec` enum over them, and
+//! `msgpack`, `protobuf`, `sparkplug`; base64 and JSON are a few lines here), the `Codec` enum over them, and
 //! `rules`, which picks the codec of a topic; `error` and `spelling` (how JSON spells
 //! what it has no type for) are what the codec files share. Sans-IO: bytes and
 //! `serde_json::Value` in and out; must not print, read files or know about
@@ -12,6 +12,7 @@ pub mod hex;
 pub mod msgpack;
 pub mod protobuf;
 pub mod rules;
+pub mod sparkplug;
 mod spelling;
 
 use std::fmt;
@@ -41,6 +42,8 @@ pub enum Codec {
     Msgpack,
     /// Protobuf, one message type of the `--proto` files.
     Protobuf(prost_reflect::MessageDescriptor),
+    /// Sparkplug B (the built-in schema), with the topic's namespace parts.
+    Sparkplug,
 }
 
 /// What codec names need beyond themselves: the compiled `--proto` files and the
@@ -54,7 +57,7 @@ pub struct Schemas {
 }
 
 /// The names `--decode` and `--encode` take, for help and error messages.
-pub const CODEC_NAMES: &str = "hex, base64, json, auto, cbor, msgpack, protobuf[:TYPE]";
+pub const CODEC_NAMES: &str = "hex, base64, json, auto, cbor, msgpack, protobuf[:TYPE], sparkplug";
 
 impl FromStr for Codec {
     type Err = String;
@@ -90,6 +93,10 @@ impl Codec {
             "auto" => Codec::Auto,
             "cbor" => Codec::Cbor,
             "msgpack" | "messagepack" => Codec::Msgpack,
+            "sparkplug" | "spb" => {
+                sparkplug::payload_type()?;
+                Codec::Sparkplug
+            }
             _ => return Err(format!("unknown codec '{name}' (use one of {CODEC_NAMES})")),
         })
     }
@@ -104,6 +111,7 @@ impl fmt::Display for Codec {
             Codec::Auto => "auto",
             Codec::Cbor => "cbor",
             Codec::Msgpack => "msgpack",
+            Codec::Sparkplug => "sparkplug",
             Codec::Protobuf(message) => return write!(f, "protobuf:{}", message.full_name()),
         })
     }
@@ -112,7 +120,8 @@ impl fmt::Display for Codec {
 /// What a payload turned out to be, in the JSON view of the codec that read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
-    /// The form that was read: `hex`, `base64`, `json`, `text`, `cbor` or `msgpack`
+    /// The form that was read: `hex`, `base64`, `json`, `text`, `cbor`, `msgpack`,
+    /// `protobuf` or `sparkplug`
     /// (`auto` says here which of json, text and base64 it chose).
     pub form: &'static str,
     /// The payload as a JSON value.
@@ -141,12 +150,25 @@ impl Codec {
             Codec::Cbor => ("cbor", cbor::decode(payload)?),
             Codec::Msgpack => ("msgpack", msgpack::decode(payload)?),
             Codec::Protobuf(message) => ("protobuf", protobuf::decode(message, payload)?),
+            Codec::Sparkplug => ("sparkplug", sparkplug::decode(None, payload)?),
         };
         Ok(Decoded { form, value })
     }
 
+    /// As `decode`, for a payload that came on `topic`: Sparkplug B adds the topic's
+    /// namespace parts (and reads STATE payloads as JSON or text).
+    pub fn decode_on(&self, topic: &str, payload: &[u8]) -> Result<Decoded, DecodeError> {
+        match self {
+            Codec::Sparkplug => Ok(Decoded {
+                form: "sparkplug",
+                value: sparkplug::decode(Some(topic), payload)?,
+            }),
+            _ => self.decode(payload),
+        }
+    }
+
     /// The payload that `input` stands for: hex or base64 text, or a JSON text for
-    /// json (checked, then sent as it is), cbor and msgpack.
+    /// json (checked, then sent as it is), cbor, msgpack, protobuf and sparkplug.
     pub fn encode(&self, input: &[u8]) -> Result<Vec<u8>, EncodeError> {
         match self {
             Codec::Hex => hex::decode(input),
@@ -161,6 +183,7 @@ impl Codec {
             Codec::Cbor => cbor::encode(&parse_json(input).map_err(EncodeError::Json)?),
             Codec::Msgpack => msgpack::encode(&parse_json(input).map_err(EncodeError::Json)?),
             Codec::Protobuf(message) => protobuf::encode(message, input),
+            Codec::Sparkplug => sparkplug::encode(input),
         }
     }
 }

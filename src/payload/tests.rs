@@ -6,13 +6,14 @@ use serde_json::json;
 
 use super::*;
 
-const ALL: [Codec; 6] = [
+const ALL: [Codec; 7] = [
     Codec::Hex,
     Codec::Base64,
     Codec::Json,
     Codec::Auto,
     Codec::Cbor,
     Codec::Msgpack,
+    Codec::Sparkplug,
 ];
 
 #[test]

@@ -11,5 +11,6 @@ mod interop;
 mod profiles;
 mod publish;
 mod rr;
+mod sparkplug;
 mod subscribe;
 mod transports;
