@@ -24,8 +24,8 @@
 //! - `output`: the only writer to stdout/stderr (enforced by the clippy lints below):
 //!   message formats, `-d` packet lines, log lines.
 //! - `payload`: payload codecs (hex, base64, JSON, CBOR, MessagePack, Protobuf from a
-//!   `.proto` compiled at run time) between bytes and JSON values, for `sub --decode` and `pub --encode`, and which topic gets
-//!   which codec. Sans-IO.
+//!   `.proto` compiled at run time, Sparkplug B) between bytes and JSON values, for
+//!   `sub --decode` and `pub --encode`, and which topic gets which codec. Sans-IO.
 //! - `small_map`: a vector-backed map for the few-entry maps kept per connection.
 //!
 //! Dependencies point down, never up: `cli` → `client`, `bench`, `broker`,

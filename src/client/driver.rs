@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 
 use super::config::{observe, ConnectConfig, PacketDirection};
 use super::error::ClientError;
+use super::event::{ClientEvent, Command};
 use super::handshake::{self, Established};
 use super::store::Store;
-use super::{ClientEvent, Command};
 use crate::net::{Connection, IoEvent};
 use crate::protocol::session::{client_session, ClientTerms, Event, Session, SessionConfig};
 use crate::protocol::{

@@ -1,7 +1,7 @@
 //! `config` cases: behaviour that depends on the broker's configuration, run only when
 //! the user names what to use (`--denied-topic`). Must not guess a configuration.
 
-use super::Ctx;
+use super::common::Ctx;
 use crate::conformance::case::Case;
 use crate::conformance::verdict::{ensure, section, Check, Verdict};
 use crate::conformance_case as case;

@@ -1,7 +1,7 @@
 //! CONNECT rules: the first packet, a second CONNECT, the reserved flag, client ids.
 //! Must not test what happens after the session is open (other groups do).
 
-use super::{closes_offender, frame, hex, string, Ctx};
+use super::common::{closes_offender, frame, hex, string, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::peer::Next;
 use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};
@@ -83,7 +83,7 @@ fn raw_connect(cx: &Ctx, client_id: &str, flags: u8) -> Vec<u8> {
 async fn refused_connect(cx: &Ctx, bytes: Vec<u8>) -> Check {
     let mut conn = cx.dial().await?;
     conn.wbuf.extend_from_slice(&bytes);
-    let mut peer = super::Peer::new(conn, String::new(), empty_connack());
+    let mut peer = super::common::Peer::new(conn, String::new(), empty_connack());
     peer.send_raw(&[]).await.ok();
     match peer.next(cx.arrive()).await {
         Next::Closed => Ok(()),
@@ -146,7 +146,7 @@ async fn empty_id_persistent(cx: Ctx) -> Check {
     let bytes = raw_connect(&cx, "", 0x00);
     let mut conn = cx.dial().await?;
     conn.wbuf.extend_from_slice(&bytes);
-    let mut peer = super::Peer::new(conn, String::new(), empty_connack());
+    let mut peer = super::common::Peer::new(conn, String::new(), empty_connack());
     peer.send_raw(&[]).await?;
     let ack = peer
         .expect(cx.arrive(), "CONNACK", |p| match p {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Ctx;
+use super::common::Ctx;
 use crate::conformance::case::Case;
 use crate::conformance::probe::will;
 use crate::conformance::verdict::{ensure, spec, Check, Verdict};

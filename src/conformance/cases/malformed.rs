@@ -2,7 +2,7 @@
 //! reason code where it sends a DISCONNECT) and keeps serving everyone else. Each case
 //! writes raw bytes through the offender's own connection. Must not test valid flows.
 
-use super::{closes_offender, frame, publish_body, Ctx};
+use super::common::{closes_offender, frame, publish_body, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::verdict::{section, spec, Check};
 use crate::conformance_case as case;
@@ -128,7 +128,7 @@ async fn reserved_bits(cx: Ctx) -> Check {
     if cx.v5() {
         body.push(0);
     }
-    body.extend_from_slice(&super::string(cx.topic("rb").as_bytes()));
+    body.extend_from_slice(&super::common::string(cx.topic("rb").as_bytes()));
     body.push(1);
     closes_offender(&cx, &frame(0x80, &body), MALFORMED).await
 }
@@ -164,8 +164,8 @@ async fn oversize_remaining_length(cx: Ctx) -> Check {
 
 /// A QoS 0 PUBLISH to `leaf` with the property bytes `properties`.
 fn with_properties(cx: &Ctx, leaf: &str, properties: &[u8]) -> Vec<u8> {
-    let mut body = super::string(cx.topic(leaf).as_bytes());
-    super::varint(properties.len(), &mut body);
+    let mut body = super::common::string(cx.topic(leaf).as_bytes());
+    super::common::varint(properties.len(), &mut body);
     body.extend_from_slice(properties);
     body.push(b'x');
     frame(0x30, &body)

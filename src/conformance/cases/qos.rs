@@ -2,7 +2,7 @@
 //! delivery of a QoS 2 message resent with DUP before PUBREL, packet id reuse.
 //! Must not test sessions across connections (that is `session`).
 
-use super::{shown, Ctx};
+use super::common::{shown, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::peer::message;
 use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};
@@ -66,7 +66,10 @@ pub const CASES: &[Case] = &[
     ),
 ];
 
-async fn pair(cx: &Ctx, qos: QoS) -> Result<(super::Peer, super::Peer, String), Verdict> {
+async fn pair(
+    cx: &Ctx,
+    qos: QoS,
+) -> Result<(super::common::Peer, super::common::Peer, String), Verdict> {
     let topic = cx.topic("t");
     let mut sub = cx.peer().await?;
     sub.subscribe(&topic, qos, cx.arrive()).await?;

@@ -2,7 +2,7 @@
 //! an empty payload, the flag cleared on live delivery, and MQTT 5 retain handling and
 //! retain-as-published. Every case deletes what it retained. Must not test wills.
 
-use super::{clear_retained, retained_message, shown, Ctx};
+use super::common::{clear_retained, retained_message, shown, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::peer::message;
 use crate::conformance::verdict::{ensure, spec, Check, Verdict};

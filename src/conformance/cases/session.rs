@@ -3,7 +3,7 @@
 //! unacknowledged messages resent with DUP. Every case ends its kept session.
 //! Must not test wills (`will`).
 
-use super::{shown, Ctx, Peer};
+use super::common::{shown, Ctx, Peer};
 use crate::conformance::case::Case;
 use crate::conformance::peer::message;
 use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};

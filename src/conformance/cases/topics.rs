@@ -2,7 +2,7 @@
 //! by a leading wildcard, overlapping subscriptions delivered at the highest QoS.
 //! Must not test malformed topics (`malformed`).
 
-use super::{shown, Ctx};
+use super::common::{shown, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::peer::message;
 use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{shown, Ctx, Peer};
+use super::common::{shown, Ctx, Peer};
 use crate::conformance::case::Case;
 use crate::conformance::peer::message;
 use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};
@@ -527,10 +527,10 @@ async fn packet_too_large(cx: Ctx) -> Check {
         ));
     };
     let payload = vec![b'x'; max as usize + 16];
-    let body = super::publish_body(&cx, cx.topic("big").as_bytes(), None, &payload);
-    super::closes_offender(
+    let body = super::common::publish_body(&cx, cx.topic("big").as_bytes(), None, &payload);
+    super::common::closes_offender(
         &cx,
-        &super::frame(0x30, &body),
+        &super::common::frame(0x30, &body),
         &[ReasonCode::PacketTooLarge],
     )
     .await

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{clear_retained, shown, Ctx};
+use super::common::{clear_retained, shown, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::probe::will;
 use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};
@@ -64,7 +64,7 @@ async fn with_will(
     topic: &str,
     retain: bool,
     delay: Option<u32>,
-) -> Result<super::Peer, Verdict> {
+) -> Result<super::common::Peer, Verdict> {
     let mut connect = cx.connect_packet(&cx.client_id());
     let mut w = will(topic, b"gone");
     w.retain = retain;
