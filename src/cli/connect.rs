@@ -8,8 +8,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use bytes::Bytes;
 
+use super::connect_args::ConnectArgs;
 use super::properties::CommandProperties;
-use super::{ConnectArgs, UrlScheme};
+use super::values::UrlScheme;
 use crate::client::{ConnectConfig, PacketDirection, Reconnect, TlsOptions, Transport};
 use crate::output::{self, Direction};
 use crate::protocol::{topic, ProtocolVersion, QoS, Will};

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context};
 use serde::Deserialize;
 
-use super::{values, ConnectArgs};
+use super::connect_args::ConnectArgs;
+use super::values;
 
 /// One `[default]` or `[profile.NAME]` table. Every key is optional; unknown keys are
 /// errors (a typo must not silently drop a setting).

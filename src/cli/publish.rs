@@ -12,9 +12,10 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{ArgGroup, Args};
 
+use super::connect_args::ConnectArgs;
 use super::properties::MessagePropertyArgs;
 use super::schema_args::SchemaArgs;
-use super::{connect, values, ConnectArgs};
+use super::{connect, values};
 use crate::client::{Client, ClientError, ClientEvent};
 use crate::output;
 use crate::payload::Codec;

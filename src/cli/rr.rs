@@ -9,7 +9,9 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{ArgGroup, Args};
 
-use super::{connect, values, ConnectArgs, Exit};
+use super::connect_args::ConnectArgs;
+use super::exit::Exit;
+use super::{connect, values};
 use crate::client::{Client, ClientError, ClientEvent, Events};
 use crate::output;
 use crate::output::message::{self, MessageFormat, Received, Template};

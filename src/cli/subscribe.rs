@@ -9,8 +9,10 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use clap::Args;
 
+use super::connect_args::ConnectArgs;
+use super::exit::Exit;
 use super::schema_args::SchemaArgs;
-use super::{connect, values, ConnectArgs, Exit};
+use super::{connect, values};
 use crate::client::{Client, ClientError, ClientEvent};
 use crate::output::message::{MessageFormat, Received, Template};
 use crate::output::{self, message};

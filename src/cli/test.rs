@@ -12,8 +12,8 @@ use bytes::Bytes;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::exit::Exit;
 use super::values::{self, BrokerUrl, UrlScheme};
-use super::Exit;
 use crate::conformance::report::version_name;
 use crate::conformance::runner::Progress;
 use crate::conformance::{self, cases, render, Config, Selection};

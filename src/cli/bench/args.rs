@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{k8s, merge, shard};
+use super::shard;
+use crate::cli::connect_args::ConnectArgs;
 use crate::cli::properties::MessagePropertyArgs;
-use crate::cli::{values, ConnectArgs};
+use crate::cli::values;
 use crate::protocol::QoS;
 
 /// Long help of the subcommand (`--help`, man page). Lines indented by two spaces are
@@ -298,10 +299,10 @@ pub struct BenchArgs {
 pub enum BenchAction {
     /// Merge the reports of a run's shards (--shard I/N) into one, exactly
     #[command(long_about = MERGE_ABOUT)]
-    Merge(merge::MergeArgs),
+    Merge(MergeArgs),
     /// Print a Kubernetes Indexed Job that runs a sharded bench, one pod per shard
     #[command(long_about = K8S_ABOUT)]
-    K8s(k8s::K8sArgs),
+    K8s(K8sArgs),
 }
 
 /// Long help of `mqtk bench k8s`.
@@ -325,3 +326,68 @@ reports (--json of each shard) or any text holding the shards' last stdout lines
 Shards of different runs, parameters (hash), histogram settings or mqtk versions are
 refused, and a missing or duplicated shard (a restarted pod) makes the run invalid: exit
 status 1, never a merge of N-1. --slo applies to the merged run (status 3).";
+
+/// Flags of `mqtk bench merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
+    help: Option<bool>,
+
+    /// Shard reports: JSON files (--json of each shard), or logs with each shard's last
+    /// line; - reads stdin
+    #[arg(value_name = "FILES|-", required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Write the merged JSON report to FILE, or to stdout with `-`
+    #[arg(long, value_name = "FILE|-")]
+    pub json: Option<PathBuf>,
+
+    /// Draw the merged latency by percentile as an SVG picture
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Fail with status 3 unless every threshold holds (as for a run)
+    #[arg(long, value_name = "THRESHOLDS")]
+    pub slo: Vec<String>,
+}
+
+/// Flags of `mqtk bench k8s`.
+#[derive(Debug, Clone, Args)]
+pub struct K8sArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
+    help: Option<bool>,
+
+    /// Number of shards (pods)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub shards: u32,
+
+    /// Container image with mqtk on its PATH (see the Dockerfile)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+
+    /// Namespace of the Job [default: the kubectl context's]
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Run pods only on nodes with this label (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub node_selector: Vec<String>,
+
+    /// Job name, also the run id [default: mqtk-bench-UNIX_TIME]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// CPU request per pod
+    #[arg(long, value_name = "CPU", default_value = "1")]
+    pub cpu: String,
+
+    /// Memory request per pod
+    #[arg(long, value_name = "MEMORY", default_value = "256Mi")]
+    pub memory: String,
+
+    /// The flags of `mqtk bench` for every shard, after `--`
+    #[arg(last = true, value_name = "BENCH FLAGS")]
+    pub bench_args: Vec<String>,
+}

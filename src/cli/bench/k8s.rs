@@ -5,55 +5,15 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Args, Parser as _};
+use clap::Parser as _;
 
 use crate::bench::k8s::{self, JobSpec};
 use crate::bench::shard;
 use crate::cli::{Cli, Command};
 use crate::output;
 
-/// Flags of `mqtk bench k8s`.
-#[derive(Debug, Clone, Args)]
-pub struct K8sArgs {
-    /// Print help
-    #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
-    help: Option<bool>,
-
-    /// Number of shards (pods)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
-    pub shards: u32,
-
-    /// Container image with mqtk on its PATH (see the Dockerfile)
-    #[arg(long, value_name = "IMAGE")]
-    pub image: String,
-
-    /// Namespace of the Job [default: the kubectl context's]
-    #[arg(long, value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
-
-    /// Run pods only on nodes with this label (repeatable)
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub node_selector: Vec<String>,
-
-    /// Job name, also the run id [default: mqtk-bench-UNIX_TIME]
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
-
-    /// CPU request per pod
-    #[arg(long, value_name = "CPU", default_value = "1")]
-    pub cpu: String,
-
-    /// Memory request per pod
-    #[arg(long, value_name = "MEMORY", default_value = "256Mi")]
-    pub memory: String,
-
-    /// The flags of `mqtk bench` for every shard, after `--`
-    #[arg(last = true, value_name = "BENCH FLAGS")]
-    pub bench_args: Vec<String>,
-}
-
 /// Prints the manifest.
-pub fn run(args: K8sArgs) -> anyhow::Result<()> {
+pub fn run(args: super::args::K8sArgs) -> anyhow::Result<()> {
     let name = args.name.clone().unwrap_or_else(|| {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -131,6 +91,6 @@ fn check_bench_args(bench_args: &[String], shards: u32, name: &str) -> anyhow::R
     let Command::Bench(bench) = cli.command else {
         unreachable!("parsed as `mqtk bench`")
     };
-    super::bench_config(&bench)?;
+    super::check::bench_config(&bench)?;
     Ok(())
 }

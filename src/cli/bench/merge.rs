@@ -4,44 +4,17 @@
 //! figures (`bench::merge` does) or print directly.
 
 use std::io::Read as _;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::Args;
 
 use crate::bench::merge;
-use crate::cli::Exit;
-
-/// Flags of `mqtk bench merge`.
-#[derive(Debug, Clone, Args)]
-pub struct MergeArgs {
-    /// Print help
-    #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
-    help: Option<bool>,
-
-    /// Shard reports: JSON files (--json of each shard), or logs with each shard's last
-    /// line; - reads stdin
-    #[arg(value_name = "FILES|-", required = true)]
-    pub inputs: Vec<PathBuf>,
-
-    /// Write the merged JSON report to FILE, or to stdout with `-`
-    #[arg(long, value_name = "FILE|-")]
-    pub json: Option<PathBuf>,
-
-    /// Draw the merged latency by percentile as an SVG picture
-    #[arg(long, value_name = "FILE.svg")]
-    pub plot: Option<PathBuf>,
-
-    /// Fail with status 3 unless every threshold holds (as for a run)
-    #[arg(long, value_name = "THRESHOLDS")]
-    pub slo: Vec<String>,
-}
+use crate::cli::exit::Exit;
 
 /// Reads, merges and prints; exit status 1 for an invalid run (missing, duplicated or
 /// mismatched shards), otherwise as a single run's.
-pub fn run(args: MergeArgs) -> anyhow::Result<()> {
-    let thresholds = super::slo_thresholds(&args.slo)?;
-    super::check_json_path(args.json.as_deref())?;
+pub fn run(args: super::args::MergeArgs) -> anyhow::Result<()> {
+    let thresholds = super::report::slo_thresholds(&args.slo)?;
+    super::report::check_json_path(args.json.as_deref())?;
     let mut reports = Vec::new();
     for input in &args.inputs {
         let (name, text) = if input.as_os_str() == "-" {
@@ -59,9 +32,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<()> {
     }
     let (mut report, latency) = merge::merge(reports).map_err(|e| Exit::new(1, e.to_string()))?;
     if let Some(path) = &args.plot {
-        super::write_plot(path, &report, &latency, &[])?;
+        super::report::write_plot(path, &report, &latency, &[])?;
     }
     report.slo = crate::bench::slo::check(&thresholds, &report);
-    super::print_report(&report, args.json.as_deref(), false)?;
-    super::exit_status(&report)
+    super::report::print_report(&report, args.json.as_deref(), false)?;
+    super::report::exit_status(&report)
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::cli::{Cli, Command};
+use crate::protocol::{Properties, ProtocolVersion};
 use clap::Parser;
 
 fn config(args: &[&str]) -> anyhow::Result<BenchConfig> {

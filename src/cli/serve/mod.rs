@@ -10,7 +10,7 @@ use crate::broker::{self, BrokerConfig};
 use crate::output;
 
 use crate::broker::listeners::ListenerSpec;
-use crate::cli::Exit;
+use crate::cli::exit::Exit;
 
 mod args;
 mod setup;

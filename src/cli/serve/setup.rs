@@ -90,7 +90,7 @@ pub fn setup(args: &mut ServeArgs) -> anyhow::Result<Deployment> {
     }
     // A usage error, as `serve::broker_config` reports it: exit status 2.
     let ip: IpAddr = args.bind.parse().map_err(|_| {
-        crate::cli::Exit::new(
+        crate::cli::exit::Exit::new(
             2,
             format!(
                 "invalid --bind address '{}': give an IP address such as 127.0.0.1 or 0.0.0.0",
