@@ -28,12 +28,17 @@ fn fixtures(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn json(line: &str) -> serde_json::Value {
+/// `line` parsed as JSON (a test failure naming the line when it is not).
+pub(super) fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
 /// `mqtk pub ARGS` with `stdin` on its standard input, run to its exit.
-fn mqtk_pub_stdin(broker: &Mosquitto, args: &[&str], stdin: &[u8]) -> std::process::Output {
+pub(super) fn mqtk_pub_stdin(
+    broker: &Mosquitto,
+    args: &[&str],
+    stdin: &[u8],
+) -> std::process::Output {
     let mut child = mqtk()
         .arg("pub")
         .args(broker.host_args())

@@ -5,13 +5,13 @@
 //! payloads raw; `pub --encode sparkplug` sends what Python reads back, and what sub
 //! prints, pub sends again as an equivalent payload.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use super::codecs::{json, mqtk_pub_stdin};
 use serde_json::{json, Value};
 use support::peers::{message, publish, subscriber};
-use support::{child_output, mqtk, mqtk_sub_ready, ok, output, Mosquitto};
+use support::{mqtk_sub_ready, ok, output, Mosquitto};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -28,29 +28,6 @@ fn fixtures(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn json(line: &str) -> Value {
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-}
-
-fn mqtk_pub(broker: &Mosquitto, args: &[&str], stdin: &[u8]) -> std::process::Output {
-    let mut child = mqtk()
-        .arg("pub")
-        .args(broker.host_args())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mqtk runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin was piped")
-        .write_all(stdin)
-        .expect("mqtk reads its stdin");
-    child_output(child, WAIT)
 }
 
 #[test]
@@ -83,7 +60,7 @@ fn sub_decode_sparkplug_shows_a_python_payload_reports_seq_gaps_and_prints_bad_o
         &["-t", "spBv1.0/plant/DDATA/edge1/pump", "-m", "\u{7f}"],
     );
     // NBIRTH had seq 0: seq 5 means 1 to 4 were missed.
-    ok(&mqtk_pub(
+    ok(&mqtk_pub_stdin(
         &broker,
         &[
             "-t",
@@ -161,7 +138,7 @@ fn pub_encode_sparkplug_sends_what_python_reads_and_round_trips_what_sub_prints(
         {"name":"big","datatype":"UInt64","value":"18446744073709551615"},
         {"name":"off","datatype":"Boolean","value":false}]}"#;
     let input = input.replace('\n', "");
-    ok(&mqtk_pub(
+    ok(&mqtk_pub_stdin(
         &broker,
         &[
             "-t",
@@ -205,7 +182,7 @@ fn pub_encode_sparkplug_sends_what_python_reads_and_round_trips_what_sub_prints(
     );
     assert!(sub.expect_exit(WAIT).success(), "{}", sub.stderr());
     let printed = sub.rest_of_lines(WAIT).join("\n") + "\n";
-    ok(&mqtk_pub(
+    ok(&mqtk_pub_stdin(
         &broker,
         &["-t", "spBv1.0/g/DBIRTH/n/d", "-l", "--encode", "sparkplug"],
         printed.as_bytes(),
@@ -226,7 +203,7 @@ fn pub_encode_sparkplug_sends_what_python_reads_and_round_trips_what_sub_prints(
 #[test]
 fn pub_encode_sparkplug_errors_name_the_field_path_and_bad_lines_are_skipped() {
     let broker = Mosquitto::start();
-    let out = mqtk_pub(
+    let out = mqtk_pub_stdin(
         &broker,
         &[
             "-t",
@@ -247,7 +224,7 @@ fn pub_encode_sparkplug_errors_name_the_field_path_and_bad_lines_are_skipped() {
     // A bad -l line is named by its number and skipped; the good one is sent.
     let mut check = subscriber(broker.port(), &["-t", "spb/l", "-C", "1", "-F", "%x"]);
     let lines = b"{\"metrics\":[{\"datatype\":\"Int8\",\"value\":300}]}\n{\"seq\":1}\n";
-    let out = mqtk_pub(
+    let out = mqtk_pub_stdin(
         &broker,
         &["-t", "spb/l", "-l", "--encode", "sparkplug"],
         lines,
