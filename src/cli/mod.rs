@@ -105,9 +105,8 @@ impl Command {
             Command::Sub(args) => Some(&mut args.connect),
             Command::Rr(args) => Some(&mut args.connect),
             Command::Bench(args) => Some(&mut args.connect),
-            Command::Serve(_) | Command::Test(_) | Command::Passwd(_) | Command::Completions(_) => {
-                None
-            }
+            Command::Test(args) => Some(&mut args.connect),
+            Command::Serve(_) | Command::Passwd(_) | Command::Completions(_) => None,
         }
     }
 
