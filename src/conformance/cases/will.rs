@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::common::{clear_retained, shown, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::probe::will;
-use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};
+use crate::conformance::verdict::{ensure, spec, Check, Verdict};
 use crate::conformance_case as case;
 use crate::protocol::QoS;
 
@@ -45,7 +45,7 @@ pub const CASES: &[Case] = &[
         "delay",
         Must,
         None,
-        section("3.1.3.2.2"),
+        spec("3.1.2.5", "MQTT-3.1.2-8"),
         "a will delay interval holds the will back until it has passed",
         will_delay
     ),
@@ -54,7 +54,7 @@ pub const CASES: &[Case] = &[
         "delay-ends-with-session",
         Must,
         None,
-        section("3.1.3.2.2"),
+        spec("3.1.2.5", "MQTT-3.1.2-8"),
         "a will delayed longer than the session lasts is published when the session ends",
         delay_ends_with_session
     ),
