@@ -130,6 +130,12 @@ pub struct TestArgs {
     #[arg(long, help_heading = "Options", value_name = "CMD")]
     pub restart_cmd: Option<String>,
 
+    /// Run up to N cases at once (1: one at a time; the results do not depend on it)
+    #[arg(long, help_heading = "Options", value_name = "N", default_value_t = 8,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u16).range(1..=64), usize::from))]
+    pub jobs: usize,
+
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -313,6 +319,7 @@ fn config(args: &TestArgs) -> anyhow::Result<Config> {
         probe_max_packet: args.probe_max_packet,
         denied_topic: args.denied_topic.clone(),
         restart_cmd: args.restart_cmd.clone(),
+        jobs: args.jobs,
     })
 }
 

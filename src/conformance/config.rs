@@ -73,6 +73,8 @@ pub struct Config {
     /// A shell command that restarts the broker (`--restart-cmd`): runs the `durable`
     /// cases.
     pub restart_cmd: Option<String>,
+    /// How many cases run at once (`--jobs`; 1: one at a time).
+    pub jobs: usize,
 }
 
 impl Config {

@@ -2,7 +2,8 @@
 //! sessions with their subscriptions, and acknowledged QoS 1/2 messages queued for an
 //! offline session. `config` cases: whether a broker keeps state on disk is its
 //! configuration (mosquitto's `persistence`, serve's `--data-dir`); without the flag
-//! they are skipped. Each case restarts the broker once and cleans up after itself.
+//! they are skipped. Each case restarts the broker once, with no other case running,
+//! and cleans up after itself.
 //! Must not restart the broker any other way.
 
 use super::common::{clear_retained, retained_message, shown, Ctx, Peer};
@@ -13,7 +14,9 @@ use crate::conformance_case as case;
 use crate::protocol::QoS;
 
 pub const CASES: &[Case] = &[
-    case!(
+    Case {
+        alone: true,
+        ..case!(
         "durable",
         "retained",
         Config,
@@ -21,8 +24,11 @@ pub const CASES: &[Case] = &[
         section("3.3.1.3"),
         "a retained message is still delivered to a new subscriber after a broker restart",
         retained
-    ),
-    case!(
+    )
+    },
+    Case {
+        alone: true,
+        ..case!(
         "durable",
         "session",
         Config,
@@ -30,8 +36,11 @@ pub const CASES: &[Case] = &[
         section("4.1"),
         "a kept session and its subscription survive a broker restart (session present 1)",
         session
-    ),
-    case!(
+    )
+    },
+    Case {
+        alone: true,
+        ..case!(
         "durable",
         "queued",
         Config,
@@ -39,7 +48,8 @@ pub const CASES: &[Case] = &[
         section("4.1"),
         "QoS 1 and 2 messages acknowledged to the publisher and queued for an offline session survive a restart",
         queued
-    ),
+    )
+    },
 ];
 
 fn skip_unless_restartable(cx: &Ctx) -> Check {
