@@ -34,9 +34,13 @@ failure) or config. Results: pass, fail (with what was expected and seen), skip 
 reason), error (the case could not run). Every case has a time limit; a broker that stops
 answering fails the cases left.
 
+The connection flags are those of pub and sub (-h -p -L, -u -P --pw-file, TLS,
+--profile); -V takes 5, 311 or both, the default. The config cases run only when named:
+--denied-topic (what the ACL refuses) and --restart-cmd (durability across a restart).
+
 Every case uses its own client ids and topics under --topic-prefix and deletes what it
-retained, so a run can go against a shared broker without touching other topics. Cases
-run one at a time.";
+retained, so a run can go against a shared broker without touching other topics. Up to
+--jobs cases run at once; the results do not depend on it.";
 
 /// Examples below the flags.
 pub const AFTER_HELP: &str = "\
@@ -46,7 +50,9 @@ Examples:
   mqtk test --only qos --only 'retained/*'   two feature groups
   mqtk test --skip keepalive --timeout 5     leave out the slow keep-alive cases
   mqtk test --list                           the cases, their spec references and levels
-  mqtk test --denied-topic 'secret/#'        also the config cases: a filter the ACL refuses
+  mqtk test --profile prod --only qos        the broker, credentials and TLS of [profile.prod]
+  mqtk test --denied-topic 'secret/#'        also the ACL cases: a filter the ACL refuses
+  mqtk test --restart-cmd 'systemctl restart mosquitto'   also the durability cases
   mqtk test --json - | jq '.cases[] | select(.result == \"fail\")'";
 
 /// The shared connection flags `mqtk test` has no use for: each case makes its own
@@ -120,8 +126,8 @@ pub struct TestArgs {
     #[arg(long, help_heading = "Options", value_name = "BYTES", default_value_t = 1 << 20)]
     pub probe_max_packet: u32,
 
-    /// A topic filter the broker's ACL does not let this client subscribe to: runs the
-    /// config cases (skipped without it)
+    /// A topic filter the broker's ACL refuses this client (subscribe and publish): runs
+    /// the ACL cases (skipped without it)
     #[arg(long, help_heading = "Options", value_name = "TOPIC")]
     pub denied_topic: Option<String>,
 
