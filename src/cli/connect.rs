@@ -57,7 +57,7 @@ pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
         _ if tls => Transport::Tls(tls_options()?),
         _ => Transport::Tcp,
     };
-    config.version = args.protocol_version;
+    config.version = args.single_version()?;
     config.keep_alive = std::time::Duration::from_secs(u64::from(args.keepalive_secs()));
     config.clean_start = !args.disable_clean_session;
     config.username = args

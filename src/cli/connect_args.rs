@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::exit::Exit;
 use super::properties;
-use super::values::{self, BrokerUrl};
+use super::values::{self, BrokerUrl, VersionArg};
 use crate::protocol::{ProtocolVersion, QoS};
 
 /// Connection flags shared by pub, sub, rr and bench (mosquitto's names).
@@ -33,8 +34,8 @@ pub struct ConnectArgs {
     pub url: Option<BrokerUrl>,
 
     /// MQTT version: 5 or 311 (also mqttv5, mqttv311) [default: 5, falling back to 311]
-    #[arg(short = 'V', long, value_name = "VERSION", value_parser = values::parse_protocol_version)]
-    pub protocol_version: Option<ProtocolVersion>,
+    #[arg(short = 'V', long, value_name = "VERSION", value_parser = values::parse_version_arg)]
+    pub protocol_version: Option<VersionArg>,
 
     /// Client identifier [default: generated]
     #[arg(
@@ -164,6 +165,19 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
+    /// `-V` of a command that speaks one version (all but `mqtk test`): `None` when not
+    /// given; `-V both` is a usage error (exit status 2).
+    pub fn single_version(&self) -> Result<Option<ProtocolVersion>, Exit> {
+        match self.protocol_version {
+            None => Ok(None),
+            Some(VersionArg::One(version)) => Ok(Some(version)),
+            Some(VersionArg::Both) => Err(Exit::new(
+                2,
+                "-V both: only mqtk test speaks both versions; use -V 5 or -V 311",
+            )),
+        }
+    }
+
     /// Keep alive in seconds: `-k`, else the profile's, else 60.
     pub fn keepalive_secs(&self) -> u16 {
         self.keepalive.unwrap_or(60)

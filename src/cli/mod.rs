@@ -1,5 +1,5 @@
 //! The command line: `Cli` and the subcommand enum. The shared connection flags are
-//! `connect_args::ConnectArgs` (flattened into pub, sub, rr and bench; `profile` lays the
+//! `connect_args::ConnectArgs` (flattened into pub, sub, rr, bench and test; `profile` lays the
 //! config file under them), `exit::Exit` carries an exit status to `main`, and one
 //! module per subcommand holds its `Args` and its `run`; they do not name this file, so
 //! no subcommand file and this one need each other. Must not print (that is
@@ -105,9 +105,8 @@ impl Command {
             Command::Sub(args) => Some(&mut args.connect),
             Command::Rr(args) => Some(&mut args.connect),
             Command::Bench(args) => Some(&mut args.connect),
-            Command::Serve(_) | Command::Test(_) | Command::Passwd(_) | Command::Completions(_) => {
-                None
-            }
+            Command::Test(args) => Some(&mut args.connect),
+            Command::Serve(_) | Command::Passwd(_) | Command::Completions(_) => None,
         }
     }
 

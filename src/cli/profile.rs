@@ -325,7 +325,8 @@ fn fill(args: &mut ConnectArgs, layer: &Profile, config: &Config) -> anyhow::Res
         args.protocol_version = layer
             .protocol_version
             .as_ref()
-            .and_then(|v| parse_version(v.get_ref()).ok());
+            .and_then(|v| parse_version(v.get_ref()).ok())
+            .map(values::VersionArg::One);
     }
     if args.keepalive.is_none() {
         args.keepalive = layer.keepalive;

@@ -12,12 +12,13 @@ use bytes::Bytes;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::connect_args::ConnectArgs;
 use super::exit::Exit;
-use super::values::{self, BrokerUrl, UrlScheme};
+use super::values::{UrlScheme, VersionArg};
 use crate::conformance::report::version_name;
 use crate::conformance::runner::Progress;
 use crate::conformance::{self, cases, render, Config, Selection};
-use crate::net::tls::{ClientTlsFiles, TlsOptions};
+use crate::net::tls::TlsOptions;
 use crate::output;
 use crate::protocol::ProtocolVersion;
 
@@ -33,9 +34,13 @@ failure) or config. Results: pass, fail (with what was expected and seen), skip 
 reason), error (the case could not run). Every case has a time limit; a broker that stops
 answering fails the cases left.
 
+The connection flags are those of pub and sub (-h -p -L, -u -P --pw-file, TLS,
+--profile); -V takes 5, 311 or both, the default. The config cases run only when named:
+--denied-topic (what the ACL refuses) and --restart-cmd (durability across a restart).
+
 Every case uses its own client ids and topics under --topic-prefix and deletes what it
-retained, so a run can go against a shared broker without touching other topics. Cases
-run one at a time.";
+retained, so a run can go against a shared broker without touching other topics. Up to
+--jobs cases run at once; the results do not depend on it.";
 
 /// Examples below the flags.
 pub const AFTER_HELP: &str = "\
@@ -45,126 +50,101 @@ Examples:
   mqtk test --only qos --only 'retained/*'   two feature groups
   mqtk test --skip keepalive --timeout 5     leave out the slow keep-alive cases
   mqtk test --list                           the cases, their spec references and levels
-  mqtk test --denied-topic 'secret/#'        also the config cases: a filter the ACL refuses
+  mqtk test --profile prod --only qos        the broker, credentials and TLS of [profile.prod]
+  mqtk test --denied-topic 'secret/#'        also the ACL cases: a filter the ACL refuses
+  mqtk test --restart-cmd 'systemctl restart mosquitto'   also the durability cases
   mqtk test --json - | jq '.cases[] | select(.result == \"fail\")'";
 
-/// `mqtk test`'s flags.
+/// The shared connection flags `mqtk test` has no use for: each case makes its own
+/// connections (ids, sessions, wills, keep alive, properties), so these are hidden from
+/// its help and refused when given (`-k`, which a profile may set, is ignored).
+const NOT_FOR_TEST: &[&str] = &[
+    "id",
+    "keepalive",
+    "disable_clean_session",
+    "session_expiry",
+    "session_dir",
+    "will_topic",
+    "will_payload",
+    "will_qos",
+    "will_retain",
+    "property",
+    "receive_maximum",
+    "maximum_packet_size",
+    "topic_alias_maximum",
+    "debug",
+    "no_reconnect",
+];
+
+/// `mqtk test`'s flags: the shared connection flags (`-h -p -L -u -P --pw-file`, TLS,
+/// `--profile`; `-V` also takes `both`, its default here), then its own.
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
+#[command(mut_arg("protocol_version", |a| {
+    a.help("MQTT versions to check: 5, 311 or both [default: both, or the profile's]")
+}))]
+#[command(mut_arg("url", |a| a.help("Broker URL: mqtt://[user[:pass]@]host[:port], also mqtts://")))]
+#[command(mut_arg("id_prefix", |a| {
+    a.help("Start every client id of the run with PREFIX (a random run id and a counter follow)")
+}))]
+#[command(mut_args(|a| if NOT_FOR_TEST.contains(&a.get_id().as_str()) { a.hide(true) } else { a }))]
 pub struct TestArgs {
-    /// Broker host [default: localhost]
-    #[arg(short = 'h', long, value_name = "HOST", help_heading = "Connection")]
-    pub host: Option<String>,
-
-    /// Broker port [default: 1883, 8883 with TLS]
-    #[arg(short = 'p', long, value_name = "PORT", value_parser = values::parse_port,
-          help_heading = "Connection")]
-    pub port: Option<u16>,
-
-    /// Broker URL: mqtt://[user[:pass]@]host[:port], also mqtts://
-    #[allow(rustdoc::broken_intra_doc_links)]
-    #[arg(short = 'L', long, value_name = "URL", value_parser = values::parse_url,
-          conflicts_with_all = ["host", "port"], help_heading = "Connection")]
-    pub url: Option<BrokerUrl>,
-
-    /// MQTT versions to check: 5, 311 or both
-    #[arg(short = 'V', long, value_name = "VERSION", default_value = "both",
-          value_parser = parse_versions, help_heading = "Connection")]
-    pub protocol_version: Versions,
-
-    /// User name for every connection
-    #[arg(short = 'u', long, value_name = "USER", help_heading = "Connection")]
-    pub username: Option<String>,
-
-    /// Password for every connection
-    #[arg(
-        short = 'P',
-        long = "pw",
-        value_name = "PASSWORD",
-        help_heading = "Connection"
-    )]
-    pub password: Option<String>,
-
-    /// Trust the CA certificates in FILE (PEM) and connect with TLS
-    #[arg(long, value_name = "FILE", help_heading = "Connection")]
-    pub cafile: Option<PathBuf>,
-
-    /// Client certificate (PEM) for TLS client authentication
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "key",
-        help_heading = "Connection"
-    )]
-    pub cert: Option<PathBuf>,
-
-    /// Private key (PEM) of --cert
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "cert",
-        help_heading = "Connection"
-    )]
-    pub key: Option<PathBuf>,
-
-    /// Do not check the broker's certificate or host name (testing only)
-    #[arg(long, help_heading = "Connection")]
-    pub insecure: bool,
+    /// The connection flags shared with pub, sub, rr and bench.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
     /// Run only the cases PATTERN matches: an id (qos/qos1-flow), a feature (qos), or a
     /// glob with * (e.g. '*expiry*'); repeatable
-    #[arg(long, value_name = "PATTERN")]
+    #[arg(long, help_heading = "Options", value_name = "PATTERN")]
     pub only: Vec<String>,
 
     /// Leave out the cases PATTERN matches (as --only); repeatable
-    #[arg(long, value_name = "PATTERN")]
+    #[arg(long, help_heading = "Options", value_name = "PATTERN")]
     pub skip: Vec<String>,
 
     /// List the selected cases with their spec references and levels, run nothing
-    #[arg(long)]
+    #[arg(long, help_heading = "Options")]
     pub list: bool,
 
     /// Write the report as JSON to FILE (- for stdout; the table then goes to stderr)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, help_heading = "Options", value_name = "FILE")]
     pub json: Option<PathBuf>,
 
     /// Write the report as JUnit XML to FILE
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, help_heading = "Options", value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
     /// Time limit of each case in seconds
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_timeout)]
+    #[arg(long, help_heading = "Options", value_name = "SECS", default_value_t = 10.0, value_parser = parse_timeout)]
     pub timeout: f64,
 
     /// Put every topic of the run under P [default: mqtk-test/RANDOM]
-    #[arg(long, value_name = "P")]
+    #[arg(long, help_heading = "Options", value_name = "P")]
     pub topic_prefix: Option<String>,
 
     /// The largest packet the probe tries, in bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    #[arg(long, help_heading = "Options", value_name = "BYTES", default_value_t = 1 << 20)]
     pub probe_max_packet: u32,
 
-    /// A topic filter the broker's ACL does not let this client subscribe to: runs the
-    /// config cases (skipped without it)
-    #[arg(long, value_name = "TOPIC")]
+    /// A topic filter the broker's ACL refuses this client (subscribe and publish): runs
+    /// the ACL cases (skipped without it)
+    #[arg(long, help_heading = "Options", value_name = "TOPIC")]
     pub denied_topic: Option<String>,
+
+    /// Run the durability cases: CMD (run by sh -c) restarts the broker, which must keep
+    /// retained messages, sessions and queued messages
+    #[arg(long, help_heading = "Options", value_name = "CMD")]
+    pub restart_cmd: Option<String>,
+
+    /// Run up to N cases at once (1: one at a time; the results do not depend on it)
+    #[arg(long, help_heading = "Options", value_name = "N", default_value_t = 8,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u16).range(1..=64), usize::from))]
+    pub jobs: usize,
 
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-}
-
-/// The versions of `-V`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Versions(pub Vec<ProtocolVersion>);
-
-fn parse_versions(s: &str) -> Result<Versions, String> {
-    if s.eq_ignore_ascii_case("both") || s.eq_ignore_ascii_case("all") {
-        return Ok(Versions(vec![ProtocolVersion::V311, ProtocolVersion::V5]));
-    }
-    values::parse_protocol_version(s)
-        .map(|v| Versions(vec![v]))
-        .map_err(|e| format!("{e}, or both"))
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -278,7 +258,9 @@ fn check_path(path: &Path) -> anyhow::Result<()> {
 }
 
 fn config(args: &TestArgs) -> anyhow::Result<Config> {
-    let url = args.url.as_ref();
+    let c = &args.connect;
+    refuse_unused_flags(c)?;
+    let url = c.url.as_ref();
     if url.is_some_and(|u| matches!(u.scheme, UrlScheme::Ws | UrlScheme::Wss)) {
         return Err(Exit::new(
             2,
@@ -286,56 +268,50 @@ fn config(args: &TestArgs) -> anyhow::Result<Config> {
         )
         .into());
     }
-    let tls_flag = args.cafile.is_some() || args.cert.is_some() || args.insecure;
-    let tls = url.is_some_and(|u| u.scheme.is_tls()) || tls_flag;
+    let tls = c.wants_tls();
     let host = url
         .map(|u| u.host.clone())
-        .or_else(|| args.host.clone())
+        .or_else(|| c.host.clone())
         .unwrap_or_else(|| "localhost".into());
     let port = match url {
         Some(u) => u.port_or_default(),
-        None => args.port.unwrap_or(if tls { 8883 } else { 1883 }),
+        None => c.port.unwrap_or(if tls { 8883 } else { 1883 }),
     };
     if port == 0 {
         return Err(Exit::new(2, "-p 0: give the broker's port (1-65535)").into());
     }
-    let username = args
+    let versions = match c.protocol_version {
+        None | Some(VersionArg::Both) => vec![ProtocolVersion::V311, ProtocolVersion::V5],
+        Some(VersionArg::One(version)) => vec![version],
+    };
+    let username = c
         .username
         .clone()
         .or_else(|| url.and_then(|u| u.username.clone()));
-    let password = args
+    let password = c
         .password
         .clone()
         .or_else(|| url.and_then(|u| u.password.clone()));
-    if password.is_some()
-        && username.is_none()
-        && args.protocol_version.0.contains(&ProtocolVersion::V311)
-    {
+    if password.is_some() && username.is_none() && versions.contains(&ProtocolVersion::V311) {
         return Err(Exit::new(
             2,
             "-P: MQTT 3.1.1 needs a user name with a password; add -u USER, or -V 5",
         )
         .into());
     }
-    let tls = if tls {
-        let files = ClientTlsFiles {
-            cafile: args.cafile.clone(),
-            cert: args.cert.clone(),
-            key: args.key.clone(),
-            insecure: args.insecure,
-        };
-        Some(TlsOptions::load(&files)?)
-    } else {
-        None
+    let tls = match tls {
+        true => Some(TlsOptions::load(&c.tls_files())?),
+        false => None,
     };
     let run = random_alnum(6);
+    let id_prefix = c.id_prefix.as_deref().unwrap_or("mqtk");
     Ok(Config {
         host,
         port,
         tls,
         username,
         password: password.map(Bytes::from),
-        versions: args.protocol_version.0.clone(),
+        versions,
         selection: Selection {
             only: args.only.clone(),
             skip: args.skip.clone(),
@@ -345,10 +321,57 @@ fn config(args: &TestArgs) -> anyhow::Result<Config> {
             .topic_prefix
             .clone()
             .unwrap_or_else(|| format!("mqtk-test/{run}")),
-        id_prefix: format!("mqtk{run}"),
+        id_prefix: format!("{id_prefix}{run}"),
         probe_max_packet: args.probe_max_packet,
         denied_topic: args.denied_topic.clone(),
+        restart_cmd: args.restart_cmd.clone(),
+        jobs: args.jobs,
     })
+}
+
+/// Refuses the connection flags of `NOT_FOR_TEST` that only the command line sets.
+fn refuse_unused_flags(c: &ConnectArgs) -> Result<(), Exit> {
+    let own = "every case makes its own connections";
+    let given = [
+        (
+            c.id.is_some(),
+            "-i",
+            "each case uses its own client ids; -I PREFIX sets their prefix",
+        ),
+        (c.disable_clean_session, "-c", own),
+        (c.session_expiry.is_some(), "-x", own),
+        (c.session_dir.is_some(), "--session-dir", own),
+        (
+            c.will_topic.is_some(),
+            "--will-topic",
+            "the will cases set their own wills",
+        ),
+        (!c.property.is_empty(), "-D", own),
+        (c.receive_maximum.is_some(), "--receive-maximum", own),
+        (
+            c.maximum_packet_size.is_some(),
+            "--maximum-packet-size",
+            own,
+        ),
+        (
+            c.topic_alias_maximum.is_some(),
+            "--topic-alias-maximum",
+            own,
+        ),
+        (c.debug, "-d", "see --json for what each case sent and saw"),
+        (
+            c.no_reconnect,
+            "--no-reconnect",
+            "a case never reconnects on its own",
+        ),
+    ];
+    match given.into_iter().find(|(set, _, _)| *set) {
+        Some((_, flag, why)) => Err(Exit::new(
+            2,
+            format!("mqtk test does not use {flag}: {why}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `n` random letters and digits.
@@ -372,12 +395,41 @@ fn random_alnum(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser as _;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Config> {
+        let argv = ["mqtk", "test"].iter().chain(args);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Test(test) => config(&test),
+            _ => unreachable!("parsed a test command line"),
+        }
+    }
 
     #[test]
-    fn versions_accept_both_5_and_311() {
-        assert_eq!(parse_versions("both").unwrap().0.len(), 2);
-        assert_eq!(parse_versions("5").unwrap().0, vec![ProtocolVersion::V5]);
-        assert!(parse_versions("3").unwrap_err().contains("or both"));
+    fn versions_default_to_both_and_take_one() {
+        let both = [ProtocolVersion::V311, ProtocolVersion::V5];
+        assert_eq!(parse(&[]).unwrap().versions, both);
+        assert_eq!(parse(&["-V", "both"]).unwrap().versions, both);
+        assert_eq!(parse(&["-V", "5"]).unwrap().versions, [ProtocolVersion::V5]);
+    }
+
+    #[test]
+    fn the_shared_connection_flags_apply() {
+        let c = parse(&["-L", "mqtt://alice:pw@broker.example:1999", "-I", "ci"]).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("broker.example", 1999));
+        assert_eq!(c.username.as_deref(), Some("alice"));
+        assert_eq!(c.password.as_deref(), Some(&b"pw"[..]));
+        assert!(c.id_prefix.starts_with("ci") && c.tls.is_none());
+        assert_eq!(parse(&["-L", "mqtts://h"]).unwrap().port, 8883);
+    }
+
+    #[test]
+    fn connection_flags_a_case_would_ignore_are_refused() {
+        let msg = |args: &[&str]| parse(args).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg(&["-i", "me"]).contains("does not use -i"));
+        assert!(msg(&["-c"]).contains("does not use -c"));
+        assert!(msg(&["--will-topic", "w"]).contains("--will-topic"));
+        assert!(msg(&["-L", "ws://h"]).contains("TCP or TLS"));
     }
 
     #[test]

@@ -139,6 +139,27 @@ pub fn parse_protocol_version(s: &str) -> Result<ProtocolVersion, String> {
     }
 }
 
+/// `-V`: one MQTT version, or `both`, which only `mqtk test` takes (it checks the
+/// broker on each); the commands that speak one version refuse it
+/// (`ConnectArgs::single_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionArg {
+    /// One version.
+    One(ProtocolVersion),
+    /// MQTT 3.1.1 and 5.
+    Both,
+}
+
+/// Parses `-V`: a version as `parse_protocol_version` reads it, or `both`.
+pub fn parse_version_arg(s: &str) -> Result<VersionArg, String> {
+    if s.eq_ignore_ascii_case("both") {
+        return Ok(VersionArg::Both);
+    }
+    parse_protocol_version(s)
+        .map(VersionArg::One)
+        .map_err(|e| format!("{e} (mqtk test also takes both)"))
+}
+
 /// Parses a TCP port number (0-65535).
 pub fn parse_port(s: &str) -> Result<u16, String> {
     s.parse::<u16>()
@@ -258,6 +279,18 @@ mod tests {
         assert!(parse_protocol_version("mqttv31")
             .unwrap_err()
             .contains("not supported"));
+    }
+
+    #[test]
+    fn version_arg_takes_both_as_well() {
+        assert_eq!(parse_version_arg("BOTH"), Ok(VersionArg::Both));
+        assert_eq!(
+            parse_version_arg("311"),
+            Ok(VersionArg::One(ProtocolVersion::V311))
+        );
+        assert!(parse_version_arg("3")
+            .unwrap_err()
+            .contains("also takes both"));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Case {
     pub v5: Option<Spec>,
     /// The check.
     pub run: fn(Ctx) -> CaseFuture,
+    /// Runs with no other case at once: it restarts the broker, or its subscriptions
+    /// (`#`) would see the other cases' messages and change what they see.
+    pub alone: bool,
 }
 
 impl Case {
@@ -59,6 +62,7 @@ macro_rules! conformance_case {
             v311: $v311,
             v5: $v5,
             run: |cx| Box::pin($run(cx)),
+            alone: false,
         }
     };
 }

@@ -70,6 +70,11 @@ pub struct Config {
     /// A topic filter the broker's ACL refuses this client (`--denied-topic`): runs the
     /// `config` cases.
     pub denied_topic: Option<String>,
+    /// A shell command that restarts the broker (`--restart-cmd`): runs the `durable`
+    /// cases.
+    pub restart_cmd: Option<String>,
+    /// How many cases run at once (`--jobs`; 1: one at a time).
+    pub jobs: usize,
 }
 
 impl Config {

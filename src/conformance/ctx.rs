@@ -55,6 +55,36 @@ impl Ctx {
         self.shared.config.denied_topic.as_deref()
     }
 
+    /// Whether `--restart-cmd` was given (the `durable` cases run).
+    pub fn can_restart(&self) -> bool {
+        self.shared.config.restart_cmd.is_some()
+    }
+
+    /// Restarts the broker with `--restart-cmd` and waits until it accepts a connection
+    /// again, within the case's time limit.
+    pub async fn restart(&self) -> Result<(), Verdict> {
+        let Some(command) = &self.shared.config.restart_cmd else {
+            return Err(Verdict::Skip("needs --restart-cmd".into()));
+        };
+        super::restart::run(command, self.shared.config.case_timeout).await?;
+        let deadline = tokio::time::Instant::now() + self.shared.config.case_timeout;
+        loop {
+            match self.peer().await {
+                Ok(peer) => {
+                    peer.disconnect().await;
+                    return Ok(());
+                }
+                Err(why) if tokio::time::Instant::now() >= deadline => {
+                    return Err(Verdict::Error(format!(
+                        "the broker did not come back after --restart-cmd: {}",
+                        why.detail()
+                    )))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     /// How long to wait for what must arrive.
     pub fn arrive(&self) -> Duration {
         ARRIVE.min(self.shared.config.case_timeout / 2)

@@ -3,7 +3,8 @@
 //! naming the specification section and normative statement it checks and how binding
 //! the rule is (`verdict::Level`), run one at a time under a time limit by `runner`.
 //! Cases get a `ctx::Ctx` (their own ids and topics, connections) and talk through
-//! `peer` (a test client on `net::Connection`); `report` is the result model and its
+//! `peer` (a test client on `net::Connection`), and restart the broker through
+//! `restart` (`--restart-cmd`); `report` is the result model and its
 //! exit status, `render` its table and JUnit forms. Must not print (the CLI hands the
 //! rendered text to `output`) and must not know clap.
 //!
@@ -19,6 +20,7 @@ pub mod peer;
 pub mod probe;
 pub mod render;
 pub mod report;
+pub mod restart;
 pub mod runner;
 pub mod verdict;
 

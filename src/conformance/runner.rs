@@ -1,5 +1,7 @@
-//! Running the cases: every selected case × version, one at a time under the time
-//! limit, after the probe; a broker that stopped answering fails the cases left.
+//! Running the cases: every selected case × version under the time limit, after the
+//! probe, several at once (`Config::jobs`; a case marked `alone`, e.g. one that
+//! restarts the broker, by itself); a broker that stopped answering fails the cases
+//! left.
 //! Must not define cases or render.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -38,7 +40,9 @@ pub enum Progress<'a> {
     Finished(&'a CaseReport),
 }
 
-/// Probes the broker, then runs the selected cases one at a time, telling `progress`.
+/// Probes the broker, then runs the selected cases, up to `config.jobs` at once (a case
+/// marked `alone` with nothing else running), telling `progress`. The reports keep the
+/// registry's order whatever order the cases end in.
 pub async fn run(config: Config, cases: &[Case], progress: &mut dyn FnMut(Progress<'_>)) -> Report {
     let started = Instant::now();
     let todo = selected(cases, &config);
@@ -58,33 +62,82 @@ pub async fn run(config: Config, cases: &[Case], progress: &mut dyn FnMut(Progre
             .expect("the probe's contexts are dropped when it returns")
             .config,
     });
-    let mut reports = Vec::new();
-    let mut dead: Option<String> = None;
     progress(Progress::Probed(todo.len()));
-    for (case, version) in todo {
-        progress(Progress::Starting(&case, version));
-        let case_started = Instant::now();
-        let verdict = match &dead {
-            Some(why) => Err(Verdict::Fail(format!(
-                "the broker stopped answering: {why}"
-            ))),
-            None => run_one(&shared, &case, version).await,
-        };
-        let broke = matches!(&verdict, Err(Verdict::Error(_)))
-            || matches!(&verdict, Err(Verdict::Fail(d)) if d.starts_with("time limit"));
-        let report = CaseReport::new(&case, version, verdict, case_started.elapsed());
-        progress(Progress::Finished(&report));
-        reports.push(report);
-        if dead.is_none() && broke {
-            dead = alive(&shared, version).await.err();
-        }
-    }
+    let reports = run_cases(&shared, &todo, progress).await;
     Report::new(
         &shared.config,
         shared.caps.clone(),
         reports,
         started.elapsed(),
     )
+}
+
+/// Runs `todo` as `run` says. Cases are tasks, so a slow one (or the liveness check
+/// after a broken one) never stalls the timers of the others.
+async fn run_cases(
+    shared: &Arc<Shared>,
+    todo: &[(Case, ProtocolVersion)],
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Vec<CaseReport> {
+    let jobs = shared.config.jobs.max(1);
+    let mut reports: Vec<Option<CaseReport>> = vec![None; todo.len()];
+    let mut running = tokio::task::JoinSet::new();
+    let mut index_of = std::collections::HashMap::new();
+    let (mut next, mut alone_running) = (0, false);
+    let mut dead: Option<String> = None;
+    while next < todo.len() || !running.is_empty() {
+        while next < todo.len() && running.len() < jobs && !alone_running {
+            let (case, version) = todo[next];
+            if let Some(why) = &dead {
+                progress(Progress::Starting(&todo[next].0, version));
+                let verdict = Err(Verdict::Fail(format!(
+                    "the broker stopped answering: {why}"
+                )));
+                let report = CaseReport::new(&case, version, verdict, Duration::ZERO);
+                progress(Progress::Finished(&report));
+                reports[next] = Some(report);
+                next += 1;
+                continue;
+            }
+            if case.alone && !running.is_empty() {
+                break;
+            }
+            progress(Progress::Starting(&todo[next].0, version));
+            let task_shared = shared.clone();
+            let handle = running.spawn(async move {
+                let case_started = Instant::now();
+                let verdict = run_one(&task_shared, &case, version).await;
+                CaseReport::new(&case, version, verdict, case_started.elapsed())
+            });
+            index_of.insert(handle.id(), next);
+            alone_running = case.alone;
+            next += 1;
+        }
+        let Some(joined) = running.join_next_with_id().await else {
+            continue;
+        };
+        alone_running = false;
+        let (at, report) = match joined {
+            Ok((id, report)) => (index_of[&id], report),
+            Err(e) => {
+                let at = index_of[&e.id()];
+                let (case, version) = todo[at];
+                let verdict = Err(Verdict::Error(format!("the case panicked: {e}")));
+                (at, CaseReport::new(&case, version, verdict, Duration::ZERO))
+            }
+        };
+        progress(Progress::Finished(&report));
+        let broke = report.result == Outcome::Error
+            || (report.result == Outcome::Fail && report.detail.starts_with("time limit"));
+        if dead.is_none() && broke {
+            dead = alive(shared, todo[at].1).await.err();
+        }
+        reports[at] = Some(report);
+    }
+    reports
+        .into_iter()
+        .map(|r| r.expect("every case ran or was failed"))
+        .collect()
 }
 
 async fn run_one(shared: &Arc<Shared>, case: &Case, version: ProtocolVersion) -> Check {

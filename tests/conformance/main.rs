@@ -1,11 +1,13 @@
 //! `mqtk test`, the conformance checker, run as a user runs it: against `mqtk serve`
 //! (every must and should case passes), against mosquitto (the run completes within
 //! its limits; what it fails is in the README), and against deliberately broken
-//! brokers (`broken`: the matching cases fail, the others pass); its command line
+//! brokers (`broken`: the matching cases fail, the others pass); durability across
+//! restarts (`durable`: `--restart-cmd` with serve and mosquitto); its command line
 //! (`usage`). One test binary; the harness is `support` (tests/support).
 
 mod broken;
 mod brokers;
+mod durable;
 mod usage;
 
 use std::path::Path;

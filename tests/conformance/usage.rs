@@ -1,4 +1,5 @@
-//! `mqtk test`'s command line: `--list`, bad usage (exit 2), an unreachable broker.
+//! `mqtk test`'s command line: `--list`, bad usage (exit 2), an unreachable broker, the
+//! shared connection flags (a profile, TLS).
 
 use support::process::{output, text};
 
@@ -20,7 +21,12 @@ fn list_names_each_case_with_its_version_level_and_reference() {
 fn bad_usage_exits_2_and_says_what_to_fix() {
     for (args, says) in [
         (&["test", "--only", "nothing-matches"][..], "select no case"),
-        (&["test", "-V", "3"][..], "or both"),
+        (&["test", "-V", "3"][..], "also takes both"),
+        (&["test", "-i", "me"][..], "does not use -i"),
+        (
+            &["sub", "-V", "both", "-t", "a"][..],
+            "only mqtk test speaks both",
+        ),
         (&["test", "--timeout", "0"][..], "seconds from 1 to 3600"),
         (&["test", "-P", "secret"][..], "add -u USER"),
     ] {
@@ -66,4 +72,32 @@ fn over_tls_the_cases_run_against_mosquitto_with_the_ca_given() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(report["summary"]["passed"], 2, "{report}");
     assert!(report["broker"].as_str().unwrap().starts_with("mqtts://"));
+}
+
+#[test]
+fn a_profile_names_the_broker_and_the_versions() {
+    let serve = support::Serve::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile.local]\nurl = \"mqtt://{}\"\nprotocol_version = 5\n",
+            serve.addr()
+        ),
+    )
+    .unwrap();
+    let config_arg = config.to_str().unwrap().to_string();
+    let hosts = [
+        "--config".to_string(),
+        config_arg,
+        "--profile".into(),
+        "local".into(),
+    ];
+    let args = ["--only", "qos/qos1-flow"];
+    let (out, report) = crate::mqtk_test(&hosts, &args, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The profile's protocol_version = 5 stands for -V 5: one run, on 5.
+    assert_eq!(report["versions"], serde_json::json!(["5"]), "{report}");
+    assert_eq!(report["summary"]["passed"], 1, "{report}");
 }

@@ -23,8 +23,9 @@ pub(crate) fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     let mut config = BenchConfig::new(target);
     config.tls = tls_target(c, &config.target)?;
     apply_shape(args, &mut config);
-    config.version = c.protocol_version.unwrap_or(ProtocolVersion::V5);
-    config.version_fixed = c.protocol_version.is_some();
+    let version = c.single_version()?;
+    config.version = version.unwrap_or(ProtocolVersion::V5);
+    config.version_fixed = version.is_some();
     config.receive_maximum = c.receive_maximum;
     if c.receive_maximum.is_some() && config.version == ProtocolVersion::V311 {
         anyhow::bail!("--receive-maximum is MQTT 5 only; drop it, or use -V 5");

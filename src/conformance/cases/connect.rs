@@ -13,8 +13,8 @@ pub const CASES: &[Case] = &[
         "connect",
         "second-connect",
         Must,
-        spec("3.1.0", "MQTT-3.1.0-2"),
-        spec("3.1.0", "MQTT-3.1.0-2"),
+        spec("3.1", "MQTT-3.1.0-2"),
+        spec("3.1", "MQTT-3.1.0-2"),
         "a second CONNECT on a connection is a protocol violation: the broker closes it",
         second_connect
     ),

@@ -70,7 +70,7 @@ pub const CASES: &[Case] = &[
         "truncated",
         Must,
         section("2.2.3"),
-        section("4.13.1"),
+        spec("4.13.1", "MQTT-4.13.1-1"),
         "a PUBLISH whose topic length runs past the packet closes the connection",
         truncated
     ),

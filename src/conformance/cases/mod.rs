@@ -4,11 +4,14 @@
 mod access;
 mod common;
 mod connect;
+mod durable;
 mod keepalive;
 mod malformed;
+mod publish_reasons;
 mod qos;
 mod retained;
 mod session;
+mod topic_alias;
 mod topics;
 mod v5;
 mod will;
@@ -27,7 +30,10 @@ pub fn all() -> Vec<Case> {
         topics::CASES,
         malformed::CASES,
         v5::CASES,
+        topic_alias::CASES,
+        publish_reasons::CASES,
         access::CASES,
+        durable::CASES,
     ]
     .concat()
 }

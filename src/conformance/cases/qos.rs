@@ -33,7 +33,7 @@ pub const CASES: &[Case] = &[
         "qos2-flow",
         Must,
         spec("4.3.3", "MQTT-4.3.3-2"),
-        section("4.3.3"),
+        spec("4.3.3", "MQTT-4.3.3-8"),
         "QoS 2: PUBREC, PUBREL, PUBCOMP both ways, delivered exactly once",
         qos2
     ),
@@ -50,8 +50,8 @@ pub const CASES: &[Case] = &[
         "qos",
         "qos2-dup-resend",
         Must,
-        section("4.3.3"),
-        section("4.3.3"),
+        spec("4.3.3", "MQTT-4.3.3-2"),
+        spec("4.3.3", "MQTT-4.3.3-10"),
         "a QoS 2 PUBLISH resent with DUP before PUBREL is delivered once",
         qos2_dup_resend
     ),

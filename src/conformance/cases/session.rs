@@ -34,7 +34,7 @@ pub const CASES: &[Case] = &[
         "present-flag",
         Must,
         spec("3.2.2.2", "MQTT-3.2.2-2"),
-        spec("3.2.2.2", "MQTT-3.2.2-3"),
+        spec("3.2.2.1.1", "MQTT-3.2.2-3"),
         "session present is 0 for a new or clean session and 1 for a resumed one",
         present_flag
     ),
@@ -43,7 +43,7 @@ pub const CASES: &[Case] = &[
         "offline-queue",
         Must,
         spec("3.1.2.4", "MQTT-3.1.2-5"),
-        section("4.1"),
+        spec("3.1.2.11.2", "MQTT-3.1.2-23"),
         "a kept session keeps its subscriptions and the QoS 1 messages published while offline",
         offline_queue
     ),
@@ -79,7 +79,7 @@ pub const CASES: &[Case] = &[
         "expiry",
         Must,
         None,
-        section("3.1.2.11.2"),
+        spec("4.1", "MQTT-4.1.0-2"),
         "a session ends when its session expiry interval has passed after the disconnect",
         session_expiry
     ),

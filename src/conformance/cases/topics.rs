@@ -14,10 +14,11 @@ pub const CASES: &[Case] = &[
         section("4.7.1"), section("4.7.1"),
         "+ matches one level, # any number including the parent level",
         wildcards),
-    case!("topics", "dollar-not-matched", Must,
+    // Alone: its `#` would otherwise change what other cases see (PUBACK 0x10).
+    Case { alone: true, ..case!("topics", "dollar-not-matched", Must,
         spec("4.7.2", "MQTT-4.7.2-1"), spec("4.7.2", "MQTT-4.7.2-1"),
         "a filter starting with a wildcard does not match topics starting with $",
-        dollar_not_matched),
+        dollar_not_matched) },
     case!("topics", "overlapping", Must,
         spec("3.3.5", "MQTT-3.3.5-1"), spec("3.3.4", "MQTT-3.3.4-2"),
         "overlapping subscriptions: delivered at the highest QoS of them, at most once per subscription",

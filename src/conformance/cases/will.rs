@@ -1,5 +1,6 @@
 //! Wills: published on an abnormal close, not after DISCONNECT, retained when asked,
-//! and the MQTT 5 will delay. Must not test keep alive (a will after a keep-alive
+//! and the MQTT 5 will delay (its end with the session, and no will when the client
+//! comes back in time). Must not test keep alive (a will after a keep-alive
 //! timeout is `keepalive`'s).
 
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::common::{clear_retained, shown, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::probe::will;
-use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};
+use crate::conformance::verdict::{ensure, spec, Check, Verdict};
 use crate::conformance_case as case;
 use crate::protocol::QoS;
 
@@ -44,7 +45,7 @@ pub const CASES: &[Case] = &[
         "delay",
         Must,
         None,
-        section("3.1.3.2.2"),
+        spec("3.1.2.5", "MQTT-3.1.2-8"),
         "a will delay interval holds the will back until it has passed",
         will_delay
     ),
@@ -53,9 +54,18 @@ pub const CASES: &[Case] = &[
         "delay-ends-with-session",
         Must,
         None,
-        section("3.1.3.2.2"),
+        spec("3.1.2.5", "MQTT-3.1.2-8"),
         "a will delayed longer than the session lasts is published when the session ends",
         delay_ends_with_session
+    ),
+    case!(
+        "will",
+        "delay-reconnect",
+        Must,
+        None,
+        spec("3.1.3.2.2", "MQTT-3.1.3-9"),
+        "no will when the client reconnects to its session before the will delay has passed",
+        delay_reconnect
     ),
 ];
 
@@ -173,4 +183,28 @@ async fn delay_ends_with_session(cx: Ctx) -> Check {
             shown(&got.payload)
         )
     })
+}
+
+async fn delay_reconnect(cx: Ctx) -> Check {
+    let topic = cx.topic("will");
+    let mut sub = cx.peer().await?;
+    sub.subscribe(&topic, QoS::AtLeastOnce, cx.arrive()).await?;
+    let dying = with_will(&cx, &topic, false, Some(2)).await?;
+    let id = dying.client_id.clone();
+    dying.drop_connection().await;
+    // Let the broker see the close and start the delay, then resume the session.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = cx.connect_packet(&id);
+    again.clean_start = false;
+    again.properties.session_expiry_interval = Some(60);
+    let back = cx.open(again).await?;
+    let quiet = sub
+        .expect_no_publish(
+            Duration::from_millis(2700),
+            "reconnected 0.3 s into a will delay of 2 s",
+        )
+        .await;
+    back.disconnect().await;
+    cx.open(cx.connect_packet(&id)).await?.disconnect().await;
+    quiet
 }
