@@ -100,6 +100,9 @@ pub struct BenchConfig {
     /// This process is one shard of a larger run (`--shard`); the counts and topics
     /// above are already its share.
     pub shard: Option<ShardPlan>,
+    /// `--broker-pid`: the local broker process whose memory, descriptors and CPU the
+    /// report and the series follow.
+    pub broker_pid: Option<u32>,
 }
 
 /// A shard's place in its run, what the whole run asked for, and how shards start.
@@ -146,6 +149,7 @@ impl BenchConfig {
             drain_timeout: Duration::from_secs(2),
             hdr_log: None,
             shard: None,
+            broker_pid: None,
         }
     }
 

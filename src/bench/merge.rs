@@ -265,6 +265,8 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<(BenchReport, Histogram<u6
             threads: reports.iter().map(|r| r.cpu.threads).sum(),
         },
         slo: Vec::new(),
+        // One broker, watched from its own machine: as the first shard that did saw it.
+        broker_process: reports.iter().find_map(|r| r.broker_process.clone()),
         shard: Some(ShardInfo {
             index: None,
             latency_hdr: None,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{BenchReport, LatencyStats, SloVerdict};
+use super::report::{BenchReport, BrokerProcess, LatencyStats, SloVerdict};
 
 /// The report as pretty JSON (the `--json` format), newline-terminated.
 pub fn json(report: &BenchReport) -> String {
@@ -130,6 +130,9 @@ pub fn table(report: &BenchReport) -> String {
         cpu.utilization_percent
     );
     row("bench cpu", cpu_text);
+    if let Some(b) = &report.broker_process {
+        row("broker pid", broker_process_line(b));
+    }
     if cpu.saturated() {
         row(
             "warning",
@@ -151,6 +154,39 @@ pub fn table(report: &BenchReport) -> String {
         row("slo", slo_line(v));
     }
     out
+}
+
+/// `4242: rss 5.2 MB → 6.1 MB (max 6.3 MB), open files 12 → 112 (max 112), cpu 1.2 s (40% of one core)`.
+fn broker_process_line(b: &BrokerProcess) -> String {
+    let mut line = format!(
+        "{}: rss {} → {} (max {})",
+        b.pid,
+        bytes(b.rss_start_bytes as f64),
+        bytes(b.rss_end_bytes as f64),
+        bytes(b.rss_max_bytes as f64)
+    );
+    match (b.open_fds_start, b.open_fds_end, b.open_fds_max) {
+        (Some(start), Some(end), Some(max)) => {
+            let _ = write!(
+                line,
+                ", open files {} → {} (max {})",
+                count(start.into()),
+                count(end.into()),
+                count(max.into())
+            );
+        }
+        _ => line.push_str(", open files not readable"),
+    }
+    let _ = write!(
+        line,
+        ", cpu {} ({:.0}% of one core)",
+        secs_text(b.cpu_secs),
+        b.cpu_percent
+    );
+    if b.exited {
+        line.push_str("; it exited during the run");
+    }
+    line
 }
 
 /// `pass  p99<=20ms  (p99 was 1.23 ms)`, in the unit of the threshold.
@@ -315,6 +351,7 @@ pub(crate) mod tests {
                 threads: 2,
             },
             slo: Vec::new(),
+            broker_process: None,
             shard: None,
         }
     }
@@ -358,6 +395,34 @@ pub(crate) mod tests {
         ] {
             assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn table_shows_the_watched_broker_process() {
+        let mut report = sample_report();
+        assert!(!table(&report).contains("broker pid"));
+        report.broker_process = Some(BrokerProcess {
+            pid: 4242,
+            rss_start_bytes: 5_200_000,
+            rss_end_bytes: 6_100_000,
+            rss_max_bytes: 6_300_000,
+            open_fds_start: Some(12),
+            open_fds_end: Some(1_112),
+            open_fds_max: Some(1_112),
+            cpu_secs: 1.2,
+            cpu_percent: 40.0,
+            exited: false,
+        });
+        let text = table(&report);
+        assert!(
+            text.contains(
+                "broker pid  4242: rss 5.2 MB → 6.1 MB (max 6.3 MB), open files 12 → 1,112 \
+                 (max 1,112), cpu 1.2 s (40% of one core)\n"
+            ),
+            "{text}"
+        );
+        let back: BenchReport = serde_json::from_str(&json(&report)).unwrap();
+        assert_eq!(back, report);
     }
 
     #[test]

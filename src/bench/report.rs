@@ -69,10 +69,39 @@ pub struct BenchReport {
     /// The verdict of each `--slo` threshold, in the order given; absent without `--slo`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<SloVerdict>,
+    /// The broker process watched with `--broker-pid`; absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_process: Option<BrokerProcess>,
     /// The shard this report is of (`--shard`), or the shards a merged report adds up;
     /// absent for a plain run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardInfo>,
+}
+
+/// The broker process over the run (`--broker-pid`, read from /proc): resident memory
+/// and open descriptors at the start, the end and their highest, and its CPU time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerProcess {
+    /// The process id watched.
+    pub pid: u32,
+    /// Resident memory when the run started.
+    pub rss_start_bytes: u64,
+    /// Resident memory at the end (at the last sample, if the process exited).
+    pub rss_end_bytes: u64,
+    /// Highest resident memory sampled (twice a second).
+    pub rss_max_bytes: u64,
+    /// Open descriptors at the start; `None` when /proc/PID/fd was not readable.
+    pub open_fds_start: Option<u32>,
+    /// Open descriptors at the end.
+    pub open_fds_end: Option<u32>,
+    /// Most open descriptors sampled.
+    pub open_fds_max: Option<u32>,
+    /// CPU time (user + system) the broker used during the run.
+    pub cpu_secs: f64,
+    /// The same over the run's wall time, in percent of one core.
+    pub cpu_percent: f64,
+    /// True when the process was gone before the run ended.
+    pub exited: bool,
 }
 
 /// A shard's identity and its exact histograms, so `bench merge` adds them up.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::bench::barrier::BarrierHandle;
+use crate::bench::broker_proc::BrokerWatch;
 use crate::bench::client::{Ctx, Msg, Phase};
 use crate::bench::collect::{Collector, Update};
 use crate::bench::config::RunBound;
@@ -50,6 +51,8 @@ pub(super) struct Driver {
     pub(super) barrier: Option<BarrierHandle>,
     /// Why the barrier did not let the run start.
     pub(super) barrier_error: Option<String>,
+    /// `--broker-pid`, sampled on every tick.
+    pub(super) broker: Option<BrokerWatch>,
 }
 
 impl Driver {
@@ -72,6 +75,7 @@ impl Driver {
             series: None,
             barrier: None,
             barrier_error: None,
+            broker: None,
         }
     }
 
@@ -201,6 +205,7 @@ impl Driver {
             received: self.collector.received_unique(),
             lost: self.collector.gaps_so_far(),
             connected: self.collector.connected(),
+            broker: self.broker.as_ref().and_then(BrokerWatch::latest),
         }
     }
 
@@ -211,6 +216,9 @@ impl Driver {
         progress: &mut dyn Progress,
         hdr_log: Option<&HdrLog>,
     ) {
+        if let Some(broker) = &mut self.broker {
+            broker.observe();
+        }
         let interval = self.collector.take_interval();
         let p99_us = (!interval.is_empty()).then(|| interval.value_at_quantile(0.99));
         let elapsed = now.duration_since(self.ctx.epoch);

@@ -38,6 +38,7 @@ pub(crate) fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.username = c.username.clone().or(url_user);
     config.password = c.password.clone().or(url_password).map(String::into_bytes);
     config.hdr_log = args.hdr_log.clone();
+    config.broker_pid = args.broker_pid;
     shard::apply(&args.shards, &mut config)?;
     config.check().map_err(anyhow::Error::msg)?;
     Ok(config)
