@@ -41,9 +41,29 @@ pub fn table(report: &BenchReport) -> String {
         .rate_msgs_per_sec_per_publisher
         .map(|r| format!(" at {} msgs/s each", count(r.round() as u64)))
         .unwrap_or_default();
-    let scenario = if p.publishers + p.subscribers == 0 {
+    let scenario = if let Some(churn) = p.churn_rate_per_sec {
+        let mut text = format!(
+            "{}: {} clients reconnect {} times/s in all {bound}, MQTT {}",
+            p.scenario,
+            count(p.connect_only_clients.into()),
+            three_digits(churn),
+            p.protocol_version
+        );
+        if p.publishers + p.subscribers > 0 {
+            let _ = write!(
+                text,
+                ", beside {} pub → {} sub at QoS {}{rate}",
+                p.publishers, p.subscribers, p.qos
+            );
+        }
+        text
+    } else if p.publishers + p.subscribers == 0 {
+        let hold = p
+            .hold_secs
+            .map(|s| format!("hold {}", secs_text(s)))
+            .unwrap_or_else(|| "hold".into());
         format!(
-            "{}: {} clients connect, hold, disconnect, MQTT {}",
+            "{}: {} clients connect, {hold}, disconnect, MQTT {}",
             p.scenario,
             count(p.connect_only_clients.into()),
             p.protocol_version
@@ -70,6 +90,17 @@ pub fn table(report: &BenchReport) -> String {
     row("clients", clients);
     if let Some(ct) = &report.connect_time_us {
         row("connect", percentiles(ct));
+    }
+    if let Some(churn) = &report.churn {
+        row(
+            "churn",
+            format!(
+                "{} reconnects, {} failed ({} per second)",
+                count(churn.reconnects),
+                count(churn.reconnects_failed),
+                three_digits(churn.reconnects_per_sec)
+            ),
+        );
     }
     if p.publishers > 0 {
         row(
@@ -315,6 +346,8 @@ pub(crate) mod tests {
                 shared_group: None,
                 connect_rate_per_sec: None,
                 bind_addresses: vec![],
+                hold_secs: None,
+                churn_rate_per_sec: None,
             },
             started_unix_ms: 1,
             elapsed_secs: 1.5,
@@ -351,6 +384,7 @@ pub(crate) mod tests {
                 threads: 2,
             },
             slo: Vec::new(),
+            churn: None,
             broker_process: None,
             shard: None,
         }
@@ -392,6 +426,36 @@ pub(crate) mod tests {
             "39,996 msgs/s received (2.56 MB/s) over 250 ms",
             "p50 412 µs  p90 900 µs  p99 1.23 ms  p99.9 2 s  max 2.5 s",
             "errors      dropped 2",
+        ] {
+            assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn table_shows_the_churn_and_the_hold() {
+        let mut report = sample_report();
+        report.parameters.publishers = 0;
+        report.parameters.subscribers = 0;
+        report.parameters.connect_only_clients = 100;
+        report.parameters.hold_secs = Some(30.0);
+        assert!(
+            table(&report).contains("100 clients connect, hold 30 s, disconnect"),
+            "{}",
+            table(&report)
+        );
+        report.parameters.scenario = "churn".into();
+        report.parameters.churn_rate_per_sec = Some(50.0);
+        report.parameters.messages_per_publisher = None;
+        report.parameters.duration_secs = Some(10.0);
+        report.churn = Some(ChurnFigures {
+            reconnects: 498,
+            reconnects_failed: 2,
+            reconnects_per_sec: 50.0,
+        });
+        let text = table(&report);
+        for needle in [
+            "churn: 100 clients reconnect 50 times/s in all for 10 s, MQTT 5\n",
+            "churn       498 reconnects, 2 failed (50 per second)\n",
         ] {
             assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
         }

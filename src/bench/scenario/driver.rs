@@ -25,8 +25,16 @@ const TICK: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Stage {
     Connecting,
-    Publishing { since: Instant },
-    Draining { publish_end: Instant },
+    Publishing {
+        since: Instant,
+    },
+    /// No publishers: connection-only clients stay (`--hold`) or churn until then.
+    Holding {
+        until: Instant,
+    },
+    Draining {
+        publish_end: Instant,
+    },
     Finishing,
 }
 
@@ -137,7 +145,12 @@ impl Driver {
             .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
         let _ = self.phase_tx.send(Phase::Publishing { start_ns });
         self.watch.restart(now);
-        Stage::Publishing { since: start }
+        match (config.publishers, config.hold_for()) {
+            (0, Some(hold)) => Stage::Holding {
+                until: start + hold,
+            },
+            _ => Stage::Publishing { since: start },
+        }
     }
 
     fn on_interrupt(&mut self) {
@@ -275,7 +288,7 @@ impl Driver {
                     }
                     self.watch.restart(now);
                     self.stage
-                } else if config.publishers == 0 {
+                } else if config.publishers == 0 && config.hold_for().is_none() {
                     Stage::Finishing
                 } else {
                     self.start_publishing(now)
@@ -300,6 +313,7 @@ impl Driver {
                     self.stage
                 }
             }
+            Stage::Holding { until } if now >= until => Stage::Finishing,
             Stage::Draining { .. } => {
                 let sent = self.collector.sent_by_publisher().iter().copied();
                 let expected = self.ctx.plan.expected(sent);

@@ -24,7 +24,7 @@ use super::conn::{self, ConnectFailure};
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::Progress;
-use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters, ShardInfo};
+use super::report::{BenchReport, BrokerInfo, ChurnFigures, CpuUsage, Parameters, ShardInfo};
 use super::series::{self, Series};
 use super::stats;
 use super::sys;
@@ -319,6 +319,15 @@ fn report(
             threads: client_threads,
         },
         slo: Vec::new(),
+        churn: config.churn_rate.map(|_| {
+            let churned = collector.churned();
+            let secs = config.hold_for().map_or(0.0, |d| d.as_secs_f64());
+            ChurnFigures {
+                reconnects: churned.reconnects,
+                reconnects_failed: churned.failed,
+                reconnects_per_sec: per_sec(churned.reconnects + churned.failed, secs),
+            }
+        }),
         broker_process: broker_watch.map(|w| w.figures(elapsed)),
         shard: config.shard.as_ref().map(|plan| ShardInfo {
             run_id: plan.shard.run_id.clone(),
@@ -428,5 +437,7 @@ pub fn parameters(config: &BenchConfig) -> Parameters {
             .iter()
             .map(|a| a.to_string())
             .collect(),
+        hold_secs: config.hold.map(|d| d.as_secs_f64()),
+        churn_rate_per_sec: config.churn_rate,
     }
 }

@@ -54,7 +54,15 @@ Scenarios (--scenario; explicit flags override what they set):
   pairs      10 publishers and 10 subscribers, publisher i to subscriber i
   shared     10 publishers, 10 subscribers in one $share/mqtk-bench/… group:
              each message goes to one of them
-  connect    100 clients that connect, hold and disconnect: connect times only
+  connect    100 clients that connect, hold and disconnect: connect times only;
+             --hold DURATION keeps them connected that long once all are
+  churn      100 clients that disconnect and connect again, --churn-rate R times a
+             second in all (default 10; client i of N at i/R s, then every N/R s), for
+             --duration (default 10 s); --publishers/--subscribers add steady traffic
+             beside them. The report adds churn {reconnects, reconnects_failed,
+             reconnects_per_sec}; every reconnect's time is in connect, every failure's
+             kind in errors (a dropped churning client comes back at its next slot).
+             Failed reconnects are figures, not a failed run: exit status 0
 
 The figures (the table on stdout; with --json - the table goes to stderr):
   sent, received of expected
@@ -182,6 +190,8 @@ pub enum Scenario {
     Shared,
     /// Connections only: connect, hold, disconnect; measures connect times.
     Connect,
+    /// Connection-only clients disconnect and reconnect at --churn-rate for --duration.
+    Churn,
 }
 
 /// Flags of `mqtk bench`.
@@ -240,6 +250,14 @@ pub struct BenchArgs {
     /// Ready-made load shape; explicit flags override it
     #[arg(long, value_name = "NAME", visible_alias = "preset")]
     pub scenario: Option<Scenario>,
+
+    /// Connection-only clients stay connected this long once all are (5s, 10m, …)
+    #[arg(long, value_name = "DURATION", value_parser = values::parse_duration)]
+    pub hold: Option<Duration>,
+
+    /// Reconnects per second in all: clients disconnect and connect again [default: 10 with --scenario churn]
+    #[arg(long, value_name = "PER_SEC")]
+    pub churn_rate: Option<f64>,
 
     /// Open at most this many connections per second while starting up
     #[arg(long, value_name = "PER_SEC")]
