@@ -1,7 +1,8 @@
 //! One simulated client as a tokio task: connect, subscribe or publish through the shared
 //! `protocol::session::Session` (QoS 1/2 flows, keep alive), and report counters and
 //! samples to the collector in batches on its own tick — never a lock per message.
-//! What a publisher produces, and when, is in `client/produce.rs`.
+//! What a publisher produces, and when, is in `client/produce.rs`; a churning client's
+//! reconnects in `client/churn.rs`.
 //! Must not aggregate statistics (the collector does) or draw progress.
 
 use std::collections::HashMap;
@@ -16,11 +17,8 @@ use bytestring::ByteString;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::{sleep_until, Sleep};
 
-use crate::net::handshake::connect_for;
-use crate::protocol::session::{client_session, ClientTerms, Event, Session};
-use crate::protocol::{
-    ConnAck, Connect, Packet, Properties, ProtocolVersion, Publish, Subscribe, Subscription,
-};
+use crate::protocol::session::{Event, Session};
+use crate::protocol::{Packet, Properties, Publish, Subscribe, Subscription};
 
 use super::collect::{Sample, Update};
 use super::config::BenchConfig;
@@ -29,7 +27,12 @@ use super::header::Header;
 use super::pacer;
 use super::plan::Plan;
 
+mod churn;
+mod connect;
 mod produce;
+
+pub use connect::connect_packet;
+use connect::session;
 
 /// What the run is doing; every client watches it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,13 +136,7 @@ async fn start(
     permit: OwnedSemaphorePermit,
 ) -> Option<Driver> {
     let config = &ctx.config;
-    let (tag, index) = match role {
-        Role::Publisher(i) => ("p", i),
-        Role::Subscriber(i) => ("s", i),
-        Role::ConnectOnly(i) => ("c", i),
-    };
-    let client_id = format!("{}{tag}{index}", config.id_prefix);
-    let connect = connect_packet(config, config.version, client_id);
+    let connect = connect_packet(config, config.version, client_id(config, role));
     let started = Instant::now();
     let opened = conn::open(
         ctx.addr,
@@ -195,6 +192,7 @@ async fn start(
         samples: Vec::new(),
         payload_len: 0,
         subscribe_deadline: None,
+        churn_at: None,
         next_flush: now + FLUSH_EVERY,
         timer: Box::pin(sleep_until((ctx.epoch + FAR).into())),
         timer_at: ctx.epoch + FAR,
@@ -221,47 +219,17 @@ async fn start(
     Some(driver)
 }
 
-/// The session of a connection that got `connack`, and its window.
-fn session(config: &BenchConfig, connack: &ConnAck, now: Instant) -> (Session, usize) {
-    let terms = ClientTerms {
-        // A 3.1.1 broker announces no Receive Maximum: mosquitto's default window of 20.
-        v311_window: 20,
-        max_inflight: config.inflight,
-        keep_alive: Duration::from_secs(config.keep_alive_secs.into()),
-        // Announced in CONNECT, not enforced: bench reports what the broker does rather
-        // than drop a connection over it.
-        receive_maximum: None,
-        topic_alias_maximum: None,
+/// The client identifier of `role`: the run's prefix, the role's letter and its index.
+fn client_id(config: &BenchConfig, role: Role) -> String {
+    let (tag, index) = match role {
+        Role::Publisher(i) => ("p", i),
+        Role::Subscriber(i) => ("s", i),
+        Role::ConnectOnly(i) => ("c", i),
     };
-    let session_config = client_session(config.version, connack, &terms);
-    let window = session_config.send_maximum as usize;
-    (Session::new(session_config, now), window)
+    format!("{}{tag}{index}", config.id_prefix)
 }
 
 type PhaseWait = Pin<Box<dyn Future<Output = Option<watch::Receiver<Phase>>> + Send>>;
-
-/// The CONNECT of a simulated client (and of the version probe) in `version`: clean
-/// session, no will, the run's keep alive, credentials and Receive Maximum (MQTT 5).
-pub fn connect_packet(
-    config: &BenchConfig,
-    version: ProtocolVersion,
-    client_id: String,
-) -> Connect {
-    let connect = Connect {
-        protocol_version: ProtocolVersion::V5,
-        client_id,
-        clean_start: true,
-        keep_alive_secs: config.keep_alive_secs,
-        username: config.username.clone(),
-        password: config.password.clone().map(Into::into),
-        will: None,
-        properties: Properties {
-            receive_maximum: config.receive_maximum,
-            ..Properties::default()
-        },
-    };
-    connect_for(&connect, version)
-}
 
 /// Waits for the next change of the run's phase.
 fn wait_phase(mut phase: watch::Receiver<Phase>) -> PhaseWait {
@@ -298,6 +266,8 @@ struct Driver {
     samples: Vec<Sample>,
     payload_len: usize,
     subscribe_deadline: Option<Instant>,
+    /// `--churn-rate`: when this client disconnects and connects again next.
+    churn_at: Option<Instant>,
     next_flush: Instant,
     timer: std::pin::Pin<Box<Sleep>>,
     timer_at: Instant,
@@ -309,21 +279,34 @@ enum End {
     Finished,
     /// The broker closed the connection or it broke.
     Dropped,
+    /// A churning client's turn to disconnect and connect again.
+    Churn,
 }
 
 impl Driver {
     async fn drive(mut self) {
-        let end = self.event_loop().await;
-        self.flush_figures();
-        match end {
-            End::Finished => {
-                let disconnect = Packet::Disconnect(crate::protocol::Disconnect::normal());
-                if self.conn.queue(&disconnect).is_ok() {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.flush()).await;
+        loop {
+            let end = self.event_loop().await;
+            self.flush_figures();
+            match end {
+                End::Finished => {
+                    self.disconnect().await;
+                    break;
                 }
-            }
-            End::Dropped => {
-                let _ = self.tx.send(Msg::Update(Update::Dropped));
+                End::Churn => {
+                    self.disconnect().await;
+                    // Boxed: a connect's state would otherwise grow every client task.
+                    if !Box::pin(self.reconnect()).await {
+                        break;
+                    }
+                }
+                End::Dropped => {
+                    let _ = self.tx.send(Msg::Update(Update::Dropped));
+                    // A churning client comes back at its next slot.
+                    if self.next_churn(self.phase).is_none() || !Box::pin(self.reconnect()).await {
+                        break;
+                    }
+                }
             }
         }
         if self.subscribe_deadline.is_some() {
@@ -331,6 +314,14 @@ impl Driver {
             let _ = self.tx.send(Msg::Ready);
         }
         self.send_done();
+    }
+
+    /// Sends DISCONNECT (normal) and waits a little for it to be written.
+    async fn disconnect(&mut self) {
+        let disconnect = Packet::Disconnect(crate::protocol::Disconnect::normal());
+        if self.conn.queue(&disconnect).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.flush()).await;
+        }
     }
 
     fn send_done(&mut self) {
@@ -348,6 +339,10 @@ impl Driver {
             let phase = self.phase;
             if phase == Phase::Finishing {
                 return End::Finished;
+            }
+            let churn = self.next_churn(phase);
+            if churn.is_some_and(|at| now >= at) {
+                return End::Churn;
             }
             if let Phase::Publishing { start_ns } = phase {
                 if let Role::Publisher(index) = self.role {
@@ -385,9 +380,14 @@ impl Driver {
             // periodic wake-up each would cost a core.
             let flush = self.has_unreported().then_some(self.next_flush);
             let mut deadline = self.ctx.epoch + FAR;
-            for d in [flush, self.session.poll_timeout(), self.subscribe_deadline]
-                .into_iter()
-                .flatten()
+            for d in [
+                flush,
+                self.session.poll_timeout(),
+                self.subscribe_deadline,
+                churn,
+            ]
+            .into_iter()
+            .flatten()
             {
                 deadline = deadline.min(d);
             }

@@ -77,6 +77,25 @@ pub enum Update {
     },
     /// A connected client lost its connection before the end.
     Dropped,
+    /// A churning client (`--churn-rate`) disconnected and connected again.
+    Reconnected {
+        /// Connect time of the new connection.
+        connect_us: u64,
+    },
+    /// A churning client disconnected and could not connect again; `kind` says why.
+    ReconnectFailed {
+        /// Error kind, as for `ConnectFailed`.
+        kind: &'static str,
+    },
+}
+
+/// What `--churn-rate` did: reconnects that worked and those that failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Churned {
+    /// Reconnects that got a CONNACK.
+    pub reconnects: u64,
+    /// Reconnects that did not.
+    pub failed: u64,
 }
 
 /// Delivery accounting at the end of a run.
@@ -126,6 +145,7 @@ pub struct Collector {
     errors: BTreeMap<String, u64>,
     error_details: BTreeMap<String, String>,
     unordered_receivers: Vec<bool>,
+    churned: Churned,
 }
 
 impl Collector {
@@ -155,6 +175,7 @@ impl Collector {
             errors: BTreeMap::new(),
             error_details: BTreeMap::new(),
             unordered_receivers: Vec::new(),
+            churned: Churned::default(),
         }
     }
 
@@ -243,7 +264,20 @@ impl Collector {
                 self.dropped += 1;
                 self.count_error("dropped");
             }
+            Update::Reconnected { connect_us } => {
+                self.churned.reconnects += 1;
+                stats::record(&mut self.connect, connect_us);
+            }
+            Update::ReconnectFailed { kind } => {
+                self.churned.failed += 1;
+                self.count_error(kind);
+            }
         }
+    }
+
+    /// Reconnects of churning clients so far.
+    pub fn churned(&self) -> Churned {
+        self.churned
     }
 
     fn count_error(&mut self, kind: &str) {
@@ -516,5 +550,28 @@ mod tests {
         // The first message of a kind is kept, once.
         assert_eq!(c.error_details().len(), 1);
         assert_eq!(c.error_details()["connect_tls"], "bad certificate");
+    }
+
+    #[test]
+    fn reconnects_add_connect_times_and_failures_their_kind() {
+        let mut c = Collector::new(0);
+        c.absorb(Update::Connected {
+            connect_us: 500,
+            at_ns: 1_000,
+        });
+        c.absorb(Update::Reconnected { connect_us: 9_000 });
+        c.absorb(Update::ReconnectFailed {
+            kind: "connect_refused",
+        });
+        assert_eq!(
+            c.churned(),
+            Churned {
+                reconnects: 1,
+                failed: 1
+            }
+        );
+        assert_eq!(c.connect_stats().unwrap().count, 2);
+        assert_eq!(c.client_figures(1).connected, 1, "clients, not connections");
+        assert_eq!(c.errors().get("connect_refused"), Some(&1));
     }
 }

@@ -100,6 +100,15 @@ pub struct BenchConfig {
     /// This process is one shard of a larger run (`--shard`); the counts and topics
     /// above are already its share.
     pub shard: Option<ShardPlan>,
+    /// `--broker-pid`: the local broker process whose memory, descriptors and CPU the
+    /// report and the series follow.
+    pub broker_pid: Option<u32>,
+    /// `--hold`: connection-only clients (with no publishers) stay connected this long
+    /// once all are connected; `None`: they disconnect at once.
+    pub hold: Option<Duration>,
+    /// `--churn-rate`: the connection-only clients disconnect and connect again, this
+    /// many reconnects per second in all, for the run's `--duration`.
+    pub churn_rate: Option<f64>,
 }
 
 /// A shard's place in its run, what the whole run asked for, and how shards start.
@@ -146,6 +155,9 @@ impl BenchConfig {
             drain_timeout: Duration::from_secs(2),
             hdr_log: None,
             shard: None,
+            broker_pid: None,
+            hold: None,
+            churn_rate: None,
         }
     }
 
@@ -202,6 +214,7 @@ impl BenchConfig {
         if self.publishers + self.subscribers + self.connect_only_clients == 0 {
             return Err("no clients: give --publishers, --subscribers or --clients".into());
         }
+        self.check_connect_only()?;
         if self.topic.is_empty() || self.topic.contains(['+', '#']) {
             return Err(format!(
                 "--topic {:?}: a topic name is non-empty and has no '+' or '#'",
@@ -214,6 +227,48 @@ impl BenchConfig {
         Ok(())
     }
 
+    /// `--hold` and `--churn-rate`, which shape the connection-only clients.
+    fn check_connect_only(&self) -> Result<(), String> {
+        if let Some(rate) = self.churn_rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!(
+                    "--churn-rate {rate}: give a positive number of reconnects per second"
+                ));
+            }
+            if self.connect_only_clients == 0 {
+                return Err("--churn-rate: no clients to churn: give --clients N".into());
+            }
+            if !matches!(self.bound, RunBound::Duration(_)) {
+                return Err(
+                    "--churn-rate: churn runs for --duration: give one (30s, 5m, …)".into(),
+                );
+            }
+            if self.hold.is_some() {
+                return Err(
+                    "--hold and --churn-rate: a churn run lasts --duration; drop --hold".into(),
+                );
+            }
+        }
+        if let Some(hold) = self.hold {
+            if hold.is_zero() {
+                return Err("--hold 0: give a positive duration".into());
+            }
+            if self.publishers + self.subscribers > 0 {
+                return Err("--hold is for connection-only runs (--scenario connect): with publishers, the clients stay for the whole run".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// How long connection-only clients stay connected (or churn) once all are
+    /// connected, in a run without publishers.
+    pub fn hold_for(&self) -> Option<Duration> {
+        match (self.churn_rate, self.bound) {
+            (Some(_), RunBound::Duration(d)) => Some(d),
+            _ => self.hold,
+        }
+    }
+
     /// Every client the run opens.
     pub fn total_clients(&self) -> u32 {
         self.publishers + self.subscribers + self.connect_only_clients
@@ -221,7 +276,9 @@ impl BenchConfig {
 
     /// The scenario's name in reports.
     pub fn scenario_name(&self) -> &'static str {
-        if self.publishers == 0 && self.subscribers == 0 {
+        if self.churn_rate.is_some() {
+            "churn"
+        } else if self.publishers == 0 && self.subscribers == 0 {
             "connect-only"
         } else if self.shared_group.is_some() {
             "shared"
@@ -335,5 +392,34 @@ mod tests {
         c.subscribers = 0;
         c.connect_only_clients = 10;
         assert_eq!(c.scenario_name(), "connect-only");
+        c.churn_rate = Some(10.0);
+        assert_eq!(c.scenario_name(), "churn");
+    }
+
+    #[test]
+    fn hold_and_churn_are_checked_naming_the_flag() {
+        let mut c = BenchConfig::new(Target::Embedded);
+        c.hold = Some(Duration::from_secs(1));
+        assert!(c
+            .check()
+            .unwrap_err()
+            .contains("--hold is for connection-only runs"));
+        c.publishers = 0;
+        c.subscribers = 0;
+        c.connect_only_clients = 10;
+        assert_eq!(c.check(), Ok(()));
+        assert_eq!(c.hold_for(), Some(Duration::from_secs(1)));
+        c.hold = None;
+        c.churn_rate = Some(5.0);
+        assert!(c.check().unwrap_err().contains("give one"));
+        c.bound = RunBound::Duration(Duration::from_secs(3));
+        assert_eq!(c.check(), Ok(()));
+        assert_eq!(c.hold_for(), Some(Duration::from_secs(3)));
+        c.churn_rate = Some(0.0);
+        assert!(c.check().unwrap_err().contains("--churn-rate 0"));
+        c.churn_rate = Some(5.0);
+        c.connect_only_clients = 0;
+        c.publishers = 1;
+        assert!(c.check().unwrap_err().contains("give --clients N"));
     }
 }

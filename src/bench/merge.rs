@@ -12,7 +12,7 @@ use base64::Engine as _;
 use hdrhistogram::Histogram;
 use thiserror::Error;
 
-use super::report::{BenchReport, ClientFigures, CpuUsage, ShardInfo};
+use super::report::{BenchReport, ChurnFigures, ClientFigures, CpuUsage, ShardInfo};
 use super::stats;
 
 /// What a shard's last stdout line starts with; the rest is its JSON report, deflated
@@ -265,6 +265,16 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<(BenchReport, Histogram<u6
             threads: reports.iter().map(|r| r.cpu.threads).sum(),
         },
         slo: Vec::new(),
+        // One broker, watched from its own machine: as the first shard that did saw it.
+        churn: reports
+            .iter()
+            .filter_map(|r| r.churn)
+            .reduce(|a, b| ChurnFigures {
+                reconnects: a.reconnects + b.reconnects,
+                reconnects_failed: a.reconnects_failed + b.reconnects_failed,
+                reconnects_per_sec: a.reconnects_per_sec + b.reconnects_per_sec,
+            }),
+        broker_process: reports.iter().find_map(|r| r.broker_process.clone()),
         shard: Some(ShardInfo {
             index: None,
             latency_hdr: None,

@@ -19,6 +19,7 @@
 //! - `report`: the serde `BenchReport`.
 //! - `series`: `--series`, one JSON line per second of the run.
 //! - `shard`: `--shard I/N`: this shard's share, topic prefix, parameter hash.
+//! - `broker_proc`: `--broker-pid`: the broker process's memory, descriptors and CPU.
 //! - `barrier`: the shards' start barrier (retained ready flags, or `--start-at`).
 //! - `merge`: `bench merge`: shard reports added up exactly, or refused.
 //! - `plot`: `--plot FILE.svg`: latency by percentile, throughput and p99 over time.
@@ -31,6 +32,7 @@
 //! - `fds`: descriptors a run needs, and what to say about the limit.
 
 pub mod barrier;
+pub mod broker_proc;
 pub mod client;
 pub mod collect;
 pub mod config;

@@ -196,6 +196,9 @@ mod tests {
             connected: 2,
             sent: 100,
             received: 100,
+            broker_rss_bytes: None,
+            broker_open_fds: None,
+            broker_cpu_percent: None,
         };
         let both = svg("run", &h, &[point(1.0), point(2.0)]).unwrap();
         assert!(both.starts_with("<svg"), "{}", &both[..80]);

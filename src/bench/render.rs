@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{BenchReport, LatencyStats, SloVerdict};
+use super::report::{BenchReport, BrokerProcess, LatencyStats, SloVerdict};
 
 /// The report as pretty JSON (the `--json` format), newline-terminated.
 pub fn json(report: &BenchReport) -> String {
@@ -41,9 +41,29 @@ pub fn table(report: &BenchReport) -> String {
         .rate_msgs_per_sec_per_publisher
         .map(|r| format!(" at {} msgs/s each", count(r.round() as u64)))
         .unwrap_or_default();
-    let scenario = if p.publishers + p.subscribers == 0 {
+    let scenario = if let Some(churn) = p.churn_rate_per_sec {
+        let mut text = format!(
+            "{}: {} clients reconnect {} times/s in all {bound}, MQTT {}",
+            p.scenario,
+            count(p.connect_only_clients.into()),
+            three_digits(churn),
+            p.protocol_version
+        );
+        if p.publishers + p.subscribers > 0 {
+            let _ = write!(
+                text,
+                ", beside {} pub → {} sub at QoS {}{rate}",
+                p.publishers, p.subscribers, p.qos
+            );
+        }
+        text
+    } else if p.publishers + p.subscribers == 0 {
+        let hold = p
+            .hold_secs
+            .map(|s| format!("hold {}", secs_text(s)))
+            .unwrap_or_else(|| "hold".into());
         format!(
-            "{}: {} clients connect, hold, disconnect, MQTT {}",
+            "{}: {} clients connect, {hold}, disconnect, MQTT {}",
             p.scenario,
             count(p.connect_only_clients.into()),
             p.protocol_version
@@ -70,6 +90,17 @@ pub fn table(report: &BenchReport) -> String {
     row("clients", clients);
     if let Some(ct) = &report.connect_time_us {
         row("connect", percentiles(ct));
+    }
+    if let Some(churn) = &report.churn {
+        row(
+            "churn",
+            format!(
+                "{} reconnects, {} failed ({} per second)",
+                count(churn.reconnects),
+                count(churn.reconnects_failed),
+                three_digits(churn.reconnects_per_sec)
+            ),
+        );
     }
     if p.publishers > 0 {
         row(
@@ -130,6 +161,9 @@ pub fn table(report: &BenchReport) -> String {
         cpu.utilization_percent
     );
     row("bench cpu", cpu_text);
+    if let Some(b) = &report.broker_process {
+        row("broker pid", broker_process_line(b));
+    }
     if cpu.saturated() {
         row(
             "warning",
@@ -151,6 +185,39 @@ pub fn table(report: &BenchReport) -> String {
         row("slo", slo_line(v));
     }
     out
+}
+
+/// `4242: rss 5.2 MB → 6.1 MB (max 6.3 MB), open files 12 → 112 (max 112), cpu 1.2 s (40% of one core)`.
+fn broker_process_line(b: &BrokerProcess) -> String {
+    let mut line = format!(
+        "{}: rss {} → {} (max {})",
+        b.pid,
+        bytes(b.rss_start_bytes as f64),
+        bytes(b.rss_end_bytes as f64),
+        bytes(b.rss_max_bytes as f64)
+    );
+    match (b.open_fds_start, b.open_fds_end, b.open_fds_max) {
+        (Some(start), Some(end), Some(max)) => {
+            let _ = write!(
+                line,
+                ", open files {} → {} (max {})",
+                count(start.into()),
+                count(end.into()),
+                count(max.into())
+            );
+        }
+        _ => line.push_str(", open files not readable"),
+    }
+    let _ = write!(
+        line,
+        ", cpu {} ({:.0}% of one core)",
+        secs_text(b.cpu_secs),
+        b.cpu_percent
+    );
+    if b.exited {
+        line.push_str("; it exited during the run");
+    }
+    line
 }
 
 /// `pass  p99<=20ms  (p99 was 1.23 ms)`, in the unit of the threshold.
@@ -279,6 +346,8 @@ pub(crate) mod tests {
                 shared_group: None,
                 connect_rate_per_sec: None,
                 bind_addresses: vec![],
+                hold_secs: None,
+                churn_rate_per_sec: None,
             },
             started_unix_ms: 1,
             elapsed_secs: 1.5,
@@ -315,6 +384,8 @@ pub(crate) mod tests {
                 threads: 2,
             },
             slo: Vec::new(),
+            churn: None,
+            broker_process: None,
             shard: None,
         }
     }
@@ -358,6 +429,64 @@ pub(crate) mod tests {
         ] {
             assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn table_shows_the_churn_and_the_hold() {
+        let mut report = sample_report();
+        report.parameters.publishers = 0;
+        report.parameters.subscribers = 0;
+        report.parameters.connect_only_clients = 100;
+        report.parameters.hold_secs = Some(30.0);
+        assert!(
+            table(&report).contains("100 clients connect, hold 30 s, disconnect"),
+            "{}",
+            table(&report)
+        );
+        report.parameters.scenario = "churn".into();
+        report.parameters.churn_rate_per_sec = Some(50.0);
+        report.parameters.messages_per_publisher = None;
+        report.parameters.duration_secs = Some(10.0);
+        report.churn = Some(ChurnFigures {
+            reconnects: 498,
+            reconnects_failed: 2,
+            reconnects_per_sec: 50.0,
+        });
+        let text = table(&report);
+        for needle in [
+            "churn: 100 clients reconnect 50 times/s in all for 10 s, MQTT 5\n",
+            "churn       498 reconnects, 2 failed (50 per second)\n",
+        ] {
+            assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn table_shows_the_watched_broker_process() {
+        let mut report = sample_report();
+        assert!(!table(&report).contains("broker pid"));
+        report.broker_process = Some(BrokerProcess {
+            pid: 4242,
+            rss_start_bytes: 5_200_000,
+            rss_end_bytes: 6_100_000,
+            rss_max_bytes: 6_300_000,
+            open_fds_start: Some(12),
+            open_fds_end: Some(1_112),
+            open_fds_max: Some(1_112),
+            cpu_secs: 1.2,
+            cpu_percent: 40.0,
+            exited: false,
+        });
+        let text = table(&report);
+        assert!(
+            text.contains(
+                "broker pid  4242: rss 5.2 MB → 6.1 MB (max 6.3 MB), open files 12 → 1,112 \
+                 (max 1,112), cpu 1.2 s (40% of one core)\n"
+            ),
+            "{text}"
+        );
+        let back: BenchReport = serde_json::from_str(&json(&report)).unwrap();
+        assert_eq!(back, report);
     }
 
     #[test]

@@ -69,10 +69,42 @@ pub struct BenchReport {
     /// The verdict of each `--slo` threshold, in the order given; absent without `--slo`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<SloVerdict>,
+    /// The churn of `--scenario churn`; absent in other runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnFigures>,
+    /// The broker process watched with `--broker-pid`; absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_process: Option<BrokerProcess>,
     /// The shard this report is of (`--shard`), or the shards a merged report adds up;
     /// absent for a plain run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardInfo>,
+}
+
+/// The broker process over the run (`--broker-pid`, read from /proc): resident memory
+/// and open descriptors at the start, the end and their highest, and its CPU time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerProcess {
+    /// The process id watched.
+    pub pid: u32,
+    /// Resident memory when the run started.
+    pub rss_start_bytes: u64,
+    /// Resident memory at the end (at the last sample, if the process exited).
+    pub rss_end_bytes: u64,
+    /// Highest resident memory sampled (twice a second).
+    pub rss_max_bytes: u64,
+    /// Open descriptors at the start; `None` when /proc/PID/fd was not readable.
+    pub open_fds_start: Option<u32>,
+    /// Open descriptors at the end.
+    pub open_fds_end: Option<u32>,
+    /// Most open descriptors sampled.
+    pub open_fds_max: Option<u32>,
+    /// CPU time (user + system) the broker used during the run.
+    pub cpu_secs: f64,
+    /// The same over the run's wall time, in percent of one core.
+    pub cpu_percent: f64,
+    /// True when the process was gone before the run ended.
+    pub exited: bool,
 }
 
 /// A shard's identity and its exact histograms, so `bench merge` adds them up.
@@ -138,7 +170,8 @@ pub struct BrokerInfo {
 /// What was asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Parameters {
-    /// `fan-in`, `fan-out`, `pairs`, `one-to-one`, `shared`, `connect-only`, or `custom`.
+    /// `fan-in`, `fan-out`, `pairs`, `one-to-one`, `shared`, `connect-only`, `churn`, or
+    /// `custom`.
     pub scenario: String,
     /// `5` or `3.1.1`.
     pub protocol_version: String,
@@ -175,6 +208,24 @@ pub struct Parameters {
     pub connect_rate_per_sec: Option<f64>,
     /// Local source addresses connections were spread over.
     pub bind_addresses: Vec<String>,
+    /// `--hold`: how long connection-only clients stayed connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_secs: Option<f64>,
+    /// `--churn-rate`: reconnects per second asked for, over all churning clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn_rate_per_sec: Option<f64>,
+}
+
+/// What the churning clients did (`--scenario churn`): every reconnect's connect time is
+/// in `connect_time_us` too, every failure's kind in `errors`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ChurnFigures {
+    /// Disconnects followed by a successful connect.
+    pub reconnects: u64,
+    /// Disconnects whose connect again failed.
+    pub reconnects_failed: u64,
+    /// Reconnects (both kinds) per second over the churn.
+    pub reconnects_per_sec: f64,
 }
 
 /// Connection counts.

@@ -11,7 +11,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::broker_proc;
 use super::stats;
+use super::sys::ProcSample;
 
 /// Where the lines go: called once per line (without its newline), and expected to
 /// flush. Lines are small and come once a second, so a blocking write is fine here.
@@ -42,6 +44,15 @@ pub struct SeriesPoint {
     pub sent: u64,
     /// Distinct deliveries since the start.
     pub received: u64,
+    /// `--broker-pid`: the broker's resident memory at the end of this window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_rss_bytes: Option<u64>,
+    /// `--broker-pid`: the broker's open descriptors at the end of this window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_open_fds: Option<u32>,
+    /// `--broker-pid`: the broker's CPU in this window, in percent of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_cpu_percent: Option<f64>,
 }
 
 /// The run's counters at one tick, as the collector has them.
@@ -51,6 +62,8 @@ pub struct Counters {
     pub received: u64,
     pub lost: u64,
     pub connected: u32,
+    /// The broker process (`--broker-pid`) at this tick, while it runs.
+    pub broker: Option<ProcSample>,
 }
 
 /// How long a window lasts before its line is written.
@@ -91,6 +104,10 @@ impl Series {
     /// window's line once it has lasted a second.
     pub fn tick(&mut self, elapsed: Duration, now: Counters, interval: &Histogram<u64>) {
         stats::merge(&mut self.window, interval);
+        // The broker's CPU of the first window counts from its first sample.
+        if self.points.is_empty() && self.at_start.broker.is_none() {
+            self.at_start.broker = now.broker;
+        }
         if elapsed + SLACK >= self.due {
             self.write_window(elapsed, now);
             while self.due <= elapsed + SLACK {
@@ -152,6 +169,12 @@ fn point(
         connected: now.connected,
         sent: now.sent,
         received: now.received,
+        broker_rss_bytes: now.broker.map(|b| b.rss_bytes),
+        broker_open_fds: now.broker.and_then(|b| b.open_fds),
+        broker_cpu_percent: match (before.broker, now.broker) {
+            (Some(b), Some(n)) => broker_proc::cpu_percent(&b, &n, secs),
+            _ => None,
+        },
     }
 }
 
@@ -177,6 +200,7 @@ mod tests {
             received,
             lost: 0,
             connected: 2,
+            broker: None,
         }
     }
 
@@ -216,6 +240,37 @@ mod tests {
         assert_eq!(points[2].window_secs, 0.251);
         assert_eq!((points[2].p50_us, points[2].sent_per_sec), (None, 0.0));
         assert_eq!(points[2].received, 2000);
+    }
+
+    #[test]
+    fn a_watched_broker_adds_its_memory_files_and_cpu_of_each_second() {
+        let (mut series, lines) = collecting();
+        let broker = |rss_bytes, cpu_ms| {
+            Some(ProcSample {
+                rss_bytes,
+                open_fds: Some(7),
+                cpu: crate::bench::sys::CpuTimes {
+                    user: Duration::from_millis(cpu_ms),
+                    system: Duration::ZERO,
+                },
+            })
+        };
+        let h = stats::new_histogram();
+        let with = |broker| Counters { broker, ..at(0, 0) };
+        series.tick(Duration::ZERO, with(broker(1_000, 100)), &h);
+        series.tick(Duration::from_secs(1), with(broker(2_000, 600)), &h);
+        series.finish(Duration::from_secs(2), with(None)).unwrap();
+        let lines = lines.lock().unwrap();
+        let first: SeriesPoint = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(first.broker_rss_bytes, Some(2_000));
+        assert_eq!(first.broker_open_fds, Some(7));
+        assert_eq!(first.broker_cpu_percent, Some(50.0), "500 ms of CPU in 1 s");
+        assert!(
+            !lines[1].contains("broker_"),
+            "no broker fields once it is gone: {}",
+            lines[1]
+        );
+        assert!(!lines[0].is_empty());
     }
 
     #[test]

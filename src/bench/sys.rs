@@ -1,6 +1,7 @@
 //! What the bench asks of the operating system: its own CPU time (getrusage), the CPU
-//! time of named threads or another process (/proc, Linux), and raising the open-file
-//! limit so thousands of connections fit.
+//! time of named threads or another process (/proc, Linux), another process's resident
+//! memory and open descriptors (`--broker-pid`), and raising the open-file limit so
+//! thousands of connections fit.
 //! Must not print: callers report what was done.
 
 use std::time::Duration;
@@ -80,6 +81,49 @@ fn parse_stat(text: &str) -> Option<(&str, CpuTimes)> {
 pub fn pid_cpu(pid: u32) -> Option<CpuTimes> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text).map(|(_, cpu)| cpu)
+}
+
+/// Another process at one moment, from /proc (`--broker-pid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcSample {
+    /// Resident set size.
+    pub rss_bytes: u64,
+    /// Open file descriptors; `None` when /proc/PID/fd cannot be read (another user's
+    /// process, without root).
+    pub open_fds: Option<u32>,
+    /// CPU time so far.
+    pub cpu: CpuTimes,
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as u64
+    } else {
+        4096
+    }
+}
+
+/// Resident pages, the second field of /proc/PID/statm.
+fn parse_statm_resident(text: &str) -> Option<u64> {
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// RSS, open descriptors and CPU time of process `pid`; `None` when it is gone (or
+/// this is not Linux).
+pub fn pid_sample(pid: u32) -> Option<ProcSample> {
+    let cpu = pid_cpu(pid)?;
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let rss_bytes = parse_statm_resident(&statm)?.saturating_mul(page_size());
+    let open_fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|dir| dir.count() as u32);
+    Some(ProcSample {
+        rss_bytes,
+        open_fds,
+        cpu,
+    })
 }
 
 /// CPU time of this process's threads whose name starts with `prefix` (the embedded
@@ -217,6 +261,17 @@ mod tests {
             .unwrap()
             .total()
             .is_zero());
+    }
+
+    #[test]
+    fn a_process_sample_has_its_memory_descriptors_and_cpu() {
+        assert_eq!(parse_statm_resident("2000 350 100 1 0 200 0"), Some(350));
+        assert_eq!(parse_statm_resident("2000"), None);
+        let me = pid_sample(std::process::id()).unwrap();
+        assert!(me.rss_bytes > 1024 * 1024, "{me:?}");
+        let _file = std::fs::File::open("/proc/self/stat").unwrap();
+        assert!(me.open_fds.unwrap() >= 3, "{me:?}");
+        assert!(pid_sample(u32::MAX).is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::bench::barrier::BarrierHandle;
+use crate::bench::broker_proc::BrokerWatch;
 use crate::bench::client::{Ctx, Msg, Phase};
 use crate::bench::collect::{Collector, Update};
 use crate::bench::config::RunBound;
@@ -24,8 +25,16 @@ const TICK: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Stage {
     Connecting,
-    Publishing { since: Instant },
-    Draining { publish_end: Instant },
+    Publishing {
+        since: Instant,
+    },
+    /// No publishers: connection-only clients stay (`--hold`) or churn until then.
+    Holding {
+        until: Instant,
+    },
+    Draining {
+        publish_end: Instant,
+    },
     Finishing,
 }
 
@@ -50,6 +59,8 @@ pub(super) struct Driver {
     pub(super) barrier: Option<BarrierHandle>,
     /// Why the barrier did not let the run start.
     pub(super) barrier_error: Option<String>,
+    /// `--broker-pid`, sampled on every tick.
+    pub(super) broker: Option<BrokerWatch>,
 }
 
 impl Driver {
@@ -72,6 +83,7 @@ impl Driver {
             series: None,
             barrier: None,
             barrier_error: None,
+            broker: None,
         }
     }
 
@@ -133,7 +145,12 @@ impl Driver {
             .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
         let _ = self.phase_tx.send(Phase::Publishing { start_ns });
         self.watch.restart(now);
-        Stage::Publishing { since: start }
+        match (config.publishers, config.hold_for()) {
+            (0, Some(hold)) => Stage::Holding {
+                until: start + hold,
+            },
+            _ => Stage::Publishing { since: start },
+        }
     }
 
     fn on_interrupt(&mut self) {
@@ -201,6 +218,7 @@ impl Driver {
             received: self.collector.received_unique(),
             lost: self.collector.gaps_so_far(),
             connected: self.collector.connected(),
+            broker: self.broker.as_ref().and_then(BrokerWatch::latest),
         }
     }
 
@@ -211,6 +229,9 @@ impl Driver {
         progress: &mut dyn Progress,
         hdr_log: Option<&HdrLog>,
     ) {
+        if let Some(broker) = &mut self.broker {
+            broker.observe();
+        }
         let interval = self.collector.take_interval();
         let p99_us = (!interval.is_empty()).then(|| interval.value_at_quantile(0.99));
         let elapsed = now.duration_since(self.ctx.epoch);
@@ -267,7 +288,7 @@ impl Driver {
                     }
                     self.watch.restart(now);
                     self.stage
-                } else if config.publishers == 0 {
+                } else if config.publishers == 0 && config.hold_for().is_none() {
                     Stage::Finishing
                 } else {
                     self.start_publishing(now)
@@ -292,6 +313,7 @@ impl Driver {
                     self.stage
                 }
             }
+            Stage::Holding { until } if now >= until => Stage::Finishing,
             Stage::Draining { .. } => {
                 let sent = self.collector.sent_by_publisher().iter().copied();
                 let expected = self.ctx.plan.expected(sent);

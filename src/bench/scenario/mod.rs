@@ -17,13 +17,14 @@ use tokio::task::JoinHandle;
 use crate::protocol::{Disconnect, Packet, Properties, ProtocolVersion};
 
 use super::barrier;
+use super::broker_proc::BrokerWatch;
 use super::client::{self, Ctx, Msg, Phase, Role};
 use super::config::{BenchConfig, RunBound};
 use super::conn::{self, ConnectFailure};
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::Progress;
-use super::report::{BenchReport, BrokerInfo, CpuUsage, Parameters, ShardInfo};
+use super::report::{BenchReport, BrokerInfo, ChurnFigures, CpuUsage, Parameters, ShardInfo};
 use super::series::{self, Series};
 use super::stats;
 use super::sys;
@@ -56,6 +57,12 @@ pub async fn run(
 ) -> anyhow::Result<Outcome> {
     config.check().map_err(anyhow::Error::msg)?;
     let plan = Plan::build(&config).map_err(anyhow::Error::msg)?;
+    let broker_watch = match config.broker_pid {
+        Some(pid) => Some(BrokerWatch::start(pid).with_context(|| {
+            format!("--broker-pid {pid}: no such process (bench reads /proc/{pid})")
+        })?),
+        None => None,
+    };
     let mut config = config;
     if let Some(version) = fallback_version(&config, broker.addr).await {
         if config.shared_group.is_some() {
@@ -86,6 +93,7 @@ pub async fn run(
     ));
     let mut driver = Driver::new(ctx, phase_tx, total);
     driver.series = series;
+    driver.broker = broker_watch;
     driver.barrier = config.shard.as_ref().map(|plan| {
         barrier::start(
             config.clone(),
@@ -107,6 +115,9 @@ pub async fn run(
         anyhow::bail!(why);
     }
     let elapsed = start.epoch.elapsed();
+    if let Some(broker) = &mut driver.broker {
+        broker.observe();
+    }
     let mut points = Vec::new();
     if let Some(series) = driver.series.take() {
         let interval = driver.collector.take_interval();
@@ -244,6 +255,7 @@ fn report(
         total,
         publish_window,
         last_sent,
+        broker: broker_watch,
         ..
     } = driver;
     let (epoch, elapsed) = (times.epoch, times.elapsed);
@@ -307,6 +319,16 @@ fn report(
             threads: client_threads,
         },
         slo: Vec::new(),
+        churn: config.churn_rate.map(|_| {
+            let churned = collector.churned();
+            let secs = config.hold_for().map_or(0.0, |d| d.as_secs_f64());
+            ChurnFigures {
+                reconnects: churned.reconnects,
+                reconnects_failed: churned.failed,
+                reconnects_per_sec: per_sec(churned.reconnects + churned.failed, secs),
+            }
+        }),
+        broker_process: broker_watch.map(|w| w.figures(elapsed)),
         shard: config.shard.as_ref().map(|plan| ShardInfo {
             run_id: plan.shard.run_id.clone(),
             index: Some(plan.shard.index),
@@ -415,5 +437,7 @@ pub fn parameters(config: &BenchConfig) -> Parameters {
             .iter()
             .map(|a| a.to_string())
             .collect(),
+        hold_secs: config.hold.map(|d| d.as_secs_f64()),
+        churn_rate_per_sec: config.churn_rate,
     }
 }

@@ -54,7 +54,15 @@ Scenarios (--scenario; explicit flags override what they set):
   pairs      10 publishers and 10 subscribers, publisher i to subscriber i
   shared     10 publishers, 10 subscribers in one $share/mqtk-bench/… group:
              each message goes to one of them
-  connect    100 clients that connect, hold and disconnect: connect times only
+  connect    100 clients that connect, hold and disconnect: connect times only;
+             --hold DURATION keeps them connected that long once all are
+  churn      100 clients that disconnect and connect again, --churn-rate R times a
+             second in all (default 10; client i of N at i/R s, then every N/R s), for
+             --duration (default 10 s); --publishers/--subscribers add steady traffic
+             beside them. The report adds churn {reconnects, reconnects_failed,
+             reconnects_per_sec}; every reconnect's time is in connect, every failure's
+             kind in errors (a dropped churning client comes back at its next slot).
+             Failed reconnects are figures, not a failed run: exit status 0
 
 The figures (the table on stdout; with --json - the table goes to stderr):
   sent, received of expected
@@ -76,6 +84,8 @@ The figures (the table on stdout; with --json - the table goes to stderr):
   bench cpu  the bench's own CPU time (and the built-in broker's); near 100% of a core
              the bench, not the broker, may be the limit: MQTK_BENCH_THREADS=N runs
              the simulated clients on N threads (default 1)
+  broker pid with --broker-pid: the broker's resident memory and open files at the
+             start, the end and their highest, and its CPU time (from /proc)
 Percentiles are p50, p90, p99, p99.9, max and mean.
 
 --json FILE (or - for stdout) writes the same report as one JSON object: mqtk_version,
@@ -90,7 +100,9 @@ warmup_excluded, throughput_msgs_per_sec (received), throughput_bytes_per_sec,
 sent_msgs_per_sec, latency_us, pub_round_trip_us, errors {kind: count},
 error_messages {kind: first message} (only kinds that have one, e.g. connect_tls), cpu
 {user_secs, system_secs, per_message_us, embedded_broker_secs, utilization_percent,
-threads}. Each *_us figure is {count, min, p50, p90, p99, p999, max, mean} in
+threads}, and with --broker-pid broker_process {pid, rss_start_bytes, rss_end_bytes,
+rss_max_bytes, open_fds_start, open_fds_end, open_fds_max, cpu_secs, cpu_percent,
+exited}. Each *_us figure is {count, min, p50, p90, p99, p999, max, mean} in
 microseconds, or null when nothing was measured.
 
 Progress goes to stderr: a bar on a terminal, plain lines about once a second otherwise.
@@ -127,7 +139,8 @@ line for each second of the run, flushed as written: elapsed_secs, window_secs,
 sent_per_sec, received_per_sec, p50_us and p99_us of that second's deliveries (null when
 none), lost (messages missing so far: gaps below the highest sequence each subscriber
 has seen; in-flight messages are not counted, the report's lost is final), connected,
-and the sent and received totals. The last line covers the rest of the run, shorter
+and the sent and received totals; with --broker-pid also broker_rss_bytes,
+broker_open_fds and broker_cpu_percent (of that second). The last line covers the rest of the run, shorter
 than a second.
 
 --plot FILE.svg draws the run: latency by percentile (HdrHistogram's plotter shape:
@@ -177,6 +190,8 @@ pub enum Scenario {
     Shared,
     /// Connections only: connect, hold, disconnect; measures connect times.
     Connect,
+    /// Connection-only clients disconnect and reconnect at --churn-rate for --duration.
+    Churn,
 }
 
 /// Flags of `mqtk bench`.
@@ -236,6 +251,14 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME", visible_alias = "preset")]
     pub scenario: Option<Scenario>,
 
+    /// Connection-only clients stay connected this long once all are (5s, 10m, …)
+    #[arg(long, value_name = "DURATION", value_parser = values::parse_duration)]
+    pub hold: Option<Duration>,
+
+    /// Reconnects per second in all: clients disconnect and connect again [default: 10 with --scenario churn]
+    #[arg(long, value_name = "PER_SEC")]
+    pub churn_rate: Option<f64>,
+
     /// Open at most this many connections per second while starting up
     #[arg(long, value_name = "PER_SEC")]
     pub connect_rate: Option<f64>,
@@ -272,6 +295,10 @@ pub struct BenchArgs {
     /// Draw latency by percentile, and throughput and p99 over time, as an SVG picture
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+
+    /// Follow this local broker process's memory, open files and CPU in the report and series
+    #[arg(long, value_name = "PID")]
+    pub broker_pid: Option<u32>,
 
     /// Fail with status 3 unless every threshold holds: p99<=20ms,lost=0,throughput>=1000
     #[arg(long, value_name = "THRESHOLDS")]

@@ -2,6 +2,8 @@
 //! broker to measure, TLS, and the connection flags bench refuses because it would ignore
 //! them. Must not run anything.
 
+use std::time::Duration;
+
 use crate::bench::config::default_sub_topic;
 use crate::bench::conn::TlsTarget;
 use crate::bench::{BenchConfig, RunBound, Target};
@@ -39,6 +41,7 @@ pub(crate) fn bench_config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     config.username = c.username.clone().or(url_user);
     config.password = c.password.clone().or(url_password).map(String::into_bytes);
     config.hdr_log = args.hdr_log.clone();
+    config.broker_pid = args.broker_pid;
     shard::apply(&args.shards, &mut config)?;
     config.check().map_err(anyhow::Error::msg)?;
     Ok(config)
@@ -129,8 +132,11 @@ fn apply_shape(args: &BenchArgs, config: &mut BenchConfig) {
         Some(Scenario::FanIn) => (10, 1, 0),
         Some(Scenario::FanOut) => (1, 10, 0),
         Some(Scenario::Pairs) | Some(Scenario::Shared) => (10, 10, 0),
-        Some(Scenario::Connect) => (0, 0, 100),
+        Some(Scenario::Connect) | Some(Scenario::Churn) => (0, 0, 100),
     };
+    let churn = args.scenario == Some(Scenario::Churn) || args.churn_rate.is_some();
+    config.churn_rate = args.churn_rate.or(churn.then_some(10.0));
+    config.hold = args.hold;
     config.publishers = args.publishers.unwrap_or(publishers);
     config.subscribers = args.subscribers.unwrap_or(subscribers);
     config.connect_only_clients = args.clients.unwrap_or(clients);
@@ -140,6 +146,7 @@ fn apply_shape(args: &BenchArgs, config: &mut BenchConfig) {
     config.bound = match (args.messages, args.duration) {
         (_, Some(d)) => RunBound::Duration(d),
         (Some(n), None) => RunBound::Messages(n),
+        (None, None) if churn => RunBound::Duration(Duration::from_secs(10)),
         (None, None) => RunBound::Messages(1000),
     };
     config.rate = args.rate;

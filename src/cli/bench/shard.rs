@@ -96,6 +96,10 @@ fn share_of(whole: &BenchConfig, index: u32, count: u32) -> BenchConfig {
     config.publishers = shard::share(whole.publishers, index, count);
     config.subscribers = shard::share(whole.subscribers, index, count);
     config.connect_only_clients = shard::share(whole.connect_only_clients, index, count);
+    // The churn rate is of all churning clients: each shard churns its share of them.
+    config.churn_rate = whole.churn_rate.map(|rate| {
+        rate * f64::from(config.connect_only_clients) / f64::from(whole.connect_only_clients.max(1))
+    });
     config
 }
 

@@ -158,6 +158,11 @@ impl Mosquitto {
         host_args(SocketAddr::from(([127, 0, 0, 1], self.port)))
     }
 
+    /// mosquitto's process id (for `mqtk bench --broker-pid`); panics when stopped.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("mosquitto is running").id()
+    }
+
     /// The temp dir holding mosquitto.conf and mosquitto.log.
     pub fn dir(&self) -> &Path {
         self.dir.path()
