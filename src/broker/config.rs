@@ -9,6 +9,10 @@ use std::time::Duration;
 use crate::broker::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
 use crate::protocol::codec::MAX_VARINT;
 
+/// `--max-queued-bytes`'s default: 128 MiB per session, so that a few offline sessions
+/// sent huge payloads cannot take the machine's memory (mosquitto has no limit).
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 128 << 20;
+
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -24,6 +28,21 @@ pub struct BrokerConfig {
     pub max_inflight: u16,
     /// Messages queued per session beyond those in flight (`--max-queued`).
     pub max_queued: usize,
+    /// Bytes (topic + payload) queued per session beyond those in flight
+    /// (`--max-queued-bytes`, mosquitto's `max_queued_bytes`); 0: no limit.
+    pub max_queued_bytes: usize,
+    /// Subscriptions one session may hold (`--max-subscriptions-per-client`).
+    pub max_subscriptions_per_client: usize,
+    /// Levels a topic name or filter may have (`--max-topic-levels`).
+    pub max_topic_levels: usize,
+    /// Retained messages the broker keeps, all topics together (`--max-retained`).
+    pub max_retained: usize,
+    /// Bytes (topic + payload) of retained messages, all together
+    /// (`--max-retained-bytes`).
+    pub max_retained_bytes: usize,
+    /// Connections at once from one IP address (`--max-connections-per-ip`), the
+    /// CONNECT phase included.
+    pub max_connections_per_ip: Option<usize>,
     /// Largest keep alive granted (`--max-keepalive`); MQTT 5 clients asking for more
     /// (or for 0) get Server Keep Alive.
     pub max_keepalive: u16,
@@ -52,6 +71,12 @@ impl Default for BrokerConfig {
             max_packet_size: MAX_VARINT,
             max_inflight: 20,
             max_queued: 1000,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            max_subscriptions_per_client: 10_000,
+            max_topic_levels: 200,
+            max_retained: 1_000_000,
+            max_retained_bytes: 1 << 30,
+            max_connections_per_ip: None,
             max_keepalive: 65535,
             topic_alias_maximum: 10,
             connect_timeout: Duration::from_secs(5),

@@ -52,6 +52,7 @@
 //! - `shared`: the state every connection task shares, and ending a session.
 //! - `config`: `BrokerConfig`; `mosquitto_conf`: the `-c FILE` parser; `file_error`: why
 //!   a mosquitto text file could not be used.
+//! - `limits`: the abuse limits' log lines and connections per IP address.
 //! - `hooks`: the access-control and persistence seams; `will`: wills and the MQTT 5
 //!   will delay; `sys`: counters and `$SYS/broker/...`; `restore`: stored sessions back
 //!   at start.
@@ -63,6 +64,7 @@ mod config;
 mod conn;
 mod file_error;
 pub mod hooks;
+mod limits;
 pub mod listeners;
 pub mod mosquitto_conf;
 pub mod persist;

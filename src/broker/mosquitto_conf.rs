@@ -68,6 +68,8 @@ pub struct FileConfig {
     pub max_inflight_messages: Option<u16>,
     /// `max_queued_messages`; 0 means no limit.
     pub max_queued_messages: Option<u32>,
+    /// `max_queued_bytes`; 0 means no limit (as `--max-queued-bytes 0`).
+    pub max_queued_bytes: Option<u64>,
     /// `message_size_limit` in bytes of payload; 0 means no limit.
     pub message_size_limit: Option<u32>,
     /// `max_keepalive` in seconds.
@@ -177,6 +179,7 @@ fn apply(c: &mut FileConfig, directive: &str, value: &str) -> Result<Option<Stri
         "max_packet_size" => c.max_packet_size = Some(limited(value, MAX_PACKET_SIZE)?),
         "max_inflight_messages" => c.max_inflight_messages = Some(limited(value, 65_535)?),
         "max_queued_messages" => c.max_queued_messages = Some(limited(value, u32::MAX)?),
+        "max_queued_bytes" => c.max_queued_bytes = Some(limited(value, i64::MAX)?),
         "message_size_limit" => c.message_size_limit = Some(limited(value, MAX_VARINT)?),
         "max_keepalive" => c.max_keepalive = Some(limited(value, 65_535)?),
         other if IGNORED.contains(&other) => {

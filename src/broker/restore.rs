@@ -35,7 +35,12 @@ fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
     let client_id: Arc<str> = stored.client_id.as_str().into();
     let snapshot = stored.snapshot;
     let session_id = shared.next_id();
-    let (mailbox, rx) = Mailbox::new(session_id, client_id.clone(), shared.config.max_queued);
+    let (mailbox, rx) = Mailbox::bounded(
+        session_id,
+        client_id.clone(),
+        shared.config.max_queued,
+        shared.config.max_queued_bytes,
+    );
     mailbox.set_online(false);
     mailbox.set_stored(Some(&shared.config.persistence));
     for delivery in stored.queued {

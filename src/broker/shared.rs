@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::broker::config::BrokerConfig;
 use crate::broker::conn::linger::Lingering;
 use crate::broker::conn::signal::Signal;
+use crate::broker::limits::PerIp;
 use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::SessionStore;
 use crate::broker::route::flow::Blocked;
@@ -37,20 +38,23 @@ pub struct Shared {
     next_id: AtomicU64,
     /// Connections reading on after they were closed with a reason (`conn::linger`).
     pub lingering: Lingering,
+    /// Connections per IP address (`--max-connections-per-ip`).
+    pub per_ip: PerIp,
 }
 
 impl Shared {
     /// Fresh state.
     pub fn new(config: BrokerConfig) -> Shared {
         Shared {
+            router: Router::with_retained_limits(config.max_retained, config.max_retained_bytes),
             config,
-            router: Router::new(),
             sessions: Mutex::new(SessionStore::new()),
             wills: Mutex::new(DelayedWills::new()),
             started: Instant::now(),
             sys: SysState::default(),
             next_id: AtomicU64::new(1),
             lingering: Lingering::default(),
+            per_ip: PerIp::default(),
         }
     }
 
@@ -86,11 +90,12 @@ impl Shared {
             .stats
             .publish_received
             .fetch_add(1, Ordering::Relaxed);
-        if msg.retain {
+        let mut routed = self.router.publish(msg.clone(), now);
+        // After the retained store took it or refused it (`--max-retained`).
+        if msg.retain && !routed.retained_refused {
             let stored = (!msg.payload.is_empty()).then_some(&msg);
             self.config.persistence.retained_changed(&msg.topic, stored);
         }
-        let mut routed = self.router.publish(msg.clone(), now);
         self.log_dropped(&routed);
         if self.config.verbosity >= 2 {
             crate::output::log_line(format_args!(

@@ -3,14 +3,15 @@
 //! takeover) with mosquitto_pub/sub, `v5` for MQTT 5 features, `conformance` with raw
 //! bytes and exact replies, `flow` for back-pressure, `graceful` for the close after a
 //! reason (read, not reset), `order` for `--threads 1`, `durable` for `--data-dir`,
-//! `deploy` for TLS, WebSocket, passwords, ACLs and `-c FILE`, `paho` with the paho-mqtt
-//! Python client. One test binary; the harness is `support` (tests/support).
+//! `deploy` for TLS, WebSocket, passwords, ACLs and `-c FILE`, `limits` for the abuse
+//! limits, `paho` with the paho-mqtt Python client. One test binary; the harness is `support` (tests/support).
 
 mod conformance;
 mod deploy;
 mod durable;
 mod flow;
 mod graceful;
+mod limits;
 mod order;
 mod paho;
 mod pubsub;

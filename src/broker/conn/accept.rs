@@ -14,6 +14,7 @@ use crate::broker::conn::connection::Conn;
 use crate::broker::conn::linger::linger;
 use crate::broker::conn::signal::Signal;
 use crate::broker::hooks::ClientIdentity;
+use crate::broker::limits::{self, Limit};
 use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::Previous;
 use crate::broker::route::mailbox::Mailbox;
@@ -42,11 +43,32 @@ pub fn serve_connection(
     shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) -> impl std::future::Future<Output = ()> + Send {
-    let handshake = Box::pin(handshake(stream, peer, shared, shutdown));
+    // --max-connections-per-ip counts from the first byte: a slow-loris still in its
+    // CONNECT phase holds a place too. Over the limit, the socket is closed at once.
+    let (slot, refused) = match shared.config.max_connections_per_ip {
+        Some(max) => match shared.per_ip.enter(peer.ip(), max) {
+            // Boxed: 8 bytes in the connection's future (memory per idle connection).
+            Some(slot) => (Some(Box::new(slot)), false),
+            None => {
+                limits::hit(Limit::ConnectionsPerIp, || {
+                    format!(
+                        "{max} connections from {} are open; closing a new one",
+                        peer.ip()
+                    )
+                });
+                (None, true)
+            }
+        },
+        None => (None, false),
+    };
+    let handshake = (!refused).then(|| Box::pin(handshake(stream, peer, shared, shutdown)));
     async move {
-        if let Some(conn) = handshake.await {
-            conn.run().await;
+        if let Some(handshake) = handshake {
+            if let Some(conn) = handshake.await {
+                conn.run().await;
+            }
         }
+        drop(slot);
         drop(done);
     }
 }
@@ -225,6 +247,13 @@ fn check_connect(connect: &Connect, shared: &Shared) -> Result<(), ReasonCode> {
     }
     if let Some(will) = &connect.will {
         if topic::validate_topic_name(&will.topic).is_err() {
+            return Err(ReasonCode::TopicNameInvalid);
+        }
+        let max = shared.config.max_topic_levels;
+        if limits::topic_levels(&will.topic) > max {
+            limits::hit(Limit::TopicLevels, || {
+                format!("a will topic has more than {max} levels; refusing its CONNECT")
+            });
             return Err(ReasonCode::TopicNameInvalid);
         }
     }
@@ -467,8 +496,12 @@ fn resume_or_start(
                 shared.end_session(client_id, old, now);
             }
             let session_id = shared.next_id();
-            let (mailbox, rx) =
-                Mailbox::new(session_id, client_id.clone(), shared.config.max_queued);
+            let (mailbox, rx) = Mailbox::bounded(
+                session_id,
+                client_id.clone(),
+                shared.config.max_queued,
+                shared.config.max_queued_bytes,
+            );
             let session = Session::new(
                 SessionConfig::new(connect.protocol_version, Role::Server),
                 now,

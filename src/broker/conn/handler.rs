@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::broker::conn::connection::{Conn, End};
+use crate::broker::limits;
 use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::protocol::session::Event;
 use crate::protocol::{
@@ -76,6 +77,12 @@ impl Conn {
                 self.kept
                     .session
                     .refuse_incoming(publish.packet_id, ReasonCode::NotAuthorized);
+            }
+            return Ok(());
+        }
+        if let Err(code) = limits::check_topic(&self.shared.config, id, &publish.topic) {
+            if publish.qos != QoS::AtMostOnce {
+                self.kept.session.refuse_incoming(publish.packet_id, code);
             }
             return Ok(());
         }
@@ -205,6 +212,15 @@ impl Conn {
     ) -> ReasonCode {
         if topic::validate_topic_filter(&sub.filter).is_err() {
             return ReasonCode::TopicFilterInvalid;
+        }
+        if let Err(code) = limits::check_subscription(
+            &self.shared.config,
+            &self.identity.client_id,
+            &sub.filter,
+            self.kept.subscriptions.len(),
+            self.kept.subscriptions.contains_key(sub.filter.as_str()),
+        ) {
+            return code;
         }
         let auth = &self.shared.config.auth;
         if !auth.can_subscribe(&self.identity, &sub.filter) {

@@ -9,7 +9,7 @@
 //! block of 32 slots and its shared state up front (~0.8 KB), which most idle
 //! connections never use (memory per idle connection, scripts/serve-memory).
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::{mpsc, Notify};
 
 use crate::broker::hooks::Persistence;
+use crate::broker::limits::Limit;
 use crate::broker::route::message::Delivery;
 use crate::protocol::QoS;
 
@@ -32,6 +33,13 @@ pub struct Mailbox {
     tx: OnceLock<mpsc::Sender<Delivery>>,
     /// At most this many queued deliveries (u32: packs with the flags).
     capacity: u32,
+    /// At most this many bytes (topic + payload) queued (`--max-queued-bytes`, at most
+    /// `MAX_BYTES_LIMIT`; `u32::MAX`: no limit, nothing counted), though an empty
+    /// queue takes any one message.
+    max_bytes: u32,
+    /// Bytes queued now: below `MAX_BYTES_LIMIT` plus one packet, so a u32 (memory
+    /// per idle connection).
+    queued_bytes: AtomicU32,
     /// The channel's receiver, from its making until the `Inbox` takes it.
     lazy: Mutex<Option<mpsc::Receiver<Delivery>>>,
     /// The inbox was closed: no channel is made any more (written under `lazy`).
@@ -52,10 +60,13 @@ pub struct Mailbox {
     /// `WAITING`: it is waiting for them now.
     last_drained_ms: AtomicU64,
     /// Publishers waiting in `wait_for_space`: the drainer notifies only when > 0.
-    waiters: AtomicUsize,
+    waiters: AtomicU32,
     /// Signalled when the drainer frees slots while someone waits.
     space: Notify,
 }
+
+/// The largest `--max-queued-bytes` kept as given (2 GiB); above it, this.
+const MAX_BYTES_LIMIT: usize = 1 << 31;
 
 /// `last_drained_ms` while the connection task waits for deliveries.
 const WAITING: u64 = u64::MAX;
@@ -83,12 +94,29 @@ pub enum PushError {
 
 impl Mailbox {
     /// A mailbox holding at most `capacity` (at least 1) waiting deliveries.
+    #[cfg(test)]
     pub fn new(session_id: u64, client_id: Arc<str>, capacity: usize) -> (Arc<Mailbox>, Inbox) {
+        Mailbox::bounded(session_id, client_id, capacity, 0)
+    }
+
+    /// A mailbox holding at most `capacity` (at least 1) waiting deliveries and at most
+    /// `max_bytes` bytes of them (0: no limit; beyond 2 GiB: 2 GiB).
+    pub fn bounded(
+        session_id: u64,
+        client_id: Arc<str>,
+        capacity: usize,
+        max_bytes: usize,
+    ) -> (Arc<Mailbox>, Inbox) {
         let mailbox = Mailbox {
             session_id,
             client_id,
             tx: OnceLock::new(),
             capacity: u32::try_from(capacity.max(1)).unwrap_or(u32::MAX),
+            max_bytes: match max_bytes {
+                0 => u32::MAX,
+                n => n.min(MAX_BYTES_LIMIT) as u32,
+            },
+            queued_bytes: AtomicU32::new(0),
             lazy: Mutex::new(None),
             closed: AtomicBool::new(false),
             made: AtomicWaker::new(),
@@ -98,7 +126,7 @@ impl Mailbox {
             stored: AtomicBool::new(false),
             persistence: OnceLock::new(),
             last_drained_ms: AtomicU64::new(0),
-            waiters: AtomicUsize::new(0),
+            waiters: AtomicU32::new(0),
             space: Notify::new(),
         };
         let mailbox = Arc::new(mailbox);
@@ -135,6 +163,10 @@ impl Mailbox {
         if delivery.qos == QoS::AtMostOnce && !self.is_online() {
             return Err((PushError::Offline, delivery));
         }
+        let size = delivery.size();
+        if !self.has_room_for(size) {
+            return Err((PushError::Full, delivery));
+        }
         // A stored session's QoS 1/2 message is written to the store before it is queued,
         // so it is durable before the publisher gets its PUBACK/PUBREC. Shared-group
         // deliveries are not stored (another member may take them).
@@ -156,11 +188,14 @@ impl Mailbox {
         let Some(tx) = self.sender() else {
             return Err((PushError::Offline, delivery));
         };
+        // Counted before it can be taken out (which subtracts it).
+        self.count_bytes(size, true);
         let refused = match tx.try_send(delivery) {
             Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Full(d)) => (PushError::Full, d),
             Err(mpsc::error::TrySendError::Closed(d)) => (PushError::Offline, d),
         };
+        self.count_bytes(size, false);
         if let (Some(p), qid @ 1..) = (store, refused.1.qid()) {
             p.message_taken(&self.client_id, qid, None);
         }
@@ -169,8 +204,56 @@ impl Mailbox {
 
     /// Queues a delivery loaded from the store at start (already stored).
     pub fn push_restored(&self, delivery: Delivery) -> bool {
-        self.sender()
-            .is_some_and(|tx| tx.try_send(delivery).is_ok())
+        let size = delivery.size();
+        let Some(tx) = self.sender() else {
+            return false;
+        };
+        self.count_bytes(size, true);
+        let queued = tx.try_send(delivery).is_ok();
+        if !queued {
+            self.count_bytes(size, false);
+        }
+        queued
+    }
+
+    /// False when `size` more bytes would pass `--max-queued-bytes` (an empty queue
+    /// takes any one message: it is bounded by the maximum packet size); logged.
+    fn has_room_for(&self, size: usize) -> bool {
+        let queued = self.queued_bytes.load(Ordering::Relaxed) as usize;
+        if self.max_bytes == u32::MAX
+            || queued == 0
+            || queued.saturating_add(size) <= self.max_bytes as usize
+        {
+            return true;
+        }
+        crate::broker::limits::hit(Limit::QueuedBytes, || {
+            format!(
+                "the queue of client {} holds {queued} bytes; a message of {size} bytes \
+                 is dropped for it or waits",
+                self.client_id
+            )
+        });
+        false
+    }
+
+    /// Adds (`in`) or takes away the bytes of a delivery, when `--max-queued-bytes` is
+    /// on. One delivery is at most a packet (256 MB), so the sum stays within a u32.
+    fn count_bytes(&self, size: usize, into: bool) {
+        if self.max_bytes == u32::MAX {
+            return;
+        }
+        let size = size as u32;
+        if into {
+            self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        } else {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes (topic + payload) queued.
+    #[cfg(test)]
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed) as usize
     }
 
     /// Stores this session's queue from now on (`Some`), or stops (`None`).
@@ -207,9 +290,11 @@ impl Mailbox {
         self.online.store(online, Ordering::Relaxed);
     }
 
-    /// True when the queue has no free slot.
+    /// True when the queue has no free slot, or holds `--max-queued-bytes`.
     pub fn is_full(&self) -> bool {
         self.tx.get().is_some_and(|tx| tx.capacity() == 0)
+            || (self.max_bytes != u32::MAX
+                && self.queued_bytes.load(Ordering::Relaxed) >= self.max_bytes)
     }
 
     /// Deliveries waiting in the queue.
@@ -301,10 +386,10 @@ impl Mailbox {
 }
 
 /// One registered waiter; unregisters when dropped, also when the wait is cancelled.
-struct Waiter<'a>(&'a AtomicUsize);
+struct Waiter<'a>(&'a AtomicU32);
 
 impl<'a> Waiter<'a> {
-    fn register(count: &'a AtomicUsize) -> Waiter<'a> {
+    fn register(count: &'a AtomicU32) -> Waiter<'a> {
         count.fetch_add(1, Ordering::Relaxed);
         Waiter(count)
     }
@@ -353,10 +438,18 @@ impl Inbox {
                 };
             }
         }
-        match self.rx.as_mut() {
+        let polled = match self.rx.as_mut() {
             Some(rx) => rx.poll_recv(cx),
             None => Poll::Ready(None),
+        };
+        if let Poll::Ready(Some(d)) = &polled {
+            self.taken(d);
         }
+        polled
+    }
+
+    fn taken(&self, delivery: &Delivery) {
+        self.mailbox.count_bytes(delivery.size(), false);
     }
 
     fn is_closed(&self) -> bool {
@@ -367,10 +460,14 @@ impl Inbox {
 
     /// A delivery if one is queued.
     pub fn try_recv(&mut self) -> Result<Delivery, mpsc::error::TryRecvError> {
-        match self.take() {
+        let got = match self.take() {
             Some(rx) => rx.try_recv(),
             None => Err(mpsc::error::TryRecvError::Empty),
+        };
+        if let Ok(d) = &got {
+            self.taken(d);
         }
+        got
     }
 
     /// Refuses further pushes; what is queued can still be taken.
@@ -417,10 +514,43 @@ mod tests {
         Delivery::new(msg, qos, false, Vec::new(), None)
     }
 
+    fn sized(payload: usize) -> Delivery {
+        let msg = Arc::new(Message {
+            topic: "t".into(),
+            payload: Bytes::from(vec![0; payload]),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            properties: Properties::default(),
+            publisher: 1,
+            received_at: Instant::now(),
+        });
+        Delivery::new(msg, QoS::AtLeastOnce, false, Vec::new(), None)
+    }
+
+    #[test]
+    fn max_bytes_refuses_what_does_not_fit_and_taking_out_makes_room() {
+        let (mb, mut inbox) = Mailbox::bounded(1, "a".into(), 100, 250);
+        // An empty queue takes any one message, however big.
+        assert!(mb.push(sized(999)).is_ok());
+        assert!(matches!(mb.push(sized(9)), Err((PushError::Full, _))));
+        assert!(mb.is_full());
+        assert!(inbox.try_recv().is_ok());
+        assert_eq!(mb.queued_bytes(), 0);
+        assert!(mb.push(sized(99)).is_ok());
+        assert!(mb.push(sized(99)).is_ok());
+        assert_eq!(mb.queued_bytes(), 200);
+        assert!(matches!(mb.push(sized(99)), Err((PushError::Full, _))));
+        assert!(mb.push(sized(49)).is_ok(), "exactly 250 fits");
+        while inbox.try_recv().is_ok() {}
+        assert_eq!(mb.queued_bytes(), 0);
+    }
+
     #[test]
     fn a_mailbox_stays_small() {
-        // Every session has one (memory per idle connection).
-        assert!(std::mem::size_of::<Mailbox>() <= 168);
+        // Every session has one (memory per idle connection); 176 since
+        // --max-queued-bytes (its limit and count, 8 bytes).
+        let size = std::mem::size_of::<Mailbox>();
+        assert!(size <= 176, "a Mailbox is {size} bytes");
     }
 
     #[test]

@@ -107,6 +107,11 @@ pub struct SubOptions {
 }
 
 impl Delivery {
+    /// What it counts against `--max-queued-bytes`: topic and payload.
+    pub fn size(&self) -> usize {
+        self.msg.topic.len() + self.msg.payload.len()
+    }
+
     /// A delivery with the subscription identifiers of the matching subscriptions
     /// (MQTT 5.0 §3.3.4) and the shared subscription it came through, to give it to
     /// another member if this session ends before acknowledging it (§4.8.2).

@@ -1,12 +1,14 @@
 //! The retained message store: at most one message per topic (MQTT 5.0 §3.3.1.3), in a
 //! trie by topic level so that a wildcard SUBSCRIBE finds its retained messages
 //! without scanning every topic. Expired messages are never returned and are pruned
-//! when met. Must not decide who receives them (router.rs does).
+//! when met. Bounded by `--max-retained` and `--max-retained-bytes` (a message beyond
+//! them is delivered but not kept). Must not decide who receives them (router.rs does).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::broker::limits::{self, Limit};
 use crate::broker::route::message::Message;
 
 #[derive(Debug, Default)]
@@ -22,30 +24,114 @@ impl Node {
 }
 
 /// Retained messages by topic.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RetainedStore {
     root: Node,
     count: usize,
+    /// Messages and their topic and payload bytes, `$SYS` left out.
+    limited: usize,
+    bytes: usize,
+    /// `--max-retained`, `--max-retained-bytes`.
+    max: usize,
+    max_bytes: usize,
+}
+
+impl Default for RetainedStore {
+    fn default() -> Self {
+        RetainedStore::with_limits(usize::MAX, usize::MAX)
+    }
+}
+
+/// What a retained message counts against `--max-retained-bytes`: topic and payload;
+/// nothing for the broker's own `$SYS` topics (not counted against `--max-retained`
+/// either), which a client cannot flood.
+fn size(msg: &Message) -> usize {
+    if is_sys(msg) {
+        0
+    } else {
+        msg.topic.len() + msg.payload.len()
+    }
+}
+
+fn is_sys(msg: &Message) -> bool {
+    msg.topic.starts_with("$SYS")
 }
 
 impl RetainedStore {
+    /// An empty store keeping at most `max` messages and `max_bytes` bytes (topics and
+    /// payloads). The broker's own `$SYS` topics are not counted against them.
+    pub fn with_limits(max: usize, max_bytes: usize) -> RetainedStore {
+        RetainedStore {
+            root: Node::default(),
+            count: 0,
+            limited: 0,
+            bytes: 0,
+            max,
+            max_bytes,
+        }
+    }
+
     /// Stores `msg` for its topic, replacing the previous one; an empty payload
-    /// deletes the topic's retained message instead (MQTT 5.0 §3.3.1.3).
-    pub fn set(&mut self, msg: Arc<Message>) {
+    /// deletes the topic's retained message instead (MQTT 5.0 §3.3.1.3). False when
+    /// the limits refused it (logged): the previous message, if any, stays.
+    pub fn set(&mut self, msg: Arc<Message>) -> bool {
         let levels: Vec<&str> = msg.topic.split('/').collect();
         if msg.payload.is_empty() {
-            if remove(&mut self.root, &levels) {
-                self.count -= 1;
+            if let Some(old) = remove(&mut self.root, &levels) {
+                self.forget(&old);
             }
-            return;
+            return true;
+        }
+        let old = find(&self.root, &levels).map(|m| size(m));
+        if !is_sys(&msg) && !self.has_room(&msg, old) {
+            return false;
         }
         let mut node = &mut self.root;
         for level in levels {
             node = node.children.entry(level.into()).or_default();
         }
-        if node.message.replace(msg).is_none() {
-            self.count += 1;
+        self.count += 1;
+        self.limited += usize::from(!is_sys(&msg));
+        self.bytes += size(&msg);
+        if let Some(old) = node.message.replace(msg) {
+            self.forget(&old);
         }
+        true
+    }
+
+    /// Takes a message that left the store out of the counts.
+    fn forget(&mut self, old: &Message) {
+        self.count -= 1;
+        self.limited -= usize::from(!is_sys(old));
+        self.bytes -= size(old);
+    }
+
+    /// True when `msg` fits in place of a message of `old` bytes (`None`: a new topic).
+    fn has_room(&self, msg: &Message, old: Option<usize>) -> bool {
+        let new_topic = old.is_none();
+        let old = old.unwrap_or(0);
+        if new_topic && self.limited >= self.max {
+            let max = self.max;
+            limits::hit(Limit::Retained, || {
+                format!(
+                    "{max} retained messages are kept; not retaining one more (on {})",
+                    &*msg.topic
+                )
+            });
+            return false;
+        }
+        if (self.bytes - old).saturating_add(size(msg)) > self.max_bytes {
+            let (max, kept) = (self.max_bytes, self.bytes);
+            limits::hit(Limit::RetainedBytes, || {
+                format!(
+                    "retained messages take {kept} of {max} bytes; not retaining {} more bytes (on {})",
+                    size(msg),
+                    &*msg.topic
+                )
+            });
+            return false;
+        }
+        true
     }
 
     /// The unexpired retained messages whose topic matches `filter` (a valid,
@@ -59,9 +145,12 @@ impl RetainedStore {
 
     /// Drops expired messages; returns how many.
     pub fn prune_expired(&mut self, now: Instant) -> usize {
-        let pruned = prune(&mut self.root, now);
-        self.count -= pruned;
-        pruned
+        let mut gone = Vec::new();
+        prune(&mut self.root, now, &mut gone);
+        for old in &gone {
+            self.forget(old);
+        }
+        gone.len()
     }
 
     /// Number of retained messages (for `$SYS/broker/retained messages/count`).
@@ -121,13 +210,18 @@ fn everything(node: &Node, now: Instant, out: &mut Vec<Arc<Message>>) {
     }
 }
 
-fn remove(node: &mut Node, levels: &[&str]) -> bool {
+fn find<'a>(node: &'a Node, levels: &[&str]) -> Option<&'a Arc<Message>> {
+    match levels.split_first() {
+        None => node.message.as_ref(),
+        Some((level, rest)) => find(node.children.get(*level)?, rest),
+    }
+}
+
+fn remove(node: &mut Node, levels: &[&str]) -> Option<Arc<Message>> {
     let Some((level, rest)) = levels.split_first() else {
-        return node.message.take().is_some();
+        return node.message.take();
     };
-    let Some(child) = node.children.get_mut(*level) else {
-        return false;
-    };
+    let child = node.children.get_mut(*level)?;
     let removed = remove(child, rest);
     if child.is_empty() {
         node.children.remove(*level);
@@ -135,17 +229,15 @@ fn remove(node: &mut Node, levels: &[&str]) -> bool {
     removed
 }
 
-fn prune(node: &mut Node, now: Instant) -> usize {
-    let mut pruned = 0;
+/// Drops the expired messages under `node` into `gone`.
+fn prune(node: &mut Node, now: Instant, gone: &mut Vec<Arc<Message>>) {
     if node.message.as_ref().is_some_and(|m| m.is_expired(now)) {
-        node.message = None;
-        pruned += 1;
+        gone.extend(node.message.take());
     }
     node.children.retain(|_, child| {
-        pruned += prune(child, now);
+        prune(child, now, gone);
         !child.is_empty()
     });
-    pruned
 }
 
 #[cfg(test)]
@@ -181,6 +273,28 @@ mod tests {
             .collect();
         t.sort();
         t
+    }
+
+    #[test]
+    fn the_limits_refuse_new_topics_and_growth_but_not_replacements_or_sys() {
+        let now = Instant::now();
+        let mut s = RetainedStore::with_limits(2, 12);
+        assert!(s.set(msg("a", "12345", None, now)));
+        assert!(s.set(msg("b", "1", None, now)));
+        assert!(!s.set(msg("c", "1", None, now)), "a third topic");
+        assert!(s.set(msg("$SYS/x", "1", None, now)), "$SYS is not counted");
+        assert!(
+            s.set(msg("b", "1234", None, now)),
+            "a replacement of the same size"
+        );
+        assert!(!s.set(msg("b", "123456", None, now)), "bytes: 6 + 7 > 12");
+        assert_eq!(topics(&s, "b", now), ["b=1234"]);
+        assert!(s.set(msg("a", "", None, now)), "a delete");
+        assert!(
+            s.set(msg("c", "123456", None, now)),
+            "room again: 5 + 7 <= 12"
+        );
+        assert_eq!(s.bytes, 12);
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Routed {
     pub dropped: usize,
     /// Their client identifiers (for the log).
     pub dropped_for: Vec<Arc<str>>,
+    /// A retained message the retained store refused (`--max-retained`,
+    /// `--max-retained-bytes`): delivered, but not kept.
+    pub retained_refused: bool,
     /// QoS 1/2 deliveries refused by a full queue of a session that is draining: the
     /// publisher may wait for room (`flow::deliver_blocked`) or drop them (`drop_blocked`).
     pub blocked: Vec<Blocked>,
@@ -49,8 +52,18 @@ pub struct Routed {
 
 impl Router {
     /// An empty router.
+    #[cfg(test)]
     pub fn new() -> Router {
         Router::default()
+    }
+
+    /// An empty router whose retained store keeps at most `max` messages and
+    /// `max_bytes` bytes (`--max-retained`, `--max-retained-bytes`).
+    pub fn with_retained_limits(max: usize, max_bytes: usize) -> Router {
+        Router {
+            retained: RwLock::new(RetainedStore::with_limits(max, max_bytes)),
+            ..Router::default()
+        }
     }
 
     fn subs(&self) -> RwLockReadGuard<'_, SubscriptionTree> {
@@ -76,10 +89,10 @@ impl Router {
         // Stored under the tree's read lock, so that a subscription made meanwhile gets
         // it once: live here, or retained from `subscribe_with_retained`, never both.
         let tree = self.subs();
-        if msg.retain {
-            self.retained_mut().set(msg.clone());
-        }
         let mut routed = Routed::default();
+        if msg.retain {
+            routed.retained_refused = !self.retained_mut().set(msg.clone());
+        }
         if msg.is_expired(now) {
             return routed;
         }

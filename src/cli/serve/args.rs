@@ -59,6 +59,33 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_queued: Option<u32>,
 
+    /// Bytes (topics + payloads) queued per client beyond those in flight; 0: no limit [default: 134217728]
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    pub max_queued_bytes: Option<u64>,
+
+    /// Subscriptions one client may hold; more get SUBACK 0x97 (quota exceeded) [default: 10000]
+    #[arg(long, value_name = "N", help_heading = "Limits",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_subscriptions_per_client: Option<u32>,
+
+    /// Levels a topic or filter may have; deeper ones are refused [default: 200]
+    #[arg(long, value_name = "N", help_heading = "Limits",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_topic_levels: Option<u32>,
+
+    /// Retained messages kept, all topics together; more are delivered but not kept [default: 1000000]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    pub max_retained: Option<u32>,
+
+    /// Bytes (topics + payloads) of retained messages kept, all together [default: 1073741824]
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    pub max_retained_bytes: Option<u64>,
+
+    /// Connections at once from one IP address, counted from the first byte [default: unlimited]
+    #[arg(long, value_name = "N", help_heading = "Limits",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: Option<u32>,
+
     /// Largest keep alive granted to clients, in seconds [default: 65535]
     #[arg(long, value_name = "SECS", help_heading = "Limits",
           value_parser = clap::value_parser!(u16).range(1..))]

@@ -134,9 +134,29 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             .map(|n| if n == 0 { setup::UNLIMITED_QUEUE } else { n } as usize)
             .unwrap_or(defaults.max_queued),
         max_keepalive: args.max_keepalive.unwrap_or(defaults.max_keepalive),
+        max_queued_bytes: args
+            .max_queued_bytes
+            .map_or(defaults.max_queued_bytes, saturating_usize),
+        max_subscriptions_per_client: args
+            .max_subscriptions_per_client
+            .map_or(defaults.max_subscriptions_per_client, |n| n as usize),
+        max_topic_levels: args
+            .max_topic_levels
+            .map_or(defaults.max_topic_levels, |n| n as usize),
+        max_retained: args
+            .max_retained
+            .map_or(defaults.max_retained, |n| n as usize),
+        max_retained_bytes: args
+            .max_retained_bytes
+            .map_or(defaults.max_retained_bytes, saturating_usize),
+        max_connections_per_ip: args.max_connections_per_ip.map(|n| n as usize),
         ordered: args.threads == Some(1),
         ..defaults
     })
+}
+
+fn saturating_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 async fn serve(config: BrokerConfig, listeners: Vec<ListenerSpec>) -> anyhow::Result<()> {

@@ -180,6 +180,7 @@ fn merge_file(
         file.max_queued_messages
             .map(|n| if n == 0 { UNLIMITED_QUEUE } else { n }),
     );
+    fill(&mut args.max_queued_bytes, file.max_queued_bytes);
     fill(
         &mut args.max_keepalive,
         file.max_keepalive.filter(|n| *n > 0),

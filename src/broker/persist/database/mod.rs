@@ -125,7 +125,18 @@ impl Store {
             reason,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        let db = Database::create(&path).map_err(|e| open_err(e.to_string()))?;
+        // redb 2.6 asserts (panics) on some damaged files instead of returning an error,
+        // e.g. one cut shorter than its header says (found by fuzz/redb_store): a
+        // damaged store is an error the user can act on, never a crash.
+        let created = std::panic::catch_unwind(|| Database::create(&path));
+        let db = match created {
+            Ok(db) => db.map_err(|e| open_err(e.to_string()))?,
+            Err(_) => {
+                return Err(open_err(
+                    "the file is damaged (shorter than its header says?)".into(),
+                ))
+            }
+        };
         let db = Arc::new(db);
         let mut store = Store {
             db,

@@ -211,3 +211,29 @@ fn every_n_ms_changes_become_durable_without_an_explicit_sync() {
     });
     assert!(synced, "the flusher thread never synced");
 }
+
+/// fuzz/redb_store found it: a store file cut shorter than its header says made redb
+/// panic inside `Store::open`; it must be an error instead.
+#[test]
+fn a_truncated_store_file_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    {
+        let store = Store::open(dir.path(), FsyncPolicy::Always).expect("a new store");
+        drop(store);
+    }
+    let path = dir.path().join(FILE_NAME);
+    let len = std::fs::metadata(&path).expect("the store file").len();
+    for cut in [len / 2, 4096, 1000] {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_len(cut).expect("truncate");
+        drop(file);
+        let opened = std::panic::catch_unwind(|| Store::open(dir.path(), FsyncPolicy::Always));
+        assert!(
+            opened.is_ok(),
+            "Store::open panicked on a file cut to {cut} bytes"
+        );
+    }
+}
