@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::broker::fault::Faults;
 use crate::broker::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
+use crate::broker::trace::Trace;
 use crate::protocol::codec::MAX_VARINT;
 
 /// Everything `mqtk serve` (or bench's embedded broker) can set.
@@ -41,6 +43,13 @@ pub struct BrokerConfig {
     /// event loop before it reads again, so packets on different connections are
     /// applied in the order their sockets became readable.
     pub ordered: bool,
+    /// Fault injection (`--fault`, `--faults`, `--allow-control`); `None`: off, and the
+    /// connections pay nothing for it.
+    pub faults: Option<Arc<Faults>>,
+    /// `--trace`.
+    pub trace: Option<Arc<Trace>>,
+    /// `--log-format json`: `-v` lines as JSON objects.
+    pub log_json: bool,
 }
 
 impl Default for BrokerConfig {
@@ -59,6 +68,9 @@ impl Default for BrokerConfig {
             auth: Arc::new(AllowAll),
             persistence: Arc::new(NoPersistence),
             ordered: false,
+            faults: None,
+            trace: None,
+            log_json: false,
         }
     }
 }

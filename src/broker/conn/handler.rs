@@ -36,6 +36,12 @@ impl Conn {
         while let Some(packet) = self.kept.session.poll_transmit(now) {
             self.encode(packet);
         }
+        if self.tap.is_some() {
+            // An outgoing fault may have ended the connection (`fixture.rs`).
+            if let Some(end) = self.tap_end() {
+                return Err(end);
+            }
+        }
         Ok(())
     }
 
@@ -64,6 +70,11 @@ impl Conn {
     /// only once per packet id).
     fn on_message(&mut self, publish: Publish, now: Instant) -> Result<(), End> {
         topic::validate_topic_name(&publish.topic)?;
+        if publish.topic.starts_with("$CONTROL/") {
+            // Not a message: a command to the broker, never routed (`fixture.rs`).
+            self.on_control(publish, now);
+            return Ok(());
+        }
         let id = &self.identity.client_id;
         if publish.topic.starts_with("$SYS") {
             // MQTT 5.0 §4.7.2: clients should not be able to publish into $SYS.
