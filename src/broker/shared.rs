@@ -99,16 +99,20 @@ impl Shared {
                 event: "publish",
                 ..LogFields::default()
             };
-            self.log_with(2, fields, format_args!(
-                "publish to {} ({} bytes, q{}, r{}): {} receivers, {} dropped, {} waiting",
-                &*msg.topic,
-                msg.payload.len(),
-                msg.qos as u8,
-                u8::from(msg.retain),
-                routed.delivered,
-                routed.dropped,
-                routed.blocked.len()
-            ));
+            self.log_with(
+                2,
+                fields,
+                format_args!(
+                    "publish to {} ({} bytes, q{}, r{}): {} receivers, {} dropped, {} waiting",
+                    &*msg.topic,
+                    msg.payload.len(),
+                    msg.qos as u8,
+                    u8::from(msg.retain),
+                    routed.delivered,
+                    routed.dropped,
+                    routed.blocked.len()
+                ),
+            );
         }
         (std::mem::take(&mut routed.blocked), routed.matched)
     }
@@ -230,10 +234,18 @@ impl Shared {
         }
         let now = std::time::SystemTime::now();
         let mut obj = serde_json::Map::new();
-        obj.insert("time".into(), crate::output::message::rfc3339_utc(now).into());
-        let ns = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        obj.insert(
+            "time".into(),
+            crate::output::message::rfc3339_utc(now).into(),
+        );
+        let ns = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         obj.insert("unix_ns".into(), (ns.as_nanos() as u64).into());
-        obj.insert("level".into(), if level >= 2 { "debug" } else { "info" }.into());
+        obj.insert(
+            "level".into(),
+            if level >= 2 { "debug" } else { "info" }.into(),
+        );
         obj.insert("event".into(), fields.event.into());
         if let Some(id) = fields.client_id {
             obj.insert("client_id".into(), id.into());

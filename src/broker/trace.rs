@@ -71,7 +71,14 @@ impl Trace {
 
     /// Queues the line of one packet; `fault`: the rule that fired on it, if any.
     pub fn record(&self, client_id: &str, dir: Dir, packet: &Packet, fault: Option<&str>) {
-        let line = line(client_id, dir, packet, fault, self.payload_max, SystemTime::now());
+        let line = line(
+            client_id,
+            dir,
+            packet,
+            fault,
+            self.payload_max,
+            SystemTime::now(),
+        );
         match self.tx.try_send(line) {
             Ok(()) => self.lines.fetch_add(1, Ordering::Relaxed),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -258,20 +265,50 @@ fn properties(p: &Properties) -> Map<String, Value> {
         }
     };
     let bytes = |b: &Option<bytes::Bytes>| b.as_ref().map(|b| text_or_base64(b).0.into());
-    opt("payload_format_indicator", p.payload_format_indicator.map(Into::into));
-    opt("message_expiry_interval", p.message_expiry_interval.map(Into::into));
+    opt(
+        "payload_format_indicator",
+        p.payload_format_indicator.map(Into::into),
+    );
+    opt(
+        "message_expiry_interval",
+        p.message_expiry_interval.map(Into::into),
+    );
     opt("content_type", p.content_type.clone().map(Into::into));
-    opt("response_topic", p.response_topic.as_deref().map(Into::into));
+    opt(
+        "response_topic",
+        p.response_topic.as_deref().map(Into::into),
+    );
     opt("correlation_data", bytes(&p.correlation_data));
-    opt("session_expiry_interval", p.session_expiry_interval.map(Into::into));
-    opt("assigned_client_identifier", p.assigned_client_identifier.clone().map(Into::into));
+    opt(
+        "session_expiry_interval",
+        p.session_expiry_interval.map(Into::into),
+    );
+    opt(
+        "assigned_client_identifier",
+        p.assigned_client_identifier.clone().map(Into::into),
+    );
     opt("server_keep_alive", p.server_keep_alive.map(Into::into));
-    opt("authentication_method", p.authentication_method.clone().map(Into::into));
-    opt("request_problem_information", p.request_problem_information.map(Into::into));
+    opt(
+        "authentication_method",
+        p.authentication_method.clone().map(Into::into),
+    );
+    opt(
+        "request_problem_information",
+        p.request_problem_information.map(Into::into),
+    );
     opt("will_delay_interval", p.will_delay_interval.map(Into::into));
-    opt("request_response_information", p.request_response_information.map(Into::into));
-    opt("response_information", p.response_information.clone().map(Into::into));
-    opt("server_reference", p.server_reference.clone().map(Into::into));
+    opt(
+        "request_response_information",
+        p.request_response_information.map(Into::into),
+    );
+    opt(
+        "response_information",
+        p.response_information.clone().map(Into::into),
+    );
+    opt(
+        "server_reference",
+        p.server_reference.clone().map(Into::into),
+    );
     opt("reason_string", p.reason_string.clone().map(Into::into));
     opt("receive_maximum", p.receive_maximum.map(Into::into));
     opt("topic_alias_maximum", p.topic_alias_maximum.map(Into::into));
@@ -279,14 +316,30 @@ fn properties(p: &Properties) -> Map<String, Value> {
     opt("maximum_qos", p.maximum_qos.map(Into::into));
     opt("retain_available", p.retain_available.map(Into::into));
     opt("maximum_packet_size", p.maximum_packet_size.map(Into::into));
-    opt("wildcard_subscription_available", p.wildcard_subscription_available.map(Into::into));
-    opt("subscription_identifier_available", p.subscription_identifier_available.map(Into::into));
-    opt("shared_subscription_available", p.shared_subscription_available.map(Into::into));
+    opt(
+        "wildcard_subscription_available",
+        p.wildcard_subscription_available.map(Into::into),
+    );
+    opt(
+        "subscription_identifier_available",
+        p.subscription_identifier_available.map(Into::into),
+    );
+    opt(
+        "shared_subscription_available",
+        p.shared_subscription_available.map(Into::into),
+    );
     if !p.subscription_identifiers.is_empty() {
-        m.insert("subscription_identifiers".into(), p.subscription_identifiers.clone().into());
+        m.insert(
+            "subscription_identifiers".into(),
+            p.subscription_identifiers.clone().into(),
+        );
     }
     if !p.user_properties.is_empty() {
-        let pairs: Vec<Value> = p.user_properties.iter().map(|(k, v)| json!([k, v])).collect();
+        let pairs: Vec<Value> = p
+            .user_properties
+            .iter()
+            .map(|(k, v)| json!([k, v]))
+            .collect();
         m.insert("user_properties".into(), pairs.into());
     }
     m

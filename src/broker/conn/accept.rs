@@ -131,7 +131,11 @@ async fn refuse(
         reason: Some(code.to_string()),
         ..LogFields::default()
     };
-    shared.log_with(1, fields, format_args!("Refused connection from {peer}: {code}."));
+    shared.log_with(
+        1,
+        fields,
+        format_args!("Refused connection from {peer}: {code}."),
+    );
     let ack = ConnAck {
         session_present: false,
         reason_code: code,

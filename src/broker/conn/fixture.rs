@@ -54,7 +54,14 @@ pub(super) async fn connect_fault(
     let Some(rule) = faults.check(&ctx, Instant::now()) else {
         return ConnectFault::Pass;
     };
-    log_fired(shared, &connect.client_id, Some(peer), &rule, &packet, Dir::In);
+    log_fired(
+        shared,
+        &connect.client_id,
+        Some(peer),
+        &rule,
+        &packet,
+        Dir::In,
+    );
     match rule.spec.action {
         Action::ConnAck(code) => ConnectFault::Refuse(code),
         Action::Close | Action::Drop => ConnectFault::Close,
@@ -88,7 +95,11 @@ fn log_fired(
             "Fault rule #{} ({}) fired on {} {} of client {client_id}.",
             rule.id,
             rule.spec.text,
-            if dir == Dir::In { "incoming" } else { "outgoing" },
+            if dir == Dir::In {
+                "incoming"
+            } else {
+                "outgoing"
+            },
             what
         ),
     );
@@ -300,8 +311,17 @@ impl Conn {
     /// reason code (0x83 for a bad command, 0x87 when not allowed).
     pub(super) fn on_control(&mut self, publish: Publish, now: Instant) {
         let id = self.identity.client_id.clone();
-        let allowed = self.shared.config.faults.as_ref().filter(|f| f.allow_control);
-        let permitted = self.shared.config.auth.can_publish(&self.identity, &publish.topic);
+        let allowed = self
+            .shared
+            .config
+            .faults
+            .as_ref()
+            .filter(|f| f.allow_control);
+        let permitted = self
+            .shared
+            .config
+            .auth
+            .can_publish(&self.identity, &publish.topic);
         let (code, answer) = match (allowed, permitted, &*publish.topic) {
             (Some(faults), true, CONTROL_TOPIC) => control(faults, &publish.payload, now),
             (None, _, _) => (

@@ -56,7 +56,11 @@ impl Tap {
     /// The tap of a new connection of `client_id`, or `None` when no fixture feature
     /// concerns it.
     pub fn for_client(config: &BrokerConfig, client_id: &str) -> Option<Box<Tap>> {
-        let trace = config.trace.as_ref().filter(|t| t.wants(client_id)).cloned();
+        let trace = config
+            .trace
+            .as_ref()
+            .filter(|t| t.wants(client_id))
+            .cloned();
         if trace.is_none() && config.faults.is_none() {
             return None;
         }

@@ -167,7 +167,10 @@ fn example(name: &str) -> &'static str {
 
 /// A reason code in hex (`0x87`) or decimal (`135`) that MQTT 5 defines.
 pub fn reason(value: &str) -> Result<ReasonCode, String> {
-    let byte = match value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")) {
+    let byte = match value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+    {
         Some(hex) => u8::from_str_radix(hex, 16).ok(),
         None => value.parse::<u8>().ok(),
     };
@@ -237,7 +240,10 @@ mod tests {
             Action::parse("delay=500ms").unwrap().0,
             Action::Delay(Duration::from_millis(500))
         );
-        assert_eq!(Action::parse("throttle=10KB/s").unwrap().0, Action::Throttle(10_000));
+        assert_eq!(
+            Action::parse("throttle=10KB/s").unwrap().0,
+            Action::Throttle(10_000)
+        );
         let (action, implied) = Action::parse("no-pingresp").unwrap();
         assert_eq!(action, Action::Drop);
         assert_eq!(implied.types, Some(&["PINGRESP"][..]));
@@ -246,7 +252,11 @@ mod tests {
     #[test]
     fn bad_actions_say_what_to_write() {
         let err = |w: &str| Action::parse(w).unwrap_err();
-        assert!(err("dorp").contains("unknown action `dorp`"), "{}", err("dorp"));
+        assert!(
+            err("dorp").contains("unknown action `dorp`"),
+            "{}",
+            err("dorp")
+        );
         assert!(err("delay").contains("delay=500ms"), "{}", err("delay"));
         assert!(err("delay=5").contains("unit"), "{}", err("delay=5"));
         assert!(err("connack=0x00").contains("0x80 or more"));

@@ -79,7 +79,10 @@ impl Faults {
 
     /// Adds rules; returns their numbers.
     pub fn add(&self, specs: Vec<RuleSpec>, source: Source, now: Instant) -> Vec<u64> {
-        let new: Vec<Arc<Rule>> = specs.into_iter().map(|s| self.rule(s, source, now)).collect();
+        let new: Vec<Arc<Rule>> = specs
+            .into_iter()
+            .map(|s| self.rule(s, source, now))
+            .collect();
         let ids = new.iter().map(|r| r.id).collect();
         self.update(|rules| rules.extend(new));
         ids
@@ -87,7 +90,10 @@ impl Faults {
 
     /// Replaces every rule from `source` (SIGHUP: the file's).
     pub fn replace(&self, specs: Vec<RuleSpec>, source: Source, now: Instant) {
-        let new: Vec<Arc<Rule>> = specs.into_iter().map(|s| self.rule(s, source, now)).collect();
+        let new: Vec<Arc<Rule>> = specs
+            .into_iter()
+            .map(|s| self.rule(s, source, now))
+            .collect();
         self.update(|rules| {
             rules.retain(|r| r.source != source);
             rules.extend(new);
@@ -106,9 +112,7 @@ impl Faults {
         self.update(|rules| {
             let before = rules.len();
             rules.retain(|r| {
-                let hit = what == "all"
-                    || Some(r.id) == id
-                    || words(&r.spec.text) == words(what);
+                let hit = what == "all" || Some(r.id) == id || words(&r.spec.text) == words(what);
                 !hit
             });
             removed = before - rules.len();
@@ -188,7 +192,8 @@ impl Rule {
 
 /// A number in [0, 1) from (seed, rule, n): splitmix64's finaliser.
 fn unit_draw(seed: u64, rule: u64, n: u64) -> f64 {
-    let mut z = seed ^ rule.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n.wrapping_mul(0xD1B5_4A32_D192_ED69);
+    let mut z =
+        seed ^ rule.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n.wrapping_mul(0xD1B5_4A32_D192_ED69);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
@@ -212,9 +217,15 @@ mod tests {
     fn fired_pattern(seed: u64) -> Vec<bool> {
         let faults = Faults::new(seed, false);
         let now = Instant::now();
-        faults.add(vec![rule::parse("p=0.3 ; drop").unwrap()], Source::Flag, now);
+        faults.add(
+            vec![rule::parse("p=0.3 ; drop").unwrap()],
+            Source::Flag,
+            now,
+        );
         let ack = Packet::PubAck(PubResponse::new(1));
-        (0..200).map(|_| faults.check(&ctx(&ack), now).is_some()).collect()
+        (0..200)
+            .map(|_| faults.check(&ctx(&ack), now).is_some())
+            .collect()
     }
 
     #[test]
@@ -233,7 +244,9 @@ mod tests {
         let specs = vec![rule::parse("type=puback nth=2 ; drop").unwrap()];
         assert_eq!(faults.add(specs, Source::Flag, now), vec![1]);
         let ack = Packet::PubAck(PubResponse::new(1));
-        let fired: Vec<bool> = (0..4).map(|_| faults.check(&ctx(&ack), now).is_some()).collect();
+        let fired: Vec<bool> = (0..4)
+            .map(|_| faults.check(&ctx(&ack), now).is_some())
+            .collect();
         assert_eq!(fired, [false, true, false, false]);
         assert!(faults.check(&ctx(&Packet::PingReq), now).is_none());
         assert_eq!(faults.fired()[Action::Drop.kind()], 1);

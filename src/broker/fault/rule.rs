@@ -127,7 +127,11 @@ fn set_key(m: &mut Match, word: &str) -> Result<(), String> {
             let dir = match value {
                 "in" => Dir::In,
                 "out" => Dir::Out,
-                _ => return Err(format!("`{word}`: `dir` is `in` (from the client) or `out`")),
+                _ => {
+                    return Err(format!(
+                        "`{word}`: `dir` is `in` (from the client) or `out`"
+                    ))
+                }
             };
             once!(m.dir, dir)
         }
@@ -141,8 +145,14 @@ fn set_key(m: &mut Match, word: &str) -> Result<(), String> {
                 .ok_or_else(|| format!("`{word}`: `p` is a probability, 0 < p <= 1 (e.g. 0.1)"))?;
             once!(m.p, p)
         }
-        "after" => once!(m.after, action::duration(value).map_err(|e| format!("`{word}`: {e}"))?),
-        "for" => once!(m.window, action::duration(value).map_err(|e| format!("`{word}`: {e}"))?),
+        "after" => once!(
+            m.after,
+            action::duration(value).map_err(|e| format!("`{word}`: {e}"))?
+        ),
+        "for" => once!(
+            m.window,
+            action::duration(value).map_err(|e| format!("`{word}`: {e}"))?
+        ),
         _ => return Err(format!("`{word}`: unknown key `{key}` (keys: {KEYS})")),
     }
     Ok(())
@@ -260,7 +270,10 @@ mod tests {
             }
         );
         let rule = parse("  topic=a/# p=0.25 after=5s for=10s ;  delay=500ms ").unwrap();
-        assert_eq!(rule.text, "topic=a/# p=0.25 after=5s for=10s ;  delay=500ms");
+        assert_eq!(
+            rule.text,
+            "topic=a/# p=0.25 after=5s for=10s ;  delay=500ms"
+        );
         assert_eq!(rule.matcher.p, Some(0.25));
         assert_eq!(rule.matcher.window, Some(Duration::from_secs(10)));
         assert_eq!(parse("; close").unwrap().matcher, Match::default());
@@ -309,7 +322,8 @@ mod tests {
         assert_eq!(rules.len(), 1);
         let err = parse_file("faults.txt", "; close\nbogus\n").unwrap_err();
         assert!(
-            err.to_string().starts_with("faults.txt:2: fault rule `bogus`"),
+            err.to_string()
+                .starts_with("faults.txt:2: fault rule `bogus`"),
             "{err}"
         );
     }

@@ -138,11 +138,21 @@ pub struct ServeArgs {
     pub trace: Option<PathBuf>,
 
     /// Trace only clients whose identifier matches GLOB (* and ?)
-    #[arg(long, value_name = "GLOB", help_heading = "Test fixture", requires = "trace")]
+    #[arg(
+        long,
+        value_name = "GLOB",
+        help_heading = "Test fixture",
+        requires = "trace"
+    )]
     pub trace_client: Option<String>,
 
     /// Payload bytes kept per trace line; longer payloads are cut [default: 256]
-    #[arg(long, value_name = "BYTES", help_heading = "Test fixture", requires = "trace")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        help_heading = "Test fixture",
+        requires = "trace"
+    )]
     pub trace_payload: Option<usize>,
 
     /// Format of the -v log lines on stderr: text (mosquitto's) or json (one object a line)

@@ -178,8 +178,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // Handlers first: a script may send SIGTERM as soon as it reads the port.
-    let mut term =
-        signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let broker = broker::start(config).await?;
