@@ -74,9 +74,10 @@ count=N (at most N times), p=P (probability; --fault-seed repeats a run), after=
 for=TIME (a window from when the rule was loaded). Actions: close (no DISCONNECT),
 disconnect=CODE (MQTT 5 DISCONNECT, then close), connack=CODE (refuse the CONNECT), drop
 (not handled, or not sent), delay=TIME (the packet waits, and the connection with it),
-duplicate (an outgoing PUBLISH is sent again with DUP), stall=TIME (after this packet
-nothing is read or written for TIME), no-pingresp, throttle=RATE (what the broker sends
-goes at RATE, e.g. 100B/s), takeover (ends the connection as a takeover does, 0x8E).
+duplicate (an outgoing PUBLISH is sent again with DUP), stall=TIME (from this packet on
+nothing is read or written for TIME; an outgoing one still goes, an incoming one is
+handled and its answer waits), no-pingresp, throttle=RATE (what the broker sends goes at
+RATE, e.g. 100B/s), takeover (ends the connection as a takeover does, 0x8E).
 Every fault that fires is logged at -v and counted in $SYS/broker/faults/...
 With --allow-control, clients the ACL allows publish `add RULE`, `remove RULE|#N|all` or
 `list` to $CONTROL/mqtk/faults; the answer goes to the MQTT 5 response topic and the
