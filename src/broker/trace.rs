@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
@@ -39,6 +39,9 @@ pub struct Trace {
     payload_max: usize,
     lines: AtomicU64,
     dropped: AtomicU64,
+    /// `--trace -`: dropped once the `listening on` lines are out (`open_stdout`); the
+    /// writer waits for that, so the trace never comes before them on stdout.
+    gate: Mutex<Option<mpsc::Sender<()>>>,
 }
 
 impl Trace {
@@ -50,16 +53,29 @@ impl Trace {
         payload_max: usize,
     ) -> std::io::Result<Arc<Trace>> {
         let (tx, rx) = mpsc::sync_channel::<String>(QUEUE);
+        let (gate, gate_rx) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("mqtk-trace".into())
-            .spawn(move || write_lines(sink, rx))?;
+            .spawn(move || {
+                if matches!(sink, TraceSink::Stdout) {
+                    // Err once `open_stdout` dropped the sender: that is the signal.
+                    let _ = gate_rx.recv();
+                }
+                write_lines(sink, rx)
+            })?;
         Ok(Arc::new(Trace {
             tx,
             clients,
             payload_max,
             lines: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            gate: Mutex::new(Some(gate)),
         }))
+    }
+
+    /// Lets `--trace -` write to stdout: call once the `listening on` lines are out.
+    pub fn open_stdout(&self) {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// True when packets of `client_id` are traced.
@@ -419,6 +435,7 @@ mod tests {
             payload_max: 10,
             lines: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            gate: Mutex::new(None),
         };
         assert!(trace.wants("dev-1") && !trace.wants("ops"));
         for _ in 0..3 {

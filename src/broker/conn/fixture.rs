@@ -23,6 +23,9 @@ use crate::protocol::{Connect, Packet, Properties, Publish, QoS, ReasonCode};
 
 /// The topic that changes the fault rules at run time (`--allow-control`).
 pub(crate) const CONTROL_TOPIC: &str = "$CONTROL/mqtk/faults";
+/// Publishes under this prefix are commands to this broker, never routed. Other
+/// `$CONTROL/...` topics (mosquitto's dynamic security) stay ordinary topics.
+pub(crate) const CONTROL_PREFIX: &str = "$CONTROL/mqtk/";
 
 /// What a rule did to a CONNECT.
 pub(super) enum ConnectFault {
@@ -305,7 +308,7 @@ impl Conn {
             .map_err(|e| End::Network(e.to_string()))
     }
 
-    /// A PUBLISH to `$CONTROL/mqtk/faults`: `add RULE`, `remove RULE|#N|all` or `list`,
+    /// A PUBLISH under `$CONTROL/mqtk/`; `$CONTROL/mqtk/faults` takes `add RULE`, `remove RULE|#N|all` or `list`,
     /// allowed with `--allow-control` to clients the ACL lets publish there. The
     /// answer goes to the MQTT 5 response topic, if any, and into the PUBACK/PUBREC
     /// reason code (0x83 for a bad command, 0x87 when not allowed).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::broker::conn::connection::{Conn, End};
+use crate::broker::conn::fixture::CONTROL_PREFIX;
 use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::protocol::session::Event;
 use crate::protocol::{
@@ -70,7 +71,7 @@ impl Conn {
     /// only once per packet id).
     fn on_message(&mut self, publish: Publish, now: Instant) -> Result<(), End> {
         topic::validate_topic_name(&publish.topic)?;
-        if publish.topic.starts_with("$CONTROL/") {
+        if publish.topic.starts_with(CONTROL_PREFIX) {
             // Not a message: a command to the broker, never routed (`fixture.rs`).
             self.on_control(publish, now);
             return Ok(());

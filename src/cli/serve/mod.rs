@@ -182,6 +182,7 @@ async fn serve(
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    let trace = config.trace.clone();
     let broker = broker::start(config).await?;
     if let Some(setup) = &faults {
         let (n, seed) = (setup.faults.active(), setup.faults.seed());
@@ -194,6 +195,10 @@ async fn serve(
         .context("cannot write to stdout")?;
     for url in setup::start_listeners(listeners, broker.handle()).await? {
         output::stdout_line(format!("listening on {url}")).context("cannot write to stdout")?;
+    }
+    if let Some(trace) = &trace {
+        // `--trace -` comes after the `listening on` lines.
+        trace.open_stdout();
     }
     loop {
         tokio::select! {
