@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::broker::fault::Faults;
 use crate::broker::hooks::{AllowAll, Authenticator, NoPersistence, Persistence};
+use crate::broker::trace::Trace;
 use crate::protocol::codec::MAX_VARINT;
 
 /// `--max-queued-bytes`'s default: 128 MiB per session, so that a few offline sessions
@@ -60,6 +62,13 @@ pub struct BrokerConfig {
     /// event loop before it reads again, so packets on different connections are
     /// applied in the order their sockets became readable.
     pub ordered: bool,
+    /// Fault injection (`--fault`, `--faults`, `--allow-control`); `None`: off, and the
+    /// connections pay nothing for it.
+    pub faults: Option<Arc<Faults>>,
+    /// `--trace`.
+    pub trace: Option<Arc<Trace>>,
+    /// `--log-format json`: `-v` lines as JSON objects.
+    pub log_json: bool,
 }
 
 impl Default for BrokerConfig {
@@ -84,6 +93,9 @@ impl Default for BrokerConfig {
             auth: Arc::new(AllowAll),
             persistence: Arc::new(NoPersistence),
             ordered: false,
+            faults: None,
+            trace: None,
+            log_json: false,
         }
     }
 }

@@ -58,10 +58,14 @@
 //!   at start.
 //! - `server`: `start`, the listener, housekeeping, graceful shutdown; `listeners`: the
 //!   TLS and WebSocket listeners.
+//! - `fault/`: fault injection rules (`--fault`, `--faults`, `$CONTROL/mqtk/faults`):
+//!   parsed and matched here, applied by `conn/fixture.rs`; `trace`: `--trace`, one
+//!   JSON line per packet through a bounded queue to a writer thread.
 
 pub mod access;
 mod config;
 mod conn;
+pub mod fault;
 mod file_error;
 pub mod hooks;
 mod limits;
@@ -73,6 +77,7 @@ mod route;
 mod server;
 mod shared;
 mod sys;
+pub mod trace;
 mod will;
 
 pub use crate::net::Transport;

@@ -1,8 +1,10 @@
 //! The state every connection task shares: the router, the session store, delayed
 //! wills, hooks. Also "end a session": remove
 //! its subscriptions, give unacknowledged shared messages to other members, publish
-//! a will still waiting. Must not do I/O.
+//! a will still waiting. And the `-v` log lines, as text or (`--log-format json`) as JSON
+//! objects. Must not do I/O beyond `output`'s log lines.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -16,7 +18,7 @@ use crate::broker::persist::session_store::SessionStore;
 use crate::broker::route::flow::Blocked;
 use crate::broker::route::message::{Delivery, Message};
 use crate::broker::route::router::{Routed, Router};
-use crate::broker::sys::{Gauges, SysState};
+use crate::broker::sys::{FixtureGauges, Gauges, SysState};
 use crate::broker::will::DelayedWills;
 use crate::protocol::{topic, Properties, QoS};
 
@@ -98,17 +100,24 @@ impl Shared {
         }
         self.log_dropped(&routed);
         if self.config.verbosity >= 2 {
-            crate::output::log_line(format_args!(
-                "{}: publish to {} ({} bytes, q{}, r{}): {} receivers, {} dropped, {} waiting",
-                timestamp(),
-                &*msg.topic,
-                msg.payload.len(),
-                msg.qos as u8,
-                u8::from(msg.retain),
-                routed.delivered,
-                routed.dropped,
-                routed.blocked.len()
-            ));
+            let fields = LogFields {
+                event: "publish",
+                ..LogFields::default()
+            };
+            self.log_with(
+                2,
+                fields,
+                format_args!(
+                    "publish to {} ({} bytes, q{}, r{}): {} receivers, {} dropped, {} waiting",
+                    &*msg.topic,
+                    msg.payload.len(),
+                    msg.qos as u8,
+                    u8::from(msg.retain),
+                    routed.delivered,
+                    routed.dropped,
+                    routed.blocked.len()
+                ),
+            );
         }
         (std::mem::take(&mut routed.blocked), routed.matched)
     }
@@ -128,6 +137,7 @@ impl Shared {
                 clients_disconnected,
                 subscriptions,
                 retained,
+                fixture: self.fixture_gauges(),
             }
         };
         self.sys
@@ -200,10 +210,83 @@ impl Shared {
         }
     }
 
+    /// The fault and trace counters for `$SYS`, when those are on.
+    fn fixture_gauges(&self) -> Option<FixtureGauges> {
+        let (faults, trace) = (&self.config.faults, &self.config.trace);
+        if faults.is_none() && trace.is_none() {
+            return None;
+        }
+        Some(FixtureGauges {
+            faults: faults.as_ref().map(|f| (f.fired(), f.active())),
+            trace: trace.as_ref().map(|t| t.counts()),
+        })
+    }
+
     /// Logs a line at `-v` (level 1) or `-vv` (level 2).
     pub fn log(&self, level: u8, line: std::fmt::Arguments<'_>) {
-        if self.config.verbosity >= level {
+        self.log_with(level, LogFields::default(), line);
+    }
+
+    /// Logs a line with its fields: as text, `SECONDS: LINE` (mosquitto's form), or
+    /// with `--log-format json` one JSON object with the fields and the line.
+    pub fn log_with(&self, level: u8, fields: LogFields<'_>, line: std::fmt::Arguments<'_>) {
+        if self.config.verbosity < level {
+            return;
+        }
+        if !self.config.log_json {
             crate::output::log_line(format_args!("{}: {}", timestamp(), line));
+            return;
+        }
+        let now = std::time::SystemTime::now();
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            "time".into(),
+            crate::output::message::rfc3339_utc(now).into(),
+        );
+        let ns = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        obj.insert("unix_ns".into(), (ns.as_nanos() as u64).into());
+        obj.insert(
+            "level".into(),
+            if level >= 2 { "debug" } else { "info" }.into(),
+        );
+        obj.insert("event".into(), fields.event.into());
+        if let Some(id) = fields.client_id {
+            obj.insert("client_id".into(), id.into());
+        }
+        if let Some(addr) = fields.address {
+            obj.insert("address".into(), addr.to_string().into());
+        }
+        if let Some(reason) = fields.reason {
+            obj.insert("reason".into(), reason.into());
+        }
+        obj.insert("message".into(), line.to_string().into());
+        crate::output::log_line(serde_json::Value::Object(obj));
+    }
+}
+
+/// The fields of a log line beyond its text (`--log-format json`).
+#[derive(Debug, Clone)]
+pub struct LogFields<'a> {
+    /// What happened: `connected`, `disconnected`, `refused`, `fault`, ...; `log` for
+    /// lines without a name of their own.
+    pub event: &'static str,
+    /// The client concerned.
+    pub client_id: Option<&'a str>,
+    /// Its address.
+    pub address: Option<SocketAddr>,
+    /// Why (a reason code, an error, the rule that fired).
+    pub reason: Option<String>,
+}
+
+impl Default for LogFields<'_> {
+    fn default() -> Self {
+        LogFields {
+            event: "log",
+            client_id: None,
+            address: None,
+            reason: None,
         }
     }
 }

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::broker::fault::action::{KINDS, SYS_TOPICS};
+
 /// Broker-wide counters.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -39,6 +41,17 @@ pub struct Gauges {
     pub subscriptions: usize,
     /// Retained messages.
     pub retained: usize,
+    /// Fault and trace counters, when either is on.
+    pub fixture: Option<FixtureGauges>,
+}
+
+/// What `$SYS/broker/faults/...` and `$SYS/broker/trace/...` show.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FixtureGauges {
+    /// Faults fired by action (in the order of `fault::action::KINDS`), and rules in force.
+    pub faults: Option<([u64; KINDS.len()], usize)>,
+    /// Trace lines queued and dropped.
+    pub trace: Option<(u64, u64)>,
 }
 
 /// The `$SYS` values published last.
@@ -73,7 +86,7 @@ pub fn sys_topics(stats: &Stats, gauges: Gauges) -> Vec<(&'static str, String)> 
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
     let received = get(&stats.publish_received);
     let sent = get(&stats.publish_sent);
-    vec![
+    let mut topics = vec![
         (
             "$SYS/broker/version",
             format!("mqtk version {}", env!("CARGO_PKG_VERSION")),
@@ -117,7 +130,28 @@ pub fn sys_topics(stats: &Stats, gauges: Gauges) -> Vec<(&'static str, String)> 
             "$SYS/broker/retained messages/count",
             gauges.retained.to_string(),
         ),
-    ]
+    ];
+    if let Some(fixture) = gauges.fixture {
+        fixture_topics(fixture, &mut topics);
+    }
+    topics
+}
+
+/// `$SYS/broker/faults/...` (fired in all and by action, rules in force) and
+/// `$SYS/broker/trace/...` (lines, dropped).
+fn fixture_topics(fixture: FixtureGauges, topics: &mut Vec<(&'static str, String)>) {
+    if let Some((fired, rules)) = fixture.faults {
+        let total: u64 = fired.iter().sum();
+        topics.push(("$SYS/broker/faults/fired", total.to_string()));
+        for (topic, n) in SYS_TOPICS.iter().zip(fired) {
+            topics.push((topic, n.to_string()));
+        }
+        topics.push(("$SYS/broker/faults/rules", rules.to_string()));
+    }
+    if let Some((lines, dropped)) = fixture.trace {
+        topics.push(("$SYS/broker/trace/lines", lines.to_string()));
+        topics.push(("$SYS/broker/trace/dropped", dropped.to_string()));
+    }
 }
 
 #[cfg(test)]

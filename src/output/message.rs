@@ -435,8 +435,9 @@ impl JsonProperties<'_> {
     }
 }
 
-/// Text when the bytes are UTF-8, else base64; with the encoding's name.
-fn text_or_base64(bytes: &[u8]) -> (String, &'static str) {
+/// Text when the bytes are UTF-8, else base64; with the encoding's name (`text`,
+/// `base64`). Also the payloads of `serve --trace`.
+pub fn text_or_base64(bytes: &[u8]) -> (String, &'static str) {
     match std::str::from_utf8(bytes) {
         Ok(text) => (text.to_string(), "text"),
         Err(_) => (

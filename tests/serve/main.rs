@@ -4,11 +4,13 @@
 //! bytes and exact replies, `flow` for back-pressure, `graceful` for the close after a
 //! reason (read, not reset), `order` for `--threads 1`, `durable` for `--data-dir`,
 //! `deploy` for TLS, WebSocket, passwords, ACLs and `-c FILE`, `limits` for the abuse
-//! limits, `paho` with the paho-mqtt Python client. One test binary; the harness is `support` (tests/support).
+//! limits, `paho` with the paho-mqtt Python client, `faults` for `--fault` (the broker as a
+//! test fixture), `trace` for `--trace`. One test binary; the harness is `support` (tests/support).
 
 mod conformance;
 mod deploy;
 mod durable;
+mod faults;
 mod flow;
 mod graceful;
 mod limits;
@@ -16,4 +18,5 @@ mod order;
 mod paho;
 mod pubsub;
 mod sessions;
+mod trace;
 mod v5;

@@ -11,6 +11,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::broker::conn::connection::Conn;
+use crate::broker::conn::fixture::{connect_fault, ConnectFault};
 use crate::broker::conn::linger::linger;
 use crate::broker::conn::signal::Signal;
 use crate::broker::hooks::ClientIdentity;
@@ -18,7 +19,7 @@ use crate::broker::limits::{self, Limit};
 use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::Previous;
 use crate::broker::route::mailbox::Mailbox;
-use crate::broker::shared::Shared;
+use crate::broker::shared::{LogFields, Shared};
 use crate::broker::will::PendingWill;
 use crate::net::{Connection, Stream};
 use crate::protocol::session::{Role, Session, SessionConfig};
@@ -146,7 +147,17 @@ async fn refuse(
     shared: &Shared,
     peer: SocketAddr,
 ) {
-    shared.log(1, format_args!("Refused connection from {peer}: {code}."));
+    let fields = LogFields {
+        event: "refused",
+        address: Some(peer),
+        reason: Some(code.to_string()),
+        ..LogFields::default()
+    };
+    shared.log_with(
+        1,
+        fields,
+        format_args!("Refused connection from {peer}: {code}."),
+    );
     let ack = ConnAck {
         session_present: false,
         reason_code: code,
@@ -173,6 +184,14 @@ async fn accept(
     if let Err(code) = check_connect(&connect, &shared) {
         refuse(io, version, code, &shared, peer).await;
         return None;
+    }
+    match connect_fault(&shared, &connect, peer).await {
+        ConnectFault::Pass => {}
+        ConnectFault::Refuse(code) => {
+            refuse(io, version, code, &shared, peer).await;
+            return None;
+        }
+        ConnectFault::Close => return None,
     }
     let conn_id = shared.next_id();
     let assigned = connect.client_id.is_empty();
@@ -226,7 +245,9 @@ async fn accept(
         send_maximum: granted.send_maximum,
         extra: None,
         signal,
+        tap: None,
     });
+    conn.attach_tap(&connect);
     // CONNACK goes before anything the resumed session resends.
     conn.encode(Packet::ConnAck(ack));
     conn.save_session(true);
@@ -416,8 +437,15 @@ fn log_connected(
     client_id: &str,
     keep_alive: u16,
 ) {
-    shared.log(
+    let fields = LogFields {
+        event: "connected",
+        client_id: Some(client_id),
+        address: Some(peer),
+        reason: None,
+    };
+    shared.log_with(
         1,
+        fields,
         format_args!(
             "New client connected from {peer} as {client_id} (p{}, c{}, k{}{}).",
             connect.protocol_version.level(),

@@ -18,10 +18,11 @@ use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::broker::conn::linger::linger;
 use crate::broker::conn::signal::{Signal, TakeOverReply, Wake};
+use crate::broker::conn::tap::{FaultEnd, Tap};
 use crate::broker::hooks::ClientIdentity;
 use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::route::flow::{self, Blocked};
-use crate::broker::shared::Shared;
+use crate::broker::shared::{LogFields, Shared};
 use crate::broker::will::PendingWill;
 use crate::net::connection::MAX_READ;
 use crate::net::Connection;
@@ -43,6 +44,14 @@ pub(super) enum End {
     TakenOver(TakeOverReply),
     /// The broker is stopping.
     Shutdown,
+    /// A fault rule ended it (`--fault`): with an MQTT 5 DISCONNECT reason, or silently.
+    Fault(FaultEnd),
+}
+
+impl From<FaultEnd> for End {
+    fn from(fault: FaultEnd) -> End {
+        End::Fault(fault)
+    }
 }
 
 impl From<Wake> for End {
@@ -84,6 +93,9 @@ pub(super) struct Conn {
     pub extra: Option<Box<ConnExtra>>,
     /// Takeover, shutdown and keep-alive wake-ups (shared with the session store).
     pub signal: Arc<Signal>,
+    /// Fault injection and tracing (`fixture.rs`), when on for this client; `None`
+    /// costs one check per packet.
+    pub tap: Option<Box<Tap>>,
 }
 
 /// What most connections never use, boxed on first use (memory per idle connection).
@@ -129,6 +141,13 @@ impl Conn {
                     return end;
                 }
                 if let Err(end) = self.decode_all(Instant::now()) {
+                    return end;
+                }
+                continue;
+            }
+            if self.tap_stops() {
+                // A fault holds the connection (delay, stall) or ends it. Boxed: rare.
+                if let Err(end) = Box::pin(self.serve_hold()).await {
                     return end;
                 }
                 continue;
@@ -243,7 +262,7 @@ impl Conn {
             && self.kept.session.inflight_len() < usize::from(self.send_maximum)
     }
 
-    fn decode_all(&mut self, now: Instant) -> Result<(), End> {
+    pub(super) fn decode_all(&mut self, now: Instant) -> Result<(), End> {
         loop {
             match Packet::decode(
                 &mut self.io.rbuf,
@@ -257,12 +276,21 @@ impl Conn {
                             "second CONNECT".into(),
                         ));
                     }
+                    let packet = match self.tap {
+                        None => packet,
+                        Some(_) => match self.tap_in(packet, now)? {
+                            Some(packet) => packet,
+                            None if self.tap_stops() => return Ok(()),
+                            None => continue,
+                        },
+                    };
                     self.kept.session.handle_packet(packet, now)?;
                     // Handle what this packet caused before decoding the next one, so
                     // a DISCONNECT stops the loop with the right state.
                     self.drive(now)?;
-                    if self.is_blocked() {
-                        // Flow control: the rest waits until this message is settled.
+                    if self.is_blocked() || self.tap_stops() {
+                        // Flow control: the rest waits until this message is settled;
+                        // so it does behind a fault's hold.
                         return Ok(());
                     }
                 }
@@ -272,8 +300,19 @@ impl Conn {
         }
     }
 
-    /// Encodes one packet into the write buffer, applying outgoing topic aliases.
+    /// Encodes one packet into the write buffer, applying outgoing topic aliases; through
+    /// the fault rules and the trace when they are on for this client.
     pub fn encode(&mut self, packet: Packet) {
+        match self.tap {
+            None => {
+                self.encode_wire(packet);
+            }
+            Some(_) => self.encode_tapped(packet),
+        }
+    }
+
+    /// `encode` without the tap; gives back the packet as it went on the wire.
+    pub(super) fn encode_wire(&mut self, packet: Packet) -> Packet {
         let packet = match packet {
             Packet::Publish(mut publish) => {
                 self.apply_topic_alias(&mut publish);
@@ -295,6 +334,7 @@ impl Conn {
                 ),
             );
         }
+        packet
     }
 
     /// MQTT 5.0 §3.3.2.3.4: the first message on a topic carries topic and alias, the
@@ -317,7 +357,11 @@ impl Conn {
 
     /// Writes the buffer; a takeover or shutdown arriving meanwhile (a client that
     /// stopped reading) ends the connection instead of waiting.
-    async fn write_out(&mut self) -> Result<(), End> {
+    pub(super) async fn write_out(&mut self) -> Result<(), End> {
+        if let Some(rate) = self.throttle() {
+            // Boxed: only a `throttle` fault comes here.
+            return Box::pin(self.write_throttled(rate)).await;
+        }
         let len = self.io.wbuf.len();
         // By hand rather than `select!` over `write_all`: the future is then only a
         // reference (memory per idle connection).
@@ -463,8 +507,13 @@ impl Conn {
             End::KeepAlive => Some(ReasonCode::KeepAliveTimeout),
             End::TakenOver(_) => Some(ReasonCode::SessionTakenOver),
             End::Shutdown => Some(ReasonCode::ServerShuttingDown),
+            End::Fault(fault) => fault.reason,
             End::Disconnect { .. } | End::Network(_) => None,
         };
+        if let End::Fault(FaultEnd { reason: None, .. }) = end {
+            // A silent close: what was not sent yet is lost, as on a broken link.
+            self.io.wbuf.clear();
+        }
         let told = matches!((reason, self.version), (Some(_), ProtocolVersion::V5));
         if let (Some(code), true) = (reason, told) {
             let mut disconnect = Disconnect::with_reason(code);
@@ -479,30 +528,33 @@ impl Conn {
 
     fn log_end(&self, end: &End) {
         let id = &self.identity.client_id;
-        match end {
-            End::Disconnect { .. } => self
-                .shared
-                .log(1, format_args!("Client {id} disconnected.")),
-            End::Network(why) => self.shared.log(
-                1,
-                format_args!("Client {id} ({}) closed its connection: {why}.", self.peer),
-            ),
-            End::Error(code, why) => self
-                .shared
-                .log(1, format_args!("Client {id} disconnected: {why} ({code}).")),
-            End::KeepAlive => self.shared.log(
-                1,
-                format_args!("Client {id} has exceeded timeout, disconnecting."),
-            ),
-            End::TakenOver(_) => self.shared.log(
-                1,
-                format_args!("Client {id} already connected, closing old connection."),
-            ),
-            End::Shutdown => self.shared.log(
-                2,
-                format_args!("Client {id} disconnected: server shutting down."),
-            ),
-        }
+        let (level, event, reason) = match end {
+            End::Disconnect { .. } => (1, "disconnected", None),
+            End::Network(why) => (1, "closed", Some(why.clone())),
+            End::Error(code, why) => (1, "disconnected", Some(format!("{why} ({code})"))),
+            End::KeepAlive => (1, "timed-out", None),
+            End::TakenOver(_) => (1, "taken-over", None),
+            End::Shutdown => (2, "disconnected", Some("server shutting down".into())),
+            End::Fault(fault) => (1, "disconnected", Some(fault.why.clone())),
+        };
+        let fields = LogFields {
+            event,
+            client_id: Some(id),
+            address: Some(self.peer),
+            reason: reason.clone(),
+        };
+        let why = reason.unwrap_or_default();
+        let peer = self.peer;
+        let line = match end {
+            End::Disconnect { .. } => format!("Client {id} disconnected."),
+            End::Network(_) => format!("Client {id} ({peer}) closed its connection: {why}."),
+            End::KeepAlive => format!("Client {id} has exceeded timeout, disconnecting."),
+            End::TakenOver(_) => format!("Client {id} already connected, closing old connection."),
+            End::Error(..) | End::Shutdown | End::Fault(_) => {
+                format!("Client {id} disconnected: {why}.")
+            }
+        };
+        self.shared.log_with(level, fields, format_args!("{line}"));
     }
 
     /// Publishes the will unless the client disconnected normally (MQTT 5.0 §3.1.2.5);
@@ -513,6 +565,8 @@ impl Conn {
             End::Disconnect { will } => *will,
             End::Shutdown => false,
             End::TakenOver(_) => will.delay.is_zero(),
+            End::Fault(fault) if fault.takeover => will.delay.is_zero(),
+            End::Fault(_) => true,
             End::Network(_) | End::Error(..) | End::KeepAlive => true,
         };
         if !publish {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::broker::conn::connection::{Conn, End};
+use crate::broker::conn::fixture::CONTROL_PREFIX;
 use crate::broker::limits;
 use crate::broker::route::message::{Delivery, Message, SubOptions};
 use crate::protocol::session::Event;
@@ -37,6 +38,12 @@ impl Conn {
         while let Some(packet) = self.kept.session.poll_transmit(now) {
             self.encode(packet);
         }
+        if self.tap.is_some() {
+            // An outgoing fault may have ended the connection (`fixture.rs`).
+            if let Some(end) = self.tap_end() {
+                return Err(end);
+            }
+        }
         Ok(())
     }
 
@@ -65,6 +72,11 @@ impl Conn {
     /// only once per packet id).
     fn on_message(&mut self, publish: Publish, now: Instant) -> Result<(), End> {
         topic::validate_topic_name(&publish.topic)?;
+        if publish.topic.starts_with(CONTROL_PREFIX) {
+            // Not a message: a command to the broker, never routed (`fixture.rs`).
+            self.on_control(publish, now);
+            return Ok(());
+        }
         let id = &self.identity.client_id;
         if publish.topic.starts_with("$SYS") {
             // MQTT 5.0 §4.7.2: clients should not be able to publish into $SYS.

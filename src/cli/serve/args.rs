@@ -143,4 +143,46 @@ pub struct ServeArgs {
     /// Also listen for MQTT over WebSocket on PORT
     #[arg(long, value_name = "PORT", help_heading = "More listeners", value_parser = values::parse_port)]
     pub ws_port: Option<u16>,
+
+    /// Inject a fault: `MATCH... ; ACTION`, e.g. 'client=dev-* type=puback nth=2 ; drop' (repeatable)
+    #[arg(long = "fault", value_name = "RULE", help_heading = "Test fixture")]
+    pub faults_given: Vec<String>,
+
+    /// Fault rules from FILE, one a line (# comments); read again on SIGHUP
+    #[arg(long = "faults", value_name = "FILE", help_heading = "Test fixture")]
+    pub faults_file: Option<PathBuf>,
+
+    /// Seed for the p= draws of fault rules, to repeat a run [default: random, logged with -v]
+    #[arg(long, value_name = "N", help_heading = "Test fixture")]
+    pub fault_seed: Option<u64>,
+
+    /// Let clients the ACL allows add and remove fault rules by publishing to $CONTROL/mqtk/faults
+    #[arg(long, help_heading = "Test fixture")]
+    pub allow_control: bool,
+
+    /// Write one JSON line per packet, both directions, to FILE (- for stdout)
+    #[arg(long, value_name = "FILE|-", help_heading = "Test fixture")]
+    pub trace: Option<PathBuf>,
+
+    /// Trace only clients whose identifier matches GLOB (* and ?)
+    #[arg(
+        long,
+        value_name = "GLOB",
+        help_heading = "Test fixture",
+        requires = "trace"
+    )]
+    pub trace_client: Option<String>,
+
+    /// Payload bytes kept per trace line; longer payloads are cut [default: 256]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        help_heading = "Test fixture",
+        requires = "trace"
+    )]
+    pub trace_payload: Option<usize>,
+
+    /// Format of the -v log lines on stderr: text (mosquitto's) or json (one object a line)
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }

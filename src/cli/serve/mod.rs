@@ -13,6 +13,7 @@ use crate::broker::listeners::ListenerSpec;
 use crate::cli::exit::Exit;
 
 mod args;
+mod fixture;
 mod setup;
 
 pub use args::ServeArgs;
@@ -25,7 +26,8 @@ Run an MQTT 3.1.1 and 5.0 broker.
 Before any other output on stdout it prints exactly one line
 `listening on mqtt://ADDR:PORT` (the real port with -p 0) and flushes it, then one line
 per further listener (mqtts://, ws://), so a script can start it in the background and
-read the port. Nothing else goes to stdout; logs go to stderr.
+read the port. Nothing else goes to stdout (but --trace -); logs go to stderr
+(--log-format json: one JSON object a line).
 
 By default it listens on 127.0.0.1:1883 only, allows anonymous clients, keeps everything
 in memory, and applies mosquitto's default limits: 20 QoS 1/2 messages in flight and 1000
@@ -59,6 +61,34 @@ After a DISCONNECT with a reason (MQTT 5) or a refusing CONNACK, the broker clos
 writing side and reads and discards for up to 1 s, until the client closes, so a client
 still sending reads the reason instead of a TCP reset.
 
+As a test fixture for client code, it misbehaves on purpose when asked: --fault RULE
+(repeatable) and --faults FILE (one rule a line, read again on SIGHUP) are a match and an
+action, `MATCH... ; ACTION`:
+  client=dev-* type=puback dir=in nth=2 ; drop
+  client=sensor-7 ; connack=0x87
+  type=publish dir=out topic=cmd/# p=0.1 ; duplicate
+  type=pingreq after=5s count=1 ; stall=30s
+Match keys (all must hold): client=GLOB, user=GLOB, topic=FILTER, type=T[,T...],
+dir=in|out (seen from the broker), nth=N (only the Nth match, counted broker-wide),
+count=N (at most N times), p=P (probability; --fault-seed repeats a run), after=TIME and
+for=TIME (a window from when the rule was loaded). Actions: close (no DISCONNECT),
+disconnect=CODE (MQTT 5 DISCONNECT, then close), connack=CODE (refuse the CONNECT), drop
+(not handled, or not sent), delay=TIME (the packet waits, and the connection with it),
+duplicate (an outgoing PUBLISH is sent again with DUP), stall=TIME (from this packet on
+nothing is read or written for TIME; an outgoing one still goes, an incoming one is
+handled and its answer waits), no-pingresp, throttle=RATE (what the broker sends goes at
+RATE, e.g. 100B/s), takeover (ends the connection as a takeover does, 0x8E).
+Every fault that fires is logged at -v and counted in $SYS/broker/faults/...
+With --allow-control, clients the ACL allows publish `add RULE`, `remove RULE|#N|all` or
+`list` to $CONTROL/mqtk/faults; the answer goes to the MQTT 5 response topic and the
+PUBACK reason code (0x83 for a bad rule, 0x87 when not allowed).
+
+--trace FILE|- writes one JSON line per packet in either direction (time, unix_ns,
+client_id, dir, type and the decoded packet, payload as text or base64, cut at
+--trace-payload BYTES); --trace-client GLOB picks the clients. The trace never slows the
+broker: when the writer falls behind, lines are dropped and counted in
+$SYS/broker/trace/dropped.
+
 SIGINT and SIGTERM stop it cleanly: MQTT 5 clients get DISCONNECT \"server shutting
 down\" (0x8B), and the exit status is 0. -c reads the common subset of a mosquitto.conf;
 flags given on the command line win over the file.
@@ -74,6 +104,8 @@ Examples:
   mqtk serve --bind 0.0.0.0 -p 1883 -v
   mqtk serve -p 0 | head -1                     pick a free port and print it
   mqtk serve -p 0 --threads 1                   a test fixture: packets in arrival order
+  mqtk serve -p 0 -v --fault 'type=puback dir=in nth=1 ; drop'
+  mqtk serve -p 0 --faults faults.txt --trace trace.jsonl --log-format json -v
   mqtk serve -c /etc/mosquitto/mosquitto.conf
   mqtk serve --data-dir /var/lib/mqtk --password-file passwd --allow-anonymous false
   mqtk serve --tls-port 8883 --cert server.pem --key server.key --ws-port 9001";
@@ -86,8 +118,9 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut config = broker_config(&args)?;
     deployment.apply_to(&mut config);
+    let faults = fixture::apply(&args, &mut config)?;
     let runtime = runtime(args.threads).context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, deployment.listeners))
+    runtime.block_on(serve(config, deployment.listeners, faults))
 }
 
 /// The runtime for `--threads`. One thread is tokio's current-thread runtime: one event
@@ -159,21 +192,44 @@ fn saturating_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-async fn serve(config: BrokerConfig, listeners: Vec<ListenerSpec>) -> anyhow::Result<()> {
+async fn serve(
+    config: BrokerConfig,
+    listeners: Vec<ListenerSpec>,
+    faults: Option<fixture::FaultSetup>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
     // Handlers first: a script may send SIGTERM as soon as it reads the port.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot install the SIGTERM handler")?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("cannot install the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    let trace = config.trace.clone();
     let broker = broker::start(config).await?;
+    if let Some(setup) = &faults {
+        let (n, seed) = (setup.faults.active(), setup.faults.seed());
+        broker.handle().log(
+            1,
+            format_args!("Fault injection on: {n} rule(s), seed {seed} (--fault-seed {seed} repeats the draws)."),
+        );
+    }
     output::stdout_line(format!("listening on mqtt://{}", broker.local_addr()))
         .context("cannot write to stdout")?;
     for url in setup::start_listeners(listeners, broker.handle()).await? {
         output::stdout_line(format!("listening on {url}")).context("cannot write to stdout")?;
     }
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    if let Some(trace) = &trace {
+        // `--trace -` comes after the `listening on` lines.
+        trace.open_stdout();
+    }
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                if let Some(line) = faults.as_ref().and_then(|f| f.reload()) {
+                    broker.handle().log(0, format_args!("{line}"));
+                }
+            }
+        }
     }
     broker.shutdown().await;
     Ok(())

@@ -503,7 +503,10 @@ impl Session {
                     .inflight
                     .remove(&comp.packet_id)
                     .expect("looked up just above");
-                self.finish(out, comp.reason_code);
+                // The PUBREC accepted the message. PUBCOMP's one failure, 0x92, answers a
+                // PUBREL resent after a reconnect whose first PUBCOMP was lost: "not an
+                // error during recovery" (MQTT 5.0 §3.7.2.1). The message was delivered.
+                self.finish(out, ReasonCode::Success);
                 self.fill_window();
             }
             _ => {}

@@ -55,6 +55,22 @@ fn qos2_publish_goes_through_pubrec_pubrel_pubcomp() {
 }
 
 #[test]
+fn pubcomp_not_found_after_a_resent_pubrel_still_completes_the_message() {
+    // The broker completed the flow and its PUBCOMP was lost with the connection; the
+    // PUBREL sent again on the next one gets 0x92 (MQTT 5.0 §3.7.2.1).
+    let c = clock();
+    let mut s = client(&c);
+    let seq = s.publish(msg("a", QoS::ExactlyOnce, "x"), c.at(0));
+    transmits(&mut s, c.at(0));
+    s.handle_packet(Packet::PubRec(ack(1)), c.at(1)).unwrap();
+    transmits(&mut s, c.at(1));
+    let mut comp = ack(1);
+    comp.reason_code = ReasonCode::PacketIdentifierNotFound;
+    s.handle_packet(Packet::PubComp(comp), c.at(2)).unwrap();
+    assert_eq!(events(&mut s), vec![delivered(seq, 1, QoS::ExactlyOnce)]);
+}
+
+#[test]
 fn pubrec_with_a_failure_code_ends_the_qos2_flow() {
     let c = clock();
     let mut s = client(&c);
