@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::payload::{Protos, Schemas};
+use crate::payload::{Codec, EncodeError, Protos, Schemas};
 
 /// Flags of the protobuf codec.
 #[derive(Debug, Clone, Args)]
@@ -53,5 +53,15 @@ impl SchemaArgs {
             protos,
             message: self.proto_message.clone(),
         })
+    }
+
+    /// `--encode`'s codec (pub, rr): one that writes (`auto` only reads), its schema
+    /// compiled.
+    pub fn encode_codec(&self, name: &str) -> anyhow::Result<Codec> {
+        let schemas = self.schemas()?;
+        match Codec::parse(name, &schemas).map_err(|e| anyhow::anyhow!("--encode: {e}"))? {
+            Codec::Auto => anyhow::bail!("--encode: {}", EncodeError::Auto),
+            codec => Ok(codec),
+        }
     }
 }
