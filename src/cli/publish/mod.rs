@@ -188,7 +188,7 @@ pub struct PublishArgs {
     pub jsonl: bool,
 
     /// With -l: each line is TOPIC<TAB>PAYLOAD
-    #[arg(long, help_heading = "Payload", requires = "stdin_line")]
+    #[arg(long, help_heading = "Payload")]
     pub topic_per_line: bool,
 
     /// With -l or --jsonl: report and skip bad lines instead of stopping at the first
@@ -231,7 +231,7 @@ pub struct PublishArgs {
     pub rate: Option<Duration>,
 
     /// With --jsonl: keep the recorded gaps between messages (from received_unix_ns)
-    #[arg(long, help_heading = "Pacing", requires = "jsonl")]
+    #[arg(long, help_heading = "Pacing")]
     pub replay: bool,
 
     /// With --replay: play X times as fast (0: no gaps)

@@ -150,12 +150,18 @@ pub(super) async fn publish(plan: Plan, connection: connect::Connection) -> anyh
         } else {
             "published and acknowledged"
         };
+        let before = match sent {
+            0 => "nothing was published".to_string(),
+            n => format!(
+                "the {n} message{} before it {} {done}",
+                plural(n),
+                if n == 1 { "was" } else { "were" }
+            ),
+        };
         bail!(
-            "line {}: {}; stopped there ({sent} message{} before it {done}; --keep-going \
-             skips bad lines)",
+            "line {}: {}; stopped there ({before}; --keep-going skips bad lines)",
             bad.number,
             bad.error,
-            plural(sent),
         );
     }
     if produced.skipped > 0 {

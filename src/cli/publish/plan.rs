@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use super::super::exit::Exit;
 use super::pace::Pacing;
 use super::PublishArgs;
 use crate::payload::Codec;
@@ -86,6 +87,13 @@ impl Plan {
                 "-t: give the topic to publish to (or put it in the URL: -L mqtt://HOST/TOPIC)"
             ),
         };
+        flag_needs(args.replay, "--replay", args.jsonl, "--jsonl")?;
+        flag_needs(
+            args.topic_per_line,
+            "--topic-per-line",
+            args.stdin_line,
+            "-l",
+        )?;
         if format.is_some() && args.repeat > 1 {
             bail!("--repeat works with -m, -f, -s and -n, not with -l or --jsonl (each line is sent once; --loop repeats the input)");
         }
@@ -216,6 +224,15 @@ impl Plan {
                 .map_err(|e| format!("--encode {codec}: the payload is {e}")),
         }
     }
+}
+
+/// `flag` works only with `needed`: a usage error (status 2) when it is given alone.
+/// (clap's `requires` counts a flag's default as given, so it cannot say this.)
+fn flag_needs(given: bool, flag: &str, present: bool, needed: &str) -> anyhow::Result<()> {
+    if given && !present {
+        return Err(Exit::new(2, format!("{flag} works with {needed}: add {needed}")).into());
+    }
+    Ok(())
 }
 
 /// The payload of -m, -f, -s or -n, through --encode.
