@@ -1,6 +1,7 @@
-//! The schema flags that `pub --encode` and `sub --decode` share (`--proto`,
-//! `--proto-path`, `--message-type`; not the issue's `--message`, which is pub's `-m`) and their check: compiling the .proto files once, at
-//! start-up. Must not decode or encode payloads (that is `payload`).
+//! The schema flags that `pub --encode`, `rr` and `sub --decode` share (`--proto`,
+//! `--proto-path`, `--message-type`; not the issue's `--message`, which is pub's `-m`),
+//! their check (compiling the .proto files once, at start-up) and the `--encode` codec
+//! built from them. Must not decode or encode payloads (that is `payload`).
 
 use std::path::PathBuf;
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::connect;
 use super::plan::Plan;
 use super::produce::{produce, Produced};
+use crate::cli::connect;
 use crate::client::{Client, ClientError, ClientEvent};
 use crate::output;
 use crate::protocol::QoS;

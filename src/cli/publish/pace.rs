@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::PublishArgs;
-
 /// How messages are spaced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Pacing {
@@ -24,18 +22,19 @@ pub(super) enum Pacing {
 }
 
 impl Pacing {
-    pub fn from_args(args: &PublishArgs) -> Pacing {
-        if args.replay {
-            match args.speed.unwrap_or(1.0) {
-                0.0 => Pacing::Free,
-                speed => Pacing::Replay(speed),
-            }
-        } else if let Some(interval) = args.rate {
-            Pacing::Rate(interval)
-        } else if let Some(delay) = args.repeat_delay {
-            Pacing::Delay(delay)
-        } else {
-            Pacing::Free
+    /// From the flags: `--replay` at `replay_speed` wins, then `--rate`'s interval,
+    /// then `--repeat-delay`.
+    pub fn new(
+        replay_speed: Option<f64>,
+        rate: Option<Duration>,
+        repeat_delay: Option<Duration>,
+    ) -> Pacing {
+        match (replay_speed, rate, repeat_delay) {
+            (Some(speed), _, _) if speed == 0.0 => Pacing::Free,
+            (Some(speed), _, _) => Pacing::Replay(speed),
+            (None, Some(interval), _) => Pacing::Rate(interval),
+            (None, None, Some(delay)) => Pacing::Delay(delay),
+            (None, None, None) => Pacing::Free,
         }
     }
 }

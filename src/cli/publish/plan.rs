@@ -9,9 +9,9 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use super::super::exit::Exit;
+use super::args::PublishArgs;
 use super::pace::Pacing;
-use super::PublishArgs;
+use crate::cli::exit::Exit;
 use crate::payload::Codec;
 use crate::protocol::{topic, Properties, Publish, QoS};
 use crate::record::Record;
@@ -121,7 +121,11 @@ impl Plan {
             qos: args.qos,
             retain: args.retain,
             repeat: args.repeat,
-            pacing: Pacing::from_args(args),
+            pacing: Pacing::new(
+                args.replay.then(|| args.speed.unwrap_or(1.0)),
+                args.rate,
+                args.repeat_delay,
+            ),
             properties,
             encode,
             keep_going: args.keep_going,
