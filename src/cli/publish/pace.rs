@@ -30,7 +30,7 @@ impl Pacing {
         repeat_delay: Option<Duration>,
     ) -> Pacing {
         match (replay_speed, rate, repeat_delay) {
-            (Some(speed), _, _) if speed == 0.0 => Pacing::Free,
+            (Some(0.0), _, _) => Pacing::Free,
             (Some(speed), _, _) => Pacing::Replay(speed),
             (None, Some(interval), _) => Pacing::Rate(interval),
             (None, None, Some(delay)) => Pacing::Delay(delay),
