@@ -26,13 +26,16 @@
 //! - `payload`: payload codecs (hex, base64, JSON, CBOR, MessagePack, Protobuf from a
 //!   `.proto` compiled at run time, Sparkplug B) between bytes and JSON values, for
 //!   `sub --decode` and `pub --encode`, and which topic gets which codec. Sans-IO.
+//! - `record`: the recording format, the `sub --json` line (`Record`, serde both
+//!   ways): `output` writes it, `pub --jsonl` reads it back, so the two cannot drift.
 //! - `small_map`: a vector-backed map for the few-entry maps kept per connection.
 //!
 //! Dependencies point down, never up: `cli` → `client`, `bench`, `broker`,
 //! `conformance` → `net` → `protocol` → `small_map`, with `output` beside them for
-//! whoever prints and `payload` below `output` and `cli`. `bench` uses `broker` only to
-//! start the built-in broker; otherwise `client`, `bench`, `broker` and `conformance` do
-//! not know each other. No two files need each other (`scripts/module-cycles`).
+//! whoever prints, `record` below `output` and `cli`, and `payload` below `record`.
+//! `bench` uses `broker` only to start the built-in broker; otherwise `client`,
+//! `bench`, `broker` and `conformance` do not know each other. No two files need each
+//! other (`scripts/module-cycles`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod bench;
@@ -44,4 +47,5 @@ pub mod net;
 pub mod output;
 pub mod payload;
 pub mod protocol;
+pub mod record;
 pub mod small_map;

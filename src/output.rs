@@ -9,6 +9,7 @@ use std::fmt::Display;
 use std::io::{self, Write};
 
 pub mod message;
+pub mod progress;
 
 use crate::protocol::{Packet, QoS};
 

@@ -11,10 +11,12 @@ use clap::{ArgGroup, Args};
 
 use super::connect_args::ConnectArgs;
 use super::exit::Exit;
+use super::schema_args::SchemaArgs;
 use super::{connect, values};
 use crate::client::{Client, ClientError, ClientEvent, Events};
 use crate::output;
 use crate::output::message::{self, MessageFormat, Received, Template};
+use crate::payload::rules::DecodeRules;
 use crate::protocol::{
     topic, Properties, ProtocolVersion, Publish, QoS, RetainHandling, Subscription,
 };
@@ -36,6 +38,13 @@ MQTT 3.1.1 has no properties: the responder must know the response topic by itse
 and the first message on -e is taken as the response, whatever its origin (so -e must
 differ from -t there). A retained message on -e is never a response.
 
+--encode CODEC reads the -m, -f or -s payload as `mqtk pub --encode` does (hex,
+base64, json, cbor, msgpack, protobuf, sparkplug) and sends the bytes it stands for;
+--decode [FILTER=]CODEC shows the responses decoded as `mqtk sub --decode` does (in
+place of the payload with -v and -F %p, in a \"decoded\" field with --json). A response
+that does not decode is printed raw with a warning. --proto, --proto-path and
+--message-type give the protobuf schema.
+
 `mqtk rr --serve` (answering requests) is not implemented.
 
 Exit status:
@@ -50,7 +59,8 @@ pub const AFTER_HELP: &str = "\
 Examples:
   mqtk rr -t svc/time/req -e svc/time/resp/$$ -m now -W 5
   mqtk rr -t svc/echo -e reply/me -m hello -v --latency
-  mqtk rr -V 311 -t dev/42/get -e dev/42/state -n -W 2 --json";
+  mqtk rr -V 311 -t dev/42/get -e dev/42/state -n -W 2 --json
+  mqtk rr -t dev/42/cmd -e dev/42/reply --encode cbor -m '{\"get\":\"t\"}' --decode cbor";
 
 /// Flags of `mqtk rr`.
 #[derive(Debug, Clone, Args)]
@@ -87,6 +97,15 @@ pub struct RrArgs {
     /// Send an empty request
     #[arg(short = 'n', long, help_heading = "Payload")]
     pub null_message: bool,
+
+    /// Read the request payload as CODEC and send the bytes it stands for (as pub --encode)
+    #[arg(
+        long,
+        value_name = "CODEC",
+        help_heading = "Payload",
+        conflicts_with = "null_message"
+    )]
+    pub encode: Option<String>,
 
     /// QoS of the request and of the response subscription: 0, 1 or 2
     #[arg(short = 'q', long, value_name = "QOS", value_parser = values::parse_qos, default_value = "0")]
@@ -126,6 +145,14 @@ pub struct RrArgs {
     #[arg(short = 'N', long = "no-newline", help_heading = "Output")]
     pub no_newline: bool,
 
+    /// Show responses decoded: CODEC, or FILTER=CODEC (repeatable; as sub --decode)
+    #[arg(long, value_name = "[FILTER=]CODEC", help_heading = "Output")]
+    pub decode: Vec<String>,
+
+    /// Protobuf schema flags.
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+
     /// Connection flags.
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -154,6 +181,7 @@ struct Plan {
     latency: bool,
     format: MessageFormat,
     no_newline: bool,
+    decode: DecodeRules,
 }
 
 impl Plan {
@@ -168,21 +196,26 @@ impl Plan {
         // name, not a filter.
         topic::validate_topic_name(&args.response_topic)
             .with_context(|| format!("-e {}", args.response_topic))?;
-        let payload = if let Some(message) = &args.message {
-            Bytes::from(message.clone())
-        } else if let Some(path) = &args.file {
-            Bytes::from(
-                std::fs::read(path)
-                    .with_context(|| format!("-f {}: cannot read the file", path.display()))?,
-            )
-        } else if args.stdin_file {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
-                .context("-s: cannot read stdin")?;
-            Bytes::from(bytes)
-        } else {
-            Bytes::new()
-        };
+        let payload = request_payload(args)?;
+        let payload =
+            match &args.encode {
+                Some(name) if !args.null_message => {
+                    let codec = args.schema.encode_codec(name)?;
+                    let flag = if args.message.is_some() {
+                        "-m"
+                    } else if args.file.is_some() {
+                        "-f"
+                    } else {
+                        "-s"
+                    };
+                    Bytes::from(codec.encode(&payload).map_err(|e| {
+                        anyhow::anyhow!("--encode {codec}: the {flag} payload is {e}")
+                    })?)
+                }
+                _ => payload,
+            };
+        let decode = DecodeRules::parse(&args.decode, &args.schema.schemas()?)
+            .map_err(|e| anyhow::anyhow!("--decode: {e}"))?;
         let correlation_data = match &args.correlation_data {
             Some(data) => Bytes::from(data.clone()),
             None => random_correlation_data()?,
@@ -211,6 +244,7 @@ impl Plan {
             latency: args.latency,
             format,
             no_newline: args.no_newline,
+            decode,
         })
     }
 
@@ -238,6 +272,25 @@ impl Plan {
         version == ProtocolVersion::V311
             || publish.properties.correlation_data.as_ref() == Some(&self.correlation_data)
     }
+}
+
+/// The request payload of -m, -f, -s or -n, as given.
+fn request_payload(args: &RrArgs) -> anyhow::Result<Bytes> {
+    Ok(if let Some(message) = &args.message {
+        Bytes::from(message.clone())
+    } else if let Some(path) = &args.file {
+        Bytes::from(
+            std::fs::read(path)
+                .with_context(|| format!("-f {}: cannot read the file", path.display()))?,
+        )
+    } else if args.stdin_file {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .context("-s: cannot read stdin")?;
+        Bytes::from(bytes)
+    } else {
+        Bytes::new()
+    })
 }
 
 /// 16 random bytes in lower-case hex: unique per request, and readable in `-d` lines
@@ -333,11 +386,26 @@ async fn request(plan: Plan, connection: connect::Connection) -> anyhow::Result<
 
 fn print(plan: &Plan, publish: &Publish, sent_at: Instant) -> anyhow::Result<()> {
     let elapsed = sent_at.elapsed();
+    let at = SystemTime::now();
+    let decoding = plan.decode.codec_for(&publish.topic).map(|codec| {
+        codec
+            .decode_on(&publish.topic, &publish.payload)
+            .map_err(|e| e.to_string())
+    });
+    if let Some(Err(error)) = &decoding {
+        output::warning(format!(
+            "response on '{}' is {error}; printed raw",
+            publish.topic
+        ));
+    }
     let received = Received {
         publish,
-        at: SystemTime::now(),
-        decoded: None,
-        decode_error: None,
+        at,
+        decoded: decoding.as_ref().and_then(|d| d.as_ref().ok()),
+        decode_error: decoding
+            .as_ref()
+            .and_then(|d| d.as_ref().err())
+            .map(String::as_str),
     };
     match message::render(&plan.format, &received, plan.no_newline) {
         Ok(bytes) => output::stdout_bytes(&bytes).context("cannot write to stdout")?,

@@ -1,12 +1,13 @@
-//! The schema flags that `pub --encode` and `sub --decode` share (`--proto`,
-//! `--proto-path`, `--message-type`; not the issue's `--message`, which is pub's `-m`) and their check: compiling the .proto files once, at
-//! start-up. Must not decode or encode payloads (that is `payload`).
+//! The schema flags that `pub --encode`, `rr` and `sub --decode` share (`--proto`,
+//! `--proto-path`, `--message-type`; not the issue's `--message`, which is pub's `-m`),
+//! their check (compiling the .proto files once, at start-up) and the `--encode` codec
+//! built from them. Must not decode or encode payloads (that is `payload`).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::payload::{Protos, Schemas};
+use crate::payload::{Codec, EncodeError, Protos, Schemas};
 
 /// Flags of the protobuf codec.
 #[derive(Debug, Clone, Args)]
@@ -53,5 +54,15 @@ impl SchemaArgs {
             protos,
             message: self.proto_message.clone(),
         })
+    }
+
+    /// `--encode`'s codec (pub, rr): one that writes (`auto` only reads), its schema
+    /// compiled.
+    pub fn encode_codec(&self, name: &str) -> anyhow::Result<Codec> {
+        let schemas = self.schemas()?;
+        match Codec::parse(name, &schemas).map_err(|e| anyhow::anyhow!("--encode: {e}"))? {
+            Codec::Auto => anyhow::bail!("--encode: {}", EncodeError::Auto),
+            codec => Ok(codec),
+        }
     }
 }

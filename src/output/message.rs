@@ -5,11 +5,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use serde::Serialize;
-
 use crate::payload::{self, Decoded};
 use crate::protocol::Publish;
+pub use crate::record::rfc3339_utc;
+use crate::record::Record;
 
 /// The output format chosen on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -375,121 +374,11 @@ fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// `--json`: our own line format. Field names are stable; the payload is text when it
-/// is UTF-8 and base64 otherwise, `payload_encoding` says which.
-#[derive(Serialize)]
-struct JsonMessage<'a> {
-    topic: &'a str,
-    payload: String,
-    payload_encoding: &'static str,
-    payload_bytes: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    decoded_as: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    decoded: Option<&'a serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    decode_error: Option<&'a str>,
-    qos: u8,
-    retain: bool,
-    dup: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    packet_id: Option<u16>,
-    received: String,
-    received_unix_ns: u128,
-    #[serde(skip_serializing_if = "JsonProperties::is_empty")]
-    properties: JsonProperties<'a>,
-}
-
-#[derive(Serialize, Default)]
-struct JsonProperties<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payload_format_indicator: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_expiry_interval: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_topic: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    correlation_data: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    correlation_data_encoding: Option<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    subscription_identifiers: Vec<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    topic_alias: Option<u16>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    user_properties: Vec<(&'a str, &'a str)>,
-}
-
-impl JsonProperties<'_> {
-    fn is_empty(&self) -> bool {
-        self.payload_format_indicator.is_none()
-            && self.message_expiry_interval.is_none()
-            && self.content_type.is_none()
-            && self.response_topic.is_none()
-            && self.correlation_data.is_none()
-            && self.subscription_identifiers.is_empty()
-            && self.topic_alias.is_none()
-            && self.user_properties.is_empty()
-    }
-}
-
-/// Text when the bytes are UTF-8, else base64; with the encoding's name (`text`,
-/// `base64`). Also the payloads of `serve --trace`.
-pub fn text_or_base64(bytes: &[u8]) -> (String, &'static str) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => (text.to_string(), "text"),
-        Err(_) => (
-            base64::engine::general_purpose::STANDARD.encode(bytes),
-            "base64",
-        ),
-    }
-}
-
+/// `--json`: the recording format, one `record::Record` a line (what `pub --jsonl`
+/// reads back).
 fn json_line(msg: &Received<'_>) -> String {
-    let p = msg.publish;
-    let props = &p.properties;
-    let (payload, payload_encoding) = text_or_base64(&p.payload);
-    let (correlation_data, correlation_data_encoding) = match &props.correlation_data {
-        Some(data) => {
-            let (text, encoding) = text_or_base64(data);
-            (Some(text), Some(encoding))
-        }
-        None => (None, None),
-    };
-    let since = msg.at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let line = JsonMessage {
-        topic: &p.topic,
-        payload,
-        payload_encoding,
-        payload_bytes: p.payload.len(),
-        decoded_as: msg.decoded.map(|d| d.form),
-        decoded: msg.decoded.map(|d| &d.value),
-        decode_error: msg.decode_error,
-        qos: p.qos as u8,
-        retain: p.retain,
-        dup: p.dup,
-        packet_id: (p.packet_id != 0).then_some(p.packet_id),
-        received: rfc3339_utc(msg.at),
-        received_unix_ns: since.as_nanos(),
-        properties: JsonProperties {
-            payload_format_indicator: props.payload_format_indicator,
-            message_expiry_interval: props.message_expiry_interval,
-            content_type: props.content_type.as_deref(),
-            response_topic: props.response_topic.as_deref(),
-            correlation_data,
-            correlation_data_encoding,
-            subscription_identifiers: props.subscription_identifiers.clone(),
-            topic_alias: props.topic_alias,
-            user_properties: props
-                .user_properties
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-        },
-    };
-    serde_json::to_string(&line).unwrap_or_default()
+    let decoded = msg.decoded.map(|d| (d.form, &d.value));
+    Record::of(msg.publish, msg.at, decoded, msg.decode_error).to_line()
 }
 
 /// The bytes to print for one message, newline included unless `no_newline` (and
@@ -550,35 +439,6 @@ fn strftime_pattern(at: SystemTime, pattern: &str) -> String {
         libc::strftime(buf.as_mut_ptr().cast(), buf.len(), pattern.as_ptr(), &tm)
     };
     String::from_utf8_lossy(&buf[..written]).into_owned()
-}
-
-/// RFC 3339 in UTC with microseconds: `2026-11-25T12:25:10.193861Z`.
-pub fn rfc3339_utc(at: SystemTime) -> String {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_micros()
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -132,10 +132,16 @@ impl Decoded {
     /// How `sub -v`/`-F %p` print it: the text itself for the text forms (hex, base64,
     /// text), so `--encode` of the same name reads it back; compact JSON otherwise.
     pub fn printed(&self) -> String {
-        match (&self.value, self.form) {
-            (Value::String(text), "hex" | "base64" | "text") => text.clone(),
-            (value, _) => value.to_string(),
-        }
+        printed(&self.value, self.form)
+    }
+}
+
+/// A decoded `value` of `form` as `sub -v` prints it and `--encode` reads it: the text
+/// itself for the text forms (hex, base64, text), compact JSON otherwise.
+pub fn printed(value: &Value, form: &str) -> String {
+    match (value, form) {
+        (Value::String(text), "hex" | "base64" | "text") => text.clone(),
+        (value, _) => value.to_string(),
     }
 }
 

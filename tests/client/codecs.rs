@@ -250,12 +250,21 @@ fn what_sub_decode_prints_pub_encode_turns_back_into_the_same_bytes() {
 }
 
 #[test]
-fn pub_encode_names_the_bad_line_skips_it_and_exits_1() {
+fn pub_encode_names_the_bad_line_skips_it_with_keep_going_and_exits_1() {
     let broker = Mosquitto::start();
     let mut sub = subscriber(broker.port(), &["-t", "bad/l", "-C", "2", "-F", "%x"]);
     let out = mqtk_pub_stdin(
         &broker,
-        &["-t", "bad/l", "-q", "1", "-l", "--encode", "cbor"],
+        &[
+            "-t",
+            "bad/l",
+            "-q",
+            "1",
+            "-l",
+            "--encode",
+            "cbor",
+            "--keep-going",
+        ],
         b"1\n{\"a\":\n[2]\n",
     );
     assert_eq!(out.status.code(), Some(1));
@@ -264,10 +273,10 @@ fn pub_encode_names_the_bad_line_skips_it_and_exits_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         stderr,
-        "mqtk: warning: -l line 2: --encode cbor: the line is not JSON: EOF while parsing \
-         a value at line 1 column 5; not published\n\
-         mqtk: 1 line of stdin did not encode and was not published (the warnings above \
-         name them); 2 were\n"
+        "mqtk: warning: line 2: --encode cbor: the payload is not JSON: EOF while parsing \
+         a value at line 1 column 5; skipped\n\
+         mqtk: 1 bad line of stdin skipped (the warnings above name them); 2 messages \
+         published\n"
     );
     let out = output(
         mqtk()

@@ -210,3 +210,73 @@ fn rr_v5_may_use_its_request_topic_as_response_topic() {
     );
     assert_eq!(requester.rest_of_lines(WAIT), vec!["answer"]);
 }
+
+#[test]
+fn rr_encodes_the_request_and_decodes_the_response_as_pub_and_sub_do() {
+    let broker = Mosquitto::start();
+    let mut requests = subscriber(
+        broker.port(),
+        &["-V", "311", "-t", "dev/cmd", "-q", "1", "-F", "%x"],
+    );
+    let mut requester = spawn_lines(
+        rr(
+            &broker,
+            &["-V", "311", "-t", "dev/cmd", "-e", "dev/reply", "-q", "1"],
+        )
+        .args(["--encode", "cbor", "-m", r#"{"get":"t"}"#])
+        .args(["--decode", "dev/#=cbor", "--json", "-W", "10"]),
+    );
+    // {"get": "t"} in CBOR, as mqtk pub --encode cbor sends it.
+    assert_eq!(message(&mut requests), "a1636765746174");
+    let dir = tempfile::tempdir().unwrap();
+    let reply = dir.path().join("reply.cbor");
+    // {"t": 21.5} in CBOR with a half-precision float.
+    std::fs::write(&reply, [0xa1, 0x61, 0x74, 0xf9, 0x4d, 0x60]).unwrap();
+    publish(
+        broker.port(),
+        &[
+            "-V",
+            "311",
+            "-t",
+            "dev/reply",
+            "-f",
+            reply.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        requester.expect_exit(WAIT).success(),
+        "{}",
+        requester.stderr()
+    );
+    let lines = requester.rest_of_lines(WAIT);
+    let json: Value = serde_json::from_str(&lines.join("")).expect("one JSON line");
+    assert_eq!(json["decoded_as"], "cbor", "{json}");
+    assert_eq!(json["decoded"], serde_json::json!({"t": 21.5}), "{json}");
+    assert_eq!(json["payload_encoding"], "base64", "{json}");
+    // A response that does not decode is printed raw, with a warning.
+    let mut requester = spawn_lines(
+        rr(
+            &broker,
+            &["-V", "311", "-t", "dev/cmd", "-e", "dev/reply", "-n"],
+        )
+        .args(["--decode", "cbor", "-W", "10"]),
+    );
+    assert_eq!(message(&mut requests), "");
+    publish(
+        broker.port(),
+        &["-V", "311", "-t", "dev/reply", "-m", "\u{ff}"],
+    );
+    assert!(
+        requester.expect_exit(WAIT).success(),
+        "{}",
+        requester.stderr()
+    );
+    assert_eq!(requester.rest_of_lines(WAIT), vec!["\u{ff}"]);
+    assert!(
+        requester
+            .stderr()
+            .contains("warning: response on 'dev/reply' is"),
+        "{}",
+        requester.stderr()
+    );
+}

@@ -221,18 +221,19 @@ fn pub_encode_sparkplug_errors_name_the_field_path_and_bad_lines_are_skipped() {
         stderr.contains(r#"--encode sparkplug: the -m payload is not a Sparkplug B payload in JSON: metrics[0].datatype: unknown datatype "Dubble""#),
         "{stderr}"
     );
-    // A bad -l line is named by its number and skipped; the good one is sent.
+    // A bad -l line is named by its number and, with --keep-going, skipped; the good
+    // one is sent.
     let mut check = subscriber(broker.port(), &["-t", "spb/l", "-C", "1", "-F", "%x"]);
     let lines = b"{\"metrics\":[{\"datatype\":\"Int8\",\"value\":300}]}\n{\"seq\":1}\n";
     let out = mqtk_pub_stdin(
         &broker,
-        &["-t", "spb/l", "-l", "--encode", "sparkplug"],
+        &["-t", "spb/l", "-l", "--encode", "sparkplug", "--keep-going"],
         lines,
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("-l line 1: --encode sparkplug: the line is not a Sparkplug B payload in JSON: metrics[0].value: Int8 holds an integer from -128 to 127, not 300"),
+        stderr.contains("line 1: --encode sparkplug: the payload is not a Sparkplug B payload in JSON: metrics[0].value: Int8 holds an integer from -128 to 127, not 300"),
         "{stderr}"
     );
     assert_eq!(message(&mut check), "1801");
