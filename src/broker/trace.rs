@@ -17,8 +17,8 @@ use serde_json::{json, Map, Value};
 use crate::broker::fault::matcher::glob;
 use crate::broker::fault::Dir;
 use crate::output::message::rfc3339_utc;
-use crate::record::text_or_base64;
 use crate::protocol::{Packet, Properties, ReasonCode};
+use crate::record::text_or_base64;
 
 /// Lines waiting for the writer, at most; beyond, lines are dropped.
 const QUEUE: usize = 16 * 1024;
