@@ -28,6 +28,8 @@
 //!   `sub --decode` and `pub --encode`, and which topic gets which codec. Sans-IO.
 //! - `record`: the recording format, the `sub --json` line (`Record`, serde both
 //!   ways): `output` writes it, `pub --jsonl` reads it back, so the two cannot drift.
+//! - `glob`: shell-style `*`/`?` globs over bytes (fault rules, `--trace-client`,
+//!   `mqtk test --only/--skip`).
 //! - `small_map`: a vector-backed map for the few-entry maps kept per connection.
 //!
 //! Dependencies point down, never up: `cli` → `client`, `bench`, `broker`,
@@ -43,6 +45,7 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod conformance;
+pub mod glob;
 pub mod net;
 pub mod output;
 pub mod payload;

@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::broker::fault::matcher::glob;
 use crate::broker::fault::Dir;
+use crate::glob::glob;
 use crate::output::message::rfc3339_utc;
 use crate::protocol::{Packet, Properties, ReasonCode};
 use crate::record::text_or_base64;

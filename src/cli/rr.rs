@@ -387,26 +387,14 @@ async fn request(plan: Plan, connection: connect::Connection) -> anyhow::Result<
 fn print(plan: &Plan, publish: &Publish, sent_at: Instant) -> anyhow::Result<()> {
     let elapsed = sent_at.elapsed();
     let at = SystemTime::now();
-    let decoding = plan.decode.codec_for(&publish.topic).map(|codec| {
-        codec
-            .decode_on(&publish.topic, &publish.payload)
-            .map_err(|e| e.to_string())
-    });
+    let decoding = plan.decode.decode(&publish.topic, &publish.payload);
     if let Some(Err(error)) = &decoding {
         output::warning(format!(
             "response on '{}' is {error}; printed raw",
             publish.topic
         ));
     }
-    let received = Received {
-        publish,
-        at,
-        decoded: decoding.as_ref().and_then(|d| d.as_ref().ok()),
-        decode_error: decoding
-            .as_ref()
-            .and_then(|d| d.as_ref().err())
-            .map(String::as_str),
-    };
+    let received = Received::new(publish, at, decoding.as_ref());
     match message::render(&plan.format, &received, plan.no_newline) {
         Ok(bytes) => output::stdout_bytes(&bytes).context("cannot write to stdout")?,
         Err(e) => output::error_message(e),

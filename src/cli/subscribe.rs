@@ -509,11 +509,7 @@ impl Printer {
             self.flush()?;
             return Ok(Step::Finish);
         }
-        let decoding = plan.decode.codec_for(&publish.topic).map(|codec| {
-            codec
-                .decode_on(&publish.topic, &publish.payload)
-                .map_err(|e| e.to_string())
-        });
+        let decoding = plan.decode.decode(&publish.topic, &publish.payload);
         match &decoding {
             Some(Err(error)) => self.undecoded.note(&publish.topic, error),
             Some(Ok(decoded)) if decoded.form == "sparkplug" => {
@@ -523,15 +519,7 @@ impl Printer {
             }
             _ => {}
         }
-        let received = Received {
-            publish: &publish,
-            at,
-            decoded: decoding.as_ref().and_then(|d| d.as_ref().ok()),
-            decode_error: decoding
-                .as_ref()
-                .and_then(|d| d.as_ref().err())
-                .map(String::as_str),
-        };
+        let received = Received::new(&publish, at, decoding.as_ref());
         match message::render(&plan.format, &received, plan.no_newline) {
             Ok(bytes) => self.out.extend_from_slice(&bytes),
             Err(e) => output::error_message(e),

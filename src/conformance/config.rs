@@ -2,6 +2,7 @@
 //! versions, limits, prefixes) and which cases it selects (`Selection`: `--only` and
 //! `--skip` patterns). Must not connect or run anything.
 
+use crate::glob::glob;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,15 +33,6 @@ fn matches_pattern(pattern: &str, id: &str) -> bool {
         return id == pattern || id.split('/').next() == Some(pattern);
     }
     glob(pattern.as_bytes(), id.as_bytes())
-}
-
-/// `*` matches any run of bytes; everything else matches itself.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|at| glob(rest, &text[at..])),
-        Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
-    }
 }
 
 /// A checked `mqtk test` run.

@@ -60,7 +60,21 @@ pub struct Received<'a> {
     pub decode_error: Option<&'a str>,
 }
 
-impl Received<'_> {
+impl<'a> Received<'a> {
+    /// `publish` read at `at`, with what `DecodeRules::decode` made of its payload.
+    pub fn new(
+        publish: &'a Publish,
+        at: SystemTime,
+        decoding: Option<&'a Result<Decoded, String>>,
+    ) -> Received<'a> {
+        Received {
+            publish,
+            at,
+            decoded: decoding.and_then(|d| d.as_ref().ok()),
+            decode_error: decoding.and_then(|d| d.as_ref().err()).map(String::as_str),
+        }
+    }
+
     /// The payload as printed by -v, -F %p and the plain format: decoded when it was.
     fn shown_payload(&self) -> std::borrow::Cow<'_, [u8]> {
         match self.decoded {

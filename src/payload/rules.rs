@@ -2,7 +2,7 @@
 //! `--decode 'FILTER=CODEC'` for the topics a filter matches (repeatable). The filter
 //! match is `protocol::topic::matches`; this file must not match topics itself.
 
-use super::{Codec, Schemas};
+use super::{Codec, Decoded, Schemas};
 use crate::protocol::topic;
 
 /// The `--decode` rules in the order given, and the default for the rest.
@@ -58,6 +58,13 @@ impl DecodeRules {
             .find(|(filter, _)| topic::matches(filter, topic))
             .map(|(_, codec)| codec)
             .or(self.default.as_ref())
+    }
+
+    /// `payload` on `topic` decoded by the codec for the topic: `None` when no rule
+    /// covers it, the decoder's message when it does not decode.
+    pub fn decode(&self, topic: &str, payload: &[u8]) -> Option<Result<Decoded, String>> {
+        self.codec_for(topic)
+            .map(|codec| codec.decode_on(topic, payload).map_err(|e| e.to_string()))
     }
 }
 

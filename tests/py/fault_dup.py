@@ -9,13 +9,13 @@ test (tests/serve/faults.rs) to compare. Usage: fault_dup.py PORT 311|5
 
 import re
 import sys
-import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-TIMEOUT = 10.0
+from peer import pump_client as pump
+
 
 
 def main():
@@ -66,15 +66,6 @@ def main():
     client.disconnect()
     for line in events:
         print(line, flush=True)
-
-
-def pump(client, done, what):
-    deadline = time.monotonic() + TIMEOUT
-    while not done():
-        if time.monotonic() > deadline:
-            print(f"scenario failed: no {what} within {TIMEOUT}s", file=sys.stderr)
-            sys.exit(3)
-        client.loop(timeout=0.05)
 
 
 main()

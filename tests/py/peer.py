@@ -174,6 +174,17 @@ class Peer:
                 for m in self.messages]
 
 
+def pump_client(client, done, what):
+    """Runs a bare paho client's network loop until `done()`, through closed connections
+    too (a scenario may wait for a close); exits 3 after TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
+    while not done():
+        if time.monotonic() > deadline:
+            print(f"scenario failed: no {what} within {TIMEOUT}s", file=sys.stderr)
+            sys.exit(3)
+        client.loop(timeout=0.05)
+
+
 def wait_broker_logged(text):
     """Blocks until the test runner saw `text` in `mqtk serve -v`'s log and answers on
     stdin (the runner bounds that wait). For sync points no MQTT packet gives, e.g. the

@@ -9,11 +9,11 @@ PUBLISH and `mN` for a PUBACK. Usage: trace_session.py PORT 311|5
 
 import re
 import sys
-import time
 
 import paho.mqtt.client as mqtt
 
-TIMEOUT = 10.0
+from peer import pump_client as pump
+
 
 
 def main():
@@ -63,15 +63,6 @@ def main():
     client.loop(timeout=0.05)
     for line in lines:
         print(line, flush=True)
-
-
-def pump(client, done, what):
-    deadline = time.monotonic() + TIMEOUT
-    while not done():
-        if time.monotonic() > deadline:
-            print(f"scenario failed: no {what} within {TIMEOUT}s", file=sys.stderr)
-            sys.exit(3)
-        client.loop(timeout=0.05)
 
 
 main()

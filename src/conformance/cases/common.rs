@@ -24,6 +24,32 @@ pub(super) async fn clear_retained(cx: &Ctx, peer: &mut Peer, topic: &str) -> Ch
         .map(drop)
 }
 
+/// A connection for `id` that keeps its session (3.1.1: clean session 0; 5: clean
+/// start 0 and `expiry_secs`), starting clean when `fresh`.
+pub(super) async fn kept(
+    cx: &Ctx,
+    id: &str,
+    fresh: bool,
+    expiry_secs: u32,
+) -> Result<Peer, Verdict> {
+    let mut connect = cx.connect_packet(id);
+    connect.clean_start = fresh && cx.v5();
+    if cx.v5() {
+        connect.properties.session_expiry_interval = Some(expiry_secs);
+    }
+    if fresh && !cx.v5() {
+        // 3.1.1 has no "clean and keep": end any old session first.
+        cx.open(cx.connect_packet(id)).await?.disconnect().await;
+    }
+    cx.open(connect).await
+}
+
+/// Ends `id`'s kept session.
+pub(super) async fn end_session(cx: &Ctx, id: &str) -> Check {
+    cx.open(cx.connect_packet(id)).await?.disconnect().await;
+    Ok(())
+}
+
 /// `payload` as text for messages.
 pub(super) fn shown(payload: &Bytes) -> String {
     format!("{:?}", String::from_utf8_lossy(payload))

@@ -6,12 +6,15 @@
 //! and cleans up after itself.
 //! Must not restart the broker any other way.
 
-use super::common::{clear_retained, retained_message, shown, Ctx, Peer};
+use super::common::{clear_retained, end_session, kept, retained_message, shown, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::peer::message;
 use crate::conformance::verdict::{ensure, section, Check, Verdict};
 use crate::conformance_case as case;
 use crate::protocol::QoS;
+
+/// MQTT 5 session expiry of the kept sessions here: 1 h, longer than any restart.
+const EXPIRY_SECS: u32 = 3600;
 
 pub const CASES: &[Case] = &[
     Case {
@@ -61,26 +64,6 @@ fn skip_unless_restartable(cx: &Ctx) -> Check {
     Ok(())
 }
 
-/// A connection for `id` that keeps its session (3.1.1: clean session 0; 5: clean
-/// start 0 and session expiry 1 h, long enough for any restart).
-async fn kept(cx: &Ctx, id: &str, fresh: bool) -> Result<Peer, Verdict> {
-    let mut connect = cx.connect_packet(id);
-    connect.clean_start = fresh && cx.v5();
-    if cx.v5() {
-        connect.properties.session_expiry_interval = Some(3600);
-    }
-    if fresh && !cx.v5() {
-        cx.open(cx.connect_packet(id)).await?.disconnect().await;
-    }
-    cx.open(connect).await
-}
-
-/// Ends `id`'s kept session.
-async fn end_session(cx: &Ctx, id: &str) -> Check {
-    cx.open(cx.connect_packet(id)).await?.disconnect().await;
-    Ok(())
-}
-
 /// Restarts the broker; when that fails, ends `id`'s kept session (if the broker still
 /// answers) so that a failed run leaves nothing behind.
 async fn restart_keeping(cx: &Ctx, id: &str) -> Check {
@@ -123,11 +106,11 @@ async fn session(cx: Ctx) -> Check {
     skip_unless_restartable(&cx)?;
     let id = cx.client_id();
     let topic = cx.topic("s");
-    let mut sub = kept(&cx, &id, true).await?;
+    let mut sub = kept(&cx, &id, true, EXPIRY_SECS).await?;
     sub.subscribe(&topic, QoS::AtLeastOnce, cx.arrive()).await?;
     sub.disconnect().await;
     restart_keeping(&cx, &id).await?;
-    let mut back = kept(&cx, &id, false).await?;
+    let mut back = kept(&cx, &id, false, EXPIRY_SECS).await?;
     let present = back.connack.session_present;
     let mut publisher = cx.peer().await?;
     publisher
@@ -149,7 +132,7 @@ async fn queued(cx: Ctx) -> Check {
     skip_unless_restartable(&cx)?;
     let id = cx.client_id();
     let topic = cx.topic("q");
-    let mut sub = kept(&cx, &id, true).await?;
+    let mut sub = kept(&cx, &id, true, EXPIRY_SECS).await?;
     sub.subscribe(&topic, QoS::ExactlyOnce, cx.arrive()).await?;
     sub.disconnect().await;
     let mut publisher = cx.peer().await?;
@@ -163,7 +146,7 @@ async fn queued(cx: Ctx) -> Check {
     }
     publisher.disconnect().await;
     restart_keeping(&cx, &id).await?;
-    let mut back = kept(&cx, &id, false).await?;
+    let mut back = kept(&cx, &id, false, EXPIRY_SECS).await?;
     let got = back.collect_n(2, cx.arrive(), cx.quiet()).await;
     back.disconnect().await;
     end_session(&cx, &id).await?;

@@ -3,12 +3,15 @@
 //! unacknowledged messages resent with DUP. Every case ends its kept session.
 //! Must not test wills (`will`).
 
-use super::common::{shown, Ctx, Peer};
+use super::common::{end_session, kept, shown, Ctx};
 use crate::conformance::case::Case;
 use crate::conformance::peer::message;
 use crate::conformance::verdict::{ensure, section, spec, Check, Verdict};
 use crate::conformance_case as case;
 use crate::protocol::{Packet, PubResponse, QoS, ReasonCode};
+
+/// MQTT 5 session expiry of the kept sessions here: longer than any case.
+const EXPIRY_SECS: u32 = 60;
 
 pub const CASES: &[Case] = &[
     case!(
@@ -85,27 +88,6 @@ pub const CASES: &[Case] = &[
     ),
 ];
 
-/// A connection for `id` that keeps its session (3.1.1: clean session 0; 5: clean
-/// start 0, session expiry 60 s), starting clean when `fresh`.
-async fn kept(cx: &Ctx, id: &str, fresh: bool) -> Result<Peer, Verdict> {
-    let mut connect = cx.connect_packet(id);
-    connect.clean_start = fresh && cx.v5();
-    if cx.v5() {
-        connect.properties.session_expiry_interval = Some(60);
-    }
-    if fresh && !cx.v5() {
-        // 3.1.1 has no "clean and keep": end any old session first.
-        cx.open(cx.connect_packet(id)).await?.disconnect().await;
-    }
-    cx.open(connect).await
-}
-
-/// Ends `id`'s kept session.
-async fn end_session(cx: &Ctx, id: &str) -> Check {
-    cx.open(cx.connect_packet(id)).await?.disconnect().await;
-    Ok(())
-}
-
 async fn takeover(cx: Ctx) -> Check {
     let id = cx.client_id();
     let mut first = cx.open(cx.connect_packet(&id)).await?;
@@ -134,10 +116,10 @@ async fn takeover_reason(cx: Ctx) -> Check {
 
 async fn present_flag(cx: Ctx) -> Check {
     let id = cx.client_id();
-    let first = kept(&cx, &id, true).await?;
+    let first = kept(&cx, &id, true, EXPIRY_SECS).await?;
     let fresh = first.connack.session_present;
     first.disconnect().await;
-    let again = kept(&cx, &id, false).await?;
+    let again = kept(&cx, &id, false, EXPIRY_SECS).await?;
     let resumed = again.connack.session_present;
     again.disconnect().await;
     let clean = cx.open(cx.connect_packet(&id)).await?;
@@ -151,7 +133,7 @@ async fn present_flag(cx: Ctx) -> Check {
 async fn offline_queue(cx: Ctx) -> Check {
     let id = cx.client_id();
     let topic = cx.topic("q");
-    let mut sub = kept(&cx, &id, true).await?;
+    let mut sub = kept(&cx, &id, true, EXPIRY_SECS).await?;
     sub.subscribe(&topic, QoS::AtLeastOnce, cx.arrive()).await?;
     sub.disconnect().await;
     let mut publisher = cx.peer().await?;
@@ -164,7 +146,7 @@ async fn offline_queue(cx: Ctx) -> Check {
     publisher
         .publish(message(&topic, QoS::AtMostOnce, b"qos 0"), cx.arrive())
         .await?;
-    let mut back = kept(&cx, &id, false).await?;
+    let mut back = kept(&cx, &id, false, EXPIRY_SECS).await?;
     let got = back.collect_n(1, cx.arrive(), cx.quiet()).await;
     back.disconnect().await;
     end_session(&cx, &id).await?;
@@ -180,7 +162,7 @@ async fn offline_queue(cx: Ctx) -> Check {
 async fn dup_resend(cx: Ctx) -> Check {
     let id = cx.client_id();
     let topic = cx.topic("dup");
-    let mut sub = kept(&cx, &id, true).await?;
+    let mut sub = kept(&cx, &id, true, EXPIRY_SECS).await?;
     sub.subscribe(&topic, QoS::AtLeastOnce, cx.arrive()).await?;
     let mut publisher = cx.peer().await?;
     publisher
@@ -188,7 +170,7 @@ async fn dup_resend(cx: Ctx) -> Check {
         .await?;
     let first = sub.expect_publish(cx.arrive()).await?;
     sub.drop_connection().await;
-    let mut back = kept(&cx, &id, false).await?;
+    let mut back = kept(&cx, &id, false, EXPIRY_SECS).await?;
     let again = back.expect_publish(cx.arrive()).await;
     if let Ok(p) = &again {
         back.ack(p).await?;
@@ -214,7 +196,7 @@ async fn dup_resend(cx: Ctx) -> Check {
 async fn clean_start_discards(cx: Ctx) -> Check {
     let id = cx.client_id();
     let topic = cx.topic("q");
-    let mut sub = kept(&cx, &id, true).await?;
+    let mut sub = kept(&cx, &id, true, EXPIRY_SECS).await?;
     sub.subscribe(&topic, QoS::AtLeastOnce, cx.arrive()).await?;
     sub.disconnect().await;
     let mut publisher = cx.peer().await?;
@@ -237,7 +219,7 @@ async fn clean_start_discards(cx: Ctx) -> Check {
 async fn pubrel_resent(cx: Ctx) -> Check {
     let id = cx.client_id();
     let topic = cx.topic("rel");
-    let mut sub = kept(&cx, &id, true).await?;
+    let mut sub = kept(&cx, &id, true, EXPIRY_SECS).await?;
     sub.subscribe(&topic, QoS::ExactlyOnce, cx.arrive()).await?;
     let mut publisher = cx.peer().await?;
     publisher
@@ -249,7 +231,7 @@ async fn pubrel_resent(cx: Ctx) -> Check {
     sub.expect_ack(got.packet_id, "PUBREL", cx.arrive()).await?;
     // No PUBCOMP: the broker must send PUBREL again on the resumed session.
     sub.drop_connection().await;
-    let mut back = kept(&cx, &id, false).await?;
+    let mut back = kept(&cx, &id, false, EXPIRY_SECS).await?;
     let again = back.expect_ack(got.packet_id, "PUBREL", cx.arrive()).await;
     if again.is_ok() {
         back.send(&Packet::PubComp(PubResponse::new(got.packet_id)))
