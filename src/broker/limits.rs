@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::broker::clock::clock_ms;
 use crate::broker::config::BrokerConfig;
-use crate::broker::route::mailbox::clock_ms;
 use crate::protocol::ReasonCode;
 
 /// A limit a client can run into.
@@ -93,7 +93,7 @@ pub fn hit(limit: Limit, what: impl FnOnce() -> String) {
     };
     crate::output::log_line(format_args!(
         "{}: Limit {} reached: {}{more}.",
-        crate::broker::shared::timestamp(),
+        crate::broker::clock::timestamp(),
         limit.flag(),
         what()
     ));

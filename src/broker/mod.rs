@@ -63,6 +63,7 @@
 //!   JSON line per packet through a bounded queue to a writer thread.
 
 pub mod access;
+mod clock;
 mod config;
 mod conn;
 pub mod fault;

@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::broker::clock::clock_ms;
 use crate::broker::config::BrokerConfig;
 use crate::broker::conn::accept::serve_connection;
 use crate::broker::conn::signal::SWEEP_PERIOD;
-use crate::broker::route::mailbox::clock_ms;
 use crate::broker::shared::Shared;
 use crate::net::Stream;
 

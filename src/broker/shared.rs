@@ -4,6 +4,7 @@
 //! a will still waiting. And the `-v` log lines, as text or (`--log-format json`) as JSON
 //! objects. Must not do I/O beyond `output`'s log lines.
 
+use crate::broker::clock::timestamp;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -289,12 +290,4 @@ impl Default for LogFields<'_> {
             reason: None,
         }
     }
-}
-
-/// Seconds since the epoch, mosquitto's log prefix.
-pub fn timestamp() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

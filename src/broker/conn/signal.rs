@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use futures_util::task::AtomicWaker;
 use tokio::sync::oneshot;
 
+use crate::broker::clock::clock_ms;
 use crate::broker::persist::kept_session::KeptSession;
-use crate::broker::route::mailbox::clock_ms;
 
 /// How often the broker looks for connections whose keep alive ran out: a silent
 /// client is disconnected at most this long after 1.5 times its keep alive.

@@ -9,6 +9,7 @@
 //! block of 32 slots and its shared state up front (~0.8 KB), which most idle
 //! connections never use (memory per idle connection, scripts/serve-memory).
 
+use crate::broker::clock::clock_ms;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
@@ -73,13 +74,6 @@ const WAITING: u64 = u64::MAX;
 
 /// How stale `last_drained_ms` may get before the drainer rewrites it.
 const CLOCK_STEP_MS: u64 = 5;
-
-/// Milliseconds since the first call in this process, at least 1 (0 means "never").
-pub(crate) fn clock_ms(now: Instant) -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    let base = *BASE.get_or_init(Instant::now);
-    (now.saturating_duration_since(base).as_millis() as u64).max(1)
-}
 
 /// Why a delivery was not queued.
 #[derive(Debug, PartialEq, Eq)]
