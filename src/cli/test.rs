@@ -323,6 +323,7 @@ fn config(args: &TestArgs) -> anyhow::Result<Config> {
             cert: args.cert.clone(),
             key: args.key.clone(),
             insecure: args.insecure,
+            ..ClientTlsFiles::default()
         };
         Some(TlsOptions::load(&files)?)
     } else {

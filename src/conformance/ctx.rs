@@ -103,6 +103,7 @@ impl Ctx {
             tls: config.tls.as_ref(),
             websocket: None,
             max_packet_bytes: MAX_PACKET_SIZE as usize,
+            route: &dial::DIRECT,
         };
         let stream = dial::open(&target)
             .await
