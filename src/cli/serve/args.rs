@@ -116,4 +116,8 @@ pub struct ServeArgs {
     /// Also listen for MQTT over WebSocket on PORT
     #[arg(long, value_name = "PORT", help_heading = "More listeners", value_parser = values::parse_port)]
     pub ws_port: Option<u16>,
+
+    /// Also listen for MQTT on a Unix socket at PATH (removed again on exit)
+    #[arg(long, value_name = "PATH", help_heading = "More listeners")]
+    pub unix: Option<PathBuf>,
 }

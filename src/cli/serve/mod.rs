@@ -76,7 +76,8 @@ Examples:
   mqtk serve -p 0 --threads 1                   a test fixture: packets in arrival order
   mqtk serve -c /etc/mosquitto/mosquitto.conf
   mqtk serve --data-dir /var/lib/mqtk --password-file passwd --allow-anonymous false
-  mqtk serve --tls-port 8883 --cert server.pem --key server.key --ws-port 9001";
+  mqtk serve --tls-port 8883 --cert server.pem --key server.key --ws-port 9001
+  mqtk serve --unix /run/mqtk.sock                and: mqtk sub --unix /run/mqtk.sock -t '#'";
 
 /// Runs `mqtk serve` until SIGINT or SIGTERM.
 pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
@@ -87,7 +88,7 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     let mut config = broker_config(&args)?;
     deployment.apply_to(&mut config);
     let runtime = runtime(args.threads).context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, deployment.listeners))
+    runtime.block_on(serve(config, deployment.listeners, args.unix.clone()))
 }
 
 /// The runtime for `--threads`. One thread is tokio's current-thread runtime: one event
@@ -139,7 +140,11 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     })
 }
 
-async fn serve(config: BrokerConfig, listeners: Vec<ListenerSpec>) -> anyhow::Result<()> {
+async fn serve(
+    config: BrokerConfig,
+    listeners: Vec<ListenerSpec>,
+    unix: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     // Handlers first: a script may send SIGTERM as soon as it reads the port.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot install the SIGTERM handler")?;
@@ -151,10 +156,18 @@ async fn serve(config: BrokerConfig, listeners: Vec<ListenerSpec>) -> anyhow::Re
     for url in setup::start_listeners(listeners, broker.handle()).await? {
         output::stdout_line(format!("listening on {url}")).context("cannot write to stdout")?;
     }
+    if let Some(path) = &unix {
+        let bound = crate::broker::listeners::start_unix(path.clone(), broker.handle()).await?;
+        output::stdout_line(format!("listening on {}", bound.url))
+            .context("cannot write to stdout")?;
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
     broker.shutdown().await;
+    if let Some(path) = &unix {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }
