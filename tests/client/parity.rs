@@ -221,3 +221,50 @@ fn retain_handling_takes_mosquitto_names() {
     let again = sub(&broker, &args);
     assert_eq!((again.status.code(), text(&again.stdout)), (Some(27), String::new()));
 }
+
+#[test]
+fn tls_flags_capath_tls_version_os_certs_and_no_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = support::pki::pki(dir.path());
+    let (broker, tls_port) = support::pki::mosquitto_tls(&pki.cert, &pki.key, "tls_version tlsv1.3\n");
+    let cadir = tempfile::tempdir().unwrap();
+    std::fs::copy(&pki.ca, cadir.path().join("test-ca.pem")).unwrap();
+    std::fs::write(cadir.path().join("README"), "not a certificate").unwrap();
+    let capath = cadir.path().to_str().unwrap();
+    let tls = tls_port.to_string();
+    let publish_with = |args: &[&str]| {
+        output(mqtk().args(["pub", "-h", "localhost", "-t", "tls/t", "-m", "x"]).args(args))
+    };
+    let out = publish_with(&["-p", &tls, "--capath", capath]);
+    assert!(out.status.success(), "--capath: {}", text(&out.stderr));
+    let out = publish_with(&["-p", &tls, "--capath", capath, "--tls-version", "tlsv1.3"]);
+    assert!(out.status.success(), "tlsv1.3: {}", text(&out.stderr));
+    // mosquitto's listener takes TLS 1.3 at least: insisting on 1.2 fails the handshake.
+    let out = publish_with(&["-p", &tls, "--capath", capath, "--tls-version", "tlsv1.2"]);
+    assert_eq!(out.status.code(), Some(1), "tlsv1.2 against a 1.3 listener");
+    // The system's roots do not know the test CA; with --capath too, they are added.
+    let out = publish_with(&["-p", &tls, "--tls-use-os-certs"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = publish_with(&["-p", &tls, "--tls-use-os-certs", "--capath", capath]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // --no-tls drops the TLS flags (from -o FILE, say) and talks plain MQTT.
+    let plain = broker.port().to_string();
+    let out = publish_with(&["-p", &plain, "--cafile", support::p(&pki.ca), "--no-tls"]);
+    assert!(out.status.success(), "--no-tls: {}", text(&out.stderr));
+    let out = publish_with(&["-p", &plain, "--tls-version", "tlsv1.2"]);
+    assert!(text(&out.stderr).contains("--tls-version needs TLS"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn bind_address_picks_the_local_address_the_broker_sees() {
+    let mut serve = Serve::start(&["-v"]);
+    let port = serve.port().to_string();
+    let out = output(mqtk().args(["pub", "-h", "127.0.0.1", "-p", &port, "-A", "127.0.0.2", "-t", "a", "-m", "b"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serve
+        .running()
+        .expect_stderr(|e| e.contains("connected from 127.0.0.2:"), WAIT);
+    let out = output(mqtk().args(["pub", "-h", "127.0.0.1", "-p", &port, "-A", "::1", "-t", "a", "-m", "b"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("-A ::1: no local address of the broker's IP family"), "{}", text(&out.stderr));
+}
