@@ -187,6 +187,8 @@ pub struct ConnectArgs {
     pub unix: Option<PathBuf>,
 
     /// Connect through a SOCKS5 proxy: socks5h://[USER[:PASSWORD]@]HOST[:PORT] (port 1080)
+    // Brackets mean "optional" in clap's help text, as for --url.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "URL", value_parser = values::parse_proxy)]
     pub proxy: Option<Proxy>,
 

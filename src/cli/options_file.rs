@@ -88,7 +88,8 @@ fn find<'a>(sub: &'a clap::Command, token: &str) -> Option<&'a clap::Arg> {
         let long = long.split('=').next().unwrap_or(long);
         return sub.get_arguments().find(|a| {
             a.get_long() == Some(long)
-                || a.get_all_aliases().is_some_and(|names| names.contains(&long))
+                || a.get_all_aliases()
+                    .is_some_and(|names| names.contains(&long))
         });
     }
     let short = token.strip_prefix('-')?.chars().next()?;
@@ -135,8 +136,23 @@ mod tests {
         assert_eq!(
             out,
             [
-                "-h", "broker.example", "-t", "from/file", "-v", "-u", "alice smith", "-D",
-                "connect", "user-property", "k", "v", "-o", "-p", "1999", "-t", "cli"
+                "-h",
+                "broker.example",
+                "-t",
+                "from/file",
+                "-v",
+                "-u",
+                "alice smith",
+                "-D",
+                "connect",
+                "user-property",
+                "k",
+                "v",
+                "-o",
+                "-p",
+                "1999",
+                "-t",
+                "cli"
             ]
         );
         // -L on the command line replaces the file's -h (they conflict).
@@ -146,7 +162,9 @@ mod tests {
 
     #[test]
     fn mistakes_name_the_file_and_line() {
-        let err = expand_with("-h x\n--bogus 1\n", &[]).unwrap_err().to_string();
+        let err = expand_with("-h x\n--bogus 1\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2: unknown option '--bogus'"), "{err}");
         let err = expand_with("-v yes\n", &[]).unwrap_err().to_string();
         assert!(err.contains("takes no value"), "{err}");

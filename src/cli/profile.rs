@@ -560,7 +560,8 @@ port = 1999
 
     #[test]
     fn a_profile_proxy_applies_unless_the_command_line_routes_itself() {
-        let c = config("[default]\nproxy = \"socks5h://u:p@gw:1081\"\ncapath = \"/etc/ca\"\n").unwrap();
+        let c =
+            config("[default]\nproxy = \"socks5h://u:p@gw:1081\"\ncapath = \"/etc/ca\"\n").unwrap();
         let layer = c.layer(None).unwrap();
         let mut args = ConnectArgs::default();
         fill(&mut args, &layer, &c).unwrap();
@@ -572,7 +573,10 @@ port = 1999
             ..ConnectArgs::default()
         };
         fill(&mut unix, &layer, &c).unwrap();
-        assert!(unix.proxy.is_none(), "--unix does not go through the profile's proxy");
+        assert!(
+            unix.proxy.is_none(),
+            "--unix does not go through the profile's proxy"
+        );
     }
 
     #[test]

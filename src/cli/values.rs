@@ -223,7 +223,9 @@ pub fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
         "tlsv1.1" | "tlsv1" | "1.1" | "1.0" => Err(format!(
             "`{s}` is not offered: mqtk speaks TLS 1.2 and 1.3 only (tlsv1.2, tlsv1.3)"
         )),
-        _ => Err(format!("`{s}` is not a TLS version: use tlsv1.2 or tlsv1.3")),
+        _ => Err(format!(
+            "`{s}` is not a TLS version: use tlsv1.2 or tlsv1.3"
+        )),
     }
 }
 
@@ -234,7 +236,9 @@ pub fn parse_retain_handling(s: &str) -> Result<RetainHandling, String> {
         "always" | "0" => Ok(RetainHandling::SendOnSubscribe),
         "new" | "1" => Ok(RetainHandling::SendIfNew),
         "never" | "2" => Ok(RetainHandling::DoNotSend),
-        _ => Err(format!("`{s}` is not a retain handling: use always, new or never (0, 1, 2)")),
+        _ => Err(format!(
+            "`{s}` is not a retain handling: use always, new or never (0, 1, 2)"
+        )),
     }
 }
 
@@ -253,8 +257,13 @@ mod tests {
     #[test]
     fn mosquitto_21_values_parse() {
         assert_eq!(parse_tls_version("tlsv1.3"), Ok(TlsVersion::V1_3));
-        assert!(parse_tls_version("tlsv1.1").unwrap_err().contains("1.2 and 1.3"));
-        assert_eq!(parse_retain_handling("never"), Ok(RetainHandling::DoNotSend));
+        assert!(parse_tls_version("tlsv1.1")
+            .unwrap_err()
+            .contains("1.2 and 1.3"));
+        assert_eq!(
+            parse_retain_handling("never"),
+            Ok(RetainHandling::DoNotSend)
+        );
         assert_eq!(parse_retain_handling("1"), Ok(RetainHandling::SendIfNew));
         assert!(parse_retain_handling("sometimes").is_err());
         assert_eq!(parse_percent("12.5"), Ok(12.5));

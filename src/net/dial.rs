@@ -144,7 +144,10 @@ async fn tcp_bound(
     for addr in addrs {
         let local = locals.iter().find(|l| l.is_ipv4() == addr.is_ipv4());
         if bind.is_some() && local.is_none() {
-            last = Some(format!("-A {}: no local address of the broker's IP family", bind.unwrap_or("")));
+            last = Some(format!(
+                "-A {}: no local address of the broker's IP family",
+                bind.unwrap_or("")
+            ));
             continue;
         }
         let local = local.map(SocketAddr::ip);
@@ -188,8 +191,11 @@ async fn proxied(target: &Target<'_>, proxy: &Proxy) -> Result<TcpStream, DialEr
         address: format!("{} through the proxy {}", target.address(), proxy.address()),
         reason,
     };
-    match tokio::time::timeout(timeout, socks::handshake(tcp, proxy, target.host, target.port))
-        .await
+    match tokio::time::timeout(
+        timeout,
+        socks::handshake(tcp, proxy, target.host, target.port),
+    )
+    .await
     {
         Ok(Ok(tunnel)) => Ok(tunnel),
         Ok(Err(e)) => Err(failed(io_reason(&e))),

@@ -109,7 +109,11 @@ fn unescape(text: &str) -> Result<String, String> {
             "25" => '%',
             "3A" => ':',
             "40" => '@',
-            _ => return Err(format!("bad escape '%{code}' in the proxy URL (%25, %3A, %40)")),
+            _ => {
+                return Err(format!(
+                    "bad escape '%{code}' in the proxy URL (%25, %3A, %40)"
+                ))
+            }
         });
         rest = &rest[at + 3..];
     }
@@ -152,7 +156,9 @@ async fn authenticate(tcp: &mut TcpStream, proxy: &Proxy) -> io::Result<()> {
         ));
     };
     if user.len() > 255 || password.len() > 255 {
-        return Err(refused("the proxy user name and password must be at most 255 bytes"));
+        return Err(refused(
+            "the proxy user name and password must be at most 255 bytes",
+        ));
     }
     let mut request = vec![1, user.len() as u8];
     request.extend_from_slice(user.as_bytes());
@@ -184,7 +190,11 @@ fn connect_request(host: &str, port: u16) -> io::Result<Vec<u8>> {
             request.extend_from_slice(&[3, bare.len() as u8]);
             request.extend_from_slice(bare.as_bytes());
         }
-        Err(_) => return Err(refused("the broker's host name is longer than SOCKS5's 255 bytes")),
+        Err(_) => {
+            return Err(refused(
+                "the broker's host name is longer than SOCKS5's 255 bytes",
+            ))
+        }
     }
     request.extend_from_slice(&port.to_be_bytes());
     Ok(request)
@@ -198,7 +208,10 @@ async fn read_reply(tcp: &mut TcpStream) -> io::Result<()> {
         return Err(refused("the proxy does not speak SOCKS5"));
     }
     if head[1] != 0 {
-        return Err(refused(&format!("the proxy could not connect: {}", reply_text(head[1]))));
+        return Err(refused(&format!(
+            "the proxy could not connect: {}",
+            reply_text(head[1])
+        )));
     }
     let skip = match head[3] {
         1 => 4,
@@ -227,7 +240,7 @@ fn reply_text(code: u8) -> &'static str {
 }
 
 fn refused(text: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::Other, text.to_string())
+    io::Error::other(text.to_string())
 }
 
 #[cfg(test)]
@@ -237,13 +250,25 @@ mod tests {
     #[test]
     fn urls_parse_as_mosquitto_reads_them() {
         let p = Proxy::parse("socks5h://proxy.example").unwrap();
-        assert_eq!((p.host.as_str(), p.port, p.credentials), ("proxy.example", 1080, None));
+        assert_eq!(
+            (p.host.as_str(), p.port, p.credentials),
+            ("proxy.example", 1080, None)
+        );
         let p = Proxy::parse("socks5h://al%40ice:pa%3Ass@127.0.0.1:9050").unwrap();
         assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", 9050));
         assert_eq!(p.credentials, Some(("al@ice".into(), "pa:ss".into())));
         let p = Proxy::parse("socks5h://[::1]:1081").unwrap();
-        assert_eq!((p.host.as_str(), p.port, p.address()), ("::1", 1081, "[::1]:1081".into()));
-        for bad in ["socks5://h", "http://h", "socks5h://h:0", "socks5h://:pw@h", "socks5h://"] {
+        assert_eq!(
+            (p.host.as_str(), p.port, p.address()),
+            ("::1", 1081, "[::1]:1081".into())
+        );
+        for bad in [
+            "socks5://h",
+            "http://h",
+            "socks5h://h:0",
+            "socks5h://:pw@h",
+            "socks5h://",
+        ] {
             assert!(Proxy::parse(bad).is_err(), "{bad}");
         }
     }
@@ -254,7 +279,10 @@ mod tests {
             connect_request("127.0.0.1", 1883).unwrap(),
             [5, 1, 0, 1, 127, 0, 0, 1, 0x07, 0x5B]
         );
-        assert_eq!(connect_request("ab", 1).unwrap(), [5, 1, 0, 3, 2, b'a', b'b', 0, 1]);
+        assert_eq!(
+            connect_request("ab", 1).unwrap(),
+            [5, 1, 0, 3, 2, b'a', b'b', 0, 1]
+        );
         assert_eq!(connect_request("[::1]", 1).unwrap()[3], 4);
     }
 }

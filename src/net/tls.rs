@@ -250,7 +250,9 @@ fn capath_store(dir: &Path) -> Result<RootCertStore, TlsError> {
         }
     }
     if roots.is_empty() {
-        return Err(bad("no PEM CA certificate in any file of the directory".into()));
+        return Err(bad(
+            "no PEM CA certificate in any file of the directory".into()
+        ));
     }
     Ok(roots)
 }

@@ -12,7 +12,11 @@ pub fn format(payload: &[u8], spec: u8, precision: Option<usize>) -> Result<Stri
             4,
             "float",
         ),
-        _ => (<[u8; 8]>::try_from(payload).map(f64::from_le_bytes), 8, "double"),
+        _ => (
+            <[u8; 8]>::try_from(payload).map(f64::from_le_bytes),
+            8,
+            "double",
+        ),
     };
     let value = value.map_err(|_| {
         format!(
@@ -36,10 +40,19 @@ mod tests {
 
     #[test]
     fn floats_and_doubles_print_as_printf_does() {
-        assert_eq!(format(&1.5f32.to_le_bytes(), b'f', None).unwrap(), "1.500000");
-        assert_eq!(format(&(-2.25f64).to_le_bytes(), b'd', Some(1)).unwrap(), "-2.2");
+        assert_eq!(
+            format(&1.5f32.to_le_bytes(), b'f', None).unwrap(),
+            "1.500000"
+        );
+        assert_eq!(
+            format(&(-2.25f64).to_le_bytes(), b'd', Some(1)).unwrap(),
+            "-2.2"
+        );
         assert_eq!(format(&f32::NAN.to_le_bytes(), b'f', None).unwrap(), "nan");
-        assert_eq!(format(&f64::NEG_INFINITY.to_le_bytes(), b'd', None).unwrap(), "-inf");
+        assert_eq!(
+            format(&f64::NEG_INFINITY.to_le_bytes(), b'd', None).unwrap(),
+            "-inf"
+        );
         let err = format(b"12", b'f', None).unwrap_err();
         assert!(err.contains("2 bytes, not a 4-byte"), "{err}");
     }

@@ -65,7 +65,9 @@ mod tests {
     #[test]
     fn each_topic_keeps_its_row_and_only_its_first_line_is_drawn() {
         let mut screen = WatchScreen::new("localhost:1883");
-        assert!(String::from_utf8(screen.start()).unwrap().contains("localhost:1883"));
+        assert!(String::from_utf8(screen.start())
+            .unwrap()
+            .contains("localhost:1883"));
         let a = screen.place(&"a".into(), b"a 1\n");
         assert_eq!(a, b"\x1b[2;1H\x1b[2Ka 1\x1b[3;1H");
         let b = screen.place(&"b".into(), b"b 1\nsecond line\n");

@@ -211,8 +211,9 @@ impl Template {
                     max,
                 } => {
                     let value = match spec {
-                        b'f' | b'd' => ieee754::format(&msg.publish.payload, *spec, *max)?
-                            .into_bytes(),
+                        b'f' | b'd' => {
+                            ieee754::format(&msg.publish.payload, *spec, *max)?.into_bytes()
+                        }
                         b'j' | b'J' if self.pretty_json => {
                             let json = mosquitto_json(msg, *spec == b'J')?;
                             pretty::indent_json(&json).into_bytes()

@@ -68,6 +68,9 @@ mod tests {
             "{\n  \"b\": 1,\n  \"a\": {\n    \"s\": \"x,{:}\\\"y\",\n    \"l\": [\n      1,\n      2\n    ],\n    \"e\": []\n  }\n}"
         );
         let back: serde_json::Value = serde_json::from_str(&pretty).unwrap();
-        assert_eq!(back, serde_json::from_str::<serde_json::Value>(text).unwrap());
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
     }
 }

@@ -208,7 +208,11 @@ fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static st
         ),
         (
             c.unix.is_some() || c.proxy.is_some(),
-            if c.unix.is_some() { "--unix" } else { "--proxy" },
+            if c.unix.is_some() {
+                "--unix"
+            } else {
+                "--proxy"
+            },
             "bench's clients connect over TCP or TLS directly",
         ),
         (

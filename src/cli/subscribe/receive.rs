@@ -25,7 +25,10 @@ pub(super) async fn subscribe(plan: Plan, connection: connect::Connection) -> an
     // After the SUBSCRIBE, as mosquitto_sub: the broker handles them in order.
     if !plan.unsubscribe.is_empty() {
         client
-            .unsubscribe(plan.unsubscribe.clone(), plan.unsubscribe_properties.clone())
+            .unsubscribe(
+                plan.unsubscribe.clone(),
+                plan.unsubscribe_properties.clone(),
+            )
             .await?;
     }
     let deadline = plan.timeout.map(|d| Instant::now() + d);
