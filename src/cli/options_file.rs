@@ -29,7 +29,10 @@ pub fn expand(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     // Built, so that every argument knows how many values it takes.
     command.build();
     let name = argv[1].to_string_lossy().into_owned();
-    let Some(sub) = command.find_subcommand(&name) else {
+    let Some(sub) = command
+        .find_subcommand(&name)
+        .filter(|sub| sub.get_arguments().any(|a| a.get_id() == "options_file"))
+    else {
         return Ok(argv);
     };
     let path = Path::new(path);

@@ -326,11 +326,11 @@ fn random_filter_prints_about_the_given_share() {
     let broker = Mosquitto::start();
     let mut sub = mqtk_sub_ready(
         &broker.host_args(),
-        &["-t", "rf", "-q", "1", "--random-filter", "20", "-C", "2000"],
+        &["-t", "rf", "-q", "1", "--random-filter", "20", "-C", "1000"],
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lines");
-    let body: String = (0..2000).map(|i| format!("m{i}\n")).collect();
+    let body: String = (0..1000).map(|i| format!("m{i}\n")).collect();
     std::fs::write(&file, body).unwrap();
     let out = output(Command::new("sh").arg("-c").arg(format!(
         "mosquitto_pub -p {} -t rf -q 1 -l < {}",
@@ -338,12 +338,13 @@ fn random_filter_prints_about_the_given_share() {
         file.display()
     )));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(sub.expect_exit(WAIT).success(), "{}", sub.stderr());
+    // A loaded machine (every test binary at once) may take its time over 1000 QoS 1 acks.
+    assert!(sub.expect_exit(3 * WAIT).success(), "{}", sub.stderr());
     let printed = sub.rest_of_lines(Duration::from_secs(2)).len();
-    // Binomial(2000, 0.2): mean 400, sd 17.9; 300..500 is beyond 5 sd either way.
+    // Binomial(1000, 0.2): mean 200, sd 12.6; 130..270 is beyond 5 sd either way.
     assert!(
-        (300..=500).contains(&printed),
-        "{printed} of 2000 printed at 20%"
+        (130..=270).contains(&printed),
+        "{printed} of 1000 printed at 20%"
     );
 }
 
