@@ -5,13 +5,19 @@
 use clap::Parser;
 
 use mqtk::cli::{
-    bench, docs, passwd, profile, publish, rr, serve, subscribe, test, Cli, Command, Exit,
+    bench, docs, options_file, passwd, profile, publish, rr, serve, subscribe, test, Cli, Command,
+    Exit,
 };
 use mqtk::output;
 
 fn main() {
+    // `-o FILE` puts the file's options before the command line's (mosquitto's -o).
+    let argv = match options_file::expand(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(err) => std::process::exit(report(&err)),
+    };
     // clap prints usage errors itself and exits with status 2.
-    let mut cli = Cli::parse();
+    let mut cli = Cli::parse_from(argv);
     let remote = cli.command.defaults_to_a_remote_broker();
     let applied = cli
         .command

@@ -8,7 +8,10 @@
 use std::fmt::Display;
 use std::io::{self, Write};
 
+pub mod ieee754;
+pub mod live;
 pub mod message;
+pub mod pretty;
 pub mod progress;
 
 use crate::protocol::{Packet, QoS};

@@ -3,9 +3,12 @@
 //! (a `protocol websockets` listener with a `certfile` in `-c FILE`). Each accepts TCP,
 //! runs the TLS handshake and/or WebSocket upgrade in the connection's own task (bounded
 //! in time, so a slow or silent peer holds nothing else up), then hands the byte stream to
-//! the broker exactly as the TCP listener does. Must not know MQTT.
+//! the broker exactly as the TCP listener does; and MQTT over a Unix socket (`--unix
+//! PATH`, mosquitto's `listener 0 PATH`), whose file it removes when it stops. Must not
+//! know MQTT.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +113,60 @@ async fn accept_loop(listener: TcpListener, kind: ListenerKind, broker: BrokerHa
                 }
                 Err(err) => {
                     broker.log(1, format_args!("accept failed: {err}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = broker.stopping() => return,
+        }
+    }
+}
+
+/// Binds a Unix socket at `path` (replacing a stale socket file left there, as
+/// mosquitto does) and starts accepting into `broker`.
+pub async fn start_unix(path: PathBuf, broker: BrokerHandle) -> Result<Bound, ListenError> {
+    let bind_error = |source: std::io::Error| ListenError::Unix {
+        path: path.display().to_string(),
+        source,
+    };
+    remove_stale_socket(&path).map_err(bind_error)?;
+    let listener = tokio::net::UnixListener::bind(&path).map_err(bind_error)?;
+    let url = format!("unix://{}", path.display());
+    let task = tokio::spawn(async move {
+        unix_accept_loop(&listener, &broker).await;
+        let _ = std::fs::remove_file(&path);
+    });
+    Ok(Bound { url, task })
+}
+
+/// Removes `path` if it is a socket file no one listens on; anything else is left alone
+/// (and `bind` then says why it cannot use the path).
+fn remove_stale_socket(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another broker listens on it",
+                ));
+            }
+            std::fs::remove_file(path)
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn unix_accept_loop(listener: &tokio::net::UnixListener, broker: &BrokerHandle) {
+    // A Unix peer has no IP address; the broker logs it as 0.0.0.0:0.
+    let peer = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => {
+                    broker.spawn_connection(Stream::from(Box::new(socket) as Box<dyn Transport>), peer);
+                }
+                Err(err) => {
+                    broker.log(1, format_args!("accept on the unix socket failed: {err}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },

@@ -34,6 +34,15 @@ pub enum ListenError {
         #[source]
         source: std::io::Error,
     },
+    /// The Unix socket path cannot be bound (`--unix`).
+    #[error("cannot listen on the unix socket {path} (--unix)")]
+    Unix {
+        /// The socket's path.
+        path: String,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Bound, but its address cannot be read.
     #[error("cannot read the listener's address")]
     LocalAddr(#[source] std::io::Error),

@@ -49,7 +49,9 @@ pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
     // and reconnects reuse the config.
     let tls_options = || TlsOptions::load(&args.tls_files());
     config.transport = match scheme {
+        // --no-tls turns a wss:// URL into plain WebSocket, as mosquitto's clients do.
         Some(UrlScheme::Ws) => Transport::Ws { path: None },
+        Some(UrlScheme::Wss) if !tls => Transport::Ws { path: None },
         Some(UrlScheme::Wss) => Transport::Wss {
             tls: tls_options()?,
             path: None,
@@ -57,6 +59,7 @@ pub fn connection(args: &ConnectArgs) -> anyhow::Result<Connection> {
         _ if tls => Transport::Tls(tls_options()?),
         _ => Transport::Tcp,
     };
+    config.route = args.route()?;
     config.version = args.single_version()?;
     config.keep_alive = std::time::Duration::from_secs(u64::from(args.keepalive_secs()));
     config.clean_start = !args.disable_clean_session;

@@ -1,6 +1,7 @@
 //! `ConnectArgs`, the connection flags defined once and flattened into pub, sub, rr and
-//! bench (`profile` lays the config file under them), and what they say about TLS and
-//! MQTT 5 properties. Must not connect (`cli::connect` does).
+//! bench (`profile` lays the config file under them, `options_file` puts `-o FILE`'s
+//! before them), and what they say about TLS, the route (Unix socket, SOCKS5 proxy,
+//! local address) and MQTT 5 properties. Must not connect (`cli::connect` does).
 
 use std::path::PathBuf;
 
@@ -9,6 +10,9 @@ use clap::Args;
 use super::exit::Exit;
 use super::properties;
 use super::values::{self, BrokerUrl, VersionArg};
+use crate::net::dial::Route;
+use crate::net::socks::Proxy;
+use crate::net::tls::TlsVersion;
 use crate::protocol::{ProtocolVersion, QoS};
 
 /// Connection flags shared by pub, sub, rr and bench (mosquitto's names).
@@ -133,6 +137,22 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub insecure: bool,
 
+    /// Trust the CA certificates in the PEM files of DIR and connect with TLS
+    #[arg(long, value_name = "DIR")]
+    pub capath: Option<PathBuf>,
+
+    /// Trust the system's CA certificates too (beside --cafile/--capath) and connect with TLS
+    #[arg(long)]
+    pub tls_use_os_certs: bool,
+
+    /// Only this TLS version: tlsv1.2 or tlsv1.3 [default: either]
+    #[arg(long, value_name = "VERSION", value_parser = values::parse_tls_version)]
+    pub tls_version: Option<TlsVersion>,
+
+    /// Connect without TLS, whatever TLS flags -o FILE or the profile set
+    #[arg(long)]
+    pub no_tls: bool,
+
     /// MQTT 5 property on a packet, as in mosquitto: -D connect receive-maximum 10,
     /// -D publish user-property KEY VALUE (repeatable)
     #[arg(
@@ -162,6 +182,28 @@ pub struct ConnectArgs {
     /// Do not reconnect when the connection drops; exit with an error instead
     #[arg(long)]
     pub no_reconnect: bool,
+
+    /// Connect to the broker's Unix socket at PATH instead of -h/-p
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port", "url", "proxy"])]
+    pub unix: Option<PathBuf>,
+
+    /// Connect through a SOCKS5 proxy: socks5h://[USER[:PASSWORD]@]HOST[:PORT] (port 1080)
+    // Brackets mean "optional" in clap's help text, as for --url.
+    #[allow(rustdoc::broken_intra_doc_links)]
+    #[arg(long, value_name = "URL", value_parser = values::parse_proxy)]
+    pub proxy: Option<Proxy>,
+
+    /// Connect from this local address (or host name)
+    #[arg(short = 'A', long = "bind-address", value_name = "ADDR")]
+    pub bind_address: Option<String>,
+
+    /// Accepted for mosquitto's scripts: mqtk always turns Nagle's algorithm off
+    #[arg(long)]
+    pub nodelay: bool,
+
+    /// Read options from FILE first, one `-option value` a line, as mosquitto's -o (flags given here win)
+    #[arg(short = 'o', long = "options-file", value_name = "FILE")]
+    pub options_file: Option<PathBuf>,
 }
 
 impl ConnectArgs {
@@ -183,11 +225,17 @@ impl ConnectArgs {
         self.keepalive.unwrap_or(60)
     }
 
-    /// The first TLS flag given (`--cafile`, `--cert`, `--insecure`): any of them
-    /// switches TLS on for `-h`/`-p`, with port 8883 by default.
+    /// The first TLS flag given (`--cafile`, `--capath`, `--tls-use-os-certs`, `--cert`,
+    /// `--insecure`): any of them switches TLS on for `-h`/`-p`, with port 8883 by
+    /// default. None with `--no-tls`.
     pub fn tls_flag(&self) -> Option<&'static str> {
+        if self.no_tls {
+            return None;
+        }
         [
             (self.cafile.is_some(), "--cafile"),
+            (self.capath.is_some(), "--capath"),
+            (self.tls_use_os_certs, "--tls-use-os-certs"),
             (self.cert.is_some(), "--cert"),
             (self.insecure, "--insecure"),
         ]
@@ -195,19 +243,44 @@ impl ConnectArgs {
         .find_map(|(given, flag)| given.then_some(flag))
     }
 
-    /// Whether the connection is TLS: an `mqtts://` or `wss://` URL, or a TLS flag.
+    /// Whether the connection is TLS: an `mqtts://` or `wss://` URL, or a TLS flag, and
+    /// no `--no-tls`.
     pub fn wants_tls(&self) -> bool {
-        self.url.as_ref().is_some_and(|u| u.scheme.is_tls()) || self.tls_flag().is_some()
+        !self.no_tls
+            && (self.url.as_ref().is_some_and(|u| u.scheme.is_tls()) || self.tls_flag().is_some())
     }
 
     /// The TLS files and choices of the flags, for `TlsOptions::load`.
     pub fn tls_files(&self) -> crate::net::tls::ClientTlsFiles {
         crate::net::tls::ClientTlsFiles {
             cafile: self.cafile.clone(),
+            capath: self.capath.clone(),
+            os_certs: self.tls_use_os_certs,
+            version: self.tls_version,
             cert: self.cert.clone(),
             key: self.key.clone(),
             insecure: self.insecure,
         }
+    }
+
+    /// The route of `--unix`, `--proxy` and `-A`, checked against the other flags.
+    pub fn route(&self) -> anyhow::Result<Route> {
+        if self.tls_version.is_some() && !self.wants_tls() {
+            anyhow::bail!("--tls-version needs TLS: add --cafile, --capath or --tls-use-os-certs, or use mqtts://");
+        }
+        if self.unix.is_some() {
+            if let Some(flag) = self.tls_flag() {
+                anyhow::bail!("--unix: TLS over a Unix socket is not supported; drop {flag} (or use --no-tls)");
+            }
+            if self.bind_address.is_some() {
+                anyhow::bail!("-A binds a local IP address; a --unix connection has none");
+            }
+        }
+        Ok(Route {
+            unix: self.unix.clone(),
+            proxy: self.proxy.clone(),
+            bind: self.bind_address.clone(),
+        })
     }
 
     /// The MQTT 5 properties of `-D` and the dedicated flags, checked and sorted by

@@ -35,6 +35,8 @@ pub struct Profile {
     id_prefix: Option<String>,
     protocol_version: Option<toml::Spanned<toml::Value>>,
     keepalive: Option<u16>,
+    capath: Option<PathBuf>,
+    proxy: Option<toml::Spanned<String>>,
 }
 
 /// The whole config file.
@@ -123,6 +125,14 @@ impl Config {
                     place(&self.text, url.span().start)
                 );
             }
+        }
+        if let Some(proxy) = &p.proxy {
+            values::parse_proxy(proxy.get_ref()).map_err(|e| {
+                anyhow!(
+                    "{file}{}: key `proxy`: {e}",
+                    place(&self.text, proxy.span().start)
+                )
+            })?;
         }
         if let Some(version) = &p.protocol_version {
             parse_version(version.get_ref()).map_err(|e| {
@@ -252,6 +262,8 @@ impl Profile {
             id_prefix: self.id_prefix.or(base.id_prefix),
             protocol_version: self.protocol_version.or(base.protocol_version),
             keepalive: self.keepalive.or(base.keepalive),
+            capath: self.capath.or(base.capath),
+            proxy: self.proxy.or(base.proxy),
         }
     }
 }
@@ -337,6 +349,16 @@ fn fill(args: &mut ConnectArgs, layer: &Profile, config: &Config) -> anyhow::Res
     let home = |path: &Option<PathBuf>| path.as_deref().map(expand_home);
     if args.cafile.is_none() {
         args.cafile = home(&layer.cafile);
+    }
+    if args.capath.is_none() {
+        args.capath = home(&layer.capath);
+    }
+    if args.proxy.is_none() && args.unix.is_none() {
+        // Checked when the file was loaded.
+        args.proxy = layer
+            .proxy
+            .as_ref()
+            .and_then(|p| values::parse_proxy(p.get_ref()).ok());
     }
     if args.cert.is_none() && args.key.is_none() {
         args.cert = home(&layer.cert);
@@ -530,6 +552,32 @@ port = 1999
         );
         let syntax = msg("[default\n");
         assert!(syntax.starts_with("/x/config.toml:1:"), "{syntax}");
+        let bad_proxy = msg("[default]\nproxy = \"socks4://p\"\n");
+        assert!(
+            bad_proxy.starts_with("/x/config.toml:2:9: key `proxy`: unsupported proxy"),
+            "{bad_proxy}"
+        );
+    }
+
+    #[test]
+    fn a_profile_proxy_applies_unless_the_command_line_routes_itself() {
+        let c =
+            config("[default]\nproxy = \"socks5h://u:p@gw:1081\"\ncapath = \"/etc/ca\"\n").unwrap();
+        let layer = c.layer(None).unwrap();
+        let mut args = ConnectArgs::default();
+        fill(&mut args, &layer, &c).unwrap();
+        let proxy = args.proxy.unwrap();
+        assert_eq!((proxy.host.as_str(), proxy.port), ("gw", 1081));
+        assert_eq!(args.capath.as_deref(), Some(Path::new("/etc/ca")));
+        let mut unix = ConnectArgs {
+            unix: Some("/run/mqtk.sock".into()),
+            ..ConnectArgs::default()
+        };
+        fill(&mut unix, &layer, &c).unwrap();
+        assert!(
+            unix.proxy.is_none(),
+            "--unix does not go through the profile's proxy"
+        );
     }
 
     #[test]

@@ -309,6 +309,7 @@ fn config(args: &TestArgs) -> anyhow::Result<Config> {
         host,
         port,
         tls,
+        route: c.route()?,
         username,
         password: password.map(Bytes::from),
         versions,

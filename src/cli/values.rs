@@ -1,10 +1,13 @@
 //! Parsers for flag values that clap cannot check on its own: `-L` URLs, `-V` versions,
-//! QoS, durations, `KEY=VALUE` pairs. Each returns a message that says what was wrong
+//! QoS, durations, `KEY=VALUE` pairs, `--proxy` URLs, `--tls-version`,
+//! `--retain-handling`, `--random-filter` percentages. Each returns a message that says what was wrong
 //! and what is accepted (clap prefixes it with the flag). Must not print or touch I/O.
 
 use std::time::Duration;
 
-use crate::protocol::{ProtocolVersion, QoS};
+use crate::net::socks::Proxy;
+use crate::net::tls::TlsVersion;
+use crate::protocol::{ProtocolVersion, QoS, RetainHandling};
 
 /// The scheme of a `-L` URL: the transport to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,9 +231,65 @@ pub fn parse_payload_format(s: &str) -> Result<u8, String> {
     }
 }
 
+/// Parses `--proxy`: `socks5h://[USER[:PASSWORD]@]HOST[:PORT]`.
+pub fn parse_proxy(s: &str) -> Result<Proxy, String> {
+    Proxy::parse(s)
+}
+
+/// Parses `--tls-version` as mosquitto spells it: `tlsv1.2` or `tlsv1.3`.
+pub fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "tlsv1.2" | "1.2" => Ok(TlsVersion::V1_2),
+        "tlsv1.3" | "1.3" => Ok(TlsVersion::V1_3),
+        "tlsv1.1" | "tlsv1" | "1.1" | "1.0" => Err(format!(
+            "`{s}` is not offered: mqtk speaks TLS 1.2 and 1.3 only (tlsv1.2, tlsv1.3)"
+        )),
+        _ => Err(format!(
+            "`{s}` is not a TLS version: use tlsv1.2 or tlsv1.3"
+        )),
+    }
+}
+
+/// Parses `--retain-handling`: mosquitto's `always`, `new`, `never`, or MQTT 5's
+/// numbers 0, 1, 2 (MQTT 5.0 §3.8.3.1).
+pub fn parse_retain_handling(s: &str) -> Result<RetainHandling, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "always" | "0" => Ok(RetainHandling::SendOnSubscribe),
+        "new" | "1" => Ok(RetainHandling::SendIfNew),
+        "never" | "2" => Ok(RetainHandling::DoNotSend),
+        _ => Err(format!(
+            "`{s}` is not a retain handling: use always, new or never (0, 1, 2)"
+        )),
+    }
+}
+
+/// Parses `--random-filter`: a percentage from 0.1 to 100 (mosquitto's range).
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.1..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a percentage from 0.1 to 100")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mosquitto_21_values_parse() {
+        assert_eq!(parse_tls_version("tlsv1.3"), Ok(TlsVersion::V1_3));
+        assert!(parse_tls_version("tlsv1.1")
+            .unwrap_err()
+            .contains("1.2 and 1.3"));
+        assert_eq!(
+            parse_retain_handling("never"),
+            Ok(RetainHandling::DoNotSend)
+        );
+        assert_eq!(parse_retain_handling("1"), Ok(RetainHandling::SendIfNew));
+        assert!(parse_retain_handling("sometimes").is_err());
+        assert_eq!(parse_percent("12.5"), Ok(12.5));
+        assert!(parse_percent("0").is_err() && parse_percent("101").is_err());
+    }
 
     #[test]
     fn url_with_everything_parses() {

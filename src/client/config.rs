@@ -82,6 +82,8 @@ pub struct ConnectConfig {
     pub port: u16,
     /// TCP or TLS.
     pub transport: Transport,
+    /// Directly, from a local address, over a Unix socket or through a SOCKS5 proxy.
+    pub route: crate::net::dial::Route,
     /// `None`: MQTT 5, falling back to 3.1.1 when the broker refuses 5.
     pub version: Option<ProtocolVersion>,
     /// Client identifier; empty lets an MQTT 5 broker assign one.
@@ -121,6 +123,7 @@ impl ConnectConfig {
             host: host.into(),
             port,
             transport: Transport::Tcp,
+            route: Default::default(),
             version: None,
             client_id: client_id.into(),
             keep_alive: Duration::from_secs(60),
@@ -138,8 +141,12 @@ impl ConnectConfig {
         }
     }
 
-    /// `host:port`, with brackets around an IPv6 address, for messages.
+    /// `host:port`, with brackets around an IPv6 address (or the `--unix` path), for
+    /// messages.
     pub fn address(&self) -> String {
+        if let Some(path) = &self.route.unix {
+            return path.display().to_string();
+        }
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {

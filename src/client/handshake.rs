@@ -116,6 +116,7 @@ fn target(config: &ConnectConfig, max_packet_size: u32) -> dial::Target<'_> {
         tls,
         websocket,
         max_packet_bytes: max_packet_size as usize,
+        route: &config.route,
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Config {
     pub port: u16,
     /// TLS, when asked for.
     pub tls: Option<net::tls::TlsOptions>,
+    /// How the bytes reach the broker: `--unix`, `--proxy`, `-A` (direct by default).
+    pub route: net::dial::Route,
     /// User name for every connection.
     pub username: Option<String>,
     /// Password for every connection.

@@ -123,7 +123,8 @@ impl Ctx {
         }
     }
 
-    /// Opens a TCP (or TLS) connection in this case's version, without CONNECT.
+    /// Opens a connection (TCP, TLS, a Unix socket or through a SOCKS5 proxy, as the run's
+    /// route says) in this case's version, without CONNECT.
     pub async fn dial(&self) -> Result<Connection, Verdict> {
         let config = &self.shared.config;
         let target = dial::Target {
@@ -133,6 +134,7 @@ impl Ctx {
             tls: config.tls.as_ref(),
             websocket: None,
             max_packet_bytes: MAX_PACKET_SIZE as usize,
+            route: &config.route,
         };
         let stream = dial::open(&target)
             .await

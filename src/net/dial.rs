@@ -1,16 +1,40 @@
 //! Opening the byte stream to a broker, for the client and bench: DNS, TCP (a timeout
-//! per address, TCP_NODELAY, or from a chosen local address for bench), then TLS
-//! (`net::tls`) and/or the WebSocket upgrade (`net::ws`). Must not know MQTT.
+//! per address, TCP_NODELAY, from a chosen local address with `-A` or bench's
+//! `--bind-addresses`), or a Unix socket (`--unix`), or TCP through a SOCKS5 proxy
+//! (`--proxy`, `net::socks`); then TLS (`net::tls`) and/or the WebSocket upgrade
+//! (`net::ws`). A proxied connection is a plain `TcpStream` once the proxy has connected
+//! it, so it stays on the inline TCP path; a Unix socket is boxed. Must not know MQTT.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream};
 
+use super::socks::{self, Proxy};
 use super::stream::{Stream, Transport};
 use super::tls::{connect_tls, TlsOptions};
 use super::ws;
+
+/// How the bytes travel to the broker's address: directly (the default), from a chosen
+/// local address, over a Unix socket, or through a SOCKS5 proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Route {
+    /// Connect to this Unix socket instead of `host:port` (`--unix PATH`).
+    pub unix: Option<PathBuf>,
+    /// Tunnel the TCP connection through this SOCKS5 proxy (`--proxy`).
+    pub proxy: Option<Proxy>,
+    /// Local address (or host name) to connect from (`-A`).
+    pub bind: Option<String>,
+}
+
+/// The direct route: TCP to the broker's address from any local address.
+pub static DIRECT: Route = Route {
+    unix: None,
+    proxy: None,
+    bind: None,
+};
 
 /// Where and how to connect.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +51,8 @@ pub struct Target<'a> {
     pub websocket: Option<&'a str>,
     /// Largest WebSocket frame accepted: the largest packet accepted.
     pub max_packet_bytes: usize,
+    /// Directly, over a Unix socket, or through a proxy.
+    pub route: &'a Route,
 }
 
 /// Why no stream could be opened. The texts are the user's ("cannot connect to
@@ -54,24 +80,36 @@ pub enum DialError {
 impl Target<'_> {
     /// `host:port`, with brackets around an IPv6 address, for messages.
     pub fn address(&self) -> String {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
+        match &self.route.unix {
+            Some(path) => path.display().to_string(),
+            None => host_port(self.host, self.port),
         }
     }
 }
 
 /// Opens the stream `target` asks for.
 pub async fn open(target: &Target<'_>) -> Result<Stream, DialError> {
-    let tcp = tcp(target.host, target.port, target.connect_timeout).await?;
     let failed = |e: io::Error| DialError::Connect {
         address: target.address(),
         reason: io_reason(&e),
     };
-    let stream = match target.tls {
-        Some(tls) => Stream::from(connect_tls(tcp, target.host, tls).await.map_err(failed)?),
-        None => Stream::from(tcp),
+    let stream = match &target.route.unix {
+        Some(path) => unix(path, target.connect_timeout).await?,
+        None => {
+            let tcp = match &target.route.proxy {
+                Some(proxy) => proxied(target, proxy).await?,
+                None => {
+                    let bind = target.route.bind.as_deref();
+                    tcp_bound(target.host, target.port, bind, target.connect_timeout).await?
+                }
+            };
+            match target.tls {
+                Some(tls) => {
+                    Stream::from(connect_tls(tcp, target.host, tls).await.map_err(failed)?)
+                }
+                None => Stream::from(tcp),
+            }
+        }
     };
     let Some(path) = target.websocket else {
         return Ok(stream);
@@ -86,39 +124,104 @@ pub async fn open(target: &Target<'_>) -> Result<Stream, DialError> {
 
 /// Resolves `host` and connects to the first address that answers within `timeout`.
 pub async fn tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, DialError> {
+    tcp_bound(host, port, None, timeout).await
+}
+
+/// As `tcp`, from the local address `bind` (an address or a host name, `-A`) when given:
+/// only the broker's addresses of the same family as `bind`'s are tried.
+async fn tcp_bound(
+    host: &str,
+    port: u16,
+    bind: Option<&str>,
+    timeout: Duration,
+) -> Result<TcpStream, DialError> {
+    let addrs = resolve(host, port).await?;
+    let locals = match bind {
+        Some(bind) => resolve(bind, 0).await?,
+        None => Vec::new(),
+    };
+    let mut last = None;
+    for addr in addrs {
+        let local = locals.iter().find(|l| l.is_ipv4() == addr.is_ipv4());
+        if bind.is_some() && local.is_none() {
+            last = Some(format!(
+                "-A {}: no local address of the broker's IP family",
+                bind.unwrap_or("")
+            ));
+            continue;
+        }
+        let local = local.map(SocketAddr::ip);
+        match tokio::time::timeout(timeout, tcp_from(addr, local)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = Some(io_reason(&e)),
+            Err(_) => last = Some(format!("no answer within {} s", timeout.as_secs())),
+        }
+    }
+    Err(DialError::Connect {
+        address: host_port(host, port),
+        reason: last.unwrap_or_else(|| "the host name has no address".to_string()),
+    })
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<_> = tokio::net::lookup_host((bare, port))
+    Ok(tokio::net::lookup_host((bare, port))
         .await
         .map_err(|e| DialError::Resolve {
             host: host.to_string(),
             reason: io_reason(&e),
         })?
-        .collect();
-    let mut last = None;
-    for addr in addrs {
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                // Small packets (acks, pings) must not wait for Nagle's algorithm.
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Ok(Err(e)) => last = Some(io_reason(&e)),
-            Err(_) => last = Some(format!("no answer within {} s", timeout.as_secs())),
-        }
+        .collect())
+}
+
+/// TCP to the proxy, then its CONNECT to the broker, all within the connect timeout.
+async fn proxied(target: &Target<'_>, proxy: &Proxy) -> Result<TcpStream, DialError> {
+    let timeout = target.connect_timeout;
+    let bind = target.route.bind.as_deref();
+    let tcp = tcp_bound(&proxy.host, proxy.port, bind, timeout)
+        .await
+        .map_err(|e| match e {
+            DialError::Connect { address, reason } => DialError::Connect {
+                address: format!("the proxy {address}"),
+                reason,
+            },
+            other => other,
+        })?;
+    let failed = |reason: String| DialError::Connect {
+        address: format!("{} through the proxy {}", target.address(), proxy.address()),
+        reason,
+    };
+    match tokio::time::timeout(
+        timeout,
+        socks::handshake(tcp, proxy, target.host, target.port),
+    )
+    .await
+    {
+        Ok(Ok(tunnel)) => Ok(tunnel),
+        Ok(Err(e)) => Err(failed(io_reason(&e))),
+        Err(_) => Err(failed(format!("no answer within {} s", timeout.as_secs()))),
     }
-    let address = Target {
-        host,
-        port,
-        connect_timeout: timeout,
-        tls: None,
-        websocket: None,
-        max_packet_bytes: 0,
+}
+
+/// A Unix socket, boxed (the inline variant is TCP's).
+async fn unix(path: &std::path::Path, timeout: Duration) -> Result<Stream, DialError> {
+    let failed = |reason: String| DialError::Connect {
+        address: path.display().to_string(),
+        reason,
+    };
+    match tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path)).await {
+        Ok(Ok(socket)) => Ok(Stream::from(Box::new(socket) as Box<dyn Transport>)),
+        Ok(Err(e)) => Err(failed(io_reason(&e))),
+        Err(_) => Err(failed(format!("no answer within {} s", timeout.as_secs()))),
     }
-    .address();
-    Err(DialError::Connect {
-        address,
-        reason: last.unwrap_or_else(|| "the host name has no address".to_string()),
-    })
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Connects to `addr` from `bind` (any local address when `None`), with TCP_NODELAY:
@@ -221,6 +324,7 @@ mod tests {
             tls: Some(tls),
             websocket: ws.then_some(""),
             max_packet_bytes: 1 << 16,
+            route: &DIRECT,
         }
     }
 

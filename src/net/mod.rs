@@ -10,7 +10,9 @@
 //!   in and out, read sizes that grow with what arrives.
 //! - `handshake`: the CONNECT for the version tried, CONNECT → CONNACK, the one
 //!   version-refused rule and the one decision to fall back to 3.1.1.
-//! - `dial`: DNS, TCP, TLS and WebSocket to a broker.
+//! - `dial`: DNS, TCP (or a Unix socket, or a SOCKS5 tunnel), TLS and WebSocket to a
+//!   broker.
+//! - `socks`: the `--proxy` URL and the SOCKS5 CONNECT handshake (RFC 1928/1929).
 //! - `tls`: PEM files, rustls configs, the client's TLS options and handshake, telling a
 //!   failed TLS session from a closed connection.
 //! - `ws`: MQTT over WebSocket as a byte stream, both roles.
@@ -18,6 +20,7 @@
 pub mod connection;
 pub mod dial;
 pub mod handshake;
+pub mod socks;
 pub mod stream;
 pub mod tls;
 pub mod ws;

@@ -154,11 +154,27 @@ pub fn server_config(files: &ServerTlsFiles) -> Result<Arc<ServerConfig>, TlsErr
     Ok(Arc::new(config))
 }
 
-/// Client TLS options (`--cafile`, `--cert`, `--key`, `--insecure`).
+/// A TLS version to insist on (`--tls-version`); rustls speaks 1.2 and 1.3 only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// TLS 1.2 only.
+    V1_2,
+    /// TLS 1.3 only.
+    V1_3,
+}
+
+/// Client TLS options (`--cafile`, `--capath`, `--tls-use-os-certs`, `--cert`, `--key`,
+/// `--insecure`, `--tls-version`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientTlsFiles {
-    /// CA certificates to trust; `None` trusts the system's roots.
+    /// CA certificates to trust; with no `cafile` and no `capath`, the system's roots.
     pub cafile: Option<std::path::PathBuf>,
+    /// A directory whose files hold CA certificates to trust (PEM).
+    pub capath: Option<std::path::PathBuf>,
+    /// Trust the system's roots too, beside `cafile`/`capath`.
+    pub os_certs: bool,
+    /// Only this TLS version; `None`: 1.2 or 1.3.
+    pub version: Option<TlsVersion>,
     /// Client certificate for mutual TLS.
     pub cert: Option<std::path::PathBuf>,
     /// Key of `cert`.
@@ -169,19 +185,20 @@ pub struct ClientTlsFiles {
 
 /// The rustls config of a client.
 pub fn client_config(files: &ClientTlsFiles) -> Result<Arc<ClientConfig>, TlsError> {
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match files.version {
+        Some(TlsVersion::V1_2) => &[&rustls::version::TLS12],
+        Some(TlsVersion::V1_3) => &[&rustls::version::TLS13],
+        None => rustls::DEFAULT_VERSIONS,
+    };
     let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = if files.insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
     } else {
-        let roots = match &files.cafile {
-            Some(cafile) => root_store("--cafile", cafile)?,
-            None => system_roots()?,
-        };
-        builder.with_root_certificates(roots)
+        builder.with_root_certificates(client_roots(files)?)
     };
     let config = match (&files.cert, &files.key) {
         (Some(cert), Some(key)) => builder
@@ -195,6 +212,49 @@ pub fn client_config(files: &ClientTlsFiles) -> Result<Arc<ClientConfig>, TlsErr
         }
     };
     Ok(Arc::new(config))
+}
+
+/// The CA certificates a client trusts: `--cafile`, the files of `--capath`, and the
+/// system's with `--tls-use-os-certs` or when neither file flag is given.
+fn client_roots(files: &ClientTlsFiles) -> Result<RootCertStore, TlsError> {
+    let mut roots = match &files.cafile {
+        Some(cafile) => root_store("--cafile", cafile)?,
+        None => RootCertStore::empty(),
+    };
+    if let Some(dir) = &files.capath {
+        roots.roots.extend(capath_store(dir)?.roots);
+    }
+    if files.os_certs || (files.cafile.is_none() && files.capath.is_none()) {
+        roots.roots.extend(system_roots()?.roots);
+    }
+    Ok(roots)
+}
+
+/// Every PEM certificate in the files of `dir` (OpenSSL's hashed names or any other);
+/// files without one are skipped, a directory without any is an error.
+fn capath_store(dir: &Path) -> Result<RootCertStore, TlsError> {
+    let bad = |reason: String| TlsError::File {
+        flag: "--capath",
+        path: dir.display().to_string(),
+        reason,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| bad(e.to_string().to_lowercase()))?;
+    let mut roots = RootCertStore::empty();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        if let Ok(certs) = load_certs("--capath", &path) {
+            roots.add_parsable_certificates(certs);
+        }
+    }
+    if roots.is_empty() {
+        return Err(bad(
+            "no PEM CA certificate in any file of the directory".into()
+        ));
+    }
+    Ok(roots)
 }
 
 /// A client's TLS settings, loaded once from `--cafile`/`--cert`/`--key` before the first
@@ -212,7 +272,7 @@ impl TlsOptions {
     pub fn load(files: &ClientTlsFiles) -> Result<TlsOptions, TlsError> {
         Ok(TlsOptions {
             config: client_config(files)?,
-            system_roots: !files.insecure && files.cafile.is_none(),
+            system_roots: !files.insecure && files.cafile.is_none() && files.capath.is_none(),
         })
     }
 

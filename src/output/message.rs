@@ -1,10 +1,11 @@
 //! How `mqtk sub` prints a message: the payload alone, `-v` (`topic payload`), `-F`
 //! templates with mosquitto_sub's full set of `%` parameters (widths and precisions
-//! included), `@` strftime sequences and `\` escapes, and `--json`. Rendering only:
+//! included, 2.1's `%f`/`%d` floats through `ieee754`), `@` strftime sequences and `\` escapes, and `--json`. Rendering only:
 //! returns bytes; must not write them (that is `output.rs`) or decide what to skip.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::{ieee754, pretty};
 use crate::payload::{self, Decoded};
 use crate::protocol::Publish;
 pub use crate::record::rfc3339_utc;
@@ -21,12 +22,16 @@ pub enum MessageFormat {
     Template(Template),
     /// `--json`: one object a line.
     Json,
+    /// `--json --pretty`: one indented object per message.
+    JsonPretty,
 }
 
 /// A parsed `-F` template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     pieces: Vec<Piece>,
+    /// `--pretty`: `%j` and `%J` indented.
+    pretty_json: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +128,7 @@ impl Template {
                         literal.push(b'%');
                         continue;
                     }
-                    if !b"ACDEFIjJlmPpqRrStUxX".contains(&spec) {
+                    if !b"ACdDEFfIjJlmPpqRrStUxX".contains(&spec) {
                         return Err(format!(
                             "invalid format specifier '%{}' in the -F template",
                             char_at(template, i - 1)
@@ -189,11 +194,22 @@ impl Template {
             }
         }
         flush(&mut pieces, &mut literal);
-        Ok(Template { pieces })
+        Ok(Template {
+            pieces,
+            pretty_json: false,
+        })
+    }
+
+    /// The same template, printing `%j` and `%J` indented when `pretty` (`--pretty`).
+    pub fn with_pretty_json(self, pretty: bool) -> Template {
+        Template {
+            pretty_json: pretty,
+            ..self
+        }
     }
 
     /// Appends the message as the template says; `Err` only for `%J` with a payload
-    /// that is not JSON.
+    /// that is not JSON, and `%f`/`%d` with one that is not a float of their size.
     fn render(&self, msg: &Received<'_>, out: &mut Vec<u8>) -> Result<(), String> {
         for piece in &self.pieces {
             match piece {
@@ -207,7 +223,16 @@ impl Template {
                     width,
                     max,
                 } => {
-                    let value = param(*spec, msg)?;
+                    let value = match spec {
+                        b'f' | b'd' => {
+                            ieee754::format(&msg.publish.payload, *spec, *max)?.into_bytes()
+                        }
+                        b'j' | b'J' if self.pretty_json => {
+                            let json = mosquitto_json(msg, *spec == b'J')?;
+                            pretty::indent_json(&json).into_bytes()
+                        }
+                        _ => param(*spec, msg)?,
+                    };
                     let mut value = match max {
                         Some(max) if b"CIRt".contains(spec) && value.len() > *max => {
                             value[..*max].to_vec()
@@ -216,13 +241,16 @@ impl Template {
                     };
                     if value.len() < *width {
                         let pad = width - value.len();
-                        let numeric = b"AEFlmSxX".contains(spec);
+                        let numeric = b"AdEFflmSxX".contains(spec);
                         if *align_left {
                             value.extend(std::iter::repeat_n(b' ', pad));
                         } else {
                             let fill = if *zero && numeric { b'0' } else { b' ' };
-                            let mut padded = vec![fill; pad];
-                            padded.extend_from_slice(&value);
+                            // printf's "%08.2f" of -1.5 is "-0001.50": the sign first.
+                            let sign = usize::from(fill == b'0' && value.first() == Some(&b'-'));
+                            let mut padded = value[..sign].to_vec();
+                            padded.extend(std::iter::repeat_n(fill, pad));
+                            padded.extend_from_slice(&value[sign..]);
                             value = padded;
                         }
                     }
@@ -413,8 +441,12 @@ pub fn render(
             out.extend_from_slice(&msg.shown_payload());
         }
         MessageFormat::Template(template) => template.render(msg, &mut out)?,
-        MessageFormat::Json => {
-            out.extend_from_slice(json_line(msg).as_bytes());
+        MessageFormat::Json | MessageFormat::JsonPretty => {
+            let line = json_line(msg);
+            match format {
+                MessageFormat::JsonPretty => out.extend(pretty::indent_json(&line).into_bytes()),
+                _ => out.extend_from_slice(line.as_bytes()),
+            }
             out.push(b'\n');
             return Ok(out);
         }

@@ -1,5 +1,5 @@
 //! `mqtk test`'s command line: `--list`, bad usage (exit 2), an unreachable broker, the
-//! shared connection flags (a profile, TLS).
+//! shared connection flags (a profile, TLS, `--unix`).
 
 use support::process::{output, text};
 
@@ -100,4 +100,23 @@ fn a_profile_names_the_broker_and_the_versions() {
     // The profile's protocol_version = 5 stands for -V 5: one run, on 5.
     assert_eq!(report["versions"], serde_json::json!(["5"]), "{report}");
     assert_eq!(report["summary"]["passed"], 1, "{report}");
+}
+
+#[test]
+fn unix_routes_every_case_over_the_socket_of_mosquitto() {
+    // mosquitto listens on the socket (and on a TCP port the run is not given).
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("mosquitto.sock");
+    let conf = format!("listener 0 {}\n", socket.display());
+    let _broker = support::Mosquitto::start_in(dir, &conf);
+    let out = output(support::mqtk().args([
+        "test",
+        "--unix",
+        socket.to_str().unwrap(),
+        "--only",
+        "retained/replace",
+    ]));
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    assert!(report.contains("2 passed, 0 failed"), "{report}");
 }

@@ -214,6 +214,20 @@ fn unused_connection_flag(c: &ConnectArgs) -> anyhow::Result<Option<(&'static st
             "-D",
             "bench sends only -D publish properties (and --message-expiry and the like)",
         ),
+        (
+            c.unix.is_some() || c.proxy.is_some(),
+            if c.unix.is_some() {
+                "--unix"
+            } else {
+                "--proxy"
+            },
+            "bench's clients connect over TCP or TLS directly",
+        ),
+        (
+            c.bind_address.is_some(),
+            "-A",
+            "spread the clients over local addresses with --bind-addresses",
+        ),
     ];
     Ok(checks
         .into_iter()

@@ -185,4 +185,8 @@ pub struct ServeArgs {
     /// Format of the -v log lines on stderr: text (mosquitto's) or json (one object a line)
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+
+    /// Also listen for MQTT on a Unix socket at PATH (removed again on exit)
+    #[arg(long, value_name = "PATH", help_heading = "More listeners")]
+    pub unix: Option<PathBuf>,
 }

@@ -108,7 +108,8 @@ Examples:
   mqtk serve -p 0 --faults faults.txt --trace trace.jsonl --log-format json -v
   mqtk serve -c /etc/mosquitto/mosquitto.conf
   mqtk serve --data-dir /var/lib/mqtk --password-file passwd --allow-anonymous false
-  mqtk serve --tls-port 8883 --cert server.pem --key server.key --ws-port 9001";
+  mqtk serve --tls-port 8883 --cert server.pem --key server.key --ws-port 9001
+  mqtk serve --unix /run/mqtk.sock                and: mqtk sub --unix /run/mqtk.sock -t '#'";
 
 /// Runs `mqtk serve` until SIGINT or SIGTERM.
 pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
@@ -120,7 +121,12 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     deployment.apply_to(&mut config);
     let faults = fixture::apply(&args, &mut config)?;
     let runtime = runtime(args.threads).context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, deployment.listeners, faults))
+    runtime.block_on(serve(
+        config,
+        deployment.listeners,
+        faults,
+        args.unix.clone(),
+    ))
 }
 
 /// The runtime for `--threads`. One thread is tokio's current-thread runtime: one event
@@ -196,6 +202,7 @@ async fn serve(
     config: BrokerConfig,
     listeners: Vec<ListenerSpec>,
     faults: Option<fixture::FaultSetup>,
+    unix: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // Handlers first: a script may send SIGTERM as soon as it reads the port.
@@ -216,6 +223,11 @@ async fn serve(
     for url in setup::start_listeners(listeners, broker.handle()).await? {
         output::stdout_line(format!("listening on {url}")).context("cannot write to stdout")?;
     }
+    if let Some(path) = &unix {
+        let bound = crate::broker::listeners::start_unix(path.clone(), broker.handle()).await?;
+        output::stdout_line(format!("listening on {}", bound.url))
+            .context("cannot write to stdout")?;
+    }
     if let Some(trace) = &trace {
         // `--trace -` comes after the `listening on` lines.
         trace.open_stdout();
@@ -232,5 +244,8 @@ async fn serve(
         }
     }
     broker.shutdown().await;
+    if let Some(path) = &unix {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }
