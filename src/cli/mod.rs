@@ -11,6 +11,7 @@ pub mod connect;
 pub mod connect_args;
 pub mod docs;
 pub mod exit;
+pub mod format_args;
 pub mod options_file;
 pub mod passwd;
 pub mod profile;

@@ -11,11 +11,12 @@ use clap::{ArgGroup, Args};
 
 use super::connect_args::ConnectArgs;
 use super::exit::Exit;
+use super::format_args::FormatArgs;
 use super::schema_args::SchemaArgs;
 use super::{connect, values};
 use crate::client::{Client, ClientError, ClientEvent, Events};
 use crate::output;
-use crate::output::message::{self, MessageFormat, Received, Template};
+use crate::output::message::{self, MessageFormat, Received};
 use crate::payload::rules::DecodeRules;
 use crate::protocol::{
     topic, Properties, ProtocolVersion, Publish, QoS, RetainHandling, Subscription,
@@ -128,22 +129,9 @@ pub struct RrArgs {
     #[arg(long, help_heading = "Output")]
     pub latency: bool,
 
-    /// Print `topic payload` for each response
-    #[arg(short = 'v', long, help_heading = "Output")]
-    pub verbose: bool,
-
-    /// Print each response through a mosquitto_sub template (see `mqtk sub --help`)
-    #[arg(short = 'F', long, value_name = "TEMPLATE", help_heading = "Output",
-          conflicts_with_all = ["verbose", "json"])]
-    pub format: Option<String>,
-
-    /// One JSON object per response, as `mqtk sub --json`
-    #[arg(long, help_heading = "Output", conflicts_with = "verbose")]
-    pub json: bool,
-
-    /// Do not print a newline after each payload
-    #[arg(short = 'N', long = "no-newline", help_heading = "Output")]
-    pub no_newline: bool,
+    /// -v, -F, --json, --pretty, -N, as `mqtk sub` prints messages.
+    #[command(flatten)]
+    pub output: FormatArgs,
 
     /// Show responses decoded: CODEC, or FILTER=CODEC (repeatable; as sub --decode)
     #[arg(long, value_name = "[FILTER=]CODEC", help_heading = "Output")]
@@ -220,17 +208,7 @@ impl Plan {
             Some(data) => Bytes::from(data.clone()),
             None => random_correlation_data()?,
         };
-        let format = if args.json {
-            MessageFormat::Json
-        } else if let Some(template) = &args.format {
-            MessageFormat::Template(
-                Template::parse(template).map_err(|e| anyhow::anyhow!("-F: {e}"))?,
-            )
-        } else if args.verbose {
-            MessageFormat::Verbose
-        } else {
-            MessageFormat::Payload
-        };
+        let format = args.output.message_format()?;
         Ok(Plan {
             request_topic,
             response_topic: args.response_topic.clone(),
@@ -243,7 +221,7 @@ impl Plan {
             timeout: args.timeout,
             latency: args.latency,
             format,
-            no_newline: args.no_newline,
+            no_newline: args.output.no_newline,
             decode,
         })
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::connect_args::ConnectArgs;
+use crate::cli::format_args::FormatArgs;
 use crate::cli::schema_args::SchemaArgs;
 use crate::cli::values;
 use crate::protocol::{QoS, RetainHandling};
@@ -46,22 +47,9 @@ pub struct SubscribeArgs {
     #[arg(short = 'W', long, value_name = "SECS", value_parser = values::parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// Print `topic payload` for each message
-    #[arg(short = 'v', long, help_heading = "Output")]
-    pub verbose: bool,
-
-    /// Print each message through a mosquitto_sub template (%t %p %q %r %x %I %j …)
-    #[arg(short = 'F', long, value_name = "TEMPLATE", help_heading = "Output",
-          conflicts_with_all = ["verbose", "json"])]
-    pub format: Option<String>,
-
-    /// One JSON object per line: topic, payload (text or base64), qos, retain, received, properties
-    #[arg(long, help_heading = "Output", conflicts_with = "verbose")]
-    pub json: bool,
-
-    /// Indent the JSON of --json and of -F %j / %J (one object over several lines)
-    #[arg(long, help_heading = "Output")]
-    pub pretty: bool,
+    /// -v, -F, --json, --pretty, -N.
+    #[command(flatten)]
+    pub output: FormatArgs,
 
     /// On a terminal, keep one line per topic and update it in place
     #[arg(short = 'w', long, help_heading = "Output")]
@@ -83,10 +71,6 @@ pub struct SubscribeArgs {
     /// Protobuf schema flags.
     #[command(flatten)]
     pub schema: SchemaArgs,
-
-    /// Do not print a newline after each payload
-    #[arg(short = 'N', long = "no-newline", help_heading = "Output")]
-    pub no_newline: bool,
 
     /// Skip retained messages
     #[arg(short = 'R', long)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::args::SubscribeArgs;
-use crate::output::message::{MessageFormat, Template};
+use crate::output::message::MessageFormat;
 use crate::payload::rules::DecodeRules;
 use crate::protocol::{topic, Properties, RetainHandling, Subscription};
 
@@ -83,9 +83,9 @@ impl Plan {
             filter_out: args.filter_out.clone(),
             count: args.count,
             timeout: args.timeout,
-            format: format(args)?,
+            format: args.output.message_format()?,
             decode,
-            no_newline: args.no_newline,
+            no_newline: args.output.no_newline,
             no_stale: args.no_stale,
             retained_only: args.retained_only,
             remove_retained: args.remove_retained,
@@ -101,29 +101,6 @@ fn check_filters(filters: &[String], flag: &str) -> anyhow::Result<()> {
         topic::validate_topic_filter(filter).with_context(|| format!("{flag} {filter}"))?;
     }
     Ok(())
-}
-
-/// The output format of --json, -F, -v or none, indented with --pretty.
-fn format(args: &SubscribeArgs) -> anyhow::Result<MessageFormat> {
-    let has_json_template = args
-        .format
-        .as_deref()
-        .is_some_and(|t| t.contains("%j") || t.contains("%J"));
-    if args.pretty && !args.json && !has_json_template {
-        bail!("--pretty indents JSON: add --json, or -F with %j or %J");
-    }
-    Ok(if args.json && args.pretty {
-        MessageFormat::JsonPretty
-    } else if args.json {
-        MessageFormat::Json
-    } else if let Some(template) = &args.format {
-        let template = Template::parse(template).map_err(|e| anyhow::anyhow!("-F: {e}"))?;
-        MessageFormat::Template(template.with_pretty_json(args.pretty))
-    } else if args.verbose {
-        MessageFormat::Verbose
-    } else {
-        MessageFormat::Payload
-    })
 }
 
 /// `-w` redraws lines with ANSI escapes: only when stdout is a terminal. Elsewhere (a
