@@ -295,6 +295,7 @@ impl Driver {
                 }
                 End::Churn => {
                     self.disconnect().await;
+                    let _ = self.tx.send(Msg::Update(Update::Disconnected));
                     // Boxed: a connect's state would otherwise grow every client task.
                     if !Box::pin(self.reconnect()).await {
                         break;

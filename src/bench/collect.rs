@@ -77,7 +77,9 @@ pub enum Update {
     },
     /// A connected client lost its connection before the end.
     Dropped,
-    /// A churning client (`--churn-rate`) disconnected and connected again.
+    /// A churning client (`--churn-rate`) disconnected on its turn, to connect again.
+    Disconnected,
+    /// A churning client (`--churn-rate`) connected again.
     Reconnected {
         /// Connect time of the new connection.
         connect_us: u64,
@@ -139,6 +141,8 @@ pub struct Collector {
     last_measured_at_ns: Option<u64>,
     warmup_excluded: u64,
     connected: u32,
+    /// Connections open now: connects and reconnects minus drops and churn disconnects.
+    connected_now: u32,
     failed: u32,
     dropped: u32,
     last_connect_ns: Option<u64>,
@@ -169,6 +173,7 @@ impl Collector {
             last_measured_at_ns: None,
             warmup_excluded: 0,
             connected: 0,
+            connected_now: 0,
             failed: 0,
             dropped: 0,
             last_connect_ns: None,
@@ -196,11 +201,18 @@ impl Collector {
         self.connected
     }
 
+    /// Connections open now, for `--series` and progress: a drop or a churn
+    /// disconnect takes one away, a reconnect gives it back.
+    pub fn connected_now(&self) -> u32 {
+        self.connected_now
+    }
+
     /// Merges one client update.
     pub fn absorb(&mut self, update: Update) {
         match update {
             Update::Connected { connect_us, at_ns } => {
                 self.connected += 1;
+                self.connected_now += 1;
                 stats::record(&mut self.connect, connect_us);
                 self.last_connect_ns = Some(self.last_connect_ns.map_or(at_ns, |t| t.max(at_ns)));
             }
@@ -262,10 +274,15 @@ impl Collector {
             Update::Error { kind } => self.count_error(kind),
             Update::Dropped => {
                 self.dropped += 1;
+                self.connected_now = self.connected_now.saturating_sub(1);
                 self.count_error("dropped");
+            }
+            Update::Disconnected => {
+                self.connected_now = self.connected_now.saturating_sub(1);
             }
             Update::Reconnected { connect_us } => {
                 self.churned.reconnects += 1;
+                self.connected_now += 1;
                 stats::record(&mut self.connect, connect_us);
             }
             Update::ReconnectFailed { kind } => {
@@ -573,5 +590,35 @@ mod tests {
         assert_eq!(c.connect_stats().unwrap().count, 2);
         assert_eq!(c.client_figures(1).connected, 1, "clients, not connections");
         assert_eq!(c.errors().get("connect_refused"), Some(&1));
+    }
+
+    #[test]
+    fn connections_open_now_go_down_with_churn_and_drops_and_up_with_reconnects() {
+        let mut c = Collector::new(0);
+        for at_ns in [0, 1] {
+            c.absorb(Update::Connected {
+                connect_us: 500,
+                at_ns,
+            });
+        }
+        assert_eq!(c.connected_now(), 2);
+        c.absorb(Update::Disconnected);
+        assert_eq!(c.connected_now(), 1, "a churn disconnect");
+        c.absorb(Update::ReconnectFailed {
+            kind: "connect_refused",
+        });
+        assert_eq!(
+            c.connected_now(),
+            1,
+            "a failed reconnect gives nothing back"
+        );
+        c.absorb(Update::Reconnected { connect_us: 700 });
+        c.absorb(Update::Dropped);
+        assert_eq!(c.connected_now(), 1, "back, then one dropped");
+        assert_eq!(
+            c.client_figures(2).connected,
+            2,
+            "the report counts clients"
+        );
     }
 }
