@@ -2,7 +2,8 @@
 //! `protocol::session::Session` (QoS 1/2 flows, keep alive), and report counters and
 //! samples to the collector in batches on its own tick — never a lock per message.
 //! What a publisher produces, and when, is in `client/produce.rs`; a churning client's
-//! reconnects in `client/churn.rs`.
+//! reconnects in `client/churn.rs`; a flapping subscriber's unsubscribes and
+//! subscribes in `client/flap.rs`.
 //! Must not aggregate statistics (the collector does) or draw progress.
 
 use std::collections::HashMap;
@@ -29,10 +30,12 @@ use super::plan::Plan;
 
 mod churn;
 mod connect;
+mod flap;
 mod produce;
 
 pub use connect::connect_packet;
 use connect::session;
+use flap::Flap;
 
 /// What the run is doing; every client watches it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -193,6 +196,7 @@ async fn start(
         payload_len: 0,
         subscribe_deadline: None,
         churn_at: None,
+        flap: Flap::Subscribed,
         next_flush: now + FLUSH_EVERY,
         timer: Box::pin(sleep_until((ctx.epoch + FAR).into())),
         timer_at: ctx.epoch + FAR,
@@ -266,8 +270,11 @@ struct Driver {
     samples: Vec<Sample>,
     payload_len: usize,
     subscribe_deadline: Option<Instant>,
-    /// `--churn-rate`: when this client disconnects and connects again next.
+    /// `--churn-rate`: when this client disconnects and connects again next;
+    /// `--flap-interval`: when this subscriber's next flap step is due.
     churn_at: Option<Instant>,
+    /// `--flap-interval`: where this subscriber is in its flap.
+    flap: Flap,
     next_flush: Instant,
     timer: std::pin::Pin<Box<Sleep>>,
     timer_at: Instant,
@@ -345,6 +352,11 @@ impl Driver {
             if churn.is_some_and(|at| now >= at) {
                 return End::Churn;
             }
+            let flap = self.next_flap(phase);
+            if flap.is_some_and(|at| now >= at) {
+                self.flap_step(now);
+            }
+            let flap = self.next_flap(phase);
             if let Phase::Publishing { start_ns } = phase {
                 if let Role::Publisher(index) = self.role {
                     self.produce(index, start_ns, now);
@@ -386,6 +398,7 @@ impl Driver {
                 self.session.poll_timeout(),
                 self.subscribe_deadline,
                 churn,
+                flap,
             ]
             .into_iter()
             .flatten()
@@ -482,11 +495,17 @@ impl Driver {
                     return Err(End::Dropped);
                 }
                 Event::Other(Packet::SubAck(ack)) => {
-                    self.subscribe_deadline = None;
                     if ack.reason_codes.iter().any(|c| !c.is_success()) {
                         self.count_error("subscribe_refused");
                     }
-                    let _ = self.tx.send(Msg::Ready);
+                    if !self.on_flap_suback(now) {
+                        self.subscribe_deadline = None;
+                        let _ = self.tx.send(Msg::Ready);
+                    }
+                }
+                Event::Other(Packet::UnsubAck(ack)) => {
+                    let refused = ack.reason_codes.iter().any(|c| !c.is_success());
+                    self.on_unsuback(now, refused);
                 }
                 Event::Other(Packet::Disconnect(_)) => {
                     self.count_error("disconnected_by_broker");

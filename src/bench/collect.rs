@@ -6,7 +6,7 @@
 //! Clients send samples rather than keep histograms of their own: one HDR histogram of
 //! the range we need is ~170 KB, which times 10,000 subscribers would be 1.7 GB.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hdrhistogram::Histogram;
 
@@ -84,6 +84,16 @@ pub enum Update {
         /// Connect time of the new connection.
         connect_us: u64,
     },
+    /// A flapping subscriber (`--flap-interval`) unsubscribed and subscribed again; its
+    /// samples from before are all sent ahead of this.
+    Flapped {
+        /// Receiver id from the plan.
+        receiver: u32,
+        /// UNSUBSCRIBE → UNSUBACK.
+        unsuback_us: u64,
+        /// SUBSCRIBE → SUBACK.
+        suback_us: u64,
+    },
     /// A churning client disconnected and could not connect again; `kind` says why.
     ReconnectFailed {
         /// Error kind, as for `ConnectFailed`.
@@ -115,6 +125,8 @@ pub struct Deliveries {
     pub reordered: u64,
     /// Received by a receiver whose filter should not match the publisher's topic.
     pub unexpected: u64,
+    /// Not expected: sent while the receiver was unsubscribed (`--flap-interval`).
+    pub missed_while_unsubscribed: u64,
 }
 
 /// The merged state of a run.
@@ -150,6 +162,21 @@ pub struct Collector {
     error_details: BTreeMap<String, String>,
     unordered_receivers: Vec<bool>,
     churned: Churned,
+    /// `--flap-interval`: flaps, and their UNSUBACK and SUBACK times (allocated at the
+    /// first flap: other runs carry no histograms for them).
+    flaps: Option<Box<Flaps>>,
+}
+
+/// The flaps of a run so far.
+pub struct Flaps {
+    /// Flaps done.
+    pub count: u64,
+    /// UNSUBSCRIBE → UNSUBACK times.
+    pub unsuback: Histogram<u64>,
+    /// SUBSCRIBE → SUBACK times.
+    pub suback: Histogram<u64>,
+    /// Receivers that have flapped: a tracker they open later excuses its first gap.
+    flapped: HashSet<u32>,
 }
 
 impl Collector {
@@ -181,6 +208,7 @@ impl Collector {
             error_details: BTreeMap::new(),
             unordered_receivers: Vec::new(),
             churned: Churned::default(),
+            flaps: None,
         }
     }
 
@@ -235,10 +263,20 @@ impl Collector {
                         .get(receiver as usize)
                         .copied()
                         .unwrap_or(false);
-                    let tracker = self
-                        .trackers
-                        .entry((receiver, s.publisher))
-                        .or_insert_with(|| SequenceTracker::new(unordered));
+                    let flapped = self
+                        .flaps
+                        .as_ref()
+                        .is_some_and(|f| f.flapped.contains(&receiver));
+                    let tracker =
+                        self.trackers
+                            .entry((receiver, s.publisher))
+                            .or_insert_with(|| {
+                                let mut t = SequenceTracker::new(unordered);
+                                if flapped {
+                                    t.resubscribed();
+                                }
+                                t
+                            });
                     if tracker.observe(s.sequence) == Arrival::Duplicate {
                         continue;
                     }
@@ -285,11 +323,41 @@ impl Collector {
                 self.connected_now += 1;
                 stats::record(&mut self.connect, connect_us);
             }
+            Update::Flapped {
+                receiver,
+                unsuback_us,
+                suback_us,
+            } => self.flapped(receiver, unsuback_us, suback_us),
             Update::ReconnectFailed { kind } => {
                 self.churned.failed += 1;
                 self.count_error(kind);
             }
         }
+    }
+
+    fn flapped(&mut self, receiver: u32, unsuback_us: u64, suback_us: u64) {
+        let flaps = self.flaps.get_or_insert_with(|| {
+            Box::new(Flaps {
+                count: 0,
+                unsuback: stats::new_histogram(),
+                suback: stats::new_histogram(),
+                flapped: HashSet::new(),
+            })
+        });
+        flaps.count += 1;
+        stats::record(&mut flaps.unsuback, unsuback_us);
+        stats::record(&mut flaps.suback, suback_us);
+        flaps.flapped.insert(receiver);
+        for ((r, _), tracker) in self.trackers.iter_mut() {
+            if *r == receiver {
+                tracker.resubscribed();
+            }
+        }
+    }
+
+    /// The flaps so far; `None` when no subscriber has flapped.
+    pub fn flaps(&self) -> Option<&Flaps> {
+        self.flaps.as_deref()
     }
 
     /// Reconnects of churning clients so far.
@@ -354,7 +422,10 @@ impl Collector {
                 d.expected += sent;
                 match self.trackers.get(&(r, p as u32)) {
                     Some(t) => {
-                        d.received += t.unique.min(sent);
+                        let excused = t.excused.min(sent);
+                        d.expected -= excused;
+                        d.missed_while_unsubscribed += excused;
+                        d.received += t.unique.min(sent - excused);
                         d.lost += t.lost(sent);
                     }
                     None => d.lost += sent,

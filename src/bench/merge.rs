@@ -12,7 +12,7 @@ use base64::Engine as _;
 use hdrhistogram::Histogram;
 use thiserror::Error;
 
-use super::report::{BenchReport, ChurnFigures, ClientFigures, CpuUsage, ShardInfo};
+use super::report::{BenchReport, ChurnFigures, ClientFigures, CpuUsage, FlapFigures, ShardInfo};
 use super::stats;
 
 /// What a shard's last stdout line starts with; the rest is its JSON report, deflated
@@ -273,6 +273,21 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<(BenchReport, Histogram<u6
                 reconnects: a.reconnects + b.reconnects,
                 reconnects_failed: a.reconnects_failed + b.reconnects_failed,
                 reconnects_per_sec: a.reconnects_per_sec + b.reconnects_per_sec,
+            }),
+        // Flap times have no histogram in the shard reports: counts only.
+        flapping: reports
+            .iter()
+            .filter_map(|r| r.flapping.clone())
+            .map(|f| FlapFigures {
+                unsuback_us: None,
+                suback_us: None,
+                ..f
+            })
+            .reduce(|a, b| FlapFigures {
+                flaps: a.flaps + b.flaps,
+                missed_while_unsubscribed: a.missed_while_unsubscribed
+                    + b.missed_while_unsubscribed,
+                ..a
             }),
         broker_process: reports.iter().find_map(|r| r.broker_process.clone()),
         shard: Some(ShardInfo {

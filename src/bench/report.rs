@@ -72,6 +72,9 @@ pub struct BenchReport {
     /// The churn of `--scenario churn`; absent in other runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<ChurnFigures>,
+    /// What the flapping subscribers did (`--scenario flapping`); absent in other runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<FlapFigures>,
     /// The broker process watched with `--broker-pid`; absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker_process: Option<BrokerProcess>,
@@ -214,6 +217,26 @@ pub struct Parameters {
     /// `--churn-rate`: reconnects per second asked for, over all churning clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn_rate_per_sec: Option<f64>,
+    /// `--flap-interval`: how often each subscriber unsubscribes, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flap_interval_secs: Option<f64>,
+}
+
+/// What the flapping subscribers did (`--scenario flapping`). A flap is an UNSUBSCRIBE,
+/// its UNSUBACK, and half an interval later a SUBSCRIBE and its SUBACK. The messages a
+/// subscriber missed while away (each publisher's after the highest it had received
+/// before the SUBACK, up to the first after) are left out of `expected` and `lost`, and
+/// counted here; gaps that opened while it was subscribed stay lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlapFigures {
+    /// Flaps done (SUBACK received).
+    pub flaps: u64,
+    /// Expected deliveries left out because the subscriber was unsubscribed.
+    pub missed_while_unsubscribed: u64,
+    /// UNSUBSCRIBE → UNSUBACK times; absent in a merge (shards carry no histogram of it).
+    pub unsuback_us: Option<LatencyStats>,
+    /// SUBSCRIBE → SUBACK times of the flaps; absent in a merge, as above.
+    pub suback_us: Option<LatencyStats>,
 }
 
 /// What the churning clients did (`--scenario churn`): every reconnect's connect time is

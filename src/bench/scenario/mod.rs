@@ -24,7 +24,9 @@ use super::conn::{self, ConnectFailure};
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::Progress;
-use super::report::{BenchReport, BrokerInfo, ChurnFigures, CpuUsage, Parameters, ShardInfo};
+use super::report::{
+    BenchReport, BrokerInfo, ChurnFigures, CpuUsage, FlapFigures, Parameters, ShardInfo,
+};
 use super::series::{self, Series};
 use super::stats;
 use super::sys;
@@ -328,6 +330,15 @@ fn report(
                 reconnects_per_sec: per_sec(churned.reconnects + churned.failed, secs),
             }
         }),
+        flapping: config.flap_interval.map(|_| {
+            let flaps = collector.flaps();
+            FlapFigures {
+                flaps: flaps.map_or(0, |f| f.count),
+                missed_while_unsubscribed: deliveries.missed_while_unsubscribed,
+                unsuback_us: flaps.and_then(|f| stats::summarize(&f.unsuback)),
+                suback_us: flaps.and_then(|f| stats::summarize(&f.suback)),
+            }
+        }),
         broker_process: broker_watch.map(|w| w.figures(elapsed)),
         shard: config.shard.as_ref().map(|plan| ShardInfo {
             run_id: plan.shard.run_id.clone(),
@@ -439,5 +450,6 @@ pub fn parameters(config: &BenchConfig) -> Parameters {
             .collect(),
         hold_secs: config.hold.map(|d| d.as_secs_f64()),
         churn_rate_per_sec: config.churn_rate,
+        flap_interval_secs: config.flap_interval.map(|d| d.as_secs_f64()),
     }
 }

@@ -63,6 +63,13 @@ Scenarios (--scenario; explicit flags override what they set):
              reconnects_per_sec}; every reconnect's time is in connect, every failure's
              kind in errors (a dropped churning client comes back at its next slot).
              Failed reconnects are figures, not a failed run: exit status 0
+  flapping   pairs (10 and 10, 100 msgs/s each) whose subscribers unsubscribe every
+             --flap-interval (default 1s; subscriber i of N first at i/N of it) and
+             subscribe again half an interval later, for --duration (default 10 s).
+             What a subscriber misses while away (after the highest message it had
+             before the SUBACK, up to its first after) is neither expected nor lost;
+             gaps from while it was subscribed stay lost. The report adds flapping
+             {flaps, missed_while_unsubscribed, unsuback_us, suback_us}
 
 The figures (the table on stdout; with --json - the table goes to stderr):
   sent, received of expected
@@ -192,6 +199,8 @@ pub enum Scenario {
     Connect,
     /// Connection-only clients disconnect and reconnect at --churn-rate for --duration.
     Churn,
+    /// Pairs whose subscribers unsubscribe and subscribe again every --flap-interval.
+    Flapping,
 }
 
 /// Flags of `mqtk bench`.
@@ -258,6 +267,10 @@ pub struct BenchArgs {
     /// Reconnects per second in all: clients disconnect and connect again [default: 10 with --scenario churn]
     #[arg(long, value_name = "PER_SEC")]
     pub churn_rate: Option<f64>,
+
+    /// Each subscriber unsubscribes this often, and subscribes again half of it later [default: 1s with --scenario flapping]
+    #[arg(long, value_name = "SECS", value_parser = values::parse_duration)]
+    pub flap_interval: Option<Duration>,
 
     /// Open at most this many connections per second while starting up
     #[arg(long, value_name = "PER_SEC")]
