@@ -35,7 +35,6 @@ mod produce;
 
 pub use connect::connect_packet;
 use connect::session;
-use flap::Flap;
 
 /// What the run is doing; every client watches it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -278,6 +277,19 @@ struct Driver {
     next_flush: Instant,
     timer: std::pin::Pin<Box<Sleep>>,
     timer_at: Instant,
+}
+
+/// Where a flapping subscriber is in its flap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flap {
+    /// Subscribed; flaps next at the slot.
+    Subscribed,
+    /// UNSUBSCRIBE sent at this time, waiting for UNSUBACK.
+    Unsubscribing(Instant),
+    /// Away since the UNSUBACK, which took this long; subscribes again at the slot.
+    Away { unsuback_us: u64 },
+    /// SUBSCRIBE sent at this time, waiting for SUBACK.
+    Subscribing { since: Instant, unsuback_us: u64 },
 }
 
 /// Why the event loop ended.

@@ -129,6 +129,20 @@ pub struct ShardInfo {
     pub pub_round_trip_hdr: Option<String>,
     /// Connect times, the same way.
     pub connect_time_hdr: Option<String>,
+    /// The shard's per-second series (as `--series` writes it) with each second's
+    /// latency histogram, for the merged series; empty in a merged report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<ShardSecond>,
+}
+
+/// One second of a shard's series, and the latency histogram of that second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardSecond {
+    /// The `--series` line of that second.
+    #[serde(flatten)]
+    pub point: SeriesPoint,
+    /// Its latencies, HdrHistogram V2 compressed, base64.
+    pub latency_hdr: String,
 }
 
 /// How the histograms were made; shards must agree for an exact merge.
@@ -325,4 +339,40 @@ impl BenchReport {
             0
         }
     }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// End of this window, seconds since the run started.
+    pub elapsed_secs: f64,
+    /// Length of this window (about 1 s; the last one may be shorter).
+    pub window_secs: f64,
+    /// Messages published per second in this window.
+    pub sent_per_sec: f64,
+    /// Deliveries received per second in this window (distinct ones).
+    pub received_per_sec: f64,
+    /// Median end-to-end latency of the deliveries in this window; `None` when none.
+    pub p50_us: Option<u64>,
+    /// 99th percentile of the same.
+    pub p99_us: Option<u64>,
+    /// Messages missing so far: gaps below the highest sequence each receiver has seen
+    /// from each publisher. Messages still in flight are not counted; a late arrival
+    /// closes its gap again. The report's `lost` is the final count.
+    pub lost: u64,
+    /// Clients connected at the end of this window.
+    pub connected: u32,
+    /// Messages published since the start.
+    pub sent: u64,
+    /// Distinct deliveries since the start.
+    pub received: u64,
+    /// `--broker-pid`: the broker's resident memory at the end of this window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_rss_bytes: Option<u64>,
+    /// `--broker-pid`: the broker's open descriptors at the end of this window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_open_fds: Option<u32>,
+    /// `--broker-pid`: the broker's CPU in this window, in percent of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_cpu_percent: Option<f64>,
 }

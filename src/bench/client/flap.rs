@@ -13,20 +13,7 @@ use crate::bench::collect::Update;
 use crate::bench::config::RunBound;
 use crate::protocol::{Packet, Properties, Subscribe, Subscription, Unsubscribe};
 
-use super::{Driver, Msg, Phase, Role};
-
-/// Where a flapping subscriber is in its flap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Flap {
-    /// Subscribed; flaps next at the slot.
-    Subscribed,
-    /// UNSUBSCRIBE sent at this time, waiting for UNSUBACK.
-    Unsubscribing(Instant),
-    /// Away since the UNSUBACK, which took this long; subscribes again at the slot.
-    Away { unsuback_us: u64 },
-    /// SUBSCRIBE sent at this time, waiting for SUBACK.
-    Subscribing { since: Instant, unsuback_us: u64 },
-}
+use super::{Driver, Flap, Msg, Phase, Role};
 
 impl Driver {
     /// When this subscriber's next flap step is due; `None` when it does not flap, is

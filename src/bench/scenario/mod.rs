@@ -26,6 +26,7 @@ use super::plan::Plan;
 use super::progress::Progress;
 use super::report::{
     BenchReport, BrokerInfo, ChurnFigures, CpuUsage, FlapFigures, Parameters, ShardInfo,
+    ShardSecond,
 };
 use super::series::{self, Series};
 use super::stats;
@@ -94,7 +95,15 @@ pub async fn run(
         workers.clone(),
     ));
     let mut driver = Driver::new(ctx, phase_tx, total);
-    driver.series = series;
+    // A shard always keeps its series, with each second's histogram, for the merge.
+    driver.series = match (series, config.shard.is_some()) {
+        (series, false) => series,
+        (series, true) => Some(
+            series
+                .unwrap_or_else(|| Series::new(None))
+                .keeping_histograms(),
+        ),
+    };
     driver.broker = broker_watch;
     driver.barrier = config.shard.as_ref().map(|plan| {
         barrier::start(
@@ -120,13 +129,13 @@ pub async fn run(
     if let Some(broker) = &mut driver.broker {
         broker.observe();
     }
-    let mut points = Vec::new();
+    let (mut points, mut histograms) = (Vec::new(), Vec::new());
     if let Some(series) = driver.series.take() {
         let interval = driver.collector.take_interval();
         let counters = driver.series_counters();
         let mut series = series;
         series.tick(elapsed, counters, &interval);
-        points = series
+        (points, histograms) = series
             .finish(elapsed, counters)
             .context("cannot write --series")?;
     }
@@ -140,8 +149,19 @@ pub async fn run(
         elapsed,
     };
     let latency = driver.collector.latency_histogram().clone();
+    let mut report = report(&config, broker.info, times, driver, cpu, client_threads);
+    if let Some(shard) = &mut report.shard {
+        shard.series = points
+            .iter()
+            .zip(histograms)
+            .map(|(point, latency_hdr)| ShardSecond {
+                point: point.clone(),
+                latency_hdr,
+            })
+            .collect();
+    }
     Ok(Outcome {
-        report: report(&config, broker.info, times, driver, cpu, client_threads),
+        report,
         latency,
         series: points,
     })
@@ -349,6 +369,7 @@ fn report(
             latency_hdr: Some(stats::encode(collector.latency_histogram())),
             pub_round_trip_hdr: Some(stats::encode(collector.round_trip_histogram())),
             connect_time_hdr: Some(stats::encode(collector.connect_histogram())),
+            series: Vec::new(),
         }),
     }
 }

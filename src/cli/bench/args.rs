@@ -365,7 +365,12 @@ reports (--json of each shard) or any text holding the shards' last stdout lines
 
 Shards of different runs, parameters (hash), histogram settings or mqtk versions are
 refused, and a missing or duplicated shard (a restarted pod) makes the run invalid: exit
-status 1, never a merge of N-1. --slo applies to the merged run (status 3).";
+status 1, never a merge of N-1. --slo applies to the merged run (status 3).
+
+Every shard report carries its per-second series with each second's latency histogram:
+--series writes the run's, one JSON line per second as a run's --series does, with the
+shards' seconds lined up by wall time (each shard's start plus the second's end), counters
+and rates summed, and each second's p50/p99 from the shards' histograms of it added.";
 
 /// Flags of `mqtk bench merge`.
 #[derive(Debug, Clone, Args)]
@@ -383,9 +388,13 @@ pub struct MergeArgs {
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<PathBuf>,
 
-    /// Draw the merged latency by percentile as an SVG picture
+    /// Draw the merged latency by percentile (and the series, when the shards have one) as an SVG picture
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+
+    /// Write the merged per-second series as JSON lines (as a run's --series) to FILE or -
+    #[arg(long, value_name = "FILE|-")]
+    pub series: Option<PathBuf>,
 
     /// Fail with status 3 unless every threshold holds (as for a run)
     #[arg(long, value_name = "THRESHOLDS")]
