@@ -300,6 +300,7 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<Merged, MergeError> {
                 ..a
             }),
         broker_process: reports.iter().find_map(|r| r.broker_process.clone()),
+        latency_hdr: (!latency.is_empty()).then(|| stats::encode(&latency)),
         shard: Some(ShardInfo {
             index: None,
             latency_hdr: None,

@@ -405,6 +405,7 @@ pub(crate) mod tests {
             slo: Vec::new(),
             churn: None,
             flapping: None,
+            latency_hdr: None,
             broker_process: None,
             shard: None,
         }

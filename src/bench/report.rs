@@ -78,6 +78,10 @@ pub struct BenchReport {
     /// The broker process watched with `--broker-pid`; absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker_process: Option<BrokerProcess>,
+    /// The whole run's end-to-end latency histogram, HdrHistogram V2 compressed, base64,
+    /// for `bench plot` (a shard's is in `shard.latency_hdr` instead); absent when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_hdr: Option<String>,
     /// The shard this report is of (`--shard`), or the shards a merged report adds up;
     /// absent for a plain run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -30,6 +30,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.action {
         Some(BenchAction::Merge(merge_args)) => return merge::run(merge_args),
         Some(BenchAction::K8s(k8s_args)) => return k8s::run(k8s_args),
+        Some(BenchAction::Plot(plot_args)) => return plot::run(plot_args),
         None => {}
     }
     let config = bench_config(&args)?;
@@ -169,6 +170,7 @@ pub mod args;
 mod check;
 mod k8s;
 mod merge;
+mod plot;
 mod report;
 mod shard;
 #[cfg(test)]

@@ -360,6 +360,8 @@ fn report(
             }
         }),
         broker_process: broker_watch.map(|w| w.figures(elapsed)),
+        latency_hdr: (config.shard.is_none() && !collector.latency_histogram().is_empty())
+            .then(|| stats::encode(collector.latency_histogram())),
         shard: config.shard.as_ref().map(|plan| ShardInfo {
             run_id: plan.shard.run_id.clone(),
             index: Some(plan.shard.index),

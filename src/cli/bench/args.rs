@@ -343,6 +343,39 @@ pub enum BenchAction {
     /// Print a Kubernetes Indexed Job that runs a sharded bench, one pod per shard
     #[command(long_about = K8S_ABOUT)]
     K8s(K8sArgs),
+    /// Draw several runs' latency distributions on one SVG chart, to compare them
+    #[command(long_about = PLOT_ABOUT)]
+    Plot(PlotArgs),
+}
+
+/// Long help of `mqtk bench plot`.
+pub const PLOT_ABOUT: &str = "\
+Draw the latency distributions of several runs on one chart (latency against percentile,
+the percentile axis as 1/(1-p) on a log scale, 90/99/99.9/99.99 % marked), one colour per
+report, the legend giving each one's name and p99:
+  mqtk bench plot before.json after.json merged.json -o compare.svg
+Reports are the --json of runs, of shards, or of `bench merge`; each draws its exact curve
+from the histogram it carries. A report without one (written by an older mqtk) draws a
+dashed line through the percentiles it gives, marked \"percentiles only\".";
+
+/// Flags of `mqtk bench plot`.
+#[derive(Debug, Clone, Args)]
+pub struct PlotArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
+    help: Option<bool>,
+
+    /// JSON reports (--json of runs, shards or merges) to draw on one chart
+    #[arg(value_name = "REPORTS", required = true)]
+    pub reports: Vec<PathBuf>,
+
+    /// Write the SVG here
+    #[arg(short = 'o', long, value_name = "FILE.svg", required = true)]
+    pub output: PathBuf,
+
+    /// The chart's title [default: the reports' scenarios]
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
 }
 
 /// Long help of `mqtk bench k8s`.
