@@ -150,7 +150,7 @@ async fn start(
     .await;
     drop(permit);
     let (conn, connack) = match opened {
-        Ok(ok) => ok,
+        Ok((conn, connack)) => (idle_reads(conn, role), connack),
         Err(failure) => {
             let _ = tx.send(Msg::Update(Update::ConnectFailed {
                 kind: failure.kind(),
@@ -220,6 +220,16 @@ async fn start(
         }
     }
     Some(driver)
+}
+
+/// A connection-only client waits most of its life: its connection reads adaptively,
+/// holding no read buffer while quiet (4 KiB a client otherwise). Publishers and
+/// subscribers keep growing reads, for few wake-ups under a stream of messages.
+fn idle_reads(conn: Conn, role: Role) -> Conn {
+    match role {
+        Role::ConnectOnly(_) => conn.with_adaptive_reads(),
+        Role::Publisher(_) | Role::Subscriber(_) => conn,
+    }
 }
 
 /// The client identifier of `role`: the run's prefix, the role's letter and its index.
