@@ -2,7 +2,8 @@
 //! `protocol::session::Session` (QoS 1/2 flows, keep alive), and report counters and
 //! samples to the collector in batches on its own tick — never a lock per message.
 //! What a publisher produces, and when, is in `client/produce.rs`; a churning client's
-//! reconnects in `client/churn.rs`.
+//! reconnects in `client/churn.rs`; a flapping subscriber's unsubscribes and
+//! subscribes in `client/flap.rs`.
 //! Must not aggregate statistics (the collector does) or draw progress.
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use super::plan::Plan;
 
 mod churn;
 mod connect;
+mod flap;
 mod produce;
 
 pub use connect::connect_packet;
@@ -148,7 +150,7 @@ async fn start(
     .await;
     drop(permit);
     let (conn, connack) = match opened {
-        Ok(ok) => ok,
+        Ok((conn, connack)) => (idle_reads(conn, role), connack),
         Err(failure) => {
             let _ = tx.send(Msg::Update(Update::ConnectFailed {
                 kind: failure.kind(),
@@ -193,6 +195,7 @@ async fn start(
         payload_len: 0,
         subscribe_deadline: None,
         churn_at: None,
+        flap: Flap::Subscribed,
         next_flush: now + FLUSH_EVERY,
         timer: Box::pin(sleep_until((ctx.epoch + FAR).into())),
         timer_at: ctx.epoch + FAR,
@@ -217,6 +220,16 @@ async fn start(
         }
     }
     Some(driver)
+}
+
+/// A connection-only client waits most of its life: its connection reads adaptively,
+/// holding no read buffer while quiet (4 KiB a client otherwise). Publishers and
+/// subscribers keep growing reads, for few wake-ups under a stream of messages.
+fn idle_reads(conn: Conn, role: Role) -> Conn {
+    match role {
+        Role::ConnectOnly(_) => conn.with_adaptive_reads(),
+        Role::Publisher(_) | Role::Subscriber(_) => conn,
+    }
 }
 
 /// The client identifier of `role`: the run's prefix, the role's letter and its index.
@@ -266,11 +279,27 @@ struct Driver {
     samples: Vec<Sample>,
     payload_len: usize,
     subscribe_deadline: Option<Instant>,
-    /// `--churn-rate`: when this client disconnects and connects again next.
+    /// `--churn-rate`: when this client disconnects and connects again next;
+    /// `--flap-interval`: when this subscriber's next flap step is due.
     churn_at: Option<Instant>,
+    /// `--flap-interval`: where this subscriber is in its flap.
+    flap: Flap,
     next_flush: Instant,
     timer: std::pin::Pin<Box<Sleep>>,
     timer_at: Instant,
+}
+
+/// Where a flapping subscriber is in its flap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flap {
+    /// Subscribed; flaps next at the slot.
+    Subscribed,
+    /// UNSUBSCRIBE sent at this time, waiting for UNSUBACK.
+    Unsubscribing(Instant),
+    /// Away since the UNSUBACK, which took this long; subscribes again at the slot.
+    Away { unsuback_us: u64 },
+    /// SUBSCRIBE sent at this time, waiting for SUBACK.
+    Subscribing { since: Instant, unsuback_us: u64 },
 }
 
 /// Why the event loop ended.
@@ -295,6 +324,7 @@ impl Driver {
                 }
                 End::Churn => {
                     self.disconnect().await;
+                    let _ = self.tx.send(Msg::Update(Update::Disconnected));
                     // Boxed: a connect's state would otherwise grow every client task.
                     if !Box::pin(self.reconnect()).await {
                         break;
@@ -344,6 +374,11 @@ impl Driver {
             if churn.is_some_and(|at| now >= at) {
                 return End::Churn;
             }
+            let flap = self.next_flap(phase);
+            if flap.is_some_and(|at| now >= at) {
+                self.flap_step(now);
+            }
+            let flap = self.next_flap(phase);
             if let Phase::Publishing { start_ns } = phase {
                 if let Role::Publisher(index) = self.role {
                     self.produce(index, start_ns, now);
@@ -385,6 +420,7 @@ impl Driver {
                 self.session.poll_timeout(),
                 self.subscribe_deadline,
                 churn,
+                flap,
             ]
             .into_iter()
             .flatten()
@@ -481,11 +517,17 @@ impl Driver {
                     return Err(End::Dropped);
                 }
                 Event::Other(Packet::SubAck(ack)) => {
-                    self.subscribe_deadline = None;
                     if ack.reason_codes.iter().any(|c| !c.is_success()) {
                         self.count_error("subscribe_refused");
                     }
-                    let _ = self.tx.send(Msg::Ready);
+                    if !self.on_flap_suback(now) {
+                        self.subscribe_deadline = None;
+                        let _ = self.tx.send(Msg::Ready);
+                    }
+                }
+                Event::Other(Packet::UnsubAck(ack)) => {
+                    let refused = ack.reason_codes.iter().any(|c| !c.is_success());
+                    self.on_unsuback(now, refused);
                 }
                 Event::Other(Packet::Disconnect(_)) => {
                     self.count_error("disconnected_by_broker");

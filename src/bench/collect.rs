@@ -6,7 +6,7 @@
 //! Clients send samples rather than keep histograms of their own: one HDR histogram of
 //! the range we need is ~170 KB, which times 10,000 subscribers would be 1.7 GB.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hdrhistogram::Histogram;
 
@@ -77,10 +77,22 @@ pub enum Update {
     },
     /// A connected client lost its connection before the end.
     Dropped,
-    /// A churning client (`--churn-rate`) disconnected and connected again.
+    /// A churning client (`--churn-rate`) disconnected on its turn, to connect again.
+    Disconnected,
+    /// A churning client (`--churn-rate`) connected again.
     Reconnected {
         /// Connect time of the new connection.
         connect_us: u64,
+    },
+    /// A flapping subscriber (`--flap-interval`) unsubscribed and subscribed again; its
+    /// samples from before are all sent ahead of this.
+    Flapped {
+        /// Receiver id from the plan.
+        receiver: u32,
+        /// UNSUBSCRIBE → UNSUBACK.
+        unsuback_us: u64,
+        /// SUBSCRIBE → SUBACK.
+        suback_us: u64,
     },
     /// A churning client disconnected and could not connect again; `kind` says why.
     ReconnectFailed {
@@ -113,6 +125,8 @@ pub struct Deliveries {
     pub reordered: u64,
     /// Received by a receiver whose filter should not match the publisher's topic.
     pub unexpected: u64,
+    /// Not expected: sent while the receiver was unsubscribed (`--flap-interval`).
+    pub missed_while_unsubscribed: u64,
 }
 
 /// The merged state of a run.
@@ -139,6 +153,8 @@ pub struct Collector {
     last_measured_at_ns: Option<u64>,
     warmup_excluded: u64,
     connected: u32,
+    /// Connections open now: connects and reconnects minus drops and churn disconnects.
+    connected_now: u32,
     failed: u32,
     dropped: u32,
     last_connect_ns: Option<u64>,
@@ -146,6 +162,21 @@ pub struct Collector {
     error_details: BTreeMap<String, String>,
     unordered_receivers: Vec<bool>,
     churned: Churned,
+    /// `--flap-interval`: flaps, and their UNSUBACK and SUBACK times (allocated at the
+    /// first flap: other runs carry no histograms for them).
+    flaps: Option<Box<Flaps>>,
+}
+
+/// The flaps of a run so far.
+pub struct Flaps {
+    /// Flaps done.
+    pub count: u64,
+    /// UNSUBSCRIBE → UNSUBACK times.
+    pub unsuback: Histogram<u64>,
+    /// SUBSCRIBE → SUBACK times.
+    pub suback: Histogram<u64>,
+    /// Receivers that have flapped: a tracker they open later excuses its first gap.
+    flapped: HashSet<u32>,
 }
 
 impl Collector {
@@ -169,6 +200,7 @@ impl Collector {
             last_measured_at_ns: None,
             warmup_excluded: 0,
             connected: 0,
+            connected_now: 0,
             failed: 0,
             dropped: 0,
             last_connect_ns: None,
@@ -176,6 +208,7 @@ impl Collector {
             error_details: BTreeMap::new(),
             unordered_receivers: Vec::new(),
             churned: Churned::default(),
+            flaps: None,
         }
     }
 
@@ -196,11 +229,18 @@ impl Collector {
         self.connected
     }
 
+    /// Connections open now, for `--series` and progress: a drop or a churn
+    /// disconnect takes one away, a reconnect gives it back.
+    pub fn connected_now(&self) -> u32 {
+        self.connected_now
+    }
+
     /// Merges one client update.
     pub fn absorb(&mut self, update: Update) {
         match update {
             Update::Connected { connect_us, at_ns } => {
                 self.connected += 1;
+                self.connected_now += 1;
                 stats::record(&mut self.connect, connect_us);
                 self.last_connect_ns = Some(self.last_connect_ns.map_or(at_ns, |t| t.max(at_ns)));
             }
@@ -223,10 +263,20 @@ impl Collector {
                         .get(receiver as usize)
                         .copied()
                         .unwrap_or(false);
-                    let tracker = self
-                        .trackers
-                        .entry((receiver, s.publisher))
-                        .or_insert_with(|| SequenceTracker::new(unordered));
+                    let flapped = self
+                        .flaps
+                        .as_ref()
+                        .is_some_and(|f| f.flapped.contains(&receiver));
+                    let tracker =
+                        self.trackers
+                            .entry((receiver, s.publisher))
+                            .or_insert_with(|| {
+                                let mut t = SequenceTracker::new(unordered);
+                                if flapped {
+                                    t.resubscribed();
+                                }
+                                t
+                            });
                     if tracker.observe(s.sequence) == Arrival::Duplicate {
                         continue;
                     }
@@ -262,17 +312,52 @@ impl Collector {
             Update::Error { kind } => self.count_error(kind),
             Update::Dropped => {
                 self.dropped += 1;
+                self.connected_now = self.connected_now.saturating_sub(1);
                 self.count_error("dropped");
+            }
+            Update::Disconnected => {
+                self.connected_now = self.connected_now.saturating_sub(1);
             }
             Update::Reconnected { connect_us } => {
                 self.churned.reconnects += 1;
+                self.connected_now += 1;
                 stats::record(&mut self.connect, connect_us);
             }
+            Update::Flapped {
+                receiver,
+                unsuback_us,
+                suback_us,
+            } => self.flapped(receiver, unsuback_us, suback_us),
             Update::ReconnectFailed { kind } => {
                 self.churned.failed += 1;
                 self.count_error(kind);
             }
         }
+    }
+
+    fn flapped(&mut self, receiver: u32, unsuback_us: u64, suback_us: u64) {
+        let flaps = self.flaps.get_or_insert_with(|| {
+            Box::new(Flaps {
+                count: 0,
+                unsuback: stats::new_histogram(),
+                suback: stats::new_histogram(),
+                flapped: HashSet::new(),
+            })
+        });
+        flaps.count += 1;
+        stats::record(&mut flaps.unsuback, unsuback_us);
+        stats::record(&mut flaps.suback, suback_us);
+        flaps.flapped.insert(receiver);
+        for ((r, _), tracker) in self.trackers.iter_mut() {
+            if *r == receiver {
+                tracker.resubscribed();
+            }
+        }
+    }
+
+    /// The flaps so far; `None` when no subscriber has flapped.
+    pub fn flaps(&self) -> Option<&Flaps> {
+        self.flaps.as_deref()
     }
 
     /// Reconnects of churning clients so far.
@@ -337,7 +422,10 @@ impl Collector {
                 d.expected += sent;
                 match self.trackers.get(&(r, p as u32)) {
                     Some(t) => {
-                        d.received += t.unique.min(sent);
+                        let excused = t.excused.min(sent);
+                        d.expected -= excused;
+                        d.missed_while_unsubscribed += excused;
+                        d.received += t.unique.min(sent - excused);
                         d.lost += t.lost(sent);
                     }
                     None => d.lost += sent,
@@ -573,5 +661,35 @@ mod tests {
         assert_eq!(c.connect_stats().unwrap().count, 2);
         assert_eq!(c.client_figures(1).connected, 1, "clients, not connections");
         assert_eq!(c.errors().get("connect_refused"), Some(&1));
+    }
+
+    #[test]
+    fn connections_open_now_go_down_with_churn_and_drops_and_up_with_reconnects() {
+        let mut c = Collector::new(0);
+        for at_ns in [0, 1] {
+            c.absorb(Update::Connected {
+                connect_us: 500,
+                at_ns,
+            });
+        }
+        assert_eq!(c.connected_now(), 2);
+        c.absorb(Update::Disconnected);
+        assert_eq!(c.connected_now(), 1, "a churn disconnect");
+        c.absorb(Update::ReconnectFailed {
+            kind: "connect_refused",
+        });
+        assert_eq!(
+            c.connected_now(),
+            1,
+            "a failed reconnect gives nothing back"
+        );
+        c.absorb(Update::Reconnected { connect_us: 700 });
+        c.absorb(Update::Dropped);
+        assert_eq!(c.connected_now(), 1, "back, then one dropped");
+        assert_eq!(
+            c.client_figures(2).connected,
+            2,
+            "the report counts clients"
+        );
     }
 }

@@ -109,6 +109,9 @@ pub struct BenchConfig {
     /// `--churn-rate`: the connection-only clients disconnect and connect again, this
     /// many reconnects per second in all, for the run's `--duration`.
     pub churn_rate: Option<f64>,
+    /// `--flap-interval`: each subscriber unsubscribes this often while the publishers
+    /// run, and subscribes again half an interval later (`--scenario flapping`).
+    pub flap_interval: Option<Duration>,
 }
 
 /// A shard's place in its run, what the whole run asked for, and how shards start.
@@ -158,6 +161,7 @@ impl BenchConfig {
             broker_pid: None,
             hold: None,
             churn_rate: None,
+            flap_interval: None,
         }
     }
 
@@ -215,6 +219,7 @@ impl BenchConfig {
             return Err("no clients: give --publishers, --subscribers or --clients".into());
         }
         self.check_connect_only()?;
+        self.check_flapping()?;
         if self.topic.is_empty() || self.topic.contains(['+', '#']) {
             return Err(format!(
                 "--topic {:?}: a topic name is non-empty and has no '+' or '#'",
@@ -260,6 +265,35 @@ impl BenchConfig {
         Ok(())
     }
 
+    /// `--flap-interval`, which makes the subscribers flap.
+    fn check_flapping(&self) -> Result<(), String> {
+        let Some(interval) = self.flap_interval else {
+            return Ok(());
+        };
+        if interval < Duration::from_millis(10) {
+            return Err(format!(
+                "--flap-interval {interval:?}: give 10ms or more (a subscriber stays away half of it)"
+            ));
+        }
+        if self.subscribers == 0 || self.publishers == 0 {
+            return Err(
+                "--flap-interval: flapping needs publishers and subscribers: give --publishers N --subscribers N".into(),
+            );
+        }
+        if self.shared_group.is_some() {
+            return Err("--flap-interval and --shared: a group's members flap apart, so its gaps cannot be told from loss; drop one".into());
+        }
+        match self.bound {
+            RunBound::Duration(d) if d >= interval => Ok(()),
+            RunBound::Duration(_) => Err(format!(
+                "--flap-interval {interval:?} is longer than --duration: no subscriber would flap"
+            )),
+            RunBound::Messages(_) => {
+                Err("--flap-interval: flapping runs for --duration: give one (30s, 5m, …)".into())
+            }
+        }
+    }
+
     /// How long connection-only clients stay connected (or churn) once all are
     /// connected, in a run without publishers.
     pub fn hold_for(&self) -> Option<Duration> {
@@ -278,6 +312,8 @@ impl BenchConfig {
     pub fn scenario_name(&self) -> &'static str {
         if self.churn_rate.is_some() {
             "churn"
+        } else if self.flap_interval.is_some() {
+            "flapping"
         } else if self.publishers == 0 && self.subscribers == 0 {
             "connect-only"
         } else if self.shared_group.is_some() {

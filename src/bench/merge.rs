@@ -12,7 +12,9 @@ use base64::Engine as _;
 use hdrhistogram::Histogram;
 use thiserror::Error;
 
-use super::report::{BenchReport, ChurnFigures, ClientFigures, CpuUsage, ShardInfo};
+use super::merged_series;
+use super::report::SeriesPoint;
+use super::report::{BenchReport, ChurnFigures, ClientFigures, CpuUsage, FlapFigures, ShardInfo};
 use super::stats;
 
 /// What a shard's last stdout line starts with; the rest is its JSON report, deflated
@@ -183,9 +185,17 @@ fn add_histograms(
     Ok(total)
 }
 
-/// Merges the shards of one run into one report, as if one process had run it all;
-/// also the merged latency histogram (for `--plot`).
-pub fn merge(mut reports: Vec<BenchReport>) -> Result<(BenchReport, Histogram<u64>), MergeError> {
+/// What a merge gives: the run's report, its latency histogram and its per-second
+/// series (for `--plot` and `--series`; empty when the shards carry none).
+#[derive(Debug)]
+pub struct Merged {
+    pub report: BenchReport,
+    pub latency: Histogram<u64>,
+    pub series: Vec<SeriesPoint>,
+}
+
+/// Merges the shards of one run into one report, as if one process had run it all.
+pub fn merge(mut reports: Vec<BenchReport>) -> Result<Merged, MergeError> {
     check_complete(&reports)?;
     reports.sort_by_key(|r| r.shard.as_ref().and_then(|s| s.index));
     let latency = add_histograms(&reports, |s| &s.latency_hdr)?;
@@ -274,16 +284,37 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<(BenchReport, Histogram<u6
                 reconnects_failed: a.reconnects_failed + b.reconnects_failed,
                 reconnects_per_sec: a.reconnects_per_sec + b.reconnects_per_sec,
             }),
+        // Flap times have no histogram in the shard reports: counts only.
+        flapping: reports
+            .iter()
+            .filter_map(|r| r.flapping.clone())
+            .map(|f| FlapFigures {
+                unsuback_us: None,
+                suback_us: None,
+                ..f
+            })
+            .reduce(|a, b| FlapFigures {
+                flaps: a.flaps + b.flaps,
+                missed_while_unsubscribed: a.missed_while_unsubscribed
+                    + b.missed_while_unsubscribed,
+                ..a
+            }),
         broker_process: reports.iter().find_map(|r| r.broker_process.clone()),
+        latency_hdr: (!latency.is_empty()).then(|| stats::encode(&latency)),
         shard: Some(ShardInfo {
             index: None,
             latency_hdr: None,
             pub_round_trip_hdr: None,
             connect_time_hdr: None,
+            series: Vec::new(),
             ..shard.clone()
         }),
     };
-    Ok((report, latency))
+    Ok(Merged {
+        report,
+        latency,
+        series: merged_series::merge(&reports).map_err(MergeError::Invalid)?,
+    })
 }
 
 #[cfg(test)]
@@ -305,6 +336,7 @@ mod tests {
             latency_hdr: Some(stats::encode(&h)),
             pub_round_trip_hdr: Some(stats::encode(&stats::new_histogram())),
             connect_time_hdr: Some(stats::encode(&stats::new_histogram())),
+            series: Vec::new(),
         });
         r
     }
@@ -314,7 +346,9 @@ mod tests {
         // Shard 0 is fast, shard 1 slow: the p50 of the whole is no average of p50s.
         let fast: Vec<u64> = (1..=900).collect();
         let slow: Vec<u64> = (1..=100).map(|i| 100_000 + i).collect();
-        let (merged, _) = merge(vec![shard(1, 2, &slow), shard(0, 2, &fast)]).unwrap();
+        let merged = merge(vec![shard(1, 2, &slow), shard(0, 2, &fast)])
+            .unwrap()
+            .report;
         let lat = merged.latency_us.unwrap();
         assert_eq!(lat.count, 1000);
         assert!((499..=501).contains(&lat.p50), "{lat:?}");
@@ -345,7 +379,7 @@ mod tests {
             })
             .collect();
         raw.sort_unstable();
-        let merged = merge(shards).unwrap().0.latency_us.unwrap();
+        let merged = merge(shards).unwrap().report.latency_us.unwrap();
         let h = stats::new_histogram();
         for (q, got) in [
             (0.5, merged.p50),

@@ -22,6 +22,7 @@
 //! - `broker_proc`: `--broker-pid`: the broker process's memory, descriptors and CPU.
 //! - `barrier`: the shards' start barrier (retained ready flags, or `--start-at`).
 //! - `merge`: `bench merge`: shard reports added up exactly, or refused.
+//! - `merged_series`: the merged run's per-second series, from the shards' seconds.
 //! - `plot`: `--plot FILE.svg`: latency by percentile, throughput and p99 over time.
 //! - `k8s`: the Indexed Job manifest of a sharded run (`bench k8s`).
 //! - `slo`: `--slo` thresholds, parsed and checked against a finished report.
@@ -44,6 +45,7 @@ pub mod hdrlog;
 pub mod header;
 pub mod k8s;
 pub mod merge;
+pub mod merged_series;
 pub mod pacer;
 pub mod plan;
 pub mod plot;

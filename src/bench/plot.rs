@@ -1,7 +1,8 @@
 //! `--plot FILE.svg`: the run as a picture. Top, HdrHistogram's percentile distribution
 //! (latency against percentile, the percentile axis as 1/(1−p) on a log scale so 90 %,
 //! 99 %, 99.9 % and 99.99 % are equally far apart, each marked); below, throughput and
-//! p99 per second over the run (when there is a series). Pure-Rust SVG (plotters).
+//! p99 per second over the run (when there is a series). `compare_svg` draws several
+//! runs' distributions on one chart (`bench plot`). Pure-Rust SVG (plotters).
 //! Must not read files or measure: it returns the SVG text.
 
 use hdrhistogram::Histogram;
@@ -57,8 +58,100 @@ pub fn svg(
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
-fn distribution(area: &Area<'_>, latency: &Histogram<u64>) -> Result<(), String> {
-    let points: Vec<(f64, f64)> = latency
+/// One run's line on a comparison chart.
+pub struct Curve {
+    /// The legend's text.
+    pub label: String,
+    /// The run's latency: its histogram, or only the percentiles its report gives.
+    pub latency: CurveData,
+}
+
+/// What a report gives to draw its distribution from.
+pub enum CurveData {
+    /// The whole histogram: the exact curve.
+    Histogram(Histogram<u64>),
+    /// Percentiles only (quantile 0..1, µs), from a report without a histogram: a
+    /// coarse line through them, drawn dashed.
+    Percentiles(Vec<(f64, u64)>),
+}
+
+/// Colours of the compared runs, in order (then again).
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+/// The SVG of several runs' latency distributions on one chart, each a colour, the
+/// legend giving its label and p99; the 90/99/99.9/99.99 % lines marked.
+pub fn compare_svg(title: &str, curves: &[Curve]) -> Result<String, String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (960, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let root = root
+            .titled(title, ("sans-serif", 18))
+            .map_err(|e| e.to_string())?;
+        let lines: Vec<Line> = curves
+            .iter()
+            .map(|c| match &c.latency {
+                CurveData::Histogram(h) => (
+                    format!(
+                        "{}, p99 {}",
+                        c.label,
+                        super::render::micros(h.value_at_quantile(0.99))
+                    ),
+                    curve_points(h),
+                    true,
+                ),
+                CurveData::Percentiles(given) => (
+                    format!("{}, percentiles only", c.label),
+                    given
+                        .iter()
+                        .map(|&(q, us)| (x_of(q), us.max(1) as f64 / 1e3))
+                        .collect(),
+                    false,
+                ),
+            })
+            .collect();
+        let all: Vec<(f64, f64)> = lines.iter().flat_map(|l| l.1.iter().copied()).collect();
+        let mut chart = distribution_chart(&root, &all)?;
+        for (i, (label, points, exact)) in lines.into_iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let style = colour.stroke_width(if exact { 2 } else { 1 });
+            let drawn = if exact {
+                chart.draw_series(LineSeries::new(points, style))
+            } else {
+                chart.draw_series(DashedLineSeries::new(points, 6, 4, style))
+            };
+            drawn
+                .map_err(|e| e.to_string())?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// A line to draw: its legend, its points (x, ms), and whether it is exact (solid).
+type Line = (String, Vec<(f64, f64)>, bool);
+
+/// The distribution's line: latency (ms) at each percentile's x.
+fn curve_points(latency: &Histogram<u64>) -> Vec<(f64, f64)> {
+    latency
         .iter_quantiles(5)
         .map(|v| {
             (
@@ -66,8 +159,23 @@ fn distribution(area: &Area<'_>, latency: &Histogram<u64>) -> Result<(), String>
                 v.value_iterated_to().max(1) as f64 / 1e3,
             )
         })
-        .collect();
-    let low_y = points.first().map_or(0.001, |p| p.1).max(0.001) / 1.5;
+        .collect()
+}
+
+type DistributionChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
+/// The axes of a distribution chart holding `points`, with the percentile marks drawn.
+fn distribution_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    points: &[(f64, f64)],
+) -> Result<DistributionChart<'a, 'b>, String> {
+    let low_y = points.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+    let low_y = if low_y == f64::MAX {
+        0.001
+    } else {
+        low_y.max(0.001)
+    } / 1.5;
     let high_y = points.iter().map(|p| p.1).fold(0.01, f64::max) * 1.5;
     let mut chart = ChartBuilder::on(area)
         .caption("latency by percentile", ("sans-serif", 15))
@@ -84,15 +192,24 @@ fn distribution(area: &Area<'_>, latency: &Histogram<u64>) -> Result<(), String>
         .x_label_formatter(&percentile_label)
         .draw()
         .map_err(|e| e.to_string())?;
+    for q in MARKS {
+        let x = x_of(q);
+        chart
+            .draw_series(LineSeries::new([(x, low_y), (x, high_y)], RED.mix(0.4)))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(chart)
+}
+
+fn distribution(area: &Area<'_>, latency: &Histogram<u64>) -> Result<(), String> {
+    let points = curve_points(latency);
+    let mut chart = distribution_chart(area, &points)?;
     chart
-        .draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))
+        .draw_series(LineSeries::new(points, BLUE.stroke_width(2)))
         .map_err(|e| e.to_string())?;
     for q in MARKS {
         let x = x_of(q);
         let y = latency.value_at_quantile(q).max(1) as f64 / 1e3;
-        chart
-            .draw_series(LineSeries::new([(x, low_y), (x, high_y)], RED.mix(0.4)))
-            .map_err(|e| e.to_string())?;
         chart
             .draw_series([Text::new(
                 format!(

@@ -102,6 +102,24 @@ pub fn table(report: &BenchReport) -> String {
             ),
         );
     }
+    if let Some(flap) = &report.flapping {
+        let times = |name: &str, stats: &Option<LatencyStats>| {
+            stats
+                .as_ref()
+                .map(|s| format!(", {name} {}", percentiles(s)))
+                .unwrap_or_default()
+        };
+        row(
+            "flapping",
+            format!(
+                "{} flaps, {} deliveries missed while unsubscribed (not expected){}{}",
+                count(flap.flaps),
+                count(flap.missed_while_unsubscribed),
+                times("unsuback", &flap.unsuback_us),
+                times("suback", &flap.suback_us),
+            ),
+        );
+    }
     if p.publishers > 0 {
         row(
             "messages",
@@ -348,6 +366,7 @@ pub(crate) mod tests {
                 bind_addresses: vec![],
                 hold_secs: None,
                 churn_rate_per_sec: None,
+                flap_interval_secs: None,
             },
             started_unix_ms: 1,
             elapsed_secs: 1.5,
@@ -385,6 +404,8 @@ pub(crate) mod tests {
             },
             slo: Vec::new(),
             churn: None,
+            flapping: None,
+            latency_hdr: None,
             broker_process: None,
             shard: None,
         }

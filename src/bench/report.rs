@@ -72,9 +72,16 @@ pub struct BenchReport {
     /// The churn of `--scenario churn`; absent in other runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<ChurnFigures>,
+    /// What the flapping subscribers did (`--scenario flapping`); absent in other runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<FlapFigures>,
     /// The broker process watched with `--broker-pid`; absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker_process: Option<BrokerProcess>,
+    /// The whole run's end-to-end latency histogram, HdrHistogram V2 compressed, base64,
+    /// for `bench plot` (a shard's is in `shard.latency_hdr` instead); absent when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_hdr: Option<String>,
     /// The shard this report is of (`--shard`), or the shards a merged report adds up;
     /// absent for a plain run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +133,20 @@ pub struct ShardInfo {
     pub pub_round_trip_hdr: Option<String>,
     /// Connect times, the same way.
     pub connect_time_hdr: Option<String>,
+    /// The shard's per-second series (as `--series` writes it) with each second's
+    /// latency histogram, for the merged series; empty in a merged report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<ShardSecond>,
+}
+
+/// One second of a shard's series, and the latency histogram of that second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardSecond {
+    /// The `--series` line of that second.
+    #[serde(flatten)]
+    pub point: SeriesPoint,
+    /// Its latencies, HdrHistogram V2 compressed, base64.
+    pub latency_hdr: String,
 }
 
 /// How the histograms were made; shards must agree for an exact merge.
@@ -214,6 +235,26 @@ pub struct Parameters {
     /// `--churn-rate`: reconnects per second asked for, over all churning clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn_rate_per_sec: Option<f64>,
+    /// `--flap-interval`: how often each subscriber unsubscribes, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flap_interval_secs: Option<f64>,
+}
+
+/// What the flapping subscribers did (`--scenario flapping`). A flap is an UNSUBSCRIBE,
+/// its UNSUBACK, and half an interval later a SUBSCRIBE and its SUBACK. The messages a
+/// subscriber missed while away (each publisher's after the highest it had received
+/// before the SUBACK, up to the first after) are left out of `expected` and `lost`, and
+/// counted here; gaps that opened while it was subscribed stay lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlapFigures {
+    /// Flaps done (SUBACK received).
+    pub flaps: u64,
+    /// Expected deliveries left out because the subscriber was unsubscribed.
+    pub missed_while_unsubscribed: u64,
+    /// UNSUBSCRIBE → UNSUBACK times; absent in a merge (shards carry no histogram of it).
+    pub unsuback_us: Option<LatencyStats>,
+    /// SUBSCRIBE → SUBACK times of the flaps; absent in a merge, as above.
+    pub suback_us: Option<LatencyStats>,
 }
 
 /// What the churning clients did (`--scenario churn`): every reconnect's connect time is
@@ -302,4 +343,40 @@ impl BenchReport {
             0
         }
     }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// End of this window, seconds since the run started.
+    pub elapsed_secs: f64,
+    /// Length of this window (about 1 s; the last one may be shorter).
+    pub window_secs: f64,
+    /// Messages published per second in this window.
+    pub sent_per_sec: f64,
+    /// Deliveries received per second in this window (distinct ones).
+    pub received_per_sec: f64,
+    /// Median end-to-end latency of the deliveries in this window; `None` when none.
+    pub p50_us: Option<u64>,
+    /// 99th percentile of the same.
+    pub p99_us: Option<u64>,
+    /// Messages missing so far: gaps below the highest sequence each receiver has seen
+    /// from each publisher. Messages still in flight are not counted; a late arrival
+    /// closes its gap again. The report's `lost` is the final count.
+    pub lost: u64,
+    /// Clients connected at the end of this window.
+    pub connected: u32,
+    /// Messages published since the start.
+    pub sent: u64,
+    /// Distinct deliveries since the start.
+    pub received: u64,
+    /// `--broker-pid`: the broker's resident memory at the end of this window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_rss_bytes: Option<u64>,
+    /// `--broker-pid`: the broker's open descriptors at the end of this window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_open_fds: Option<u32>,
+    /// `--broker-pid`: the broker's CPU in this window, in percent of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_cpu_percent: Option<f64>,
 }

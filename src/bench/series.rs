@@ -9,51 +9,15 @@ use std::io;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
 use super::broker_proc;
+pub use super::report::SeriesPoint;
 use super::stats;
 use super::sys::ProcSample;
 
 /// Where the lines go: called once per line (without its newline), and expected to
 /// flush. Lines are small and come once a second, so a blocking write is fine here.
 pub type SeriesSink = Box<dyn FnMut(&str) -> io::Result<()> + Send>;
-
-/// One second of the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SeriesPoint {
-    /// End of this window, seconds since the run started.
-    pub elapsed_secs: f64,
-    /// Length of this window (about 1 s; the last one may be shorter).
-    pub window_secs: f64,
-    /// Messages published per second in this window.
-    pub sent_per_sec: f64,
-    /// Deliveries received per second in this window (distinct ones).
-    pub received_per_sec: f64,
-    /// Median end-to-end latency of the deliveries in this window; `None` when none.
-    pub p50_us: Option<u64>,
-    /// 99th percentile of the same.
-    pub p99_us: Option<u64>,
-    /// Messages missing so far: gaps below the highest sequence each receiver has seen
-    /// from each publisher. Messages still in flight are not counted; a late arrival
-    /// closes its gap again. The report's `lost` is the final count.
-    pub lost: u64,
-    /// Clients connected at the end of this window.
-    pub connected: u32,
-    /// Messages published since the start.
-    pub sent: u64,
-    /// Distinct deliveries since the start.
-    pub received: u64,
-    /// `--broker-pid`: the broker's resident memory at the end of this window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker_rss_bytes: Option<u64>,
-    /// `--broker-pid`: the broker's open descriptors at the end of this window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker_open_fds: Option<u32>,
-    /// `--broker-pid`: the broker's CPU in this window, in percent of one core.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker_cpu_percent: Option<f64>,
-}
 
 /// The run's counters at one tick, as the collector has them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -84,7 +48,14 @@ pub struct Series {
     at_start: Counters,
     /// The first write error; nothing more is written after it.
     failed: Option<io::Error>,
+    /// A shard keeps each window's latency histogram (encoded, as `stats::encode`), for
+    /// the merged series of `bench merge`; `None`: not kept.
+    histograms: Option<Vec<String>>,
 }
+
+/// What a finished series gives: its points, and each one's latency histogram when
+/// they were kept (`Series::keeping_histograms`), else none.
+pub type Finished = (Vec<SeriesPoint>, Vec<String>);
 
 impl Series {
     /// A series writing to `sink`, or only keeping its points.
@@ -97,7 +68,14 @@ impl Series {
             due: WINDOW,
             at_start: Counters::default(),
             failed: None,
+            histograms: None,
         }
+    }
+
+    /// Keeps each window's latency histogram too (a shard's, for `bench merge`).
+    pub fn keeping_histograms(mut self) -> Series {
+        self.histograms = Some(Vec::new());
+        self
     }
 
     /// One tick of the run: adds the tick's latencies to the window, and writes the
@@ -118,15 +96,19 @@ impl Series {
 
     /// The run is over: writes the last, possibly shorter, window, and returns every
     /// point, or the first write error.
-    pub fn finish(mut self, elapsed: Duration, now: Counters) -> io::Result<Vec<SeriesPoint>> {
+    pub fn finish(mut self, elapsed: Duration, now: Counters) -> io::Result<Finished> {
         if elapsed > self.window_start {
             self.write_window(elapsed, now);
         }
-        self.failed.map_or(Ok(self.points), Err)
+        let histograms = self.histograms.unwrap_or_default();
+        self.failed.map_or(Ok((self.points, histograms)), Err)
     }
 
     fn write_window(&mut self, elapsed: Duration, now: Counters) {
         let point = point(self.window_start, elapsed, self.at_start, now, &self.window);
+        if let Some(kept) = &mut self.histograms {
+            kept.push(stats::encode(&self.window));
+        }
         self.window.reset();
         self.window_start = elapsed;
         self.at_start = now;
@@ -218,8 +200,9 @@ mod tests {
         stats::record(&mut slow, 5_000);
         series.tick(ms(1500), at(1500, 1400), &slow);
         series.tick(ms(1999), at(2000, 2000), &stats::new_histogram());
-        let kept = series.finish(ms(2250), at(2000, 2000)).unwrap();
+        let (kept, histograms) = series.finish(ms(2250), at(2000, 2000)).unwrap();
         assert_eq!(kept.len(), 3, "the points are kept for --plot too");
+        assert!(histograms.is_empty(), "only a shard keeps them");
         let points: Vec<SeriesPoint> = lines
             .lock()
             .unwrap()

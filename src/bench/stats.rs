@@ -130,6 +130,13 @@ pub struct SequenceTracker {
     /// members' batches reach the collector in no particular order, and MQTT orders
     /// messages per connection only (MQTT 5.0 §4.6).
     pub unordered: bool,
+    /// Sequences skipped while the receiver was unsubscribed (`--flap-interval`): not
+    /// expected, so neither received nor lost.
+    pub excused: u64,
+    /// The receiver subscribed again: the gap up to the next arrival is excused.
+    excuse_next_gap: bool,
+    /// Excused ranges above an open gap (`next`), in order: skipped when `next` gets there.
+    excused_holes: Vec<std::ops::Range<u64>>,
 }
 
 impl SequenceTracker {
@@ -141,8 +148,17 @@ impl SequenceTracker {
         }
     }
 
+    /// The receiver was away (unsubscribed) and is back: what it misses up to its next
+    /// arrival was not sent to it.
+    pub fn resubscribed(&mut self) {
+        self.excuse_next_gap = true;
+    }
+
     /// Accounts for one arrival of `sequence`.
     pub fn observe(&mut self, sequence: u64) -> Arrival {
+        if std::mem::take(&mut self.excuse_next_gap) {
+            self.excuse_up_to(sequence);
+        }
         if sequence < self.next || self.ahead.contains(&sequence) {
             // Below `next` after the window slid past a gap this may be a very late
             // first arrival; it cannot be told from a duplicate any more, and counting
@@ -175,23 +191,49 @@ impl SequenceTracker {
         arrival
     }
 
+    /// Excuses the sequences after the highest one seen up to `sequence`: the receiver
+    /// was away. Gaps below the highest one opened while it was there: they stay.
+    fn excuse_up_to(&mut self, sequence: u64) {
+        let from = self.max_seen.map_or(0, |max| max + 1).max(self.next);
+        if sequence <= from {
+            return;
+        }
+        self.excused += sequence - from;
+        if from == self.next {
+            self.next = sequence;
+        } else {
+            self.excused_holes.push(from..sequence);
+        }
+    }
+
     fn advance(&mut self) {
-        while self.ahead.first() == Some(&self.next) {
-            self.ahead.pop_first();
-            self.next += 1;
+        loop {
+            if self.ahead.first() == Some(&self.next) {
+                self.ahead.pop_first();
+                self.next += 1;
+            } else if let Some(hole) = self.excused_holes.first().cloned() {
+                if hole.start > self.next {
+                    break;
+                }
+                self.next = self.next.max(hole.end);
+                self.excused_holes.remove(0);
+            } else {
+                break;
+            }
         }
     }
 
     /// Sequences missing below the highest one received: lost so far, as far as this
     /// receiver can tell while messages are still in flight.
     pub fn gaps(&self) -> u64 {
-        self.max_seen
-            .map_or(0, |max| (max + 1).saturating_sub(self.unique))
+        self.max_seen.map_or(0, |max| {
+            (max + 1).saturating_sub(self.unique + self.excused)
+        })
     }
 
-    /// Messages missing out of `sent` (sequences `0..sent`).
+    /// Messages missing out of `sent` (sequences `0..sent`), the excused ones left out.
     pub fn lost(&self, sent: u64) -> u64 {
-        sent.saturating_sub(self.unique)
+        sent.saturating_sub(self.unique + self.excused)
     }
 }
 
@@ -257,6 +299,31 @@ mod tests {
             (t.unique, t.duplicates, t.reordered, t.lost(4)),
             (3, 1, 0, 1)
         );
+    }
+
+    #[test]
+    fn the_gap_of_a_resubscribe_is_excused_not_lost_and_later_gaps_count_again() {
+        let mut t = SequenceTracker::default();
+        for s in [0, 1, 3] {
+            t.observe(s);
+        }
+        t.resubscribed();
+        // Away for 4..=6; 2 went missing while it was there.
+        for s in [7, 8, 10] {
+            assert_eq!(t.observe(s), Arrival::InOrder);
+        }
+        assert_eq!(t.excused, 3, "4, 5, 6");
+        assert_eq!(t.lost(11), 2, "2 and 9 went missing while subscribed");
+        assert_eq!(t.gaps(), 2);
+        assert_eq!(t.observe(3), Arrival::Duplicate);
+        t.resubscribed();
+        t.observe(11);
+        assert_eq!((t.excused, t.lost(12)), (3, 2), "no gap, nothing excused");
+        // The late ones close their gaps, and the excused hole is stepped over.
+        assert_eq!(t.observe(2), Arrival::Reordered);
+        assert_eq!(t.observe(9), Arrival::Reordered);
+        assert_eq!((t.next, t.ahead.len(), t.lost(12)), (12, 0, 0));
+        assert!(t.excused_holes.is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! are its subcommands, `shard` the flags of a sharded run. Must not print directly
 //! (use `output`) or measure.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -14,13 +14,13 @@ use crate::bench::embedded::{self, Embedded};
 use crate::bench::merge as bench_merge;
 use crate::bench::progress::{new_progress, ProgressMode};
 use crate::bench::report::BrokerInfo;
-use crate::bench::series::{Series, SeriesSink};
+use crate::bench::series::Series;
 use crate::bench::{fds, scenario, slo, sys, BenchConfig, Target};
 use crate::output;
 
 pub use args::{BenchAction, BenchArgs, Scenario, AFTER_HELP, K8S_ABOUT, LONG_ABOUT, MERGE_ABOUT};
 pub(crate) use check::bench_config;
-use report::{check_json_path, exit_status, print_report, slo_thresholds, write_plot};
+use report::{check_json_path, exit_status, print_report, series_sink, slo_thresholds, write_plot};
 
 /// Runs `mqtk bench`: builds the checked configuration, raises the open-file limit,
 /// finds (or starts) the broker, runs the scenario with progress on stderr, prints the
@@ -30,6 +30,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.action {
         Some(BenchAction::Merge(merge_args)) => return merge::run(merge_args),
         Some(BenchAction::K8s(k8s_args)) => return k8s::run(k8s_args),
+        Some(BenchAction::Plot(plot_args)) => return plot::run(plot_args),
         None => {}
     }
     let config = bench_config(&args)?;
@@ -92,26 +93,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         output::stdout_line(bench_merge::to_line(&report))?;
     }
     exit_status(&report)
-}
-
-/// Where `--series` lines go: stdout (`-`) or a file created now (a bad path fails
-/// before the run). Each line is flushed as written, for a tool following the run.
-fn series_sink(series: Option<&Path>, json: Option<&Path>) -> anyhow::Result<Option<SeriesSink>> {
-    let Some(path) = series else {
-        return Ok(None);
-    };
-    if path == Path::new("-") {
-        if json == Some(Path::new("-")) {
-            anyhow::bail!("--series - and --json - both want stdout; write one of them to a file");
-        }
-        return Ok(Some(Box::new(|line: &str| output::stdout_line(line))));
-    }
-    let mut file = std::fs::File::create(path)
-        .with_context(|| format!("cannot create --series {}", path.display()))?;
-    Ok(Some(Box::new(move |line: &str| {
-        writeln!(file, "{line}")?;
-        file.flush()
-    })))
 }
 
 /// Raises the open-file limit for the run's clients, with a note or warning when it
@@ -189,6 +170,7 @@ pub mod args;
 mod check;
 mod k8s;
 mod merge;
+mod plot;
 mod report;
 mod shard;
 #[cfg(test)]

@@ -90,8 +90,20 @@ fn reconnects_that_fail_while_the_broker_is_down_are_counted_with_their_kind() {
         .next_line(Duration::from_secs(20))
         .expect("a second series line");
     broker.start_again();
+    running.rest_of_lines(RUN_TIMEOUT);
     let status = running.expect_exit(RUN_TIMEOUT);
     assert!(status.success(), "{}", running.stderr());
+    let connected: Vec<u64> = running
+        .seen()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|p| p["connected"].as_u64())
+        .collect();
+    let low = connected.iter().position(|&n| n < 20);
+    assert!(
+        low.is_some_and(|i| connected[i..].iter().any(|&n| n > connected[i])),
+        "the series' connected clients fall while the broker is down and rise again: {connected:?}"
+    );
     let table = running.stderr();
     let churn = table
         .lines()

@@ -128,6 +128,7 @@ fn check_sharded_equals_single(host: &[String], run_id: &str) {
     assert_eq!(merged["shard"]["count"], SHARDS);
     assert_eq!(merged["shard"]["run_id"], run_id);
     assert_within_one_bucket(&merged, &files);
+    check_merged_series(&refs, &merged, dir.path());
     // Each shard's last stdout line is the report again, as `kubectl logs` carries it.
     let logs = stdouts.join("\n");
     let mut cmd = mqtk();
@@ -153,6 +154,38 @@ fn check_sharded_equals_single(host: &[String], run_id: &str) {
         "{}",
         text(&twice.stderr)
     );
+}
+
+/// The merged series ends at the merged counts, and the shards' seconds hold every
+/// latency sample of the run once.
+fn check_merged_series(files: &[&str], merged: &Value, dir: &std::path::Path) {
+    let path = dir.join("merged.jsonl");
+    let args: Vec<&str> = files
+        .iter()
+        .copied()
+        .chain(["--series", path.to_str().unwrap()])
+        .collect();
+    let out = merge(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let points: Vec<Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = points.last().expect("a merged series");
+    assert_eq!(last["sent"], merged["sent"], "{points:#?}");
+    assert_eq!(last["received"], merged["received"], "{points:#?}");
+    assert_eq!(last["connected"], 16, "{points:#?}");
+    assert!(points.iter().any(|p| p["p99_us"].is_u64()), "{points:#?}");
+    let mut samples = 0;
+    for file in files {
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        for second in r["shard"]["series"].as_array().expect("a shard's series") {
+            let h = stats::decode(second["latency_hdr"].as_str().unwrap()).unwrap();
+            samples += h.len();
+        }
+    }
+    assert_eq!(samples, u64_at(merged, "/latency_us/count"));
 }
 
 fn pipe(mut cmd: Command, input: &str) -> std::process::Output {

@@ -84,7 +84,7 @@ impl Driver {
                         .tx
                         .send(Msg::Update(Update::Reconnected { connect_us }));
                     let (session, window) = session(config, &connack, now);
-                    self.conn = conn;
+                    self.conn = super::idle_reads(conn, self.role);
                     self.session = session;
                     self.window = window;
                     // The timer belongs to the old session: set it again next turn.

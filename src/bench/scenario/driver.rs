@@ -217,7 +217,7 @@ impl Driver {
             sent: self.collector.sent,
             received: self.collector.received_unique(),
             lost: self.collector.gaps_so_far(),
-            connected: self.collector.connected(),
+            connected: self.collector.connected_now(),
             broker: self.broker.as_ref().and_then(BrokerWatch::latest),
         }
     }
@@ -265,7 +265,7 @@ impl Driver {
         };
         progress.update(&Snapshot {
             elapsed,
-            connected: self.collector.connected() as u64,
+            connected: self.collector.connected_now() as u64,
             clients: self.total,
             sent: self.collector.sent,
             received: self.collector.received_unique(),

@@ -24,7 +24,10 @@ use super::conn::{self, ConnectFailure};
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::Progress;
-use super::report::{BenchReport, BrokerInfo, ChurnFigures, CpuUsage, Parameters, ShardInfo};
+use super::report::{
+    BenchReport, BrokerInfo, ChurnFigures, CpuUsage, FlapFigures, Parameters, ShardInfo,
+    ShardSecond,
+};
 use super::series::{self, Series};
 use super::stats;
 use super::sys;
@@ -92,7 +95,15 @@ pub async fn run(
         workers.clone(),
     ));
     let mut driver = Driver::new(ctx, phase_tx, total);
-    driver.series = series;
+    // A shard always keeps its series, with each second's histogram, for the merge.
+    driver.series = match (series, config.shard.is_some()) {
+        (series, false) => series,
+        (series, true) => Some(
+            series
+                .unwrap_or_else(|| Series::new(None))
+                .keeping_histograms(),
+        ),
+    };
     driver.broker = broker_watch;
     driver.barrier = config.shard.as_ref().map(|plan| {
         barrier::start(
@@ -118,13 +129,13 @@ pub async fn run(
     if let Some(broker) = &mut driver.broker {
         broker.observe();
     }
-    let mut points = Vec::new();
+    let (mut points, mut histograms) = (Vec::new(), Vec::new());
     if let Some(series) = driver.series.take() {
         let interval = driver.collector.take_interval();
         let counters = driver.series_counters();
         let mut series = series;
         series.tick(elapsed, counters, &interval);
-        points = series
+        (points, histograms) = series
             .finish(elapsed, counters)
             .context("cannot write --series")?;
     }
@@ -138,8 +149,19 @@ pub async fn run(
         elapsed,
     };
     let latency = driver.collector.latency_histogram().clone();
+    let mut report = report(&config, broker.info, times, driver, cpu, client_threads);
+    if let Some(shard) = &mut report.shard {
+        shard.series = points
+            .iter()
+            .zip(histograms)
+            .map(|(point, latency_hdr)| ShardSecond {
+                point: point.clone(),
+                latency_hdr,
+            })
+            .collect();
+    }
     Ok(Outcome {
-        report: report(&config, broker.info, times, driver, cpu, client_threads),
+        report,
         latency,
         series: points,
     })
@@ -328,7 +350,18 @@ fn report(
                 reconnects_per_sec: per_sec(churned.reconnects + churned.failed, secs),
             }
         }),
+        flapping: config.flap_interval.map(|_| {
+            let flaps = collector.flaps();
+            FlapFigures {
+                flaps: flaps.map_or(0, |f| f.count),
+                missed_while_unsubscribed: deliveries.missed_while_unsubscribed,
+                unsuback_us: flaps.and_then(|f| stats::summarize(&f.unsuback)),
+                suback_us: flaps.and_then(|f| stats::summarize(&f.suback)),
+            }
+        }),
         broker_process: broker_watch.map(|w| w.figures(elapsed)),
+        latency_hdr: (config.shard.is_none() && !collector.latency_histogram().is_empty())
+            .then(|| stats::encode(collector.latency_histogram())),
         shard: config.shard.as_ref().map(|plan| ShardInfo {
             run_id: plan.shard.run_id.clone(),
             index: Some(plan.shard.index),
@@ -338,6 +371,7 @@ fn report(
             latency_hdr: Some(stats::encode(collector.latency_histogram())),
             pub_round_trip_hdr: Some(stats::encode(collector.round_trip_histogram())),
             connect_time_hdr: Some(stats::encode(collector.connect_histogram())),
+            series: Vec::new(),
         }),
     }
 }
@@ -439,5 +473,6 @@ pub fn parameters(config: &BenchConfig) -> Parameters {
             .collect(),
         hold_secs: config.hold.map(|d| d.as_secs_f64()),
         churn_rate_per_sec: config.churn_rate,
+        flap_interval_secs: config.flap_interval.map(|d| d.as_secs_f64()),
     }
 }

@@ -63,6 +63,13 @@ Scenarios (--scenario; explicit flags override what they set):
              reconnects_per_sec}; every reconnect's time is in connect, every failure's
              kind in errors (a dropped churning client comes back at its next slot).
              Failed reconnects are figures, not a failed run: exit status 0
+  flapping   pairs (10 and 10, 100 msgs/s each) whose subscribers unsubscribe every
+             --flap-interval (default 1s; subscriber i of N first at i/N of it) and
+             subscribe again half an interval later, for --duration (default 10 s).
+             What a subscriber misses while away (after the highest message it had
+             before the SUBACK, up to its first after) is neither expected nor lost;
+             gaps from while it was subscribed stay lost. The report adds flapping
+             {flaps, missed_while_unsubscribed, unsuback_us, suback_us}
 
 The figures (the table on stdout; with --json - the table goes to stderr):
   sent, received of expected
@@ -192,6 +199,8 @@ pub enum Scenario {
     Connect,
     /// Connection-only clients disconnect and reconnect at --churn-rate for --duration.
     Churn,
+    /// Pairs whose subscribers unsubscribe and subscribe again every --flap-interval.
+    Flapping,
 }
 
 /// Flags of `mqtk bench`.
@@ -258,6 +267,10 @@ pub struct BenchArgs {
     /// Reconnects per second in all: clients disconnect and connect again [default: 10 with --scenario churn]
     #[arg(long, value_name = "PER_SEC")]
     pub churn_rate: Option<f64>,
+
+    /// Each subscriber unsubscribes this often, and subscribes again half of it later [default: 1s with --scenario flapping]
+    #[arg(long, value_name = "SECS", value_parser = values::parse_duration)]
+    pub flap_interval: Option<Duration>,
 
     /// Open at most this many connections per second while starting up
     #[arg(long, value_name = "PER_SEC")]
@@ -330,6 +343,39 @@ pub enum BenchAction {
     /// Print a Kubernetes Indexed Job that runs a sharded bench, one pod per shard
     #[command(long_about = K8S_ABOUT)]
     K8s(K8sArgs),
+    /// Draw several runs' latency distributions on one SVG chart, to compare them
+    #[command(long_about = PLOT_ABOUT)]
+    Plot(PlotArgs),
+}
+
+/// Long help of `mqtk bench plot`.
+pub const PLOT_ABOUT: &str = "\
+Draw the latency distributions of several runs on one chart (latency against percentile,
+the percentile axis as 1/(1-p) on a log scale, 90/99/99.9/99.99 % marked), one colour per
+report, the legend giving each one's name and p99:
+  mqtk bench plot before.json after.json merged.json -o compare.svg
+Reports are the --json of runs, of shards, or of `bench merge`; each draws its exact curve
+from the histogram it carries. A report without one (written by an older mqtk) draws a
+dashed line through the percentiles it gives, marked \"percentiles only\".";
+
+/// Flags of `mqtk bench plot`.
+#[derive(Debug, Clone, Args)]
+pub struct PlotArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help, display_order = 999)]
+    help: Option<bool>,
+
+    /// JSON reports (--json of runs, shards or merges) to draw on one chart
+    #[arg(value_name = "REPORTS", required = true)]
+    pub reports: Vec<PathBuf>,
+
+    /// Write the SVG here
+    #[arg(short = 'o', long, value_name = "FILE.svg", required = true)]
+    pub output: PathBuf,
+
+    /// The chart's title [default: the reports' scenarios]
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
 }
 
 /// Long help of `mqtk bench k8s`.
@@ -352,7 +398,12 @@ reports (--json of each shard) or any text holding the shards' last stdout lines
 
 Shards of different runs, parameters (hash), histogram settings or mqtk versions are
 refused, and a missing or duplicated shard (a restarted pod) makes the run invalid: exit
-status 1, never a merge of N-1. --slo applies to the merged run (status 3).";
+status 1, never a merge of N-1. --slo applies to the merged run (status 3).
+
+Every shard report carries its per-second series with each second's latency histogram:
+--series writes the run's, one JSON line per second as a run's --series does, with the
+shards' seconds lined up by wall time (each shard's start plus the second's end), counters
+and rates summed, and each second's p50/p99 from the shards' histograms of it added.";
 
 /// Flags of `mqtk bench merge`.
 #[derive(Debug, Clone, Args)]
@@ -370,9 +421,13 @@ pub struct MergeArgs {
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<PathBuf>,
 
-    /// Draw the merged latency by percentile as an SVG picture
+    /// Draw the merged latency by percentile (and the series, when the shards have one) as an SVG picture
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+
+    /// Write the merged per-second series as JSON lines (as a run's --series) to FILE or -
+    #[arg(long, value_name = "FILE|-")]
+    pub series: Option<PathBuf>,
 
     /// Fail with status 3 unless every threshold holds (as for a run)
     #[arg(long, value_name = "THRESHOLDS")]

@@ -131,11 +131,15 @@ fn apply_shape(args: &BenchArgs, config: &mut BenchConfig) {
         None => (1, 1, 0),
         Some(Scenario::FanIn) => (10, 1, 0),
         Some(Scenario::FanOut) => (1, 10, 0),
-        Some(Scenario::Pairs) | Some(Scenario::Shared) => (10, 10, 0),
+        Some(Scenario::Pairs) | Some(Scenario::Shared) | Some(Scenario::Flapping) => (10, 10, 0),
         Some(Scenario::Connect) | Some(Scenario::Churn) => (0, 0, 100),
     };
     let churn = args.scenario == Some(Scenario::Churn) || args.churn_rate.is_some();
     config.churn_rate = args.churn_rate.or(churn.then_some(10.0));
+    let flapping = args.scenario == Some(Scenario::Flapping) || args.flap_interval.is_some();
+    config.flap_interval = args
+        .flap_interval
+        .or(flapping.then_some(Duration::from_secs(1)));
     config.hold = args.hold;
     config.publishers = args.publishers.unwrap_or(publishers);
     config.subscribers = args.subscribers.unwrap_or(subscribers);
@@ -146,16 +150,16 @@ fn apply_shape(args: &BenchArgs, config: &mut BenchConfig) {
     config.bound = match (args.messages, args.duration) {
         (_, Some(d)) => RunBound::Duration(d),
         (Some(n), None) => RunBound::Messages(n),
-        (None, None) if churn => RunBound::Duration(Duration::from_secs(10)),
+        (None, None) if churn || flapping => RunBound::Duration(Duration::from_secs(10)),
         (None, None) => RunBound::Messages(1000),
     };
-    config.rate = args.rate;
+    config.rate = args.rate.or(flapping.then_some(100.0));
     config.warmup = args.warmup.unwrap_or_default();
     config.inflight = args.inflight;
     config.topic = args.topic.clone();
     config.sub_topic = match (&args.sub_topic, args.scenario) {
         (Some(t), _) => t.clone(),
-        (None, Some(Scenario::Pairs)) => args.topic.clone(),
+        (None, Some(Scenario::Pairs | Scenario::Flapping)) => args.topic.clone(),
         (None, _) => default_sub_topic(&args.topic),
     };
     config.shared_group = match (&args.shared, args.scenario) {

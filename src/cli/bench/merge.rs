@@ -1,6 +1,6 @@
 //! `mqtk bench merge FILES…|-`: reads shard reports (JSON files, or `kubectl logs`
 //! output holding the shards' last lines), merges them with `bench::merge`, checks
-//! `--slo`, and prints the table and `--json` as a single run does. Must not compute
+//! `--slo`, and prints the table, `--json` and `--series` as a single run does. Must not compute
 //! figures (`bench::merge` does) or print directly.
 
 use std::io::Read as _;
@@ -30,11 +30,21 @@ pub fn run(args: super::args::MergeArgs) -> anyhow::Result<()> {
         };
         reports.extend(merge::reports_in(&name, &text).map_err(|e| Exit::new(1, e.to_string()))?);
     }
-    let (mut report, latency) = merge::merge(reports).map_err(|e| Exit::new(1, e.to_string()))?;
+    let merged = merge::merge(reports).map_err(|e| Exit::new(1, e.to_string()))?;
+    let mut report = merged.report;
+    if let Some(mut sink) =
+        super::report::series_sink(args.series.as_deref(), args.json.as_deref())?
+    {
+        for point in &merged.series {
+            let line = serde_json::to_string(point).expect("a series point serializes");
+            sink(&line).context("cannot write --series")?;
+        }
+    }
     if let Some(path) = &args.plot {
-        super::report::write_plot(path, &report, &latency, &[])?;
+        super::report::write_plot(path, &report, &merged.latency, &merged.series)?;
     }
     report.slo = crate::bench::slo::check(&thresholds, &report);
-    super::report::print_report(&report, args.json.as_deref(), false)?;
+    let table_to_stderr = args.series.as_deref() == Some(std::path::Path::new("-"));
+    super::report::print_report(&report, args.json.as_deref(), table_to_stderr)?;
     super::report::exit_status(&report)
 }

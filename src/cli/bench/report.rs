@@ -1,13 +1,14 @@
 //! What `mqtk bench` and `mqtk bench merge` do with a finished report: the table, the
-//! JSON file, the --plot picture, the --slo thresholds and the exit status. Must not
-//! measure.
+//! JSON file, the --series sink, the --plot picture, the --slo thresholds and the exit
+//! status. Must not measure.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
 
 use crate::bench::plot;
-use crate::bench::series::SeriesPoint;
+use crate::bench::series::{SeriesPoint, SeriesSink};
 use crate::bench::{render, slo, BenchReport};
 use crate::cli::exit::Exit;
 use crate::output;
@@ -132,4 +133,27 @@ pub(crate) fn exit_status(report: &BenchReport) -> anyhow::Result<()> {
             Err(Exit::new(1, problems.join(", ")).into())
         }
     }
+}
+
+/// Where `--series` lines go: stdout (`-`) or a file created now (a bad path fails
+/// before the run). Each line is flushed as written, for a tool following the run.
+pub(crate) fn series_sink(
+    series: Option<&Path>,
+    json: Option<&Path>,
+) -> anyhow::Result<Option<SeriesSink>> {
+    let Some(path) = series else {
+        return Ok(None);
+    };
+    if path == Path::new("-") {
+        if json == Some(Path::new("-")) {
+            anyhow::bail!("--series - and --json - both want stdout; write one of them to a file");
+        }
+        return Ok(Some(Box::new(|line: &str| output::stdout_line(line))));
+    }
+    let mut file = std::fs::File::create(path)
+        .with_context(|| format!("cannot create --series {}", path.display()))?;
+    Ok(Some(Box::new(move |line: &str| {
+        writeln!(file, "{line}")?;
+        file.flush()
+    })))
 }
