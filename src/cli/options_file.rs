@@ -35,6 +35,11 @@ pub fn expand(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     else {
         return Ok(argv);
     };
+    // `mqtk bench plot … -o FILE.svg`: a nested subcommand's own -o is not this one.
+    let nested = argv.get(2).map(|a| a.to_string_lossy());
+    if nested.is_some_and(|n| sub.find_subcommand(n.as_ref()).is_some()) {
+        return Ok(argv);
+    }
     let path = Path::new(path);
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("-o {}: {}", path.display(), e.to_string().to_lowercase()))?;
@@ -130,6 +135,15 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .filter(|a| !a.contains("opts"))
             .collect())
+    }
+
+    #[test]
+    fn a_nested_subcommands_own_dash_o_is_left_to_it() {
+        let argv: Vec<OsString> = ["mqtk", "bench", "plot", "a.json", "-o", "cmp.svg"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(expand(argv.clone()).unwrap(), argv);
     }
 
     #[test]
