@@ -103,6 +103,14 @@ pub trait Persistence: Send + Sync + std::fmt::Debug {
         let _ = (client_id, change);
     }
 
+    /// The changes this thread makes until `end_group` are kept together: after a crash
+    /// all of them or none (a QoS 2 message's queue copies and its packet id record).
+    /// The thread must not wait for other threads in between.
+    fn begin_group(&self) {}
+
+    /// Ends the group `begin_group` opened on this thread.
+    fn end_group(&self) {}
+
     /// The stored sessions to bring back at start.
     fn load_sessions(&self) -> Vec<RestoredSession> {
         Vec::new()

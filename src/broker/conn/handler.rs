@@ -22,18 +22,7 @@ impl Conn {
     /// first: acknowledgements go out only after the message was routed.
     pub(super) fn drive(&mut self, now: Instant) -> Result<(), End> {
         while let Some(event) = self.kept.session.poll_event() {
-            match event {
-                Event::Message(publish) => self.on_message(publish, now)?,
-                Event::Delivered { seq, .. } => {
-                    if let Some(inflight) = &mut self.kept.shared_inflight {
-                        inflight.remove(&seq);
-                    }
-                }
-                Event::Dropped(publish) => self.on_dropped(&publish),
-                Event::PeerTimedOut => return Err(End::KeepAlive),
-                Event::Other(packet) => self.on_other(packet, now)?,
-                Event::Store(change) => self.on_store(change),
-            }
+            self.on_event(event, now)?;
         }
         while let Some(packet) = self.kept.session.poll_transmit(now) {
             self.encode(packet);
@@ -43,6 +32,25 @@ impl Conn {
             if let Some(end) = self.tap_end() {
                 return Err(end);
             }
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, event: Event, now: Instant) -> Result<(), End> {
+        match event {
+            Event::Message(publish) if publish.qos == QoS::ExactlyOnce => {
+                self.on_qos2_message(publish, now)?
+            }
+            Event::Message(publish) => self.on_message(publish, now)?,
+            Event::Delivered { seq, .. } => {
+                if let Some(inflight) = &mut self.kept.shared_inflight {
+                    inflight.remove(&seq);
+                }
+            }
+            Event::Dropped(publish) => self.on_dropped(&publish),
+            Event::PeerTimedOut => return Err(End::KeepAlive),
+            Event::Other(packet) => self.on_other(packet, now)?,
+            Event::Store(change) => self.on_store(change),
         }
         Ok(())
     }
@@ -65,6 +73,30 @@ impl Conn {
                 ReasonCode::ProtocolError,
                 format!("a client must not send {}", other.name()),
             )),
+        }
+    }
+
+    /// A QoS 2 message routed, and the session's next event, the record of its packet id
+    /// (`StoreChange::IncomingReceived`), stored in one group (`Persistence::begin_group`):
+    /// a crash keeps the subscribers' copies and the record together or neither, so the
+    /// publisher's resend after a restart is routed once (and not zero times).
+    fn on_qos2_message(&mut self, publish: Publish, now: Instant) -> Result<(), End> {
+        let persistence = self.shared.config.persistence.clone();
+        persistence.begin_group();
+        let routed = self.on_message(publish, now);
+        let next = self.kept.session.poll_event();
+        let rest = match next {
+            Some(Event::Store(change)) => {
+                self.on_store(change);
+                None
+            }
+            other => other,
+        };
+        persistence.end_group();
+        routed?;
+        match rest {
+            Some(event) => self.on_event(event, now),
+            None => Ok(()),
         }
     }
 

@@ -232,6 +232,14 @@ impl Persistence for DurablePersistence {
         self.report("session state", self.store.apply(client_id, change));
     }
 
+    fn begin_group(&self) {
+        self.store.begin_group();
+    }
+
+    fn end_group(&self) {
+        self.report("group of changes", self.store.end_group());
+    }
+
     fn load_sessions(&self) -> Vec<RestoredSession> {
         match self.store.sessions() {
             Ok(sessions) => sessions.into_iter().map(restored_session).collect(),

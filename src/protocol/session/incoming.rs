@@ -31,8 +31,8 @@ impl Session {
                 if !pending {
                     self.check_receive_maximum()?;
                     self.ids().incoming_qos2.insert(packet_id, ());
-                    // Delivered before it is recorded: a crash in between repeats the
-                    // message rather than losing it.
+                    // Delivered, then recorded: a broker stores the two together (its
+                    // `Persistence::begin_group`), so a crash keeps both or neither.
                     self.queues().events.push_back(Event::Message(publish));
                     self.store(|| StoreChange::IncomingReceived { packet_id });
                 }

@@ -28,6 +28,7 @@ use crate::protocol::session::{PersistedOutgoing, PersistedState, StoreChange};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 mod codec;
+mod group;
 mod records;
 
 use codec::{decode_message, decode_outgoing, encode_message, encode_outgoing};
@@ -113,6 +114,8 @@ pub struct Store {
     flusher: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     /// The next queue id to hand out (one more than the largest stored).
     next_qid: AtomicU64,
+    /// Changes that commit together (`begin_group`/`end_group`).
+    groups: group::Groups,
 }
 
 impl Store {
@@ -148,6 +151,7 @@ impl Store {
             dirty: Arc::new(AtomicBool::new(false)),
             flusher: None,
             next_qid: AtomicU64::new(1),
+            groups: group::Groups::default(),
         };
         store.check_format()?;
         let largest = store.largest_qid()?;
@@ -211,14 +215,40 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` in one write transaction committed with the `--fsync` policy.
+    /// Runs `f` in one write transaction committed with the `--fsync` policy, or, while
+    /// this thread has a group open, in the group's transaction.
     fn write(
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<(), StoreError> {
+        if let Some(open) = self.groups.take() {
+            let txn = match open {
+                Some(txn) => txn,
+                None => self.db.begin_write().map_err(|e| self.fail(e))?,
+            };
+            let written = f(&txn);
+            // A failed change aborts the group's transaction (dropped): durability of
+            // what it held is lost, and the error says so.
+            self.groups.put_back(written.is_ok().then_some(txn));
+            return written.map_err(|e| self.fail(e));
+        }
         let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
         f(&txn).map_err(|e| self.fail(e))?;
         self.commit(txn, self.durability)
+    }
+
+    /// Opens a group on this thread: its changes until `end_group` commit together, in
+    /// one transaction. The thread must not wait for other threads until `end_group`.
+    pub fn begin_group(&self) {
+        self.groups.open();
+    }
+
+    /// Commits the changes of this thread's group (nothing when it wrote none).
+    pub fn end_group(&self) -> Result<(), StoreError> {
+        match self.groups.close() {
+            Some(txn) => self.commit(txn, self.durability),
+            None => Ok(()),
+        }
     }
 
     fn largest_qid(&self) -> Result<u64, StoreError> {

@@ -237,3 +237,65 @@ fn a_truncated_store_file_is_an_error_not_a_panic() {
         );
     }
 }
+
+/// What another thread (or a restart) sees of `client_id`: queued ids and the incoming
+/// QoS 2 ids.
+fn seen(store: &Store, client_id: &str) -> (Vec<u64>, Vec<u16>) {
+    let sessions = store.sessions().unwrap();
+    let Some(s) = sessions.iter().find(|s| s.client_id == client_id) else {
+        return (Vec::new(), Vec::new());
+    };
+    let queued = s.queued.iter().map(|(qid, _)| *qid).collect();
+    (queued, s.state.incoming_qos2.iter().copied().collect())
+}
+
+#[test]
+fn a_group_commits_its_changes_together_and_other_threads_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), FsyncPolicy::Always).unwrap());
+    let record = SessionRecord {
+        protocol_level: 5,
+        expiry_secs: u32::MAX,
+        disconnected_at_ms: None,
+        subscriptions: Vec::new(),
+    };
+    for id in ["sub", "pub", "other"] {
+        store.put_session(id, &record).unwrap();
+    }
+    store.begin_group();
+    store
+        .queue("sub", 1, &message("q/2", "m", QoS::ExactlyOnce))
+        .unwrap();
+    // Another thread's change waits for the group (one writer), so it cannot land between
+    // the group's changes.
+    let other = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            store
+                .apply("other", &StoreChange::IncomingReceived { packet_id: 9 })
+                .unwrap()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!other.is_finished(), "the other writer waits for the group");
+    assert_eq!(
+        seen(&store, "sub"),
+        (vec![], vec![]),
+        "nothing committed yet"
+    );
+    store
+        .apply("pub", &StoreChange::IncomingReceived { packet_id: 7 })
+        .unwrap();
+    store.end_group().unwrap();
+    other.join().unwrap();
+    assert_eq!(seen(&store, "sub"), (vec![1], vec![]));
+    assert_eq!(seen(&store, "pub"), (vec![], vec![7]));
+    assert_eq!(seen(&store, "other"), (vec![], vec![9]));
+    // A group with no change commits nothing and leaves the thread ungrouped.
+    store.begin_group();
+    store.end_group().unwrap();
+    store
+        .apply("pub", &StoreChange::IncomingReleased { packet_id: 7 })
+        .unwrap();
+    assert_eq!(seen(&store, "pub"), (vec![], vec![]));
+}
