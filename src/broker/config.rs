@@ -50,8 +50,11 @@ pub struct BrokerConfig {
     pub max_keepalive: u16,
     /// Highest topic alias a client may use.
     pub topic_alias_maximum: u16,
-    /// A TCP connection must send CONNECT within this.
+    /// A new connection must send its whole CONNECT within this (`--connect-timeout`).
     pub connect_timeout: Duration,
+    /// CONNECTs per second taken from one IP address, in bursts of as many
+    /// (`--max-connect-rate`); more are refused with CONNACK 0x9F.
+    pub max_connect_rate: Option<u32>,
     /// How often `$SYS/broker/...` is refreshed.
     pub sys_interval: Duration,
     /// Access control.
@@ -89,6 +92,7 @@ impl Default for BrokerConfig {
             max_keepalive: 65535,
             topic_alias_maximum: 10,
             connect_timeout: Duration::from_secs(5),
+            max_connect_rate: None,
             sys_interval: Duration::from_secs(1),
             auth: Arc::new(AllowAll),
             persistence: Arc::new(NoPersistence),

@@ -1,8 +1,9 @@
 //! The abuse limits' bookkeeping (issue 16): the log line when a limit is hit, at most
 //! one per limit every 10 s with the number of hits since the last line, so a flood
 //! that hits a limit a million times a second says so without flooding stderr; and the
-//! count of connections per IP address behind `--max-connections-per-ip`. Must not
-//! decide what hitting a limit does: the callers refuse, drop or disconnect.
+//! count of connections per IP address behind `--max-connections-per-ip`, and the
+//! per-address token buckets behind `--max-connect-rate`. Must not decide what hitting
+//! a limit does: the callers refuse, drop or disconnect.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,9 +30,11 @@ pub enum Limit {
     RetainedBytes,
     /// `--max-connections-per-ip`.
     ConnectionsPerIp,
+    /// `--max-connect-rate`.
+    ConnectRate,
 }
 
-const LIMITS: usize = 6;
+const LIMITS: usize = 7;
 
 /// How often a limit's line may be logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -46,6 +49,7 @@ impl Limit {
             Limit::Retained => "--max-retained",
             Limit::RetainedBytes => "--max-retained-bytes",
             Limit::ConnectionsPerIp => "--max-connections-per-ip",
+            Limit::ConnectRate => "--max-connect-rate",
         }
     }
 }
@@ -140,6 +144,74 @@ impl Drop for IpSlot {
     }
 }
 
+/// CONNECTs taken per IP address, for `--max-connect-rate`: a token bucket per
+/// address that holds at most `rate` tokens and gains `rate` a second, so an address
+/// may connect `rate` times at once and then `rate` times a second.
+#[derive(Debug, Default)]
+pub struct ConnectRate {
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Thousandths of a token.
+    milli_tokens: u64,
+    /// When `milli_tokens` was last brought up to date (`clock_ms`).
+    at_ms: u64,
+}
+
+/// Addresses tracked before the full buckets are forgotten (a full bucket is the same
+/// as none), so that many addresses cannot grow the map without bound.
+const BUCKETS_KEPT: usize = 4096;
+
+impl ConnectRate {
+    /// Takes a token for a CONNECT from `ip` at `now_ms`; false when it has none left.
+    pub fn take(&self, ip: IpAddr, rate: u32, now_ms: u64) -> bool {
+        let full = u64::from(rate) * 1000;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= BUCKETS_KEPT && !buckets.contains_key(&ip) {
+            buckets.retain(|_, b| refilled(*b, rate, now_ms) < full);
+        }
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            milli_tokens: full,
+            at_ms: now_ms,
+        });
+        bucket.milli_tokens = refilled(*bucket, rate, now_ms).min(full);
+        bucket.at_ms = bucket.at_ms.max(now_ms);
+        if bucket.milli_tokens < 1000 {
+            return false;
+        }
+        bucket.milli_tokens -= 1000;
+        true
+    }
+}
+
+/// The bucket's thousandths of a token at `now_ms` (one token per 1/rate s).
+fn refilled(b: Bucket, rate: u32, now_ms: u64) -> u64 {
+    let elapsed = now_ms.saturating_sub(b.at_ms);
+    b.milli_tokens
+        .saturating_add(elapsed.saturating_mul(u64::from(rate)))
+}
+
+/// `--max-connect-rate` for a CONNECT from `ip`: the reason to refuse it with (logged).
+pub fn check_connect_rate(
+    config: &BrokerConfig,
+    rate: &ConnectRate,
+    ip: IpAddr,
+) -> Result<(), ReasonCode> {
+    let Some(max) = config.max_connect_rate else {
+        return Ok(());
+    };
+    if rate.take(ip, max, clock_ms(Instant::now())) {
+        return Ok(());
+    }
+    hit(Limit::ConnectRate, || {
+        format!("{ip} sent more than {max} CONNECTs a second; refusing with CONNACK 0x9F")
+    });
+    // MQTT 5.0 §3.2.2.2: 0x9F Connection rate exceeded (3.1.1: 3, server unavailable).
+    Err(ReasonCode::ConnectionRateExceeded)
+}
+
 /// `--max-topic-levels` for a PUBLISH topic: the reason to refuse it with (logged).
 pub fn check_topic(config: &BrokerConfig, client_id: &str, topic: &str) -> Result<(), ReasonCode> {
     let max = config.max_topic_levels;
@@ -206,6 +278,35 @@ mod tests {
             per_ip.enter(ip, 2).is_some(),
             "a place freed is given again"
         );
+    }
+
+    #[test]
+    fn an_ip_connects_rate_times_at_once_then_rate_a_second() {
+        let rate = ConnectRate::default();
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let other: IpAddr = [127, 0, 0, 2].into();
+        let taken = (0..10).filter(|_| rate.take(ip, 4, 1000)).count();
+        assert_eq!(taken, 4, "a burst of the rate");
+        assert!(
+            rate.take(other, 4, 1000),
+            "another address has its own bucket"
+        );
+        assert!(!rate.take(ip, 4, 1200), "0.8 tokens after 200 ms");
+        assert!(rate.take(ip, 4, 1250), "one token after 250 ms");
+        let taken = (0..10).filter(|_| rate.take(ip, 4, 60_000)).count();
+        assert_eq!(taken, 4, "a long pause refills to the rate, not beyond");
+    }
+
+    #[test]
+    fn full_buckets_are_forgotten_when_many_addresses_connected() {
+        let rate = ConnectRate::default();
+        for i in 0..BUCKETS_KEPT as u32 {
+            assert!(rate.take(IpAddr::from(i.to_be_bytes()), 1, 0));
+        }
+        // 2 s later every bucket is full again: the next address makes room.
+        assert!(rate.take([10, 0, 0, 1].into(), 1, 2000));
+        let kept = rate.buckets.lock().unwrap().len();
+        assert_eq!(kept, 1, "only the new address is kept");
     }
 
     #[test]

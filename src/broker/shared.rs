@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::broker::config::BrokerConfig;
 use crate::broker::conn::linger::Lingering;
 use crate::broker::conn::signal::Signal;
-use crate::broker::limits::PerIp;
+use crate::broker::limits::{ConnectRate, PerIp};
 use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::SessionStore;
 use crate::broker::route::flow::Blocked;
@@ -43,6 +43,8 @@ pub struct Shared {
     pub lingering: Lingering,
     /// Connections per IP address (`--max-connections-per-ip`).
     pub per_ip: PerIp,
+    /// CONNECTs per address, for `--max-connect-rate`.
+    pub connect_rate: ConnectRate,
 }
 
 impl Shared {
@@ -58,6 +60,7 @@ impl Shared {
             next_id: AtomicU64::new(1),
             lingering: Lingering::default(),
             per_ip: PerIp::default(),
+            connect_rate: ConnectRate::default(),
         }
     }
 

@@ -2,8 +2,9 @@
 //! or mosquitto's clients: the CONNECT timeout under a few hundred slow-loris
 //! connections, a claimed 256 MB packet that allocates only what arrived,
 //! `--max-subscriptions-per-client`, `--max-topic-levels`, `--max-retained`,
-//! `--max-retained-bytes`, `--max-queued-bytes` and `--max-connections-per-ip`, with the
-//! log line each limit writes when hit. Every wait is bounded; no timing is asserted.
+//! `--max-retained-bytes`, `--max-queued-bytes`, `--max-connections-per-ip`,
+//! `--connect-timeout` and `--max-connect-rate`, with the log line each limit writes
+//! when hit. Every wait is bounded; no timing is asserted.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -360,4 +361,88 @@ fn max_queued_bytes_in_a_mosquitto_conf_is_the_flag() {
         publisher.expect(&[0x40, 0x02, 0x00, id as u8]);
     }
     expect_log(&mut serve, "Limit --max-queued-bytes reached");
+}
+
+/// serve's open file descriptors.
+fn open_fds(serve: &mut Serve) -> usize {
+    let pid = serve.running().id();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc fd")
+        .count()
+}
+
+#[test]
+fn connect_timeout_closes_silent_connections_and_gives_their_descriptors_back() {
+    let mut serve = Serve::start(&["-v", "--connect-timeout", "1"]);
+    let port = serve.port();
+    let baseline = open_fds(&mut serve);
+    let opened = Instant::now();
+    let mut silent: Vec<Raw> = (0..20).map(|_| Raw::connect(port)).collect();
+    support::wait_until(T, || open_fds(&mut serve) >= baseline + 20);
+    for raw in &mut silent {
+        // Before the default 5 s: the flag, not the default, closed it.
+        let left = Duration::from_millis(4500).saturating_sub(opened.elapsed());
+        raw.expect_closed(left.max(Duration::from_millis(1)));
+    }
+    expect_log(&mut serve, "sent no CONNECT in time");
+    let back = support::wait_until(T, || open_fds(&mut serve) <= baseline);
+    assert!(
+        back,
+        "serve holds {} descriptors, {baseline} before the silent connections",
+        open_fds(&mut serve)
+    );
+    // A client that sends its CONNECT is still served.
+    let mut good = Raw::v311(port, "good", 60);
+    good.send(&[0xC0, 0x00]);
+    good.expect(&[0xD0, 0x00]);
+}
+
+#[test]
+fn max_connect_rate_refuses_with_0x9f_and_logs_once() {
+    let mut serve = Serve::start(&["--max-connect-rate", "3"]);
+    let port = serve.port();
+    // Ten CONNECTs at once: the burst of three is taken, the rest refused (a token
+    // comes back every 333 ms, so a slow machine may let one or two more in).
+    let mut codes = Vec::new();
+    for i in 0..10 {
+        let mut raw = Raw::connect(port);
+        raw.send(&connect_v5(&format!("rate{i}"), 0x02, 60, &[]));
+        let ack = raw.read_packet();
+        assert_eq!(ack[0], 0x20, "CONNACK expected, got {ack:02X?}");
+        codes.push(ack[3]);
+    }
+    let taken = codes.iter().filter(|&&c| c == 0x00).count();
+    let refused = codes.iter().filter(|&&c| c == 0x9F).count();
+    assert_eq!(taken + refused, 10, "only 0x00 and 0x9F: {codes:02X?}");
+    assert!(taken >= 3 && refused >= 1, "CONNACK codes {codes:02X?}");
+    // MQTT 3.1.1 has no such code: 3, server unavailable.
+    let v311_refused = (0..10).any(|i| {
+        let mut raw = Raw::connect(port);
+        raw.send(&connect_v311(&format!("rate-v311-{i}"), true, 60));
+        let mut ack = [0u8; 4];
+        raw.stream.read_exact(&mut ack).expect("a CONNACK");
+        ack == [0x20, 0x02, 0x00, 0x03]
+    });
+    assert!(
+        v311_refused,
+        "no CONNACK 3 in ten 3.1.1 CONNECTs over the rate"
+    );
+    expect_log(
+        &mut serve,
+        "Limit --max-connect-rate reached: 127.0.0.1 sent more than 3 CONNECTs a second",
+    );
+    let lines = serve
+        .running()
+        .stderr()
+        .matches("Limit --max-connect-rate")
+        .count();
+    assert_eq!(lines, 1, "one line per 10 s, not one per refusal");
+    // Once the bucket refills, the address connects again.
+    let again = support::wait_until(T, || {
+        let mut raw = Raw::connect(port);
+        raw.send(&connect_v311("again", true, 60));
+        let mut ack = [0u8; 4];
+        raw.stream.read_exact(&mut ack).is_ok() && ack == [0x20, 0x02, 0x00, 0x00]
+    });
+    assert!(again, "no CONNACK 0 once the bucket refilled");
 }

@@ -181,7 +181,7 @@ async fn accept(
 ) -> Option<Box<Conn>> {
     let version = connect.protocol_version;
     let now = Instant::now();
-    if let Err(code) = check_connect(&connect, &shared) {
+    if let Err(code) = check_connect(&connect, &shared, peer) {
         refuse(io, version, code, &shared, peer).await;
         return None;
     }
@@ -255,8 +255,10 @@ async fn accept(
 }
 
 /// The checks a CONNECT must pass before it gets a client identifier, in mosquitto's
-/// order; the error is the CONNACK reason to refuse it with.
-fn check_connect(connect: &Connect, shared: &Shared) -> Result<(), ReasonCode> {
+/// order after `--max-connect-rate`; the error is the CONNACK reason to refuse it with.
+fn check_connect(connect: &Connect, shared: &Shared, peer: SocketAddr) -> Result<(), ReasonCode> {
+    // Before the password check, whose hashing is what a CONNECT flood costs most.
+    limits::check_connect_rate(&shared.config, &shared.connect_rate, peer.ip())?;
     let v5 = connect.protocol_version == ProtocolVersion::V5;
     if v5 && connect.properties.authentication_method.is_some() {
         // MQTT 5.0 §4.12: no enhanced authentication method is supported.

@@ -15,7 +15,12 @@
 //! in a short queue, not behind thousands (p99 latency at full speed,
 //! scripts/bench-serve). A publisher that waits is marked paused, and nobody waits for
 //! a paused session's queue to shorten, so two clients publishing to each other
-//! cannot wait for each other.
+//! cannot wait for each other. A congested queue that a publisher waited `MAX_WAIT` for
+//! in vain (a subscriber far slower than its publishers, which would otherwise hold
+//! every publisher to its pace) is marked slow: nobody waits for it until it is down to
+//! `UNCONGESTED` again; meanwhile it fills up to `--max-queued` and then drops, as a
+//! queue that stopped draining does (and as mosquitto does for every client). A full
+//! queue never marks it (with `--max-queued` below `CONGESTED`, publishers still wait).
 //! Must not hold a lock across `.await` (waiting runs after the router released its
 //! read lock), must not do I/O, and must not count or log drops (the router counts,
 //! `Shared` logs).
@@ -78,6 +83,11 @@ pub fn is_live(mailbox: &Mailbox, now: Instant) -> bool {
     mailbox.is_online() && mailbox.drained_within(DRAIN_WINDOW, now)
 }
 
+/// True when a publisher may wait for `mailbox`: live, and not marked slow.
+fn may_wait_for(mailbox: &Mailbox, now: Instant) -> bool {
+    is_live(mailbox, now) && !mailbox.is_slow()
+}
+
 /// Offers `delivery` to `mailbox` without waiting. A full queue of a live session adds
 /// the delivery to `blocked` for the publisher to wait on; a live queue left longer
 /// than `CONGESTED` adds a `Blocked` without delivery (nobody waits for a paused
@@ -90,7 +100,11 @@ pub fn push(
 ) -> Pushed {
     match mailbox.push(delivery) {
         Ok(()) => {
-            if mailbox.len() > CONGESTED && is_live(mailbox, now) && !mailbox.is_paused() {
+            let len = mailbox.len();
+            if len <= UNCONGESTED && mailbox.is_slow() {
+                mailbox.set_slow(false);
+            }
+            if len > CONGESTED && may_wait_for(mailbox, now) && !mailbox.is_paused() {
                 blocked.push(Blocked {
                     mailbox: mailbox.clone(),
                     delivery: None,
@@ -98,7 +112,7 @@ pub fn push(
             }
             Pushed::Queued
         }
-        Err((PushError::Full, delivery)) if is_live(mailbox, now) => {
+        Err((PushError::Full, delivery)) if may_wait_for(mailbox, now) => {
             blocked.push(Blocked {
                 mailbox: mailbox.clone(),
                 delivery: Some(delivery),
@@ -125,11 +139,11 @@ pub async fn deliver_blocked(me: &Mailbox, blocked: &mut Vec<Blocked>) -> Vec<Bl
         let Some(delivery) = delivery else {
             // Queued already: wait while the queue is long and its session live.
             let now = Instant::now();
-            if mailbox.len() > UNCONGESTED
-                && now < deadline
-                && is_live(&mailbox, now)
-                && !mailbox.is_paused()
-            {
+            let long = mailbox.len() > UNCONGESTED;
+            if long && now >= deadline && is_live(&mailbox, now) && !mailbox.is_paused() {
+                mailbox.set_slow(true);
+            }
+            if long && now < deadline && may_wait_for(&mailbox, now) && !mailbox.is_paused() {
                 let wait = (deadline - now).min(DRAIN_WINDOW);
                 let waiting_for = mailbox.clone();
                 blocked.push(Blocked {
@@ -148,7 +162,7 @@ pub async fn deliver_blocked(me: &Mailbox, blocked: &mut Vec<Blocked>) -> Vec<Bl
                     mailbox,
                     delivery: Some(delivery),
                 };
-                if now >= deadline || !is_live(&item.mailbox, now) {
+                if now >= deadline || !may_wait_for(&item.mailbox, now) {
                     gave_up.push(item);
                     continue;
                 }
@@ -360,6 +374,45 @@ mod tests {
         let (waited, _) = waiter.await.expect("waiter ran");
         assert!(waited < DRAIN_WINDOW, "woken by the pause: {waited:?}");
         assert_eq!(mb.dropped(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_queue_waited_for_in_vain_is_not_waited_for_until_it_is_short() {
+        let shared = Arc::new(Shared::new(BrokerConfig::default()));
+        let (mb, mut rx) = Mailbox::new(1, "slow".into(), 1000);
+        subscribe(&shared, &mb);
+        for _ in 0..CONGESTED {
+            mb.push(delivery(QoS::AtLeastOnce)).expect("room");
+        }
+        // Live all along (drained a little every 100 ms), but never short enough.
+        mb.note_drained(Instant::now());
+        let routed = shared
+            .router
+            .publish(message(QoS::AtLeastOnce), Instant::now());
+        assert_eq!(routed.blocked.len(), 1);
+        let waiter = spawn_waiter(&shared, routed.blocked);
+        while !waiter.is_finished() {
+            mb.note_drained(Instant::now());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (waited, _) = waiter.await.expect("waiter ran");
+        assert!(waited >= MAX_WAIT, "waited {waited:?}");
+        assert!(mb.is_slow(), "marked slow after MAX_WAIT in vain");
+        mb.note_drained(Instant::now());
+        let routed = shared
+            .router
+            .publish(message(QoS::AtLeastOnce), Instant::now());
+        assert!(routed.blocked.is_empty(), "slow: not waited for");
+        assert_eq!(mb.dropped(), 0, "nothing dropped while there is room");
+        // Drained to UNCONGESTED: waited for again.
+        while mb.len() > UNCONGESTED - 1 {
+            rx.recv().await.expect("queued");
+        }
+        let routed = shared
+            .router
+            .publish(message(QoS::AtLeastOnce), Instant::now());
+        assert!(!mb.is_slow(), "short again: no longer slow");
+        assert!(routed.blocked.is_empty(), "short: nobody waits");
     }
 
     #[tokio::test]

@@ -53,6 +53,9 @@ pub struct Mailbox {
     /// out meanwhile: publishers must not wait for it to get below `flow::CONGESTED`
     /// (two clients publishing to each other would wait in a circle).
     paused: AtomicBool,
+    /// A publisher waited `flow::MAX_WAIT` for this congested queue in vain: it drains slower
+    /// than it is filled, and nobody waits for it again until it is short (`flow`).
+    slow: AtomicBool,
     dropped: AtomicU64,
     /// `--data-dir` with a kept session: QoS 1/2 deliveries are stored before queuing.
     stored: AtomicBool,
@@ -116,6 +119,7 @@ impl Mailbox {
             made: AtomicWaker::new(),
             online: AtomicBool::new(true),
             paused: AtomicBool::new(false),
+            slow: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             stored: AtomicBool::new(false),
             persistence: OnceLock::new(),
@@ -301,6 +305,16 @@ impl Mailbox {
     /// True while its connection task waits for other queues (`set_paused`).
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
+    }
+
+    /// True while marked as draining slower than it is filled (`set_slow`).
+    pub fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Relaxed)
+    }
+
+    /// Marks the queue as draining slower than it is filled (`flow`), or not.
+    pub fn set_slow(&self, slow: bool) {
+        self.slow.store(slow, Ordering::Relaxed);
     }
 
     /// Marks the connection task as waiting for other queues (`flow`) or not. Pausing

@@ -91,6 +91,16 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_keepalive: Option<u16>,
 
+    /// Seconds a new connection has to send its whole CONNECT before it is closed [default: 5]
+    #[arg(long, value_name = "SECS", help_heading = "Limits",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub connect_timeout: Option<u16>,
+
+    /// CONNECTs per second taken from one IP address (bursts up to N); more get CONNACK 0x9F [default: unlimited]
+    #[arg(long, value_name = "N", help_heading = "Limits",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connect_rate: Option<u32>,
+
     /// Allow clients without a user name: true or false [default: true, false with --password-file]
     #[arg(long, value_name = "BOOL", help_heading = "Access", num_args = 0..=1,
           default_missing_value = "true")]

@@ -3,6 +3,7 @@
 //! directly (only through `crate::output`).
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -189,6 +190,10 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             .max_retained_bytes
             .map_or(defaults.max_retained_bytes, saturating_usize),
         max_connections_per_ip: args.max_connections_per_ip.map(|n| n as usize),
+        connect_timeout: args
+            .connect_timeout
+            .map_or(defaults.connect_timeout, |s| Duration::from_secs(s.into())),
+        max_connect_rate: args.max_connect_rate,
         ordered: args.threads == Some(1),
         ..defaults
     })
