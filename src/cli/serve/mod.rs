@@ -129,7 +129,6 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
 /// threads serve connections in parallel, and two packets on two connections may then
 /// be applied in either order until the first is acknowledged.
 fn runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
-    one_malloc_arena();
     match threads {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -141,20 +140,6 @@ fn runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
         None => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build(),
-    }
-}
-
-/// Keeps glibc's malloc to one arena (`M_ARENA_MAX`), as with `--threads 1`: a
-/// connection's allocations are made on the accepting worker and the serving one, and
-/// with an arena per worker each holds its own free space between connections' blocks.
-/// Measured (scripts/serve-memory --no-subscribe, 2,000 CONNECT-only connections): 1.68
-/// KiB per idle connection with an arena per worker, 1.52 with one. Small blocks come
-/// from each thread's tcache without the arena's lock. Before any worker starts.
-fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tunable; no worker thread exists yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
