@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::report::{BenchReport, SeriesPoint};
-use super::stats;
+use super::{series, stats};
 
 /// A shard's window ending this close after a whole second still belongs to it (the
 /// series cuts its windows up to 100 ms early or late, see `series::SLACK`).
@@ -89,13 +89,7 @@ fn sum(
     let sent: u64 = shards().map(|p| p.sent).sum();
     let received: u64 = shards().map(|p| p.received).sum();
     let secs = end_secs - start_secs;
-    let rate = |n: u64| {
-        if secs > 0.0 {
-            (n as f64 / secs * 10.0).round() / 10.0
-        } else {
-            0.0
-        }
-    };
+    let rate = |n: u64| series::per_sec(n, secs);
     let quantile = |q: f64| (!latency.is_empty()).then(|| latency.value_at_quantile(q));
     let broker = shards().find(|p| p.broker_rss_bytes.is_some());
     SeriesPoint {

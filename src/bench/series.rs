@@ -123,6 +123,15 @@ impl Series {
     }
 }
 
+/// `n` events in `secs` seconds as a rate with one decimal (0 for an empty window).
+pub fn per_sec(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        (n as f64 / secs * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
 /// The line of the window from `start` to `end`.
 fn point(
     start: Duration,
@@ -132,13 +141,7 @@ fn point(
     latency: &Histogram<u64>,
 ) -> SeriesPoint {
     let secs = end.saturating_sub(start).as_secs_f64();
-    let rate = |n: u64| {
-        if secs > 0.0 {
-            (n as f64 / secs * 10.0).round() / 10.0
-        } else {
-            0.0
-        }
-    };
+    let rate = |n: u64| per_sec(n, secs);
     let quantile = |q: f64| (!latency.is_empty()).then(|| latency.value_at_quantile(q));
     SeriesPoint {
         elapsed_secs: (end.as_secs_f64() * 1000.0).round() / 1000.0,
