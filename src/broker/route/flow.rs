@@ -206,7 +206,7 @@ mod tests {
 
     use super::*;
     use crate::broker::config::BrokerConfig;
-    use crate::broker::route::mailbox::Mailbox;
+    use crate::broker::route::mailbox::{Inbox, Mailbox};
     use crate::broker::route::message::{Message, SubOptions};
     use crate::broker::shared::Shared;
     use crate::protocol::{Properties, QoS};
@@ -255,6 +255,17 @@ mod tests {
             subscription_id: None,
         };
         shared.router.subscribe("t", None, mailbox, options);
+    }
+
+    /// A subscribed queue, `CONGESTED` long and live (drained just now).
+    fn congested(shared: &Shared, client_id: &str) -> (Arc<Mailbox>, Inbox) {
+        let (mb, rx) = Mailbox::new(1, client_id.into(), 1000);
+        subscribe(shared, &mb);
+        for _ in 0..CONGESTED {
+            mb.push(delivery(QoS::AtLeastOnce)).expect("room");
+        }
+        mb.note_drained(Instant::now());
+        (mb, rx)
     }
 
     #[test]
@@ -316,12 +327,7 @@ mod tests {
     #[tokio::test]
     async fn a_long_live_queue_makes_the_publisher_wait_until_it_is_drained_dropping_nothing() {
         let shared = Arc::new(Shared::new(BrokerConfig::default()));
-        let (mb, mut rx) = Mailbox::new(1, "sub".into(), 1000);
-        subscribe(&shared, &mb);
-        for _ in 0..CONGESTED {
-            mb.push(delivery(QoS::AtLeastOnce)).expect("room");
-        }
-        mb.note_drained(Instant::now());
+        let (mb, mut rx) = congested(&shared, "sub");
         // Queued (no loss), and the publisher is asked to wait.
         let routed = shared
             .router
@@ -379,13 +385,8 @@ mod tests {
     #[tokio::test]
     async fn a_queue_waited_for_in_vain_is_not_waited_for_until_it_is_short() {
         let shared = Arc::new(Shared::new(BrokerConfig::default()));
-        let (mb, mut rx) = Mailbox::new(1, "slow".into(), 1000);
-        subscribe(&shared, &mb);
-        for _ in 0..CONGESTED {
-            mb.push(delivery(QoS::AtLeastOnce)).expect("room");
-        }
         // Live all along (drained a little every 100 ms), but never short enough.
-        mb.note_drained(Instant::now());
+        let (mb, mut rx) = congested(&shared, "slow");
         let routed = shared
             .router
             .publish(message(QoS::AtLeastOnce), Instant::now());
