@@ -6,13 +6,23 @@
 
 use std::path::Path;
 
-use redb::{Database, DatabaseError, StorageError};
+use redb::{Builder, Database, DatabaseError, StorageError};
 
 use super::{guard, StoreError};
 
 /// `Database::create` (a missing or empty file becomes a new store), without a panic.
+///
+/// Every open verifies the checksums of the whole file (`check_integrity_on_open`), not
+/// only after a crash: redb's reads do not, so a flipped byte in a stored message was
+/// served as it was, silently. Measured with redb 4.6 on tmpfs: about 3 ms for a 4.5 MB
+/// store, 300 ms for 84 MB (10,000 and 200,000 retained messages of 200 bytes).
 pub(super) fn database(path: &Path) -> Result<Database, StoreError> {
-    match guard::catch(|| Database::create(path)) {
+    let opened = guard::catch(|| {
+        Builder::new()
+            .set_check_integrity_on_open(true)
+            .create(path)
+    });
+    match opened {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(err)) => Err(classify(path, err)),
         Err(panic) => Err(damaged(path, format!("redb {panic}"))),

@@ -91,6 +91,30 @@ fn a_damaged_store_is_named_left_untouched_and_the_error_says_to_move_it_aside()
     );
 }
 
+/// redb's reads do not verify checksums: without the check at open, this flipped byte
+/// was served as the message's payload.
+#[test]
+fn a_flipped_byte_in_a_stored_message_is_found_at_open_not_served() {
+    let mut file = template();
+    let payload = b"retained payload";
+    // Every copy: copy-on-write leaves older ones in pages no longer in use.
+    let copies: Vec<usize> = (0..file.len() - payload.len())
+        .filter(|&at| file[at..].starts_with(payload))
+        .collect();
+    assert!(!copies.is_empty(), "payloads are stored as they are");
+    for at in copies {
+        file[at] = b'R';
+    }
+    let (dir, path) = data_dir_with(&file);
+    let err = open_and_load(dir.path(), "flipped payload").expect("an error");
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        file,
+        "the file is left as it was"
+    );
+}
+
 #[test]
 fn a_store_of_an_older_mqtk_is_refused_and_left_untouched() {
     let mut file = template();
