@@ -14,9 +14,11 @@ use crate::protocol::session::StoreChange;
 use crate::protocol::{Properties, Publish, QoS};
 
 fn message(topic: &str, qos: QoS) -> StoredMessage {
-    let mut properties = Properties::default();
-    properties.message_expiry_interval = Some(3600);
-    properties.user_properties = vec![("k".into(), "v".into())];
+    let properties = Properties {
+        message_expiry_interval: Some(3600),
+        user_properties: vec![("k".into(), "v".into())],
+        ..Properties::default()
+    };
     StoredMessage {
         publish: Publish {
             dup: false,
