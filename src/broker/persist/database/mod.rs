@@ -25,11 +25,18 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::protocol::session::{PersistedOutgoing, PersistedState, StoreChange};
-use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 
 mod codec;
 mod group;
+mod guard;
+mod open;
 mod records;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod sample;
 
 use codec::{decode_message, decode_outgoing, encode_message, encode_outgoing};
 pub use records::{SessionRecord, StoredMessage, StoredSession, StoredSubscription};
@@ -94,6 +101,31 @@ pub enum StoreError {
         /// The format found, if any.
         found: Option<String>,
     },
+    /// The file is there but cannot be read as a store: damaged, cut short, or not a
+    /// database at all. It is left as it is.
+    #[error(
+        "{path} is damaged ({reason}); mqtk left it untouched: move it aside \
+         (mv {path} {path}.damaged) to start with an empty store, or restore it from a backup"
+    )]
+    Damaged {
+        /// The database file.
+        path: String,
+        /// What redb found.
+        reason: String,
+    },
+    /// An mqtk store in a file format this mqtk cannot read (redb 2's format 2, before
+    /// mqtk moved to redb 4). It is left as it is.
+    #[error(
+        "{path} was written by an older mqtk (redb file format {version}), which this mqtk \
+         cannot read; mqtk left it untouched: keep serving it with the older mqtk, or move \
+         it aside (mv {path} {path}.old) to start with an empty store"
+    )]
+    OldFormat {
+        /// The database file.
+        path: String,
+        /// The file format found.
+        version: u8,
+    },
     /// A read or write failed, or a record could not be decoded.
     #[error("data store {path}: {reason}")]
     Failed {
@@ -107,7 +139,8 @@ pub enum StoreError {
 /// The open store. Cheap to share (`Arc`); every method is a short transaction.
 #[derive(Debug)]
 pub struct Store {
-    db: Arc<Database>,
+    /// Dropped under `guard::catch`: redb panicked closing some damaged files.
+    db: Arc<guard::QuietDrop<Database>>,
     path: PathBuf,
     durability: Durability,
     dirty: Arc<AtomicBool>,
@@ -120,27 +153,15 @@ pub struct Store {
 
 impl Store {
     /// Open (or create) `DIR/mqtk.redb`. A file that is not an mqtk store is an error.
+    /// A damaged file is [`StoreError::Damaged`], never a panic (redb's panics on
+    /// damaged files are caught, `guard`), and is left untouched.
     pub fn open(dir: &Path, policy: FsyncPolicy) -> Result<Store, StoreError> {
         let path = dir.join(FILE_NAME);
-        let shown = path.display().to_string();
-        let open_err = |reason: String| StoreError::Open {
-            path: shown.clone(),
-            reason,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        // redb 2.6 asserts (panics) on some damaged files instead of returning an error,
-        // e.g. one cut shorter than its header says (found by fuzz/redb_store): a
-        // damaged store is an error the user can act on, never a crash.
-        let created = std::panic::catch_unwind(|| Database::create(&path));
-        let db = match created {
-            Ok(db) => db.map_err(|e| open_err(e.to_string()))?,
-            Err(_) => {
-                return Err(open_err(
-                    "the file is damaged (shorter than its header says?)".into(),
-                ))
-            }
-        };
-        let db = Arc::new(db);
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let db = Arc::new(guard::QuietDrop::new(open::database(&path)?));
         let mut store = Store {
             db,
             path,
@@ -153,8 +174,15 @@ impl Store {
             next_qid: AtomicU64::new(1),
             groups: group::Groups::default(),
         };
-        store.check_format()?;
-        let largest = store.largest_qid()?;
+        let checked = guard::catch(|| {
+            store.check_format()?;
+            store.largest_qid()
+        });
+        let largest = match checked {
+            Ok(Ok(largest)) => largest,
+            Ok(Err(err)) => return Err(store.damaged(err)),
+            Err(panic) => return Err(open::damaged(&store.path, format!("redb {panic}"))),
+        };
         store.next_qid.store(largest + 1, Ordering::Relaxed);
         if let FsyncPolicy::Every(period) = policy {
             store.flusher = Some(spawn_flusher(store.db.clone(), store.dirty.clone(), period));
@@ -166,6 +194,23 @@ impl Store {
         StoreError::Failed {
             path: self.path.display().to_string(),
             reason: reason.to_string(),
+        }
+    }
+
+    /// A read of the whole store failed: the file is damaged (a record that does not
+    /// decode, or a redb error), or redb panicked reading it.
+    fn load<T>(&self, read: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match guard::catch(read) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(self.damaged(err)),
+            Err(panic) => Err(open::damaged(&self.path, format!("redb {panic}"))),
+        }
+    }
+
+    fn damaged(&self, err: StoreError) -> StoreError {
+        match err {
+            StoreError::Failed { reason, .. } => open::damaged(&self.path, reason),
+            other => other,
         }
     }
 
@@ -207,7 +252,7 @@ impl Store {
         durability: Durability,
     ) -> Result<(), StoreError> {
         let deferred = matches!(durability, Durability::None);
-        txn.set_durability(durability);
+        txn.set_durability(durability).map_err(|e| self.fail(e))?;
         txn.commit().map_err(|e| self.fail(e))?;
         if deferred {
             self.dirty.store(true, Ordering::Release);
@@ -299,8 +344,12 @@ impl Store {
         })
     }
 
-    /// Every retained message.
+    /// Every retained message. A file that cannot be read is [`StoreError::Damaged`].
     pub fn retained(&self) -> Result<Vec<StoredMessage>, StoreError> {
+        self.load(|| self.read_retained())
+    }
+
+    fn read_retained(&self) -> Result<Vec<StoredMessage>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
         let table = match txn.open_table(RETAINED) {
             Ok(t) => t,
@@ -378,8 +427,13 @@ impl Store {
         self.write(|txn| apply_change(txn, client_id, change))
     }
 
-    /// Every kept session with its queue and QoS state.
+    /// Every kept session with its queue and QoS state. A file that cannot be read is
+    /// [`StoreError::Damaged`].
     pub fn sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
+        self.load(|| self.read_sessions())
+    }
+
+    fn read_sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
         let mut out = Vec::new();
         let sessions = match txn.open_table(SESSIONS) {
@@ -445,14 +499,15 @@ impl Drop for Store {
             let _ = thread.join();
         }
         if self.dirty.load(Ordering::Acquire) {
-            let _ = self.sync();
+            // redb may panic committing on a damaged file: a crash at shutdown is no better.
+            let _ = guard::catch(|| self.sync());
         }
     }
 }
 
 /// Every `period`, make the commits since the last sync durable (one fsync for all).
 fn spawn_flusher(
-    db: Arc<Database>,
+    db: Arc<guard::QuietDrop<Database>>,
     dirty: Arc<AtomicBool>,
     period: Duration,
 ) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
@@ -465,14 +520,10 @@ fn spawn_flusher(
                 _ => return,
             }
             if dirty.swap(false, Ordering::AcqRel) {
-                let synced = db
-                    .begin_write()
-                    .map_err(redb::Error::from)
-                    .and_then(|mut txn| {
-                        txn.set_durability(Durability::Immediate);
-                        txn.commit().map_err(redb::Error::from)
-                    });
-                if synced.is_err() {
+                let synced = db.begin_write().is_ok_and(|mut txn| {
+                    txn.set_durability(Durability::Immediate).is_ok() && txn.commit().is_ok()
+                });
+                if !synced {
                     // Try again on the next tick; the changes stay in the database.
                     dirty.store(true, Ordering::Release);
                 }
@@ -528,5 +579,7 @@ fn redb_err(reason: String) -> redb::Error {
     redb::Error::Corrupted(reason)
 }
 
+#[cfg(test)]
+mod open_tests;
 #[cfg(test)]
 mod tests;
