@@ -122,10 +122,15 @@ pub async fn run(
     permit: OwnedSemaphorePermit,
 ) {
     // Two phases, two futures: the connect's state and the event loop's do not add up
-    // in the task (memory per client).
-    if let Some(driver) = start(role, bind, ctx, tx, phase, permit).await {
-        driver.drive().await;
-    }
+    // in the task (memory per client). The connect's (a CONNECT packet, the dial and
+    // the handshake's timeout: about 2.5 KB) is boxed and freed once connected, so that
+    // the task is only as large as the event loop's.
+    // `let else`, not `if let`: the scrutinee's temporary would be a second `Driver`
+    // kept in the task for the whole run.
+    let Some(mut driver) = Box::pin(start(role, bind, ctx, tx, phase, permit)).await else {
+        return;
+    };
+    driver.drive().await;
 }
 
 /// Connects and sets up the client's driver; `None` when it did not connect (reported).
@@ -313,7 +318,9 @@ enum End {
 }
 
 impl Driver {
-    async fn drive(mut self) {
+    /// Runs the client to its end. By reference: an `async fn` taking `self` by value
+    /// keeps two copies of it in its future (rust-lang/rust#62958), in every client task.
+    async fn drive(&mut self) {
         loop {
             let end = self.event_loop().await;
             self.flush_figures();
@@ -348,8 +355,13 @@ impl Driver {
 
     /// Sends DISCONNECT (normal) and waits a little for it to be written.
     async fn disconnect(&mut self) {
-        let disconnect = Packet::Disconnect(crate::protocol::Disconnect::normal());
-        if self.conn.queue(&disconnect).is_ok() {
+        // The packet (a `Packet` is as large as its largest variant, the CONNECT) is
+        // gone before the wait, so that it is not kept in every client task.
+        let queued = {
+            let disconnect = Packet::Disconnect(crate::protocol::Disconnect::normal());
+            self.conn.queue(&disconnect).is_ok()
+        };
+        if queued {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.flush()).await;
         }
     }
