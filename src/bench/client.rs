@@ -6,14 +6,12 @@
 //! subscribes in `client/flap.rs`.
 //! Must not aggregate statistics (the collector does) or draw progress.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use bytestring::ByteString;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::{sleep_until, Sleep};
@@ -35,6 +33,7 @@ mod produce;
 
 pub use connect::connect_packet;
 use connect::session;
+use produce::Publisher;
 
 /// What the run is doing; every client watches it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -186,16 +185,9 @@ async fn start(
         phase: current_phase,
         phase_wait: wait_phase(phase),
         window,
-        topic: ByteString::new(),
-        next_sequence: 0,
-        unreported_sent: 0,
+        publisher: None,
         unreported_flow: 0,
-        pending: HashMap::new(),
-        round_trips: Vec::new(),
-        publishing_done: false,
         done_sent: false,
-        last_sent_ns: None,
-        payload_block: BytesMut::new(),
         samples: Vec::new(),
         payload_len: 0,
         subscribe_deadline: None,
@@ -217,7 +209,8 @@ async fn start(
             driver.subscribe_deadline = Some(now + config.connect_timeout);
         }
         Role::Publisher(i) => {
-            driver.topic = ByteString::from(ctx.plan.publisher_topics[i as usize].as_str());
+            let topic = ByteString::from(ctx.plan.publisher_topics[i as usize].as_str());
+            driver.publisher = Some(Box::new(Publisher::new(topic)));
             let _ = driver.tx.send(Msg::Ready);
         }
         Role::ConnectOnly(_) => {
@@ -267,19 +260,11 @@ struct Driver {
     phase_wait: PhaseWait,
     /// QoS 1/2 messages in flight at most.
     window: usize,
-    // Publisher state.
-    topic: ByteString,
-    next_sequence: u64,
-    unreported_sent: u64,
+    /// A publisher's state; boxed, so that the other clients do not carry it.
+    publisher: Option<Box<Publisher>>,
     /// QoS flow packets received since the last hand-over (any role).
     unreported_flow: u64,
-    /// Session message number → when it was given to the session (for the round trip).
-    pending: HashMap<u64, Instant>,
-    round_trips: Vec<u64>,
-    publishing_done: bool,
     done_sent: bool,
-    last_sent_ns: Option<u64>,
-    payload_block: BytesMut,
     // Subscriber state.
     samples: Vec<Sample>,
     payload_len: usize,
@@ -369,9 +354,8 @@ impl Driver {
     fn send_done(&mut self) {
         if matches!(self.role, Role::Publisher(_)) && !self.done_sent {
             self.done_sent = true;
-            let _ = self.tx.send(Msg::Done {
-                last_sent_ns: self.last_sent_ns,
-            });
+            let last_sent_ns = self.publisher.as_ref().and_then(|p| p.last_sent_ns);
+            let _ = self.tx.send(Msg::Done { last_sent_ns });
         }
     }
 
@@ -409,7 +393,7 @@ impl Driver {
             if self.conn.try_flush().is_err() {
                 return End::Dropped;
             }
-            if self.publishing_done && self.session.is_idle() {
+            if self.publishing_done() && self.session.is_idle() {
                 self.send_done();
             }
             let unreported = self.has_unreported();
@@ -515,9 +499,8 @@ impl Driver {
                 Event::Delivered {
                     seq, reason_code, ..
                 } => {
-                    if let Some(at) = self.pending.remove(&seq) {
-                        self.round_trips
-                            .push(now.duration_since(at).as_micros() as u64);
+                    if let Some(publisher) = self.publisher.as_mut() {
+                        publisher.delivered(seq, now);
                     }
                     if !reason_code.is_success() {
                         self.count_error("publish_rejected");
@@ -575,9 +558,8 @@ impl Driver {
     }
 
     fn has_unreported(&self) -> bool {
-        self.unreported_sent > 0
+        self.publisher.as_ref().is_some_and(|p| p.has_unreported())
             || self.unreported_flow > 0
-            || !self.round_trips.is_empty()
             || !self.samples.is_empty()
     }
 
@@ -587,15 +569,16 @@ impl Driver {
             let packets = std::mem::take(&mut self.unreported_flow);
             let _ = self.tx.send(Msg::Update(Update::Flow { packets }));
         }
-        if let Role::Publisher(publisher) = self.role {
-            if self.unreported_sent > 0 {
-                let count = std::mem::take(&mut self.unreported_sent);
-                let _ = self
-                    .tx
-                    .send(Msg::Update(Update::Published { publisher, count }));
+        if let (Role::Publisher(index), Some(publisher)) = (self.role, &mut self.publisher) {
+            if publisher.unreported_sent > 0 {
+                let count = std::mem::take(&mut publisher.unreported_sent);
+                let _ = self.tx.send(Msg::Update(Update::Published {
+                    publisher: index,
+                    count,
+                }));
             }
-            if !self.round_trips.is_empty() {
-                let round_trips_us = std::mem::take(&mut self.round_trips);
+            if !publisher.round_trips.is_empty() {
+                let round_trips_us = std::mem::take(&mut publisher.round_trips);
                 let _ = self.tx.send(Msg::Update(Update::Acked { round_trips_us }));
             }
         }
