@@ -160,9 +160,8 @@ mod tests {
         // Every client task is allocated at its future's largest state, for the whole
         // run: the connect's state (and the TLS handshake's, a whole rustls connection)
         // must stay boxed, the `Driver` must be in the task once and a publisher's state
-        // boxed (832 bytes in a
-        // test build; 3,160 when the drive future held the driver twice and a
-        // DISCONNECT packet across its wait).
+        // boxed (832 bytes in a test build; 3,160 when the drive future held the driver
+        // twice and a DISCONNECT packet across its wait).
         use crate::bench::client::{self, Ctx, Phase, Role};
         use std::sync::Arc;
         let config = crate::bench::BenchConfig::new(crate::bench::Target::Embedded);
