@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use bytestring::ByteString;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::{sleep_until, Sleep};
@@ -221,11 +222,18 @@ async fn start(
 }
 
 /// A connection-only client waits most of its life: its connection reads adaptively,
-/// holding no read buffer while quiet (4 KiB a client otherwise). Publishers and
-/// subscribers keep growing reads, for few wake-ups under a stream of messages.
+/// holding no read buffer while quiet (4 KiB a client otherwise), and drops the write
+/// buffer its CONNECT was encoded in (once written). Publishers and subscribers keep
+/// growing reads, for few wake-ups under a stream of messages.
 fn idle_reads(conn: Conn, role: Role) -> Conn {
     match role {
-        Role::ConnectOnly(_) => conn.with_adaptive_reads(),
+        Role::ConnectOnly(_) => {
+            let mut conn = conn.with_adaptive_reads();
+            if conn.wbuf.is_empty() {
+                conn.wbuf = BytesMut::new();
+            }
+            conn
+        }
         Role::Publisher(_) | Role::Subscriber(_) => conn,
     }
 }
