@@ -6,7 +6,6 @@
 //! subscribes in `client/flap.rs`.
 //! Must not aggregate statistics (the collector does) or draw progress.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -35,6 +34,7 @@ mod produce;
 
 pub use connect::connect_packet;
 use connect::session;
+use produce::Publisher;
 
 /// What the run is doing; every client watches it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,10 +122,15 @@ pub async fn run(
     permit: OwnedSemaphorePermit,
 ) {
     // Two phases, two futures: the connect's state and the event loop's do not add up
-    // in the task (memory per client).
-    if let Some(driver) = start(role, bind, ctx, tx, phase, permit).await {
-        driver.drive().await;
-    }
+    // in the task (memory per client). The connect's (a CONNECT packet, the dial and
+    // the handshake's timeout: about 2.5 KB) is boxed and freed once connected, so that
+    // the task is only as large as the event loop's.
+    // `let else`, not `if let`: the scrutinee's temporary would be a second `Driver`
+    // kept in the task for the whole run.
+    let Some(mut driver) = Box::pin(start(role, bind, ctx, tx, phase, permit)).await else {
+        return;
+    };
+    driver.drive().await;
 }
 
 /// Connects and sets up the client's driver; `None` when it did not connect (reported).
@@ -181,16 +186,9 @@ async fn start(
         phase: current_phase,
         phase_wait: wait_phase(phase),
         window,
-        topic: ByteString::new(),
-        next_sequence: 0,
-        unreported_sent: 0,
+        publisher: None,
         unreported_flow: 0,
-        pending: HashMap::new(),
-        round_trips: Vec::new(),
-        publishing_done: false,
         done_sent: false,
-        last_sent_ns: None,
-        payload_block: BytesMut::new(),
         samples: Vec::new(),
         payload_len: 0,
         subscribe_deadline: None,
@@ -212,7 +210,8 @@ async fn start(
             driver.subscribe_deadline = Some(now + config.connect_timeout);
         }
         Role::Publisher(i) => {
-            driver.topic = ByteString::from(ctx.plan.publisher_topics[i as usize].as_str());
+            let topic = ByteString::from(ctx.plan.publisher_topics[i as usize].as_str());
+            driver.publisher = Some(Box::new(Publisher::new(topic)));
             let _ = driver.tx.send(Msg::Ready);
         }
         Role::ConnectOnly(_) => {
@@ -223,11 +222,18 @@ async fn start(
 }
 
 /// A connection-only client waits most of its life: its connection reads adaptively,
-/// holding no read buffer while quiet (4 KiB a client otherwise). Publishers and
-/// subscribers keep growing reads, for few wake-ups under a stream of messages.
+/// holding no read buffer while quiet (4 KiB a client otherwise), and drops the write
+/// buffer its CONNECT was encoded in (once written). Publishers and subscribers keep
+/// growing reads, for few wake-ups under a stream of messages.
 fn idle_reads(conn: Conn, role: Role) -> Conn {
     match role {
-        Role::ConnectOnly(_) => conn.with_adaptive_reads(),
+        Role::ConnectOnly(_) => {
+            let mut conn = conn.with_adaptive_reads();
+            if conn.wbuf.is_empty() {
+                conn.wbuf = BytesMut::new();
+            }
+            conn
+        }
         Role::Publisher(_) | Role::Subscriber(_) => conn,
     }
 }
@@ -262,19 +268,11 @@ struct Driver {
     phase_wait: PhaseWait,
     /// QoS 1/2 messages in flight at most.
     window: usize,
-    // Publisher state.
-    topic: ByteString,
-    next_sequence: u64,
-    unreported_sent: u64,
+    /// A publisher's state; boxed, so that the other clients do not carry it.
+    publisher: Option<Box<Publisher>>,
     /// QoS flow packets received since the last hand-over (any role).
     unreported_flow: u64,
-    /// Session message number → when it was given to the session (for the round trip).
-    pending: HashMap<u64, Instant>,
-    round_trips: Vec<u64>,
-    publishing_done: bool,
     done_sent: bool,
-    last_sent_ns: Option<u64>,
-    payload_block: BytesMut,
     // Subscriber state.
     samples: Vec<Sample>,
     payload_len: usize,
@@ -313,7 +311,9 @@ enum End {
 }
 
 impl Driver {
-    async fn drive(mut self) {
+    /// Runs the client to its end. By reference: an `async fn` taking `self` by value
+    /// keeps two copies of it in its future (rust-lang/rust#62958), in every client task.
+    async fn drive(&mut self) {
         loop {
             let end = self.event_loop().await;
             self.flush_figures();
@@ -348,8 +348,13 @@ impl Driver {
 
     /// Sends DISCONNECT (normal) and waits a little for it to be written.
     async fn disconnect(&mut self) {
-        let disconnect = Packet::Disconnect(crate::protocol::Disconnect::normal());
-        if self.conn.queue(&disconnect).is_ok() {
+        // The packet (a `Packet` is as large as its largest variant, the CONNECT) is
+        // gone before the wait, so that it is not kept in every client task.
+        let queued = {
+            let disconnect = Packet::Disconnect(crate::protocol::Disconnect::normal());
+            self.conn.queue(&disconnect).is_ok()
+        };
+        if queued {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.flush()).await;
         }
     }
@@ -357,9 +362,8 @@ impl Driver {
     fn send_done(&mut self) {
         if matches!(self.role, Role::Publisher(_)) && !self.done_sent {
             self.done_sent = true;
-            let _ = self.tx.send(Msg::Done {
-                last_sent_ns: self.last_sent_ns,
-            });
+            let last_sent_ns = self.publisher.as_ref().and_then(|p| p.last_sent_ns);
+            let _ = self.tx.send(Msg::Done { last_sent_ns });
         }
     }
 
@@ -397,7 +401,7 @@ impl Driver {
             if self.conn.try_flush().is_err() {
                 return End::Dropped;
             }
-            if self.publishing_done && self.session.is_idle() {
+            if self.publishing_done() && self.session.is_idle() {
                 self.send_done();
             }
             let unreported = self.has_unreported();
@@ -503,9 +507,8 @@ impl Driver {
                 Event::Delivered {
                     seq, reason_code, ..
                 } => {
-                    if let Some(at) = self.pending.remove(&seq) {
-                        self.round_trips
-                            .push(now.duration_since(at).as_micros() as u64);
+                    if let Some(publisher) = self.publisher.as_mut() {
+                        publisher.delivered(seq, now);
                     }
                     if !reason_code.is_success() {
                         self.count_error("publish_rejected");
@@ -563,9 +566,8 @@ impl Driver {
     }
 
     fn has_unreported(&self) -> bool {
-        self.unreported_sent > 0
+        self.publisher.as_ref().is_some_and(|p| p.has_unreported())
             || self.unreported_flow > 0
-            || !self.round_trips.is_empty()
             || !self.samples.is_empty()
     }
 
@@ -575,15 +577,16 @@ impl Driver {
             let packets = std::mem::take(&mut self.unreported_flow);
             let _ = self.tx.send(Msg::Update(Update::Flow { packets }));
         }
-        if let Role::Publisher(publisher) = self.role {
-            if self.unreported_sent > 0 {
-                let count = std::mem::take(&mut self.unreported_sent);
-                let _ = self
-                    .tx
-                    .send(Msg::Update(Update::Published { publisher, count }));
+        if let (Role::Publisher(index), Some(publisher)) = (self.role, &mut self.publisher) {
+            if publisher.unreported_sent > 0 {
+                let count = std::mem::take(&mut publisher.unreported_sent);
+                let _ = self.tx.send(Msg::Update(Update::Published {
+                    publisher: index,
+                    count,
+                }));
             }
-            if !self.round_trips.is_empty() {
-                let round_trips_us = std::mem::take(&mut self.round_trips);
+            if !publisher.round_trips.is_empty() {
+                let round_trips_us = std::mem::take(&mut publisher.round_trips);
                 let _ = self.tx.send(Msg::Update(Update::Acked { round_trips_us }));
             }
         }

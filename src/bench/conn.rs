@@ -156,10 +156,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_client_task_stays_under_4_kib() {
-        // Every client task is allocated at its future's largest state: the TLS
-        // handshake (a whole rustls connection) must stay boxed, or every plain client
-        // grows by about 1 KB.
+    fn a_client_task_stays_under_1_5_kib() {
+        // Every client task is allocated at its future's largest state, for the whole
+        // run: the connect's state (and the TLS handshake's, a whole rustls connection)
+        // must stay boxed, the `Driver` must be in the task once and a publisher's state
+        // boxed (832 bytes in a test build; 3,160 when the drive future held the driver
+        // twice and a DISCONNECT packet across its wait).
         use crate::bench::client::{self, Ctx, Phase, Role};
         use std::sync::Arc;
         let config = crate::bench::BenchConfig::new(crate::bench::Target::Embedded);
@@ -178,6 +180,6 @@ mod tests {
             .unwrap();
         let task = client::run(Role::Publisher(0), None, ctx, tx, phase, permit);
         let size = std::mem::size_of_val(&task);
-        assert!(size < 4096, "a client task is {size} bytes");
+        assert!(size < 1536, "a client task is {size} bytes");
     }
 }

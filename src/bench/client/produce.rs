@@ -3,7 +3,11 @@
 //! due into the session, each payload carrying its `Header`. Must not do I/O: the
 //! client's event loop (`client.rs`) writes what the session transmits.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use bytestring::ByteString;
 
 use crate::bench::config::RunBound;
 use crate::bench::header::{Header, HEADER_LEN};
@@ -12,21 +16,81 @@ use crate::protocol::{Publish, QoS};
 
 use super::{Driver, Phase, Role, PAYLOAD_BLOCK, PUBLISH_BURST, WRITE_HIGH_WATER};
 
+/// What only a publisher keeps (boxed in its `Driver`).
+pub(super) struct Publisher {
+    topic: ByteString,
+    next_sequence: u64,
+    /// Messages produced since the last hand-over.
+    pub(super) unreported_sent: u64,
+    /// Session message number → when it was given to the session (for the round trip).
+    pending: HashMap<u64, Instant>,
+    /// Round trips (µs) since the last hand-over.
+    pub(super) round_trips: Vec<u64>,
+    /// Everything is produced.
+    done: bool,
+    /// When it produced its last message, ns since the epoch.
+    pub(super) last_sent_ns: Option<u64>,
+    payload_block: BytesMut,
+}
+
+impl Publisher {
+    pub(super) fn new(topic: ByteString) -> Publisher {
+        Publisher {
+            topic,
+            next_sequence: 0,
+            unreported_sent: 0,
+            pending: HashMap::new(),
+            round_trips: Vec::new(),
+            done: false,
+            last_sent_ns: None,
+            payload_block: BytesMut::new(),
+        }
+    }
+
+    /// Message `seq` is acknowledged: its round trip.
+    pub(super) fn delivered(&mut self, seq: u64, now: Instant) {
+        if let Some(at) = self.pending.remove(&seq) {
+            self.round_trips
+                .push(now.duration_since(at).as_micros() as u64);
+        }
+    }
+
+    pub(super) fn has_unreported(&self) -> bool {
+        self.unreported_sent > 0 || !self.round_trips.is_empty()
+    }
+
+    /// The payload for `header`, `size` bytes, cut from a shared block so that a message
+    /// costs no allocation of its own.
+    fn next_payload(&mut self, header: &Header, size: usize) -> bytes::Bytes {
+        if self.payload_block.capacity() < size {
+            self.payload_block.reserve(size.max(PAYLOAD_BLOCK));
+        }
+        header.encode_into(size, &mut self.payload_block);
+        self.payload_block.split().freeze()
+    }
+}
+
 impl Driver {
+    /// True when a publisher has produced everything (never for other roles).
+    pub(super) fn publishing_done(&self) -> bool {
+        self.publisher.as_ref().is_some_and(|p| p.done)
+    }
+
     /// When the next message is due (with `--rate`, or the common start); `None` when
     /// not publishing, or the window is full (an ack will wake us).
     pub(super) fn next_due(&self, phase: Phase) -> Option<Instant> {
         let (Phase::Publishing { start_ns }, Role::Publisher(index)) = (phase, self.role) else {
             return None;
         };
-        if self.publishing_done || self.window_full() {
+        let publisher = self.publisher.as_ref()?;
+        if publisher.done || self.window_full() {
             return None;
         }
         if self.ctx.config.rate.is_none() {
             // As fast as possible, once the common start has come.
             return Some(self.ctx.epoch + Duration::from_nanos(start_ns));
         }
-        let mut due_ns = self.intended_ns(index, start_ns, self.next_sequence);
+        let mut due_ns = self.intended_ns(index, start_ns, publisher.next_sequence);
         if let RunBound::Duration(d) = self.ctx.config.bound {
             // Wake at the end of the run too, to finish even at a slow rate.
             due_ns = due_ns.min(start_ns + d.as_nanos() as u64);
@@ -47,7 +111,16 @@ impl Driver {
 
     /// Gives the session as many messages as are due and fit.
     pub(super) fn produce(&mut self, index: u32, start_ns: u64, now: Instant) {
-        if self.publishing_done {
+        // Out of its box while producing, to borrow it beside the session.
+        let Some(mut publisher) = self.publisher.take() else {
+            return;
+        };
+        self.produce_into(&mut publisher, index, start_ns, now);
+        self.publisher = Some(publisher);
+    }
+
+    fn produce_into(&mut self, p: &mut Publisher, index: u32, start_ns: u64, now: Instant) {
+        if p.done {
             return;
         }
         let ctx = self.ctx.clone();
@@ -56,20 +129,21 @@ impl Driver {
         if now_ns < start_ns {
             return;
         }
+        let size = config.size.max(HEADER_LEN);
         for _ in 0..PUBLISH_BURST {
             if self.conn.wbuf.len() >= WRITE_HIGH_WATER || self.window_full() {
                 break;
             }
             let sent_at_ns = match config.rate {
-                Some(_) => self.intended_ns(index, start_ns, self.next_sequence),
+                Some(_) => self.intended_ns(index, start_ns, p.next_sequence),
                 None => now_ns,
             };
             let over = match config.bound {
-                RunBound::Messages(n) => self.next_sequence >= n,
+                RunBound::Messages(n) => p.next_sequence >= n,
                 RunBound::Duration(d) => sent_at_ns.min(now_ns) >= start_ns + d.as_nanos() as u64,
             };
             if over {
-                self.publishing_done = true;
+                p.done = true;
                 break;
             }
             if sent_at_ns > now_ns {
@@ -77,36 +151,25 @@ impl Driver {
             }
             let header = Header {
                 publisher: index,
-                sequence: self.next_sequence,
+                sequence: p.next_sequence,
                 sent_at_ns,
             };
             let publish = Publish {
                 dup: false,
                 qos: config.qos,
                 retain: config.retain,
-                topic: self.topic.clone(),
+                topic: p.topic.clone(),
                 packet_id: 0,
                 properties: ctx.publish_properties.clone(),
-                payload: self.next_payload(&header),
+                payload: p.next_payload(&header, size),
             };
             let seq = self.session.publish(publish, now);
             if config.qos != QoS::AtMostOnce {
-                self.pending.insert(seq, now);
+                p.pending.insert(seq, now);
             }
-            self.next_sequence += 1;
-            self.unreported_sent += 1;
-            self.last_sent_ns = Some(now_ns);
+            p.next_sequence += 1;
+            p.unreported_sent += 1;
+            p.last_sent_ns = Some(now_ns);
         }
-    }
-
-    /// The payload for `header`, cut from a shared block so that a message costs no
-    /// allocation of its own.
-    fn next_payload(&mut self, header: &Header) -> bytes::Bytes {
-        let size = self.ctx.config.size.max(HEADER_LEN);
-        if self.payload_block.capacity() < size {
-            self.payload_block.reserve(size.max(PAYLOAD_BLOCK));
-        }
-        header.encode_into(size, &mut self.payload_block);
-        self.payload_block.split().freeze()
     }
 }
