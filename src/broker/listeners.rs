@@ -93,8 +93,10 @@ async fn accept_loop(listener: TcpListener, kind: ListenerKind, broker: BrokerHa
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
                     let kind = kind.clone();
-                    let broker = broker.clone();
-                    tokio::spawn(async move {
+                    let to = broker.clone();
+                    // On the connection's event loop: its handshake too.
+                    broker.spawn_tcp(tcp, move |tcp| async move {
+                        let broker = to;
                         let max = broker.config().max_packet_size as usize;
                         let upgraded =
                             tokio::time::timeout(HANDSHAKE_TIMEOUT, upgrade(tcp, &kind, max)).await;

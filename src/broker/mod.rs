@@ -66,6 +66,7 @@ pub mod access;
 mod clock;
 mod config;
 mod conn;
+pub mod event_loops;
 pub mod fault;
 mod file_error;
 pub mod hooks;
@@ -83,4 +84,4 @@ mod will;
 
 pub use crate::net::Transport;
 pub use config::BrokerConfig;
-pub use server::{start, BrokerHandle, RunningBroker};
+pub use server::{start, start_with_loops, BrokerHandle, RunningBroker};

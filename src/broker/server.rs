@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -17,6 +17,7 @@ use crate::broker::clock::clock_ms;
 use crate::broker::config::BrokerConfig;
 use crate::broker::conn::accept::serve_connection;
 use crate::broker::conn::signal::SWEEP_PERIOD;
+use crate::broker::event_loops::EventLoops;
 use crate::broker::shared::Shared;
 use crate::net::Stream;
 
@@ -71,27 +72,50 @@ pub struct BrokerHandle {
     shutdown: watch::Receiver<bool>,
     /// Dropped by each connection task when it ends; shutdown waits for all of them.
     done: mpsc::Sender<()>,
+    /// The other event loops TCP connections are spread over (`--threads`); `None`:
+    /// all run on the caller's runtime.
+    loops: Option<Arc<EventLoops>>,
 }
 
 impl BrokerHandle {
     /// Runs an MQTT connection over `stream` (a `TcpStream` or a boxed `Transport`) in
     /// its own task.
     pub fn spawn_connection(&self, stream: impl Into<Stream>, peer: SocketAddr) {
-        let shared = self.shared.clone();
-        let shutdown = self.shutdown.clone();
-        let done = self.done.clone();
-        shared
+        tokio::spawn(self.clone().into_connection(stream.into(), peer));
+    }
+
+    /// The MQTT connection over `stream`, to be run as a task.
+    fn into_connection(
+        self,
+        stream: Stream,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.shared
             .router
             .stats
             .connections_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(serve_connection(
-            stream.into(),
-            peer,
-            shared,
-            shutdown,
-            done,
-        ));
+        serve_connection(stream, peer, self.shared, self.shutdown, self.done)
+    }
+
+    /// Runs `run(tcp)` on the next event loop in turn (the caller's runtime without
+    /// `--threads`): a TCP connection, before its TLS handshake or WebSocket upgrade,
+    /// lives on one loop.
+    pub fn spawn_tcp<F, Fut>(&self, tcp: TcpStream, run: F)
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let Some(loops) = &self.loops else {
+            tokio::spawn(run(tcp));
+            return;
+        };
+        if let Err(err) = loops.spawn_tcp(tcp, run) {
+            self.log(
+                1,
+                format_args!("cannot move a connection to its event loop: {err}"),
+            );
+        }
     }
 
     /// Logs a line when `-v` is at least `level` (0: always), as the broker does.
@@ -121,8 +145,17 @@ pub struct RunningBroker {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Binds the listener and starts serving; returns once the port is open.
+/// Binds the listener and starts serving on the caller's runtime; returns once the
+/// port is open.
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ListenError> {
+    start_with_loops(config, None).await
+}
+
+/// `start`, spreading TCP connections over `loops` and the caller's runtime.
+pub async fn start_with_loops(
+    config: BrokerConfig,
+    loops: Option<EventLoops>,
+) -> Result<RunningBroker, ListenError> {
     let hint = "see --bind and --port; -p 0 picks a free port";
     let (listener, local_addr) = bind(config.bind, hint).await?;
     let shared = Arc::new(Shared::new(config));
@@ -136,6 +169,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, ListenError> {
         shared: shared.clone(),
         shutdown,
         done,
+        loops: loops.map(Arc::new),
     };
     let accept = tokio::spawn(accept_loop(listener, handle.clone()));
     let sweep = tokio::spawn(keep_alive_sweep(shared.clone(), handle.shutdown.clone()));
@@ -172,8 +206,13 @@ impl RunningBroker {
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
+        let loops = self.handle.loops.take();
         drop(self.handle);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.done_rx.recv()).await;
+        if let Some(loops) = loops {
+            // The loops' threads end at once: their connections have finished.
+            let _ = tokio::task::spawn_blocking(move || loops.stop()).await;
+        }
     }
 }
 
@@ -183,7 +222,8 @@ async fn accept_loop(listener: TcpListener, handle: BrokerHandle) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    handle.spawn_connection(stream, peer);
+                    let broker = handle.clone();
+                    handle.spawn_tcp(stream, move |tcp| broker.into_connection(tcp.into(), peer));
                 }
                 Err(err) => {
                     // EMFILE and friends: back off a little instead of spinning.

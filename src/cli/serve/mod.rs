@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::broker::{self, BrokerConfig};
 use crate::output;
 
+use crate::broker::event_loops::EventLoops;
 use crate::broker::listeners::ListenerSpec;
 use crate::cli::exit::Exit;
 
@@ -121,33 +122,36 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     let mut config = broker_config(&args)?;
     deployment.apply_to(&mut config);
     let faults = fixture::apply(&args, &mut config)?;
-    let runtime = runtime(args.threads).context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let loops = event_loops(args.threads).context("cannot start the event loops")?;
     runtime.block_on(serve(
         config,
+        loops,
         deployment.listeners,
         faults,
         args.unix.clone(),
     ))
 }
 
-/// The runtime for `--threads`. One thread is tokio's current-thread runtime: one event
-/// loop that runs the connection tasks in the order their sockets became readable, so a
-/// packet read first is applied first, across connections (as in mosquitto). More
-/// threads serve connections in parallel, and two packets on two connections may then
-/// be applied in either order until the first is acknowledged.
-fn runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
-    match threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n.into())
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
+/// The event loops for `--threads` (default: one per core), each a thread with tokio's
+/// current-thread runtime, this one included. With one, the event loop runs the
+/// connection tasks in the order their sockets became readable, so a packet read first
+/// is applied first, across connections (as in mosquitto). With more, each TCP
+/// connection lives on one loop (`broker::event_loops`), the loops run in parallel, and
+/// two packets on two connections may then be applied in either order until the first
+/// is acknowledged.
+fn event_loops(threads: Option<u16>) -> std::io::Result<Option<EventLoops>> {
+    let n = match threads {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    if n <= 1 {
+        return Ok(None);
     }
+    EventLoops::start(n).map(Some)
 }
 
 /// Turns the flags into a checked broker configuration.
@@ -205,6 +209,7 @@ fn saturating_usize(n: u64) -> usize {
 
 async fn serve(
     config: BrokerConfig,
+    loops: Option<EventLoops>,
     listeners: Vec<ListenerSpec>,
     faults: Option<fixture::FaultSetup>,
     unix: Option<std::path::PathBuf>,
@@ -215,7 +220,7 @@ async fn serve(
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let trace = config.trace.clone();
-    let broker = broker::start(config).await?;
+    let broker = broker::start_with_loops(config, loops).await?;
     if let Some(setup) = &faults {
         let (n, seed) = (setup.faults.active(), setup.faults.seed());
         broker.handle().log(
