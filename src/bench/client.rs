@@ -31,10 +31,11 @@ mod churn;
 mod connect;
 mod flap;
 mod produce;
+mod publisher;
 
 pub use connect::connect_packet;
 use connect::session;
-use produce::Publisher;
+use publisher::Publisher;
 
 /// What the run is doing; every client watches it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,8 +107,6 @@ const FAR: Duration = Duration::from_secs(7 * 86_400);
 const MAX_BATCH: usize = 1024;
 /// Encoded bytes waiting to be written before a publisher stops producing.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
-/// Payloads are cut from blocks of this size.
-const PAYLOAD_BLOCK: usize = 64 * 1024;
 /// Messages a publisher produces before letting reads and writes run.
 const PUBLISH_BURST: usize = 256;
 

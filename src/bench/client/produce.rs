@@ -3,72 +3,15 @@
 //! due into the session, each payload carrying its `Header`. Must not do I/O: the
 //! client's event loop (`client.rs`) writes what the session transmits.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-use bytes::BytesMut;
-use bytestring::ByteString;
 
 use crate::bench::config::RunBound;
 use crate::bench::header::{Header, HEADER_LEN};
 use crate::bench::pacer;
 use crate::protocol::{Publish, QoS};
 
-use super::{Driver, Phase, Role, PAYLOAD_BLOCK, PUBLISH_BURST, WRITE_HIGH_WATER};
-
-/// What only a publisher keeps (boxed in its `Driver`).
-pub(super) struct Publisher {
-    topic: ByteString,
-    next_sequence: u64,
-    /// Messages produced since the last hand-over.
-    pub(super) unreported_sent: u64,
-    /// Session message number → when it was given to the session (for the round trip).
-    pending: HashMap<u64, Instant>,
-    /// Round trips (µs) since the last hand-over.
-    pub(super) round_trips: Vec<u64>,
-    /// Everything is produced.
-    done: bool,
-    /// When it produced its last message, ns since the epoch.
-    pub(super) last_sent_ns: Option<u64>,
-    payload_block: BytesMut,
-}
-
-impl Publisher {
-    pub(super) fn new(topic: ByteString) -> Publisher {
-        Publisher {
-            topic,
-            next_sequence: 0,
-            unreported_sent: 0,
-            pending: HashMap::new(),
-            round_trips: Vec::new(),
-            done: false,
-            last_sent_ns: None,
-            payload_block: BytesMut::new(),
-        }
-    }
-
-    /// Message `seq` is acknowledged: its round trip.
-    pub(super) fn delivered(&mut self, seq: u64, now: Instant) {
-        if let Some(at) = self.pending.remove(&seq) {
-            self.round_trips
-                .push(now.duration_since(at).as_micros() as u64);
-        }
-    }
-
-    pub(super) fn has_unreported(&self) -> bool {
-        self.unreported_sent > 0 || !self.round_trips.is_empty()
-    }
-
-    /// The payload for `header`, `size` bytes, cut from a shared block so that a message
-    /// costs no allocation of its own.
-    fn next_payload(&mut self, header: &Header, size: usize) -> bytes::Bytes {
-        if self.payload_block.capacity() < size {
-            self.payload_block.reserve(size.max(PAYLOAD_BLOCK));
-        }
-        header.encode_into(size, &mut self.payload_block);
-        self.payload_block.split().freeze()
-    }
-}
+use super::publisher::Publisher;
+use super::{Driver, Phase, Role, PUBLISH_BURST, WRITE_HIGH_WATER};
 
 impl Driver {
     /// True when a publisher has produced everything (never for other roles).

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use redb::{Builder, Database, DatabaseError, StorageError};
 
-use super::{guard, StoreError};
+use super::error::StoreError;
+use super::guard;
 
 /// `Database::create` (a missing or empty file becomes a new store), without a panic.
 ///
