@@ -79,9 +79,11 @@ impl EventLoops {
         // and run in a task of its own, not inside this short one (the connection's
         // task stays the size it is on loop 0: memory per idle connection).
         let socket = tcp.into_std()?;
+        // One task on the target loop: it registers the socket there and runs the
+        // connection itself (no second spawn per connection).
         target.spawn(async move {
             if let Ok(tcp) = TcpStream::from_std(socket) {
-                tokio::spawn(run(tcp));
+                run(tcp).await;
             }
         });
         Ok(())
