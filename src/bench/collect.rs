@@ -441,6 +441,21 @@ impl Collector {
         d
     }
 
+    /// Distinct deliveries of each publisher's messages to the receivers expecting
+    /// them (`receivers_of(p)`), whatever it sent: with `--cross-shard` most publishers
+    /// are another shard's, whose sent counts this process does not know.
+    pub fn received_by_publisher<'a>(&self, receivers_of: impl Fn(u32) -> &'a [u32]) -> Vec<u64> {
+        (0..self.sent_by_publisher.len() as u32)
+            .map(|p| {
+                receivers_of(p)
+                    .iter()
+                    .filter_map(|&r| self.trackers.get(&(r, p)))
+                    .map(|t| t.unique)
+                    .sum()
+            })
+            .collect()
+    }
+
     /// Connection counts for `requested` clients.
     pub fn client_figures(&self, requested: u32) -> ClientFigures {
         ClientFigures {

@@ -198,7 +198,8 @@ pub fn check(thresholds: &[Threshold], report: &BenchReport) -> Vec<SloVerdict> 
         .map(|t| {
             let actual = match t.metric {
                 Metric::Latency(p) => report.latency_us.as_ref().map(|s| latency(s, p)),
-                Metric::Lost => Some(report.lost as f64),
+                // One --cross-shard shard's loss is known after the merge only.
+                Metric::Lost => report.lost_final().then_some(report.lost as f64),
                 Metric::Duplicates => Some(report.duplicates as f64),
                 Metric::Reordered => Some(report.reordered as f64),
                 Metric::Failed => Some(f64::from(report.clients.failed)),
