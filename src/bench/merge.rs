@@ -350,7 +350,7 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<Merged, MergeError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::bench::render::tests::sample_report;
 
@@ -371,6 +371,13 @@ mod tests {
             series: Vec::new(),
             cross_shard: None,
         });
+        r
+    }
+
+    /// A lone cross-shard shard's information: shard 1 of 3, 12 received from shard 0.
+    pub(crate) fn cross_shard_info() -> ShardInfo {
+        let mut r = shard(1, 3, &[1]).shard.unwrap();
+        r.cross_shard = Some(cross::shard_figures(&[12], 0, 3));
         r
     }
 

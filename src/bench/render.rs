@@ -492,6 +492,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_cross_shard_table_says_the_clocks_and_whether_the_loss_is_known() {
+        let mut report = sample_report();
+        report.shard = Some(crate::bench::merge::tests::cross_shard_info());
+        let text = table(&report);
+        for needle in [
+            "received 9,999  lost: known after merge",
+            "clocks      clocks not shared (--cross-shard)",
+            "received from shard 0: 12, 1: 0, 2: 0",
+        ] {
+            assert!(text.contains(needle), "{needle}\n{text}");
+        }
+        let c = report.shard.as_mut().unwrap().cross_shard.as_mut().unwrap();
+        c.lost_final = true;
+        c.lost_by_publisher_shard = vec![1, 0, 0];
+        let text = table(&report);
+        assert!(text.contains("received 9,999 of 10,000  lost 1"), "{text}");
+        assert!(text.contains("; lost of shard 0: 1, 1: 0, 2: 0"), "{text}");
+    }
+
+    #[test]
     fn table_shows_the_churn_and_the_hold() {
         let mut report = sample_report();
         report.parameters.publishers = 0;

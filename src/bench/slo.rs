@@ -278,6 +278,21 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_cross_shard_has_no_loss_to_vouch_for() {
+        let mut report = sample_report();
+        let mut shard = crate::bench::merge::tests::cross_shard_info();
+        report.shard = Some(shard.clone());
+        let v = check(&parse("lost=0").unwrap(), &report);
+        assert_eq!((v[0].actual, v[0].passed), (None, false));
+        shard.cross_shard.as_mut().unwrap().lost_final = true;
+        report.shard = Some(shard);
+        assert_eq!(
+            check(&parse("lost=0").unwrap(), &report)[0].actual,
+            Some(1.0)
+        );
+    }
+
+    #[test]
     fn a_latency_threshold_without_latency_is_violated() {
         let mut report = sample_report();
         report.latency_us = None;

@@ -144,6 +144,9 @@ impl Driver {
         let start_ns = start.duration_since(self.ctx.epoch).as_nanos() as u64;
         self.collector
             .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
+        if config.cross().is_some() && config.warmup.is_zero() {
+            self.collector.set_warmup_until(0);
+        }
         let _ = self.phase_tx.send(Phase::Publishing { start_ns });
         self.watch.restart(now);
         match (config.publishers, config.hold_for()) {
