@@ -34,10 +34,7 @@ pub struct ShardArgs {
     #[arg(long, value_name = "SECS", value_parser = values::parse_duration)]
     pub barrier_timeout: Option<Duration>,
 
-    /// Let subscribers hear the publishers of every shard (a fan-out or fan-in over
-    /// shards): topics carry the run id only, clients are numbered in the whole run.
-    /// Latency then compares the shards' clocks, and a shard's loss is known only
-    /// after `bench merge`
+    /// Subscribers hear every shard's publishers (latency compares clocks; loss known after merge)
     #[arg(long)]
     pub cross_shard: bool,
 }
