@@ -89,6 +89,10 @@ pub struct Ctx {
     pub epoch: Instant,
     /// MQTT 5 properties put on every PUBLISH.
     pub publish_properties: Properties,
+    /// Added to a send time in the payload header, taken from a received one: with
+    /// `--cross-shard` the epoch's wall time (Unix ns), so shards in other processes
+    /// compare wall clocks; 0 otherwise (one process, one epoch).
+    pub header_clock_ns: u64,
 }
 
 impl Ctx {
@@ -552,7 +556,7 @@ impl Driver {
                 self.samples.push(Sample {
                     publisher: h.publisher,
                     sequence: h.sequence,
-                    sent_at_ns: h.sent_at_ns,
+                    sent_at_ns: h.sent_at_ns.saturating_sub(self.ctx.header_clock_ns),
                     received_at_ns: self.ctx.now_ns(now),
                 });
             }

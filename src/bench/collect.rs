@@ -137,8 +137,10 @@ pub struct Collector {
     connect: Histogram<u64>,
     trackers: HashMap<(u32, u32), SequenceTracker>,
     sent_by_publisher: Vec<u64>,
-    /// Messages with `sent_at_ns` before this are warm-up: not in latency or throughput.
+    /// The measured window starts here.
     measure_from_ns: u64,
+    /// Messages with `sent_at_ns` before this are warm-up: not in latency or throughput.
+    warmup_until_ns: u64,
     /// Counters.
     pub sent: u64,
     /// QoS 1/2 completions.
@@ -190,6 +192,7 @@ impl Collector {
             trackers: HashMap::new(),
             sent_by_publisher: vec![0; publishers as usize],
             measure_from_ns: 0,
+            warmup_until_ns: 0,
             sent: 0,
             acked: 0,
             received_total: 0,
@@ -222,6 +225,15 @@ impl Collector {
     /// left out of latency and throughput.
     pub fn set_measure_from(&mut self, ns: u64) {
         self.measure_from_ns = ns;
+        self.warmup_until_ns = ns;
+    }
+
+    /// Messages sent before `ns` are warm-up (after `set_measure_from`, which sets it
+    /// to the window's start). A `--cross-shard` run without warm-up sets 0: another
+    /// shard's publishers start when its barrier lets them, a few ms from this one's
+    /// start, and their first messages are measured all the same.
+    pub fn set_warmup_until(&mut self, ns: u64) {
+        self.warmup_until_ns = ns;
     }
 
     /// Clients connected so far (minus none: drops are counted apart).
@@ -281,7 +293,7 @@ impl Collector {
                         continue;
                     }
                     self.received_unique += 1;
-                    if s.sent_at_ns < self.measure_from_ns {
+                    if s.sent_at_ns < self.warmup_until_ns {
                         self.warmup_excluded += 1;
                         continue;
                     }
@@ -441,6 +453,21 @@ impl Collector {
         d
     }
 
+    /// Distinct deliveries of each publisher's messages to the receivers expecting
+    /// them (`receivers_of(p)`), whatever it sent: with `--cross-shard` most publishers
+    /// are another shard's, whose sent counts this process does not know.
+    pub fn received_by_publisher<'a>(&self, receivers_of: impl Fn(u32) -> &'a [u32]) -> Vec<u64> {
+        (0..self.sent_by_publisher.len() as u32)
+            .map(|p| {
+                receivers_of(p)
+                    .iter()
+                    .filter_map(|&r| self.trackers.get(&(r, p)))
+                    .map(|t| t.unique)
+                    .sum()
+            })
+            .collect()
+    }
+
     /// Connection counts for `requested` clients.
     pub fn client_figures(&self, requested: u32) -> ClientFigures {
         ClientFigures {
@@ -578,6 +605,31 @@ mod tests {
         assert_eq!(d.reordered, 1);
         assert_eq!(d.unexpected, 1);
         assert_eq!(c.received_total, 6);
+    }
+
+    #[test]
+    fn deliveries_are_counted_by_publisher_whatever_was_sent_here() {
+        // --cross-shard: publisher 1 is another shard's (0 sent here); receiver 0
+        // expects both, receiver 1 publisher 1 only, whose message to receiver 0
+        // arrives twice.
+        let mut c = Collector::new(2);
+        c.absorb(Update::Published {
+            publisher: 0,
+            count: 2,
+        });
+        let samples = vec![sample(0, 0, 0, 5), sample(1, 0, 0, 5), sample(1, 0, 0, 5)];
+        c.absorb(Update::Samples {
+            receiver: 0,
+            samples,
+            payload_len: 64,
+        });
+        c.absorb(Update::Samples {
+            receiver: 1,
+            samples: vec![sample(1, 0, 0, 5), sample(0, 1, 0, 5)],
+            payload_len: 64,
+        });
+        let by = c.received_by_publisher(|p| if p == 0 { &[0] } else { &[0, 1] });
+        assert_eq!(by, [1, 2], "the duplicate and the unexpected one left out");
     }
 
     #[test]

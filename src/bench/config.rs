@@ -123,6 +123,31 @@ pub struct ShardPlan {
     pub start: StartRule,
     /// The whole run's scenario name (a shard's share may look like another shape).
     pub scenario: String,
+    /// `--cross-shard`: the clients are numbered in the whole run; `None` without it.
+    pub cross: Option<CrossShard>,
+}
+
+/// A `--cross-shard` shard's place in the whole run: its publishers and subscribers are
+/// numbered from the shares before it (topics, filters and payload headers carry these
+/// global indices), so its subscribers can tell whose message, of which shard, arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossShard {
+    /// Global index of this shard's first publisher.
+    pub first_publisher: u32,
+    /// Global index of this shard's first subscriber.
+    pub first_subscriber: u32,
+    /// Publishers of the whole run.
+    pub run_publishers: u32,
+    /// For each of this shard's publishers, the receivers of the whole run (on every
+    /// shard) that expect its messages.
+    pub heard_by: Vec<u32>,
+}
+
+impl BenchConfig {
+    /// The `--cross-shard` numbering of this shard; `None` in other runs.
+    pub fn cross(&self) -> Option<&CrossShard> {
+        self.shard.as_ref().and_then(|s| s.cross.as_ref())
+    }
 }
 
 impl BenchConfig {

@@ -172,6 +172,7 @@ mod tests {
             addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             epoch: std::time::Instant::now(),
             publish_properties: crate::protocol::Properties::default(),
+            header_clock_ns: 0,
         });
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let (_phase_tx, phase) = tokio::sync::watch::channel(Phase::Connecting);

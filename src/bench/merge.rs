@@ -12,9 +12,12 @@ use base64::Engine as _;
 use hdrhistogram::Histogram;
 use thiserror::Error;
 
+use super::cross;
 use super::merged_series;
 use super::report::SeriesPoint;
-use super::report::{BenchReport, ChurnFigures, ClientFigures, CpuUsage, FlapFigures, ShardInfo};
+use super::report::{
+    BenchReport, ChurnFigures, ClientFigures, CpuUsage, CrossShardFigures, FlapFigures, ShardInfo,
+};
 use super::stats;
 
 /// What a shard's last stdout line starts with; the rest is its JSON report, deflated
@@ -113,6 +116,15 @@ fn check_complete(reports: &[BenchReport]) -> Result<(), MergeError> {
                 first_shard.index.unwrap_or(0)
             ))
         };
+        if shard.cross_shard.is_some() != first_shard.cross_shard.is_some() {
+            let with = |cross: bool| if cross { "with" } else { "without" };
+            return Err(MergeError::Invalid(format!(
+                "shard {index} ran {} --cross-shard, shard {} {}: a run's shards are all cross-shard or none; merge the reports of one run only",
+                with(shard.cross_shard.is_some()),
+                first_shard.index.unwrap_or(0),
+                with(first_shard.cross_shard.is_some()),
+            )));
+        }
         if shard.run_id != first_shard.run_id {
             return Err(differs("run id", &first_shard.run_id, &shard.run_id));
         }
@@ -185,6 +197,18 @@ fn add_histograms(
     Ok(total)
 }
 
+/// The merged `--cross-shard` figures (`reports` sorted by shard); `None` for a run
+/// without it.
+fn cross_figures(reports: &[BenchReport]) -> Result<Option<CrossShardFigures>, MergeError> {
+    let figures: Option<Vec<&CrossShardFigures>> = reports
+        .iter()
+        .map(|r| r.shard.as_ref().and_then(|s| s.cross_shard.as_ref()))
+        .collect();
+    figures
+        .map(|f| cross::merge(&f).map_err(MergeError::Invalid))
+        .transpose()
+}
+
 /// What a merge gives: the run's report, its latency histogram and its per-second
 /// series (for `--plot` and `--series`; empty when the shards carry none).
 #[derive(Debug)]
@@ -226,6 +250,13 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<Merged, MergeError> {
     }
     let sent = sum(|r| r.sent);
     let received = sum(|r| r.received);
+    let cross = cross_figures(&reports)?;
+    // Cross-shard: each shard's expected and lost are 0 until here; the loss is what
+    // the run expects of what every shard sent, less what every shard received.
+    let (expected, lost) = match &cross {
+        Some(c) => (c.expected_of_sent, c.lost_by_publisher_shard.iter().sum()),
+        None => (sum(|r| r.expected), sum(|r| r.lost)),
+    };
     let cpu_secs = sum_f(|r| r.cpu.user_secs + r.cpu.system_secs);
     let shard = first
         .shard
@@ -252,9 +283,9 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<Merged, MergeError> {
             .reduce(|a, b| a + b),
         sent,
         acked: sum(|r| r.acked),
-        expected: sum(|r| r.expected),
+        expected,
         received,
-        lost: sum(|r| r.lost),
+        lost,
         duplicates: sum(|r| r.duplicates),
         reordered: sum(|r| r.reordered),
         warmup_excluded: sum(|r| r.warmup_excluded),
@@ -307,6 +338,7 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<Merged, MergeError> {
             pub_round_trip_hdr: None,
             connect_time_hdr: None,
             series: Vec::new(),
+            cross_shard: cross,
             ..shard.clone()
         }),
     };
@@ -318,7 +350,7 @@ pub fn merge(mut reports: Vec<BenchReport>) -> Result<Merged, MergeError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::bench::render::tests::sample_report;
 
@@ -337,8 +369,69 @@ mod tests {
             pub_round_trip_hdr: Some(stats::encode(&stats::new_histogram())),
             connect_time_hdr: Some(stats::encode(&stats::new_histogram())),
             series: Vec::new(),
+            cross_shard: None,
         });
         r
+    }
+
+    /// A lone cross-shard shard's information: shard 1 of 3, 12 received from shard 0.
+    pub(crate) fn cross_shard_info() -> ShardInfo {
+        let mut r = shard(1, 3, &[1]).shard.unwrap();
+        r.cross_shard = Some(cross::shard_figures(&[12], 0, 3));
+        r
+    }
+
+    /// Shard `index` of 3 of a cross-shard fan-out: shard 0's one publisher sent 100
+    /// to 6 subscribers, 2 on each shard; this shard received `received` of them.
+    fn cross_shard(index: u32, received: u64) -> BenchReport {
+        let mut r = shard(index, 3, &[100]);
+        r.sent = if index == 0 { 100 } else { 0 };
+        (r.expected, r.received, r.lost) = (0, received, 0);
+        r.parameters.cross_shard = true;
+        let expected = if index == 0 { 600 } else { 0 };
+        let mut received_by_publisher = vec![0; 3];
+        received_by_publisher[0] = received;
+        let s = r.shard.as_mut().unwrap();
+        s.cross_shard = Some(CrossShardFigures {
+            expected_of_sent: expected,
+            received_by_publisher_shard: received_by_publisher,
+            ..cross::shard_figures(&[], 0, 3)
+        });
+        r
+    }
+
+    #[test]
+    fn a_cross_shard_merge_counts_loss_against_what_every_shard_sent() {
+        let merged = merge(vec![
+            cross_shard(2, 190),
+            cross_shard(0, 200),
+            cross_shard(1, 200),
+        ])
+        .unwrap()
+        .report;
+        assert_eq!(
+            (merged.sent, merged.expected, merged.received, merged.lost),
+            (100, 600, 590, 10)
+        );
+        let c = merged.shard.unwrap().cross_shard.unwrap();
+        assert!(c.lost_final);
+        assert_eq!(c.lost_by_publisher_shard, [10, 0, 0]);
+        assert_eq!(c.clock_note, cross::CLOCK_NOTE);
+    }
+
+    #[test]
+    fn cross_shard_and_other_shard_reports_do_not_merge() {
+        let e = merge(vec![
+            cross_shard(0, 200),
+            shard(1, 3, &[1]),
+            cross_shard(2, 200),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("shard 1 ran without --cross-shard, shard 0 with"),
+            "{e}"
+        );
     }
 
     #[test]

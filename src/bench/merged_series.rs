@@ -156,6 +156,7 @@ mod tests {
                     }
                 })
                 .collect(),
+            cross_shard: None,
         });
         r
     }

@@ -21,6 +21,7 @@
 //! - `shard`: `--shard I/N`: this shard's share, topic prefix, parameter hash.
 //! - `broker_proc`: `--broker-pid`: the broker process's memory, descriptors and CPU.
 //! - `barrier`: the shards' start barrier (retained ready flags, or `--start-at`).
+//! - `cross`: `--cross-shard`: deliveries by publisher shard, the merge's exact loss.
 //! - `merge`: `bench merge`: shard reports added up exactly, or refused.
 //! - `merged_series`: the merged run's per-second series, from the shards' seconds.
 //! - `plot`: `--plot FILE.svg`: latency by percentile, throughput and p99 over time.
@@ -38,6 +39,7 @@ pub mod client;
 pub mod collect;
 pub mod config;
 pub mod conn;
+pub mod cross;
 pub mod embedded;
 pub mod fds;
 

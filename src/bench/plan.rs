@@ -37,9 +37,15 @@ pub struct Plan {
 impl Plan {
     /// Builds the plan of `config`; an invalid expanded topic or filter is an error
     /// naming the flag.
+    /// With `--cross-shard` the publishers are every publisher of the whole run (by
+    /// global index: this shard's subscribers hear them all) and the subscribers this
+    /// shard's, numbered from its first.
     pub fn build(config: &BenchConfig) -> Result<Plan, String> {
-        let mut publisher_topics = Vec::with_capacity(config.publishers as usize);
-        for i in 0..config.publishers {
+        let (publishers, first_subscriber) = config.cross().map_or((config.publishers, 0), |c| {
+            (c.run_publishers, c.first_subscriber)
+        });
+        let mut publisher_topics = Vec::with_capacity(publishers as usize);
+        for i in 0..publishers {
             let name = expand(&config.topic, i);
             topic::validate_topic_name(&name)
                 .map_err(|e| format!("--topic {:?} gives {name:?}: {e}", config.topic))?;
@@ -50,7 +56,7 @@ impl Plan {
         let mut receiver_filters: Vec<String> = Vec::new();
         let mut shared_ids: HashMap<String, u32> = HashMap::new();
         let mut subscribers = Vec::with_capacity(config.subscribers as usize);
-        for i in 0..config.subscribers {
+        for i in first_subscriber..first_subscriber + config.subscribers {
             let plain = expand(&config.sub_topic, i);
             topic::validate_topic_filter(&plain)
                 .map_err(|e| format!("--sub-topic {:?} gives {plain:?}: {e}", config.sub_topic))?;

@@ -4,13 +4,57 @@
 
 use std::fmt::Write as _;
 
-use super::report::{BenchReport, BrokerProcess, LatencyStats, SloVerdict};
+use super::report::{BenchReport, BrokerProcess, CrossShardFigures, LatencyStats, SloVerdict};
 
 /// The report as pretty JSON (the `--json` format), newline-terminated.
 pub fn json(report: &BenchReport) -> String {
     let mut text = serde_json::to_string_pretty(report)
         .expect("BenchReport has only string keys and finite-or-null numbers");
     text.push('\n');
+    text
+}
+
+/// Sent, received, lost (or that it is not known yet), duplicates, reordered.
+fn messages_line(report: &BenchReport) -> String {
+    let received = if report.lost_final() {
+        format!(
+            "received {} of {}  lost {}",
+            count(report.received),
+            count(report.expected),
+            count(report.lost)
+        )
+    } else {
+        format!(
+            "received {}  {}",
+            count(report.received),
+            super::cross::LOST_NOT_FINAL
+        )
+    };
+    format!(
+        "sent {}  {received}  duplicates {}  reordered {}",
+        count(report.sent),
+        count(report.duplicates),
+        count(report.reordered)
+    )
+}
+
+/// A --cross-shard run's deliveries by the shard of their publisher (and, merged, what
+/// each shard's publishers lost).
+fn cross_line(c: &CrossShardFigures) -> String {
+    let list = |v: &[u64]| {
+        v.iter()
+            .enumerate()
+            .map(|(k, n)| format!("{k}: {}", count(*n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!(
+        "received from shard {}",
+        list(&c.received_by_publisher_shard)
+    );
+    if c.lost_final {
+        let _ = write!(text, "; lost of shard {}", list(&c.lost_by_publisher_shard));
+    }
     text
 }
 
@@ -120,19 +164,9 @@ pub fn table(report: &BenchReport) -> String {
             ),
         );
     }
-    if p.publishers > 0 {
-        row(
-            "messages",
-            format!(
-                "sent {}  received {} of {}  lost {}  duplicates {}  reordered {}",
-                count(report.sent),
-                count(report.received),
-                count(report.expected),
-                count(report.lost),
-                count(report.duplicates),
-                count(report.reordered)
-            ),
-        );
+    // A --cross-shard shard without publishers of its own still receives.
+    if p.publishers > 0 || p.cross_shard {
+        row("messages", messages_line(report));
         row(
             "throughput",
             format!(
@@ -150,6 +184,10 @@ pub fn table(report: &BenchReport) -> String {
                 .as_ref()
                 .map_or_else(|| "no message received".into(), percentiles),
         );
+        if let Some(c) = report.shard.as_ref().and_then(|s| s.cross_shard.as_ref()) {
+            row("clocks", c.clock_note.clone());
+            row("by shard", cross_line(c));
+        }
         if let Some(rt) = &report.pub_round_trip_us {
             let label = if p.qos == 2 { "pubcomp" } else { "puback" };
             row(label, percentiles(rt));
@@ -367,6 +405,7 @@ pub(crate) mod tests {
                 hold_secs: None,
                 churn_rate_per_sec: None,
                 flap_interval_secs: None,
+                cross_shard: false,
             },
             started_unix_ms: 1,
             elapsed_secs: 1.5,
@@ -450,6 +489,26 @@ pub(crate) mod tests {
         ] {
             assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_cross_shard_table_says_the_clocks_and_whether_the_loss_is_known() {
+        let mut report = sample_report();
+        report.shard = Some(crate::bench::merge::tests::cross_shard_info());
+        let text = table(&report);
+        for needle in [
+            "received 9,999  lost: known after merge",
+            "clocks      clocks not shared (--cross-shard)",
+            "received from shard 0: 12, 1: 0, 2: 0",
+        ] {
+            assert!(text.contains(needle), "{needle}\n{text}");
+        }
+        let c = report.shard.as_mut().unwrap().cross_shard.as_mut().unwrap();
+        c.lost_final = true;
+        c.lost_by_publisher_shard = vec![1, 0, 0];
+        let text = table(&report);
+        assert!(text.contains("received 9,999 of 10,000  lost 1"), "{text}");
+        assert!(text.contains("; lost of shard 0: 1, 1: 0, 2: 0"), "{text}");
     }
 
     #[test]

@@ -137,6 +137,32 @@ pub struct ShardInfo {
     /// latency histogram, for the merged series; empty in a merged report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<ShardSecond>,
+    /// `--cross-shard`: where this shard's deliveries came from, for the merge's loss;
+    /// absent in other sharded runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_shard: Option<CrossShardFigures>,
+}
+
+/// The deliveries of a `--cross-shard` run by publisher shard. One shard cannot know
+/// its loss (other shards' publishers send to it): its report has `lost` 0 and
+/// `lost_final` false; the merge computes the loss from these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossShardFigures {
+    /// What the latencies compare ("clocks not shared (--cross-shard): …").
+    pub clock_note: String,
+    /// True in a merged report, whose `expected` and `lost` are exact; false in a
+    /// shard's own, whose loss is known only after the merge.
+    pub lost_final: bool,
+    /// Deliveries the whole run expects of the messages this shard sent: each message
+    /// once per receiver (on any shard) expecting it; in a merge, of every shard.
+    pub expected_of_sent: u64,
+    /// Distinct deliveries received, by the shard of their publisher (index K: from
+    /// shard K's publishers).
+    pub received_by_publisher_shard: Vec<u64>,
+    /// Merged only: lost deliveries of each shard's publishers (expected of what it
+    /// sent, less what every shard received from it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_by_publisher_shard: Vec<u64>,
 }
 
 /// One second of a shard's series, and the latency histogram of that second.
@@ -238,6 +264,10 @@ pub struct Parameters {
     /// `--flap-interval`: how often each subscriber unsubscribes, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flap_interval_secs: Option<f64>,
+    /// `--cross-shard`: subscribers hear the publishers of every shard; absent (false)
+    /// otherwise, so other runs' parameter hashes stay as they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cross_shard: bool,
 }
 
 /// What the flapping subscribers did (`--scenario flapping`). A flap is an UNSUBSCRIBE,
@@ -333,6 +363,15 @@ impl BenchReport {
     /// The `--slo` thresholds that were violated.
     pub fn slo_violations(&self) -> impl Iterator<Item = &SloVerdict> {
         self.slo.iter().filter(|v| !v.passed)
+    }
+
+    /// False for one shard of a `--cross-shard` run: its `lost` is not known until the
+    /// merge.
+    pub fn lost_final(&self) -> bool {
+        self.shard
+            .as_ref()
+            .and_then(|s| s.cross_shard.as_ref())
+            .is_none_or(|c| c.lost_final)
     }
 
     /// Deliveries that count toward the exit status: lost QoS 1/2 messages.

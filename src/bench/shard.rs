@@ -67,6 +67,31 @@ pub fn share(total: u32, index: u32, count: u32) -> u32 {
     total / count + u32::from(index < total % count)
 }
 
+/// The global index of shard `index`'s first client when `total` are shared out (the
+/// shares before it, added): with `--cross-shard`, shard I's clients are numbered from
+/// here, so every index names one client of the whole run.
+pub fn first_of(total: u32, index: u32, count: u32) -> u32 {
+    (0..index).map(|i| share(total, i, count)).sum()
+}
+
+/// The shard whose share of `total` holds the client with global index `client`.
+pub fn owner(total: u32, client: u32, count: u32) -> u32 {
+    let (base, extra) = (total / count, total % count);
+    // The first `extra` shards hold base + 1 clients each, the others base.
+    let big = extra * (base + 1);
+    if client < big {
+        client / (base + 1)
+    } else {
+        (extra + (client - big) / base.max(1)).min(count - 1)
+    }
+}
+
+/// What every topic of a `--cross-shard` run starts with: the run id but no shard, so
+/// a subscriber hears the publishers of every shard.
+pub fn cross_prefix(run_id: &str) -> String {
+    format!("mqtk-run/{run_id}/all/")
+}
+
 /// What every topic and client id of shard `index` starts with.
 pub fn prefix(run_id: &str, index: u32) -> String {
     format!("mqtk-run/{run_id}/s{index}/")
@@ -133,6 +158,24 @@ mod tests {
             assert_eq!(sum, total);
         }
         assert_eq!([0, 1, 2, 3].map(|i| share(10, i, 4)), [3, 3, 2, 2]);
+    }
+
+    #[test]
+    fn cross_shard_numbering_gives_every_client_one_index_and_one_owner() {
+        for (total, count) in [(10, 4), (3, 3), (1, 3), (7, 1), (2, 5), (1001, 7)] {
+            let mut next = 0;
+            for i in 0..count {
+                assert_eq!(first_of(total, i, count), next, "{total}/{count} shard {i}");
+                for client in next..next + share(total, i, count) {
+                    assert_eq!(owner(total, client, count), i, "{total}/{count} #{client}");
+                }
+                next += share(total, i, count);
+            }
+            assert_eq!(next, total);
+        }
+        // 10 over 4 is 3, 3, 2, 2: shard 2's first is 6, client 9 is shard 3's.
+        assert_eq!(first_of(10, 2, 4), 6);
+        assert_eq!(owner(10, 9, 4), 3);
     }
 
     #[test]

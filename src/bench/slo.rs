@@ -198,7 +198,8 @@ pub fn check(thresholds: &[Threshold], report: &BenchReport) -> Vec<SloVerdict> 
         .map(|t| {
             let actual = match t.metric {
                 Metric::Latency(p) => report.latency_us.as_ref().map(|s| latency(s, p)),
-                Metric::Lost => Some(report.lost as f64),
+                // One --cross-shard shard's loss is known after the merge only.
+                Metric::Lost => report.lost_final().then_some(report.lost as f64),
                 Metric::Duplicates => Some(report.duplicates as f64),
                 Metric::Reordered => Some(report.reordered as f64),
                 Metric::Failed => Some(f64::from(report.clients.failed)),
@@ -274,6 +275,21 @@ mod tests {
         assert_eq!(passed, [true, false, false, true, true]);
         assert_eq!(v[0].actual, Some(1_234.0));
         assert_eq!(v[2].actual, Some(1.0));
+    }
+
+    #[test]
+    fn a_lone_cross_shard_has_no_loss_to_vouch_for() {
+        let mut report = sample_report();
+        let mut shard = crate::bench::merge::tests::cross_shard_info();
+        report.shard = Some(shard.clone());
+        let v = check(&parse("lost=0").unwrap(), &report);
+        assert_eq!((v[0].actual, v[0].passed), (None, false));
+        shard.cross_shard.as_mut().unwrap().lost_final = true;
+        report.shard = Some(shard);
+        assert_eq!(
+            check(&parse("lost=0").unwrap(), &report)[0].actual,
+            Some(1.0)
+        );
     }
 
     #[test]

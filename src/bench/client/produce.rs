@@ -95,7 +95,7 @@ impl Driver {
             let header = Header {
                 publisher: index,
                 sequence: p.next_sequence,
-                sent_at_ns,
+                sent_at_ns: sent_at_ns + ctx.header_clock_ns,
             };
             let publish = Publish {
                 dup: false,

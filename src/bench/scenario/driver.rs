@@ -65,7 +65,8 @@ pub(super) struct Driver {
 
 impl Driver {
     pub(super) fn new(ctx: Arc<Ctx>, phase_tx: watch::Sender<Phase>, total: u64) -> Driver {
-        let mut collector = Collector::new(ctx.config.publishers);
+        // By the plan's publishers: with --cross-shard, every shard's.
+        let mut collector = Collector::new(ctx.plan.publisher_topics.len() as u32);
         collector.set_unordered_receivers(ctx.plan.shared_receivers.clone());
         Driver {
             ctx,
@@ -143,6 +144,9 @@ impl Driver {
         let start_ns = start.duration_since(self.ctx.epoch).as_nanos() as u64;
         self.collector
             .set_measure_from(start_ns + config.warmup.as_nanos() as u64);
+        if config.cross().is_some() && config.warmup.is_zero() {
+            self.collector.set_warmup_until(0);
+        }
         let _ = self.phase_tx.send(Phase::Publishing { start_ns });
         self.watch.restart(now);
         match (config.publishers, config.hold_for()) {
@@ -315,15 +319,36 @@ impl Driver {
             }
             Stage::Holding { until } if now >= until => Stage::Finishing,
             Stage::Draining { .. } => {
-                let sent = self.collector.sent_by_publisher().iter().copied();
-                let expected = self.ctx.plan.expected(sent);
-                if self.collector.received_unique() >= expected || quiet {
+                let all_in = self
+                    .drain_target()
+                    .is_some_and(|expected| self.collector.received_unique() >= expected);
+                if all_in || quiet {
                     Stage::Finishing
                 } else {
                     self.stage
                 }
             }
             other => other,
+        }
+    }
+}
+
+impl Driver {
+    /// The deliveries the drain waits for: what the plan expects of what was sent; with
+    /// `--cross-shard` what every shard's publishers send to this one's subscribers,
+    /// known for a count-bound run only (others drain until nothing moves).
+    fn drain_target(&self) -> Option<u64> {
+        let plan = &self.ctx.plan;
+        match (self.ctx.config.cross(), self.ctx.config.bound) {
+            (None, _) => Some(plan.expected(self.collector.sent_by_publisher().iter().copied())),
+            (Some(_), RunBound::Messages(n)) => Some(
+                n * plan
+                    .receivers_of
+                    .iter()
+                    .map(|r| r.len() as u64)
+                    .sum::<u64>(),
+            ),
+            (Some(_), RunBound::Duration(_)) => None,
         }
     }
 }

@@ -19,14 +19,16 @@ use crate::protocol::{Disconnect, Packet, Properties, ProtocolVersion};
 use super::barrier;
 use super::broker_proc::BrokerWatch;
 use super::client::{self, Ctx, Msg, Phase, Role};
+use super::collect::{Collector, Deliveries};
 use super::config::{BenchConfig, RunBound};
 use super::conn::{self, ConnectFailure};
+use super::cross;
 use super::hdrlog::HdrLog;
 use super::plan::Plan;
 use super::progress::Progress;
 use super::report::{
-    BenchReport, BrokerInfo, ChurnFigures, CpuUsage, FlapFigures, Parameters, ShardInfo,
-    ShardSecond,
+    BenchReport, BrokerInfo, ChurnFigures, CpuUsage, CrossShardFigures, FlapFigures, Parameters,
+    ShardInfo, ShardSecond,
 };
 use super::series::{self, Series};
 use super::stats;
@@ -80,6 +82,13 @@ pub async fn run(
         addr: broker.addr,
         epoch: start.epoch,
         publish_properties,
+        header_clock_ns: match config.cross() {
+            Some(_) => start
+                .wall
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+            None => 0,
+        },
     });
     let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
@@ -176,11 +185,14 @@ pub struct Outcome {
 }
 
 /// The clients of the run, subscribers first (they must be subscribed before anyone
-/// publishes), then publishers, then connect-only clients.
+/// publishes), then publishers, then connect-only clients. A subscriber's index is its
+/// place in the plan; a publisher's is its index in the plan's topics, which with
+/// `--cross-shard` counts the publishers of the shards before this one.
 fn roles(config: &BenchConfig) -> Vec<Role> {
+    let first_publisher = config.cross().map_or(0, |c| c.first_publisher);
     (0..config.subscribers)
         .map(Role::Subscriber)
-        .chain((0..config.publishers).map(Role::Publisher))
+        .chain((first_publisher..first_publisher + config.publishers).map(Role::Publisher))
         .chain((0..config.connect_only_clients).map(Role::ConnectOnly))
         .collect()
 }
@@ -281,12 +293,7 @@ fn report(
         ..
     } = driver;
     let (epoch, elapsed) = (times.epoch, times.elapsed);
-    let plan = &ctx.plan;
-    let deliveries = collector.deliveries(|p| {
-        plan.receivers_of
-            .get(p as usize)
-            .map_or(&[], |r| r.as_slice())
-    });
+    let (deliveries, cross) = deliveries(config, &collector, &ctx.plan);
     collector.count_errors("unexpected_delivery", deliveries.unexpected);
     let (measured, measured_bytes, measured_secs) = collector.measured();
     let per_sec = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
@@ -372,8 +379,45 @@ fn report(
             pub_round_trip_hdr: Some(stats::encode(collector.round_trip_histogram())),
             connect_time_hdr: Some(stats::encode(collector.connect_histogram())),
             series: Vec::new(),
+            cross_shard: cross,
         }),
     }
+}
+
+/// The run's delivery accounting against the plan. A `--cross-shard` shard's also by
+/// publisher shard: it receives from publishers it does not run, whose sent counts
+/// only the merge knows, so its `expected` and `lost` are 0 until then.
+fn deliveries(
+    config: &BenchConfig,
+    collector: &Collector,
+    plan: &Plan,
+) -> (Deliveries, Option<CrossShardFigures>) {
+    let receivers_of = |p: u32| {
+        plan.receivers_of
+            .get(p as usize)
+            .map_or(&[][..], |r| r.as_slice())
+    };
+    let mut d = collector.deliveries(receivers_of);
+    let (Some(c), Some(shard)) = (config.cross(), &config.shard) else {
+        return (d, None);
+    };
+    let by_publisher = collector.received_by_publisher(receivers_of);
+    let own = collector
+        .sent_by_publisher()
+        .iter()
+        .skip(c.first_publisher as usize)
+        .take(config.publishers as usize)
+        .copied()
+        .collect::<Vec<_>>();
+    let figures = cross::shard_figures(
+        &by_publisher,
+        cross::expected_of_sent(&own, &c.heard_by),
+        shard.shard.count,
+    );
+    d.received = by_publisher.iter().sum();
+    d.unexpected = collector.received_unique().saturating_sub(d.received);
+    (d.expected, d.lost) = (0, 0);
+    (d, Some(figures))
 }
 
 /// The version to use instead of `config.version` when the broker refuses it, asked with
@@ -474,5 +518,6 @@ pub fn parameters(config: &BenchConfig) -> Parameters {
         hold_secs: config.hold.map(|d| d.as_secs_f64()),
         churn_rate_per_sec: config.churn_rate,
         flap_interval_secs: config.flap_interval.map(|d| d.as_secs_f64()),
+        cross_shard: config.cross().is_some(),
     }
 }

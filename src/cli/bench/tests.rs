@@ -182,3 +182,81 @@ fn tls_mistakes_are_refused_before_the_run_naming_the_flag() {
         );
     }
 }
+
+#[test]
+fn cross_shard_numbers_clients_in_the_whole_run_and_hashes_the_flag() {
+    let shard = |i: u32| {
+        let text = format!("{i}/3");
+        let mut args = vec!["-h", "b", "--publishers", "5", "--subscribers", "7"];
+        args.extend(["--shard", &text, "--run-id", "r", "--cross-shard"]);
+        config(&args).unwrap()
+    };
+    // 5 publishers over 3 shards are 2, 2, 1; 7 subscribers 3, 2, 2.
+    let c = shard(2);
+    assert_eq!(c.topic, "mqtk-run/r/all/mqtk/bench/%i");
+    assert_eq!(c.sub_topic, "mqtk-run/r/all/mqtk/bench/+");
+    let numbering = c.cross().unwrap();
+    assert_eq!(
+        (numbering.first_publisher, numbering.first_subscriber),
+        (4, 5)
+    );
+    assert_eq!(numbering.run_publishers, 5);
+    assert_eq!(
+        numbering.heard_by,
+        [7],
+        "every subscriber of the run hears it"
+    );
+    let plan = crate::bench::plan::Plan::build(&c).unwrap();
+    assert_eq!(plan.publisher_topics.len(), 5, "every shard's publishers");
+    assert_eq!(plan.publisher_topics[4], "mqtk-run/r/all/mqtk/bench/4");
+    assert_eq!(plan.subscribers.len(), 2, "this shard's subscribers");
+    assert!(plan.receivers_of.iter().all(|r| r == &[0, 1]));
+    let hash = |c: &BenchConfig| c.shard.as_ref().unwrap().parameter_hash.clone();
+    assert_eq!(hash(&c), hash(&shard(0)), "one run, one hash");
+    let whole = config(&["-h", "b", "--publishers", "5", "--subscribers", "7"]).unwrap();
+    let mut whole = crate::bench::scenario::parameters(&whole);
+    let text = serde_json::to_string(&whole).unwrap();
+    assert!(!text.contains("cross_shard"), "other runs hash as before");
+    let plain = crate::bench::shard::parameter_hash(&whole);
+    whole.cross_shard = true;
+    assert_eq!(crate::bench::shard::parameter_hash(&whole), hash(&c));
+    assert_ne!(plain, hash(&c));
+}
+
+#[test]
+fn a_crossing_run_is_refused_without_the_flag_and_some_flags_with_it() {
+    let e = config(&[
+        "-h",
+        "b",
+        "--scenario",
+        "fan-out",
+        "--shard",
+        "0/2",
+        "--run-id",
+        "r",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("this run crosses shards; add --cross-shard"),
+        "{e}"
+    );
+    let e = config(&["-h", "b", "--cross-shard"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--cross-shard is for sharded runs"), "{e}");
+    let e = config(&[
+        "-h",
+        "b",
+        "--scenario",
+        "flapping",
+        "--shard",
+        "0/2",
+        "--run-id",
+        "r",
+        "--cross-shard",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--cross-shard and flapping"), "{e}");
+}
