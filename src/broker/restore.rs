@@ -8,11 +8,9 @@ use std::time::{Instant, SystemTime};
 use crate::broker::conn::signal::Signal;
 use crate::broker::hooks::RestoredSession;
 use crate::broker::persist::kept_session::KeptSession;
-use crate::broker::route::mailbox::Mailbox;
 use crate::broker::shared::Shared;
 use crate::protocol::session::{Role, Session, SessionConfig};
 use crate::protocol::topic;
-use crate::small_map::SmallMap;
 use smol_str::SmolStr;
 
 /// Brings the stored sessions back as offline kept sessions: subscriptions in the router,
@@ -34,36 +32,26 @@ pub(super) fn restore_sessions(shared: &Shared, now: Instant) -> usize {
 fn restore(shared: &Shared, stored: RestoredSession, now: Instant) {
     let client_id: Arc<str> = stored.client_id.as_str().into();
     let snapshot = stored.snapshot;
-    let session_id = shared.next_id();
-    let (mailbox, rx) = Mailbox::bounded(
-        session_id,
-        client_id.clone(),
-        shared.config.max_queued,
-        shared.config.max_queued_bytes,
-    );
-    mailbox.set_online(false);
-    mailbox.set_stored(Some(&shared.config.persistence));
-    for delivery in stored.queued {
-        if !mailbox.push_restored(delivery) {
-            break;
-        }
-    }
     let mut config = SessionConfig::new(snapshot.version, Role::Server);
     config.persist = true;
     let session = Session::restore(config, stored.state, now);
-    let mut subscriptions = SmallMap::new();
-    for (filter, options) in snapshot.subscriptions {
-        let (share, inner) = topic::split_shared(&filter);
-        shared.router.subscribe(inner, share, &mailbox, options);
-        subscriptions.insert(SmolStr::new(&filter), options);
+    let mut kept = KeptSession::new(shared.next_id(), session);
+    kept.set_online(false);
+    kept.set_stored(Some(&shared.config.persistence));
+    // A mailbox only for a session that has a queue or a subscription (`KeptSession`).
+    if !stored.queued.is_empty() || !snapshot.subscriptions.is_empty() {
+        let mailbox = kept.mailbox_made(&client_id, &shared.config).clone();
+        for delivery in stored.queued {
+            if !mailbox.push_restored(delivery) {
+                break;
+            }
+        }
+        for (filter, options) in snapshot.subscriptions {
+            let (share, inner) = topic::split_shared(&filter);
+            shared.router.subscribe(inner, share, &mailbox, options);
+            kept.subscriptions.insert(SmolStr::new(&filter), options);
+        }
     }
-    let kept = KeptSession {
-        mailbox,
-        rx,
-        session,
-        subscriptions,
-        shared_inflight: None,
-    };
     // Expiry counts from the disconnection; one that crashed while connected starts
     // counting now.
     let expires_at = (snapshot.expiry_secs != u32::MAX).then(|| {

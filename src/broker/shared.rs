@@ -185,22 +185,22 @@ impl Shared {
     /// shared-subscription messages go to other members, and a will still waiting for
     /// its delay is published now (MQTT 5.0 §3.1.3.2.2).
     pub fn end_session(&self, client_id: &str, mut kept: KeptSession, now: Instant) {
-        let session_id = kept.mailbox.session_id;
-        kept.mailbox.set_online(false);
-        if kept.mailbox.is_stored() {
-            kept.mailbox.set_stored(None);
+        let session_id = kept.session_id;
+        kept.set_online(false);
+        if kept.is_stored() {
+            kept.set_stored(None);
             self.config.persistence.session_removed(client_id);
         }
         for filter in kept.subscriptions.keys() {
             let (share, inner) = topic::split_shared(filter);
             self.router.unsubscribe(inner, share, session_id);
         }
-        kept.rx.close();
+        kept.close();
         let mut orphans: Vec<Delivery> = match kept.shared_inflight.take() {
             Some(mut inflight) => inflight.drain().map(|(_, d)| d).collect(),
             None => Vec::new(),
         };
-        while let Ok(d) = kept.rx.try_recv() {
+        while let Ok(d) = kept.try_recv() {
             if d.group().is_some() {
                 orphans.push(d);
             }

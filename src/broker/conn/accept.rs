@@ -18,7 +18,6 @@ use crate::broker::hooks::ClientIdentity;
 use crate::broker::limits::{self, Limit};
 use crate::broker::persist::kept_session::KeptSession;
 use crate::broker::persist::session_store::Previous;
-use crate::broker::route::mailbox::Mailbox;
 use crate::broker::shared::{LogFields, Shared};
 use crate::broker::will::PendingWill;
 use crate::net::{Connection, Stream};
@@ -26,7 +25,6 @@ use crate::protocol::session::{Role, Session, SessionConfig};
 use crate::protocol::{
     topic, ConnAck, Connect, Packet, ProtocolError, ProtocolVersion, ReasonCode,
 };
-use crate::small_map::SmallMap;
 
 /// How long a new connection waits for the old one to hand its session over.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -219,10 +217,10 @@ async fn accept(
     let ack = connack(&connect, &shared, &granted, resumed, &client_id, assigned);
     log_connected(&shared, &connect, peer, &client_id, granted.keep_alive);
     let props = &connect.properties;
-    let will = connect.will.as_ref().map(|w| {
-        let session_id = kept.mailbox.session_id;
-        Box::new(PendingWill::from_will(w, session_id, now))
-    });
+    let will = connect
+        .will
+        .as_ref()
+        .map(|w| Box::new(PendingWill::from_will(w, kept.session_id, now)));
     let mut conn = Box::new(Conn {
         io,
         shared: shared.clone(),
@@ -386,12 +384,11 @@ fn start_session(
     } else {
         kept.session = Session::new(session_config, now);
     }
-    kept.mailbox.set_online(true);
-    if kept.mailbox.is_stored() && !granted.stored {
+    kept.set_online(true);
+    if kept.is_stored() && !granted.stored {
         shared.config.persistence.session_removed(client_id);
     }
-    kept.mailbox
-        .set_stored(granted.stored.then_some(&shared.config.persistence));
+    kept.set_stored(granted.stored.then_some(&shared.config.persistence));
 }
 
 /// The CONNACK: for MQTT 5, with what the server supports (§3.2.2.3).
@@ -525,25 +522,12 @@ fn resume_or_start(
             if let Some(old) = other {
                 shared.end_session(client_id, old, now);
             }
-            let session_id = shared.next_id();
-            let (mailbox, rx) = Mailbox::bounded(
-                session_id,
-                client_id.clone(),
-                shared.config.max_queued,
-                shared.config.max_queued_bytes,
-            );
+            // The mailbox comes with the first subscription (`KeptSession`).
             let session = Session::new(
                 SessionConfig::new(connect.protocol_version, Role::Server),
                 now,
             );
-            let kept = KeptSession {
-                mailbox,
-                rx,
-                session,
-                subscriptions: SmallMap::new(),
-                shared_inflight: None,
-            };
-            (kept, false)
+            (KeptSession::new(shared.next_id(), session), false)
         }
     }
 }

@@ -158,9 +158,9 @@ impl Conn {
                 }
             }
             let can_pull = self.can_pull();
-            if can_pull {
+            if let (true, Some(mailbox)) = (can_pull, self.kept.mailbox()) {
                 // Ready to take deliveries: publishers may wait for room (`flow`).
-                self.kept.mailbox.note_waiting();
+                mailbox.note_waiting();
             }
             // The keep-alive sweep wakes us when the session's timer is due.
             self.signal.set_deadline(self.kept.session.poll_timeout());
@@ -191,7 +191,8 @@ impl Conn {
                     }
                     Err(e) => return End::Network(e.to_string()),
                 },
-                delivery = self.kept.rx.recv(), if can_pull => {
+                // Pending for ever while the session has no mailbox (no subscription).
+                delivery = self.kept.recv(), if can_pull => {
                     let now = Instant::now();
                     if let Some(d) = delivery {
                         self.deliver(d, now);
@@ -200,18 +201,20 @@ impl Conn {
                         if !self.can_pull() {
                             break;
                         }
-                        match self.kept.rx.try_recv() {
+                        match self.kept.try_recv() {
                             Ok(d) => self.deliver(d, now),
                             Err(_) => break,
                         }
                     }
-                    self.kept.mailbox.note_drained(now);
+                    if let Some(mailbox) = self.kept.mailbox() {
+                        mailbox.note_drained(now);
+                    }
                 },
             }
-            if can_pull {
+            if let (true, Some(mailbox)) = (can_pull, self.kept.mailbox()) {
                 // Not waiting any more: from now the drain window runs (a client that
                 // stops reading blocks this task in `write_out`, and goes stale).
-                self.kept.mailbox.note_woken(Instant::now());
+                mailbox.note_woken(Instant::now());
             }
         }
     }
@@ -230,7 +233,7 @@ impl Conn {
         tokio::select! {
             biased;
             wake = signal.wait(false) => Err(End::from(wake)),
-            gave_up = flow::deliver_blocked(&kept.mailbox, blocked) => {
+            gave_up = flow::deliver_blocked(kept.mailbox().map(|m| &**m), blocked) => {
                 shared.give_up(gave_up);
                 Ok(())
             }
@@ -410,7 +413,7 @@ impl Conn {
         self.log_end(&end);
         self.handle_will(&end, now);
         self.kept.session.disconnected();
-        self.kept.mailbox.set_online(false);
+        self.kept.set_online(false);
         let keep = self.session_expiry > 0;
         let expires_at = (self.session_expiry != u32::MAX)
             .then(|| now + Duration::from_secs(self.session_expiry.into()));

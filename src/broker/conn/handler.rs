@@ -161,7 +161,7 @@ impl Conn {
             ),
         );
         let (qos, packet_id) = (publish.qos, publish.packet_id);
-        let msg = Message::from_publish(publish, self.kept.mailbox.session_id, now);
+        let msg = Message::from_publish(publish, self.kept.session_id, now);
         // A live subscriber's full queue: `run_loop` waits for room before reading on.
         let (blocked, matched) = self.shared.publish_or_block(msg, now);
         if !blocked.is_empty() {
@@ -179,7 +179,8 @@ impl Conn {
 
     fn on_dropped(&mut self, publish: &Publish) {
         if publish.qos != QoS::AtMostOnce {
-            let dropped = self.kept.mailbox.count_drop();
+            // Outgoing messages come through the mailbox, so it exists.
+            let dropped = self.kept.mailbox().map_or(1, |m| m.count_drop());
             self.shared
                 .router
                 .stats
@@ -288,7 +289,8 @@ impl Conn {
         let (_, messages) = self.shared.router.subscribe_with_retained(
             filter,
             share,
-            &self.kept.mailbox,
+            self.kept
+                .mailbox_made(&self.identity.client_id, &self.shared.config),
             options,
             now,
             // Shared subscriptions get no retained messages (MQTT 5.0 §4.8.2).
@@ -309,7 +311,7 @@ impl Conn {
     }
 
     fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
-        let session_id = self.kept.mailbox.session_id;
+        let session_id = self.kept.session_id;
         let reason_codes = unsubscribe
             .filters
             .iter()

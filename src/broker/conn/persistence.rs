@@ -20,7 +20,7 @@ impl Conn {
     /// The persistence hook when this connection's session is stored.
     fn store(&self) -> Option<&Arc<dyn Persistence>> {
         let persistence = &self.shared.config.persistence;
-        self.kept.mailbox.is_stored().then_some(persistence)
+        self.kept.is_stored().then_some(persistence)
     }
 
     /// Saves the session's settings and subscriptions (`online`: still connected).

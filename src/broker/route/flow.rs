@@ -127,12 +127,15 @@ pub fn push(
 /// Queues each blocked delivery as room appears, and waits for each congested queue to
 /// drain to `UNCONGESTED`, while its session keeps draining and until `MAX_WAIT` after
 /// the first try; returns the deliveries left, for `give_up`. `me` is the waiting
-/// publisher's own queue, marked paused meanwhile so that nobody waits for it in turn.
+/// publisher's own queue, marked paused meanwhile so that nobody waits for it in turn
+/// (`None`: it has none, no subscription, so nobody can wait for it).
 /// Cancel-safe: what is not settled stays in `blocked` (last element first), for
 /// `give_up`.
-pub async fn deliver_blocked(me: &Mailbox, blocked: &mut Vec<Blocked>) -> Vec<Blocked> {
-    me.set_paused(true);
-    let _unpause = Unpause(me);
+pub async fn deliver_blocked(me: Option<&Mailbox>, blocked: &mut Vec<Blocked>) -> Vec<Blocked> {
+    if let Some(me) = me {
+        me.set_paused(true);
+    }
+    let _unpause = me.map(Unpause);
     let deadline = Instant::now() + MAX_WAIT;
     let mut gave_up = Vec::new();
     while let Some(Blocked { mailbox, delivery }) = blocked.pop() {
@@ -241,7 +244,7 @@ mod tests {
         let shared = shared.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let gave_up = deliver_blocked(&publisher(), &mut blocked).await;
+            let gave_up = deliver_blocked(Some(&publisher()), &mut blocked).await;
             shared.give_up(gave_up);
             (started.elapsed(), blocked.len())
         })
@@ -428,7 +431,7 @@ mod tests {
             .publish(message(QoS::AtLeastOnce), Instant::now());
         assert_eq!(routed.blocked.len(), 1);
         let started = Instant::now();
-        let gave_up = deliver_blocked(&publisher(), &mut routed.blocked).await;
+        let gave_up = deliver_blocked(Some(&publisher()), &mut routed.blocked).await;
         shared.give_up(gave_up);
         let waited = started.elapsed();
         assert!(routed.blocked.is_empty());

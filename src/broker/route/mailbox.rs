@@ -417,6 +417,11 @@ pub struct Inbox {
 }
 
 impl Inbox {
+    /// The mailbox this is the receiving end of.
+    pub fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.mailbox
+    }
+
     /// Takes the receiver once the first push made the channel.
     fn take(&mut self) -> Option<&mut mpsc::Receiver<Delivery>> {
         if self.rx.is_none() && self.mailbox.tx.get().is_some() {
@@ -427,11 +432,13 @@ impl Inbox {
     }
 
     /// The next delivery; `None` once closed and empty. Cancel-safe.
+    #[cfg(test)]
     pub fn recv(&mut self) -> impl std::future::Future<Output = Option<Delivery>> + '_ {
         std::future::poll_fn(|cx| self.poll_recv(cx))
     }
 
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+    /// `recv` by hand. Cancel-safe.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
         if self.take().is_none() {
             if self.is_closed() {
                 return Poll::Ready(None);

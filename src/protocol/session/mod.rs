@@ -329,6 +329,12 @@ impl Session {
             .deadline(self.config.role, self.config.keep_alive)
     }
 
+    /// True while a network connection serves the session (from `new` or `resume`
+    /// until `disconnected`).
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
     /// The network connection is gone. Packets not yet written are discarded (the
     /// flows are resumed by `resume`); new messages queue up (QoS 0: see
     /// `queue_qos0_offline`); timers stop.
