@@ -7,8 +7,8 @@
 //! run is refused, naming it.
 
 use serde_json::Value;
-use support::bench::{bench_at, u64_at, RUN_TIMEOUT};
-use support::{child_output, mqtk, output, text, Mosquitto, Serve};
+use support::bench::{assert_same_counts, bench_at, run_shards, u64_at};
+use support::{mqtk, output, text, Mosquitto, Serve};
 
 const SHARDS: u32 = 3;
 const NOTE: &str =
@@ -30,34 +30,6 @@ const RUN: [&str; 12] = [
     "--rate",
     "100",
 ];
-
-/// Runs the shards at once, each writing DIR/shardI.json; returns the paths and each
-/// shard's stdout (its table).
-fn run_shards(host: &[String], run_id: &str, dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
-    let children: Vec<_> = (0..SHARDS)
-        .map(|i| {
-            let json = dir.join(format!("shard{i}.json"));
-            let json = json.to_str().unwrap().to_string();
-            let mut cmd = mqtk();
-            cmd.arg("bench")
-                .args(host)
-                .args(RUN)
-                .args(["--shard", &format!("{i}/{SHARDS}"), "--run-id", run_id])
-                .args(["--cross-shard", "--barrier-timeout", "60s", "--json", &json])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            (json, cmd.spawn().expect("mqtk bench starts"))
-        })
-        .collect();
-    let (mut files, mut stdouts) = (Vec::new(), Vec::new());
-    for (json, child) in children {
-        let out = child_output(child, RUN_TIMEOUT);
-        assert!(out.status.success(), "{json}: {}", text(&out.stderr));
-        files.push(json);
-        stdouts.push(text(&out.stdout));
-    }
-    (files, stdouts)
-}
 
 fn read(file: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
@@ -89,7 +61,7 @@ fn check_cross_shards_equal_single(host: &[String], run_id: &str) {
     let single = single.report();
     assert_eq!(u64_at(&single, "/expected"), 720);
     let dir = tempfile::tempdir().unwrap();
-    let (files, stdouts) = run_shards(host, run_id, dir.path());
+    let (files, stdouts) = run_shards(host, &RUN, &["--cross-shard"], SHARDS, run_id, dir.path());
     for (file, table) in files.iter().zip(&stdouts) {
         check_lone_shard(file, table);
     }
@@ -102,16 +74,7 @@ fn check_cross_shards_equal_single(host: &[String], run_id: &str) {
     );
     assert!(json.status.success(), "{}", text(&json.stderr));
     let merged: Value = serde_json::from_slice(&json.stdout).unwrap();
-    for field in [
-        "/sent",
-        "/acked",
-        "/expected",
-        "/received",
-        "/lost",
-        "/duplicates",
-    ] {
-        assert_eq!(u64_at(&merged, field), u64_at(&single, field), "{field}");
-    }
+    assert_same_counts(&merged, &single);
     assert_eq!(u64_at(&merged, "/lost"), 0);
     assert_eq!(u64_at(&merged, "/clients/connected"), 9);
     assert_eq!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mqtk::bench::stats;
 use serde_json::Value;
-use support::bench::{bench_at, u64_at, RUN_TIMEOUT};
+use support::bench::{assert_same_counts, bench_at, run_shards, u64_at};
 use support::{child_output, mqtk, output, text, Mosquitto, Serve};
 
 const SHARDS: u32 = 4;
@@ -29,38 +29,6 @@ const RUN: [&str; 10] = [
     "--messages",
     "100",
 ];
-
-/// Runs the shards at once, each writing its report to DIR/shardI.json; returns the
-/// file paths and each shard's stdout.
-fn run_shards(host: &[String], run_id: &str, dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
-    let children: Vec<_> = (0..SHARDS)
-        .map(|i| {
-            let json = dir
-                .join(format!("shard{i}.json"))
-                .to_str()
-                .unwrap()
-                .to_string();
-            let mut cmd = mqtk();
-            cmd.arg("bench")
-                .args(host)
-                .args(RUN)
-                .args(["--shard", &format!("{i}/{SHARDS}"), "--run-id", run_id])
-                .args(["--barrier-timeout", "60s", "--json", &json])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            (json, cmd.spawn().expect("mqtk bench starts"))
-        })
-        .collect();
-    let mut files = Vec::new();
-    let mut stdouts = Vec::new();
-    for (json, child) in children {
-        let out = child_output(child, RUN_TIMEOUT);
-        assert!(out.status.success(), "{json}: {}", text(&out.stderr));
-        files.push(json);
-        stdouts.push(text(&out.stdout));
-    }
-    (files, stdouts)
-}
 
 fn merge(args: &[&str]) -> std::process::Output {
     output(mqtk().args(["bench", "merge"]).args(args))
@@ -100,7 +68,7 @@ fn check_sharded_equals_single(host: &[String], run_id: &str) {
     single.assert_success();
     let single = single.report();
     let dir = tempfile::tempdir().unwrap();
-    let (files, stdouts) = run_shards(host, run_id, dir.path());
+    let (files, stdouts) = run_shards(host, &RUN, &[], SHARDS, run_id, dir.path());
     let refs: Vec<&str> = files.iter().map(String::as_str).collect();
     let out = merge(
         &refs
@@ -111,16 +79,7 @@ fn check_sharded_equals_single(host: &[String], run_id: &str) {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for field in [
-        "/sent",
-        "/acked",
-        "/expected",
-        "/received",
-        "/lost",
-        "/duplicates",
-    ] {
-        assert_eq!(u64_at(&merged, field), u64_at(&single, field), "{field}");
-    }
+    assert_same_counts(&merged, &single);
     assert_eq!(u64_at(&merged, "/received"), 800);
     assert_eq!(u64_at(&merged, "/clients/connected"), 16);
     assert_eq!(u64_at(&merged, "/parameters/publishers"), 8);

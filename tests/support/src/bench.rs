@@ -96,3 +96,54 @@ pub fn assert_pairs_qos1_complete(r: &Value) {
     assert_eq!(u64_at(r, "/duplicates"), 0, "{r:#}");
     assert_eq!(r["errors"], serde_json::json!({}), "{r:#}");
 }
+
+/// Runs `count` shards of `run` at once (`--shard I/N --run-id ID`, a 60 s barrier
+/// timeout, and `extra`), each writing its report to DIR/shardI.json; returns the file
+/// paths and each shard's stdout. Fails the test when a shard fails.
+pub fn run_shards(
+    host: &[String],
+    run: &[&str],
+    extra: &[&str],
+    count: u32,
+    run_id: &str,
+    dir: &std::path::Path,
+) -> (Vec<String>, Vec<String>) {
+    let children: Vec<_> = (0..count)
+        .map(|i| {
+            let json = dir.join(format!("shard{i}.json"));
+            let json = json.to_str().unwrap().to_string();
+            let mut cmd = crate::mqtk();
+            cmd.arg("bench")
+                .args(host)
+                .args(run)
+                .args(["--shard", &format!("{i}/{count}"), "--run-id", run_id])
+                .args(extra)
+                .args(["--barrier-timeout", "60s", "--json", &json])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            (json, cmd.spawn().expect("mqtk bench starts"))
+        })
+        .collect();
+    let (mut files, mut stdouts) = (Vec::new(), Vec::new());
+    for (json, child) in children {
+        let out = crate::child_output(child, RUN_TIMEOUT);
+        assert!(out.status.success(), "{json}: {}", crate::text(&out.stderr));
+        files.push(json);
+        stdouts.push(crate::text(&out.stdout));
+    }
+    (files, stdouts)
+}
+
+/// A merged report has the message counts of the single run of the same parameters.
+pub fn assert_same_counts(merged: &Value, single: &Value) {
+    for field in [
+        "/sent",
+        "/acked",
+        "/expected",
+        "/received",
+        "/lost",
+        "/duplicates",
+    ] {
+        assert_eq!(u64_at(merged, field), u64_at(single, field), "{field}");
+    }
+}
