@@ -91,8 +91,7 @@ pub fn apply(args: &ShardArgs, config: &mut BenchConfig) -> anyhow::Result<()> {
         Some(_) => shard::cross_prefix(&run_id),
         None => shard::prefix(&run_id, index),
     };
-    config.topic = format!("{prefix}{}", config.topic);
-    config.sub_topic = format!("{prefix}{}", config.sub_topic);
+    prefix_topics(config, &prefix);
     config.id_prefix = format!("mqtk-{run_id}-s{index}-");
     config.shard = Some(ShardPlan {
         shard: Shard {
@@ -117,9 +116,7 @@ fn cross_numbering(
     count: u32,
 ) -> anyhow::Result<CrossShard> {
     let mut prefixed = whole.clone();
-    let prefix = shard::cross_prefix(run_id);
-    prefixed.topic = format!("{prefix}{}", whole.topic);
-    prefixed.sub_topic = format!("{prefix}{}", whole.sub_topic);
+    prefix_topics(&mut prefixed, &shard::cross_prefix(run_id));
     let plan = Plan::build(&prefixed).map_err(anyhow::Error::msg)?;
     let first_publisher = shard::first_of(whole.publishers, index, count);
     let share = shard::share(whole.publishers, index, count);
@@ -132,6 +129,12 @@ fn cross_numbering(
             .map(|r| r.len() as u32)
             .collect(),
     })
+}
+
+/// Puts `prefix` before the publish and subscribe topics of `config`.
+fn prefix_topics(config: &mut BenchConfig, prefix: &str) {
+    config.topic = format!("{prefix}{}", config.topic);
+    config.sub_topic = format!("{prefix}{}", config.sub_topic);
 }
 
 /// Shard `index`'s share of the clients of `whole`.
