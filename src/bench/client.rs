@@ -46,6 +46,10 @@ pub enum Phase {
     Publishing {
         /// Start of publishing.
         start_ns: u64,
+        /// Every publisher is done and the run waits for the last deliveries: clients
+        /// hand over their figures as they come, not on their tick, so that the run
+        /// sees the last one arrive and ends then.
+        draining: bool,
     },
     /// Everyone flushes its last figures, disconnects and ends.
     Finishing,
@@ -365,6 +369,9 @@ impl Driver {
     fn send_done(&mut self) {
         if matches!(self.role, Role::Publisher(_)) && !self.done_sent {
             self.done_sent = true;
+            // Its counts first, on the same channel: the run's drain target is what the
+            // publishers reported sending when the last one is done.
+            self.flush_figures();
             let last_sent_ns = self.publisher.as_ref().and_then(|p| p.last_sent_ns);
             let _ = self.tx.send(Msg::Done { last_sent_ns });
         }
@@ -386,7 +393,7 @@ impl Driver {
                 self.flap_step(now);
             }
             let flap = self.next_flap(phase);
-            if let Phase::Publishing { start_ns } = phase {
+            if let Phase::Publishing { start_ns, .. } = phase {
                 if let Role::Publisher(index) = self.role {
                     self.produce(index, start_ns, now);
                 }
@@ -408,7 +415,9 @@ impl Driver {
                 self.send_done();
             }
             let unreported = self.has_unreported();
-            if unreported && (now >= self.next_flush || self.samples.len() >= MAX_BATCH) {
+            let draining = matches!(phase, Phase::Publishing { draining: true, .. });
+            if unreported && (draining || now >= self.next_flush || self.samples.len() >= MAX_BATCH)
+            {
                 self.flush_figures();
                 self.next_flush = now + FLUSH_EVERY;
             }

@@ -19,7 +19,7 @@ impl Driver {
     /// after the start: the run makes rate × duration reconnects, however late it ends).
     pub(super) fn next_churn(&mut self, phase: Phase) -> Option<Instant> {
         let config = &self.ctx.config;
-        let (Phase::Publishing { start_ns }, Role::ConnectOnly(i), Some(rate)) =
+        let (Phase::Publishing { start_ns, .. }, Role::ConnectOnly(i), Some(rate)) =
             (phase, self.role, config.churn_rate)
         else {
             return None;

@@ -21,7 +21,7 @@ impl Driver {
     pub(super) fn next_flap(&mut self, phase: Phase) -> Option<Instant> {
         let config = &self.ctx.config;
         let (
-            Phase::Publishing { start_ns },
+            Phase::Publishing { start_ns, .. },
             Role::Subscriber(i),
             Some(interval),
             RunBound::Duration(d),

@@ -22,7 +22,8 @@ impl Driver {
     /// When the next message is due (with `--rate`, or the common start); `None` when
     /// not publishing, or the window is full (an ack will wake us).
     pub(super) fn next_due(&self, phase: Phase) -> Option<Instant> {
-        let (Phase::Publishing { start_ns }, Role::Publisher(index)) = (phase, self.role) else {
+        let (Phase::Publishing { start_ns, .. }, Role::Publisher(index)) = (phase, self.role)
+        else {
             return None;
         };
         let publisher = self.publisher.as_ref()?;

@@ -105,13 +105,20 @@ impl Driver {
                 go = barrier_go(&mut self.barrier), if waiting_for_go => {
                     waiting_for_go = false;
                     self.on_go(go.unwrap_or_else(|_| Err("the start barrier stopped".into())));
+                    self.advance(Instant::now(), false);
                 },
                 _ = &mut interrupt, if !interrupted => {
                     interrupted = true;
                     self.on_interrupt();
+                    self.advance(Instant::now(), false);
                 },
                 msg = rx.recv() => match msg {
-                    Some(msg) => self.on_msg(msg),
+                    // A stage ends as soon as what it waits for has come (every client
+                    // ready, every publisher done, every delivery in), not on the next
+                    // tick: a short run is not padded by a second.
+                    Some(msg) => if self.on_msg(msg) {
+                        self.advance(Instant::now(), false);
+                    },
                     None => break, // every client has ended
                 },
                 _ = ticker.tick() => {
@@ -147,7 +154,10 @@ impl Driver {
         if config.cross().is_some() && config.warmup.is_zero() {
             self.collector.set_warmup_until(0);
         }
-        let _ = self.phase_tx.send(Phase::Publishing { start_ns });
+        let _ = self.phase_tx.send(Phase::Publishing {
+            start_ns,
+            draining: false,
+        });
         self.watch.restart(now);
         match (config.publishers, config.hold_for()) {
             (0, Some(hold)) => Stage::Holding {
@@ -165,14 +175,50 @@ impl Driver {
         self.stage = Stage::Finishing;
     }
 
-    fn on_msg(&mut self, msg: Msg) {
+    /// Takes a client's message; true when it may end the stage (what the stage waits
+    /// for has moved).
+    fn on_msg(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Update(update) => self.collector.absorb(update),
-            Msg::Ready => self.ready += 1,
+            Msg::Update(update) => {
+                let delivered = matches!(update, Update::Samples { .. });
+                self.collector.absorb(update);
+                delivered && matches!(self.stage, Stage::Draining { .. })
+            }
+            Msg::Ready => {
+                self.ready += 1;
+                true
+            }
             Msg::Done { last_sent_ns } => {
                 self.done += 1;
                 self.last_sent = self.last_sent.max(last_sent_ns);
+                true
             }
+        }
+    }
+
+    /// Moves the stage on, as far as it goes now (a run whose deliveries are all in when
+    /// its publishers are done drains at once), and tells the clients: draining (figures
+    /// as they come) and finishing (end). `quiet` is only known on a tick.
+    fn advance(&mut self, now: Instant, quiet: bool) {
+        // Each step moves forward through the five stages, so a few steps end it.
+        for _ in 0..5 {
+            let was_draining = matches!(self.stage, Stage::Draining { .. });
+            let next = self.next_stage(now, quiet);
+            if next == self.stage {
+                break;
+            }
+            self.stage = next;
+            if !was_draining && matches!(self.stage, Stage::Draining { .. }) {
+                self.phase_tx.send_modify(|phase| {
+                    if let Phase::Publishing { draining, .. } = phase {
+                        *draining = true;
+                    }
+                });
+            }
+        }
+        if self.stage == Stage::Finishing && self.finish_deadline.is_none() {
+            let _ = self.phase_tx.send(Phase::Finishing);
+            self.finish_deadline = Some(now + Duration::from_secs(10));
         }
     }
 
@@ -201,11 +247,7 @@ impl Driver {
             .drain_timeout
             .max(Duration::from_secs_f64(2.0 / config.rate.unwrap_or(1.0)));
         let quiet = self.watch.is_quiet(now, patience);
-        self.stage = self.next_stage(now, quiet);
-        if self.stage == Stage::Finishing && self.finish_deadline.is_none() {
-            let _ = self.phase_tx.send(Phase::Finishing);
-            self.finish_deadline = Some(now + Duration::from_secs(10));
-        }
+        self.advance(now, quiet);
         if self.finish_deadline.is_some_and(|d| now >= d) {
             self.collector.absorb(Update::Error {
                 kind: "clients_did_not_stop",
@@ -360,5 +402,140 @@ async fn barrier_go(
     match barrier {
         Some(b) => (&mut b.go).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::collect::Sample;
+    use crate::bench::plan::Plan;
+    use crate::bench::{BenchConfig, Target};
+    use crate::protocol::Properties;
+
+    /// A driver of one publisher and one subscriber, 3 messages, and the clients' view
+    /// of the phase.
+    fn driver() -> (Driver, watch::Receiver<Phase>) {
+        let mut config = BenchConfig::new(Target::Embedded);
+        config.publishers = 1;
+        config.bound = RunBound::Messages(3);
+        let plan = Plan::build(&config).unwrap();
+        let ctx = Arc::new(Ctx {
+            config,
+            plan,
+            addr: ([127, 0, 0, 1], 1).into(),
+            epoch: Instant::now(),
+            publish_properties: Properties::default(),
+            header_clock_ns: 0,
+        });
+        let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
+        (Driver::new(ctx, phase_tx, 2), phase_rx)
+    }
+
+    fn samples(sequences: std::ops::Range<u64>) -> Msg {
+        Msg::Update(Update::Samples {
+            receiver: 0,
+            samples: sequences
+                .map(|sequence| Sample {
+                    publisher: 0,
+                    sequence,
+                    sent_at_ns: 1,
+                    received_at_ns: 2,
+                })
+                .collect(),
+            payload_len: 64,
+        })
+    }
+
+    /// Feeds a client's message as the loop does: the stage moves at once.
+    fn feed(d: &mut Driver, msg: Msg) {
+        if d.on_msg(msg) {
+            d.advance(Instant::now(), false);
+        }
+    }
+
+    fn published(count: u64) -> Msg {
+        Msg::Update(Update::Published {
+            publisher: 0,
+            count,
+        })
+    }
+
+    #[test]
+    fn stages_end_when_what_they_wait_for_arrives_without_a_tick() {
+        let (mut d, phase) = driver();
+        feed(&mut d, Msg::Ready);
+        assert_eq!(d.stage, Stage::Connecting);
+        feed(&mut d, Msg::Ready);
+        assert!(matches!(d.stage, Stage::Publishing { .. }));
+        assert!(matches!(
+            *phase.borrow(),
+            Phase::Publishing {
+                draining: false,
+                ..
+            }
+        ));
+
+        feed(&mut d, samples(0..1));
+        feed(&mut d, published(3));
+        feed(
+            &mut d,
+            Msg::Done {
+                last_sent_ns: Some(5),
+            },
+        );
+        assert!(matches!(d.stage, Stage::Draining { .. }));
+        assert!(matches!(
+            *phase.borrow(),
+            Phase::Publishing { draining: true, .. }
+        ));
+
+        feed(&mut d, samples(1..2));
+        assert!(
+            matches!(d.stage, Stage::Draining { .. }),
+            "one delivery missing"
+        );
+        feed(&mut d, samples(2..3));
+        assert_eq!(d.stage, Stage::Finishing);
+        assert_eq!(*phase.borrow(), Phase::Finishing);
+        assert!(d.finish_deadline.is_some());
+    }
+
+    #[test]
+    fn a_run_whose_deliveries_are_in_when_the_publisher_is_done_finishes_then() {
+        let (mut d, phase) = driver();
+        feed(&mut d, Msg::Ready);
+        feed(&mut d, Msg::Ready);
+        feed(&mut d, samples(0..3));
+        assert!(matches!(d.stage, Stage::Publishing { .. }));
+        feed(&mut d, published(3));
+        feed(
+            &mut d,
+            Msg::Done {
+                last_sent_ns: Some(5),
+            },
+        );
+        assert_eq!(d.stage, Stage::Finishing);
+        assert_eq!(*phase.borrow(), Phase::Finishing);
+        assert!(d.publish_window.is_some());
+    }
+
+    #[test]
+    fn a_drain_short_of_deliveries_waits_for_the_quiet_tick() {
+        let (mut d, _phase) = driver();
+        for msg in [Msg::Ready, Msg::Ready, published(3)] {
+            feed(&mut d, msg);
+        }
+        feed(
+            &mut d,
+            Msg::Done {
+                last_sent_ns: Some(5),
+            },
+        );
+        feed(&mut d, samples(0..2));
+        assert!(matches!(d.stage, Stage::Draining { .. }));
+        // Only a tick knows that nothing has moved for the drain timeout.
+        d.advance(Instant::now(), true);
+        assert_eq!(d.stage, Stage::Finishing);
     }
 }
