@@ -6,6 +6,7 @@
 //! Must not read files or measure: it returns the SVG text.
 
 use hdrhistogram::Histogram;
+use plotters::coord::combinators::WithKeyPoints;
 use plotters::prelude::*;
 
 use super::series::SeriesPoint;
@@ -22,6 +23,42 @@ fn x_of(q: f64) -> f64 {
 }
 
 /// "99.9%" for the x of a percentile.
+/// The labelled latencies of a log axis from `low` to `high` (ms): 1, 2, 3 and 5 of each
+/// decade, fewer over a wide range (plotters' own log key points start at the first
+/// power of ten and leave a range such as 0.15-5 ms with no label below 1).
+fn latency_ticks(low: f64, high: f64) -> Vec<f64> {
+    let decades = (high / low).log10();
+    let mantissas: &[f64] = if decades > 6.0 {
+        &[1.0]
+    } else if decades > 3.0 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0, 2.0, 3.0, 5.0]
+    };
+    let first = low.log10().floor() as i32;
+    let last = high.log10().ceil() as i32;
+    (first..=last)
+        .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+        .filter(|v| (low..=high).contains(v))
+        .collect()
+}
+
+/// A latency axis label in ms: at most three significant digits (a log axis's key
+/// points are products of floats, 0.30000000000000004 without this).
+fn ms_label(y: &f64) -> String {
+    let digits = if *y >= 100.0 {
+        0
+    } else {
+        (2 - y.abs().max(1e-9).log10().floor() as i32).clamp(0, 6) as usize
+    };
+    let text = format!("{y:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
 fn percentile_label(x: &f64) -> String {
     let q = (1.0 - 1.0 / x) * 100.0;
     let text = format!("{q:.4}");
@@ -163,7 +200,7 @@ fn curve_points(latency: &Histogram<u64>) -> Vec<(f64, f64)> {
 }
 
 type DistributionChart<'a, 'b> =
-    ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, WithKeyPoints<LogCoord<f64>>>>;
 
 /// The axes of a distribution chart holding `points`, with the percentile marks drawn.
 fn distribution_chart<'a, 'b>(
@@ -183,13 +220,19 @@ fn distribution_chart<'a, 'b>(
         .margin_right(40)
         .x_label_area_size(35)
         .y_label_area_size(60)
-        .build_cartesian_2d((1.0..TOP_X).log_scale(), (low_y..high_y).log_scale())
+        .build_cartesian_2d(
+            (1.0..TOP_X).log_scale(),
+            (low_y..high_y)
+                .log_scale()
+                .with_key_points(latency_ticks(low_y, high_y)),
+        )
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
         .x_desc("percentile")
         .y_desc("latency (ms)")
         .x_label_formatter(&percentile_label)
+        .y_label_formatter(&ms_label)
         .draw()
         .map_err(|e| e.to_string())?;
     for q in MARKS {
@@ -302,6 +345,27 @@ mod tests {
         assert_eq!(percentile_label(&x_of(0.0)), "0%");
         assert_eq!(percentile_label(&x_of(0.99)), "99%");
         assert_eq!(percentile_label(&x_of(0.999)), "99.9%");
+    }
+
+    #[test]
+    fn a_latency_axis_is_labelled_in_every_decade_it_spans() {
+        let ticks: Vec<String> = latency_ticks(0.1, 5.6).iter().map(ms_label).collect();
+        assert_eq!(ticks, ["0.1", "0.2", "0.3", "0.5", "1", "2", "3", "5"]);
+        let wide: Vec<String> = latency_ticks(0.05, 500.0).iter().map(ms_label).collect();
+        assert_eq!(wide.len(), 13, "{wide:?}");
+        assert_eq!((wide[0].as_str(), wide[12].as_str()), ("0.05", "500"));
+        assert_eq!(latency_ticks(0.01, 50_000.0).len(), 7);
+    }
+
+    #[test]
+    fn latency_labels_keep_three_significant_digits() {
+        assert_eq!(ms_label(&0.30000000000000004), "0.3");
+        assert_eq!(ms_label(&0.05), "0.05");
+        assert_eq!(ms_label(&1.0), "1");
+        assert_eq!(ms_label(&2.5), "2.5");
+        assert_eq!(ms_label(&12.26), "12.3");
+        assert_eq!(ms_label(&400.0), "400");
+        assert_eq!(ms_label(&5000.0), "5000");
     }
 
     #[test]

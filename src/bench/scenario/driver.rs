@@ -105,19 +105,19 @@ impl Driver {
                 go = barrier_go(&mut self.barrier), if waiting_for_go => {
                     waiting_for_go = false;
                     self.on_go(go.unwrap_or_else(|_| Err("the start barrier stopped".into())));
-                    self.advance(Instant::now(), false);
+                    self.advance(Instant::now(), None);
                 },
                 _ = &mut interrupt, if !interrupted => {
                     interrupted = true;
                     self.on_interrupt();
-                    self.advance(Instant::now(), false);
+                    self.advance(Instant::now(), None);
                 },
                 msg = rx.recv() => match msg {
                     // A stage ends as soon as what it waits for has come (every client
                     // ready, every publisher done, every delivery in), not on the next
                     // tick: a short run is not padded by a second.
                     Some(msg) => if self.on_msg(msg) {
-                        self.advance(Instant::now(), false);
+                        self.advance(Instant::now(), None);
                     },
                     None => break, // every client has ended
                 },
@@ -198,8 +198,9 @@ impl Driver {
 
     /// Moves the stage on, as far as it goes now (a run whose deliveries are all in when
     /// its publishers are done drains at once), and tells the clients: draining (figures
-    /// as they come) and finishing (end). `quiet` is only known on a tick.
-    fn advance(&mut self, now: Instant, quiet: bool) {
+    /// as they come) and finishing (end). `quiet` is known on a tick only (`None`
+    /// between ticks).
+    fn advance(&mut self, now: Instant, quiet: Option<bool>) {
         // Each step moves forward through the five stages, so a few steps end it.
         for _ in 0..5 {
             let was_draining = matches!(self.stage, Stage::Draining { .. });
@@ -247,7 +248,7 @@ impl Driver {
             .drain_timeout
             .max(Duration::from_secs_f64(2.0 / config.rate.unwrap_or(1.0)));
         let quiet = self.watch.is_quiet(now, patience);
-        self.advance(now, quiet);
+        self.advance(now, Some(quiet));
         if self.finish_deadline.is_some_and(|d| now >= d) {
             self.collector.absorb(Update::Error {
                 kind: "clients_did_not_stop",
@@ -323,7 +324,8 @@ impl Driver {
     /// Connecting until every client is ready, publishing until every publisher is done
     /// (or the bound is over and nothing moves), draining until every delivery arrived
     /// (or nothing moves), then finishing.
-    fn next_stage(&mut self, now: Instant, quiet: bool) -> Stage {
+    fn next_stage(&mut self, now: Instant, tick_quiet: Option<bool>) -> Stage {
+        let quiet = tick_quiet == Some(true);
         let config = &self.ctx.config;
         match self.stage {
             Stage::Connecting if self.ready >= self.total => {
@@ -364,7 +366,12 @@ impl Driver {
                 let all_in = self
                     .drain_target()
                     .is_some_and(|expected| self.collector.received_unique() >= expected);
-                if all_in || quiet {
+                // A run with a series ends on a tick: its last window then spans whole
+                // ticks as the others do, and holds the deliveries handed over at the
+                // drain (up to a hand-over period old); a window of a few ms would
+                // read them as a spike.
+                let on_grid = tick_quiet.is_some() || self.series.is_none();
+                if (all_in || quiet) && on_grid {
                     Stage::Finishing
                 } else {
                     self.stage
@@ -450,7 +457,7 @@ mod tests {
     /// Feeds a client's message as the loop does: the stage moves at once.
     fn feed(d: &mut Driver, msg: Msg) {
         if d.on_msg(msg) {
-            d.advance(Instant::now(), false);
+            d.advance(Instant::now(), None);
         }
     }
 
@@ -535,7 +542,29 @@ mod tests {
         feed(&mut d, samples(0..2));
         assert!(matches!(d.stage, Stage::Draining { .. }));
         // Only a tick knows that nothing has moved for the drain timeout.
-        d.advance(Instant::now(), true);
+        d.advance(Instant::now(), Some(true));
+        assert_eq!(d.stage, Stage::Finishing);
+    }
+
+    #[test]
+    fn a_run_with_a_series_finishes_on_the_tick_after_its_deliveries_are_in() {
+        let (mut d, phase) = driver();
+        d.series = Some(Series::new(None));
+        for msg in [Msg::Ready, Msg::Ready, published(3), samples(0..3)] {
+            feed(&mut d, msg);
+        }
+        feed(
+            &mut d,
+            Msg::Done {
+                last_sent_ns: Some(5),
+            },
+        );
+        assert!(matches!(d.stage, Stage::Draining { .. }));
+        assert!(matches!(
+            *phase.borrow(),
+            Phase::Publishing { draining: true, .. }
+        ));
+        d.advance(Instant::now(), Some(false));
         assert_eq!(d.stage, Stage::Finishing);
     }
 }
