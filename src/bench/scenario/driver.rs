@@ -461,6 +461,20 @@ mod tests {
         }
     }
 
+    fn done() -> Msg {
+        Msg::Done {
+            last_sent_ns: Some(5),
+        }
+    }
+
+    /// Whether the clients are told to hand over as they receive; `None`: not publishing.
+    fn draining(phase: &watch::Receiver<Phase>) -> Option<bool> {
+        match *phase.borrow() {
+            Phase::Publishing { draining, .. } => Some(draining),
+            _ => None,
+        }
+    }
+
     fn published(count: u64) -> Msg {
         Msg::Update(Update::Published {
             publisher: 0,
@@ -475,27 +489,13 @@ mod tests {
         assert_eq!(d.stage, Stage::Connecting);
         feed(&mut d, Msg::Ready);
         assert!(matches!(d.stage, Stage::Publishing { .. }));
-        assert!(matches!(
-            *phase.borrow(),
-            Phase::Publishing {
-                draining: false,
-                ..
-            }
-        ));
+        assert_eq!(draining(&phase), Some(false));
 
         feed(&mut d, samples(0..1));
         feed(&mut d, published(3));
-        feed(
-            &mut d,
-            Msg::Done {
-                last_sent_ns: Some(5),
-            },
-        );
+        feed(&mut d, done());
         assert!(matches!(d.stage, Stage::Draining { .. }));
-        assert!(matches!(
-            *phase.borrow(),
-            Phase::Publishing { draining: true, .. }
-        ));
+        assert_eq!(draining(&phase), Some(true));
 
         feed(&mut d, samples(1..2));
         assert!(
@@ -516,12 +516,7 @@ mod tests {
         feed(&mut d, samples(0..3));
         assert!(matches!(d.stage, Stage::Publishing { .. }));
         feed(&mut d, published(3));
-        feed(
-            &mut d,
-            Msg::Done {
-                last_sent_ns: Some(5),
-            },
-        );
+        feed(&mut d, done());
         assert_eq!(d.stage, Stage::Finishing);
         assert_eq!(*phase.borrow(), Phase::Finishing);
         assert!(d.publish_window.is_some());
@@ -533,12 +528,7 @@ mod tests {
         for msg in [Msg::Ready, Msg::Ready, published(3)] {
             feed(&mut d, msg);
         }
-        feed(
-            &mut d,
-            Msg::Done {
-                last_sent_ns: Some(5),
-            },
-        );
+        feed(&mut d, done());
         feed(&mut d, samples(0..2));
         assert!(matches!(d.stage, Stage::Draining { .. }));
         // Only a tick knows that nothing has moved for the drain timeout.
@@ -553,17 +543,9 @@ mod tests {
         for msg in [Msg::Ready, Msg::Ready, published(3), samples(0..3)] {
             feed(&mut d, msg);
         }
-        feed(
-            &mut d,
-            Msg::Done {
-                last_sent_ns: Some(5),
-            },
-        );
+        feed(&mut d, done());
         assert!(matches!(d.stage, Stage::Draining { .. }));
-        assert!(matches!(
-            *phase.borrow(),
-            Phase::Publishing { draining: true, .. }
-        ));
+        assert_eq!(draining(&phase), Some(true));
         d.advance(Instant::now(), Some(false));
         assert_eq!(d.stage, Stage::Finishing);
     }
