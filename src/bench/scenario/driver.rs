@@ -258,6 +258,23 @@ impl Driver {
         true
     }
 
+    /// The run's last interval, after the clients' last hand-over: written to
+    /// `--hdr-log` (a run can end between ticks, or its clients hand over after the last
+    /// one) and returned for the series.
+    pub(super) fn cut_last_interval(
+        &mut self,
+        elapsed: Duration,
+        hdr_log: Option<&HdrLog>,
+    ) -> hdrhistogram::Histogram<u64> {
+        let interval = self.collector.take_interval();
+        if let (Some(log), false) = (hdr_log, interval.is_empty()) {
+            let length = elapsed.saturating_sub(self.interval_start);
+            log.write(self.interval_start, length, interval.clone());
+        }
+        self.interval_start = elapsed;
+        interval
+    }
+
     /// The counters a `--series` line needs.
     pub(super) fn series_counters(&self) -> series::Counters {
         series::Counters {

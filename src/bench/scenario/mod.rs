@@ -138,9 +138,9 @@ pub async fn run(
     if let Some(broker) = &mut driver.broker {
         broker.observe();
     }
+    let interval = driver.cut_last_interval(elapsed, start.hdr_log.as_ref());
     let (mut points, mut histograms) = (Vec::new(), Vec::new());
     if let Some(series) = driver.series.take() {
-        let interval = driver.collector.take_interval();
         let counters = driver.series_counters();
         let mut series = series;
         series.tick(elapsed, counters, &interval);
