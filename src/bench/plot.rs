@@ -22,7 +22,6 @@ fn x_of(q: f64) -> f64 {
     (1.0 / (1.0 - q).max(1e-9)).min(TOP_X)
 }
 
-/// "99.9%" for the x of a percentile.
 /// The labelled latencies of a log axis from `low` to `high` (ms): 1, 2, 3 and 5 of each
 /// decade, fewer over a wide range (plotters' own log key points start at the first
 /// power of ten and leave a range such as 0.15-5 ms with no label below 1).
@@ -59,6 +58,7 @@ fn ms_label(y: &f64) -> String {
     }
 }
 
+/// "99.9%" for the x of a percentile.
 fn percentile_label(x: &f64) -> String {
     let q = (1.0 - 1.0 / x) * 100.0;
     let text = format!("{q:.4}");

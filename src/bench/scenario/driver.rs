@@ -203,13 +203,14 @@ impl Driver {
     fn advance(&mut self, now: Instant, quiet: Option<bool>) {
         // Each step moves forward through the five stages, so a few steps end it.
         for _ in 0..5 {
-            let was_draining = matches!(self.stage, Stage::Draining { .. });
             let next = self.next_stage(now, quiet);
             if next == self.stage {
                 break;
             }
+            let drains = !matches!(self.stage, Stage::Draining { .. })
+                && matches!(next, Stage::Draining { .. });
             self.stage = next;
-            if !was_draining && matches!(self.stage, Stage::Draining { .. }) {
+            if drains {
                 self.phase_tx.send_modify(|phase| {
                     if let Phase::Publishing { draining, .. } = phase {
                         *draining = true;
@@ -267,12 +268,23 @@ impl Driver {
         hdr_log: Option<&HdrLog>,
     ) -> hdrhistogram::Histogram<u64> {
         let interval = self.collector.take_interval();
+        self.log_interval(elapsed, interval.clone(), hdr_log);
+        interval
+    }
+
+    /// Writes the interval that ends at `elapsed` to `--hdr-log` (when it holds samples)
+    /// and starts the next one there.
+    fn log_interval(
+        &mut self,
+        elapsed: Duration,
+        interval: hdrhistogram::Histogram<u64>,
+        hdr_log: Option<&HdrLog>,
+    ) {
         if let (Some(log), false) = (hdr_log, interval.is_empty()) {
             let length = elapsed.saturating_sub(self.interval_start);
-            log.write(self.interval_start, length, interval.clone());
+            log.write(self.interval_start, length, interval);
         }
         self.interval_start = elapsed;
-        interval
     }
 
     /// The counters a `--series` line needs.
@@ -305,16 +317,7 @@ impl Driver {
                 series.tick(elapsed, counters, &interval);
             }
         }
-        if let Some(log) = hdr_log {
-            if !interval.is_empty() {
-                log.write(
-                    self.interval_start,
-                    elapsed.saturating_sub(self.interval_start),
-                    interval,
-                );
-            }
-        }
-        self.interval_start = elapsed;
+        self.log_interval(elapsed, interval, hdr_log);
         let expected = match self.ctx.config.bound {
             RunBound::Messages(n) => Some(
                 n * self
@@ -478,6 +481,10 @@ mod tests {
         }
     }
 
+    fn feed_all(d: &mut Driver, msgs: impl IntoIterator<Item = Msg>) {
+        msgs.into_iter().for_each(|msg| feed(d, msg));
+    }
+
     fn done() -> Msg {
         Msg::Done {
             last_sent_ns: Some(5),
@@ -508,9 +515,7 @@ mod tests {
         assert!(matches!(d.stage, Stage::Publishing { .. }));
         assert_eq!(draining(&phase), Some(false));
 
-        feed(&mut d, samples(0..1));
-        feed(&mut d, published(3));
-        feed(&mut d, done());
+        feed_all(&mut d, [samples(0..1), published(3), done()]);
         assert!(matches!(d.stage, Stage::Draining { .. }));
         assert_eq!(draining(&phase), Some(true));
 
@@ -528,12 +533,9 @@ mod tests {
     #[test]
     fn a_run_whose_deliveries_are_in_when_the_publisher_is_done_finishes_then() {
         let (mut d, phase) = driver();
-        feed(&mut d, Msg::Ready);
-        feed(&mut d, Msg::Ready);
-        feed(&mut d, samples(0..3));
+        feed_all(&mut d, [Msg::Ready, Msg::Ready, samples(0..3)]);
         assert!(matches!(d.stage, Stage::Publishing { .. }));
-        feed(&mut d, published(3));
-        feed(&mut d, done());
+        feed_all(&mut d, [published(3), done()]);
         assert_eq!(d.stage, Stage::Finishing);
         assert_eq!(*phase.borrow(), Phase::Finishing);
         assert!(d.publish_window.is_some());
@@ -542,11 +544,10 @@ mod tests {
     #[test]
     fn a_drain_short_of_deliveries_waits_for_the_quiet_tick() {
         let (mut d, _phase) = driver();
-        for msg in [Msg::Ready, Msg::Ready, published(3)] {
-            feed(&mut d, msg);
-        }
-        feed(&mut d, done());
-        feed(&mut d, samples(0..2));
+        feed_all(
+            &mut d,
+            [Msg::Ready, Msg::Ready, published(3), done(), samples(0..2)],
+        );
         assert!(matches!(d.stage, Stage::Draining { .. }));
         // Only a tick knows that nothing has moved for the drain timeout.
         d.advance(Instant::now(), Some(true));
@@ -557,10 +558,10 @@ mod tests {
     fn a_run_with_a_series_finishes_on_the_tick_after_its_deliveries_are_in() {
         let (mut d, phase) = driver();
         d.series = Some(Series::new(None));
-        for msg in [Msg::Ready, Msg::Ready, published(3), samples(0..3)] {
-            feed(&mut d, msg);
-        }
-        feed(&mut d, done());
+        feed_all(
+            &mut d,
+            [Msg::Ready, Msg::Ready, published(3), samples(0..3), done()],
+        );
         assert!(matches!(d.stage, Stage::Draining { .. }));
         assert_eq!(draining(&phase), Some(true));
         d.advance(Instant::now(), Some(false));
